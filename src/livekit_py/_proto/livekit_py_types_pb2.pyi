@@ -1,0 +1,279 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TrackKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    KIND_UNKNOWN: _ClassVar[TrackKind]
+    KIND_AUDIO: _ClassVar[TrackKind]
+    KIND_VIDEO: _ClassVar[TrackKind]
+
+class TrackSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SOURCE_UNKNOWN: _ClassVar[TrackSource]
+    SOURCE_CAMERA: _ClassVar[TrackSource]
+    SOURCE_MICROPHONE: _ClassVar[TrackSource]
+    SOURCE_SCREENSHARE: _ClassVar[TrackSource]
+    SOURCE_SCREENSHARE_AUDIO: _ClassVar[TrackSource]
+
+class StreamState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STATE_UNKNOWN: _ClassVar[StreamState]
+    STATE_ACTIVE: _ClassVar[StreamState]
+    STATE_PAUSED: _ClassVar[StreamState]
+
+class ConnectionQuality(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    QUALITY_POOR: _ClassVar[ConnectionQuality]
+    QUALITY_GOOD: _ClassVar[ConnectionQuality]
+    QUALITY_EXCELLENT: _ClassVar[ConnectionQuality]
+    QUALITY_LOST: _ClassVar[ConnectionQuality]
+
+class ConnectionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONN_DISCONNECTED: _ClassVar[ConnectionState]
+    CONN_CONNECTED: _ClassVar[ConnectionState]
+    CONN_RECONNECTING: _ClassVar[ConnectionState]
+
+class DataPacketKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    KIND_LOSSY: _ClassVar[DataPacketKind]
+    KIND_RELIABLE: _ClassVar[DataPacketKind]
+
+class DisconnectReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    UNKNOWN_REASON: _ClassVar[DisconnectReason]
+    CLIENT_INITIATED: _ClassVar[DisconnectReason]
+    DUPLICATE_IDENTITY: _ClassVar[DisconnectReason]
+    SERVER_SHUTDOWN: _ClassVar[DisconnectReason]
+    PARTICIPANT_REMOVED: _ClassVar[DisconnectReason]
+    ROOM_DELETED: _ClassVar[DisconnectReason]
+    STATE_MISMATCH: _ClassVar[DisconnectReason]
+    JOIN_FAILURE: _ClassVar[DisconnectReason]
+    MIGRATION: _ClassVar[DisconnectReason]
+    SIGNAL_CLOSE: _ClassVar[DisconnectReason]
+    ROOM_CLOSED: _ClassVar[DisconnectReason]
+    USER_UNAVAILABLE: _ClassVar[DisconnectReason]
+    USER_REJECTED: _ClassVar[DisconnectReason]
+    SIP_TRUNK_FAILURE: _ClassVar[DisconnectReason]
+    CONNECTION_TIMEOUT: _ClassVar[DisconnectReason]
+    MEDIA_FAILURE: _ClassVar[DisconnectReason]
+
+class ParticipantKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PARTICIPANT_KIND_STANDARD: _ClassVar[ParticipantKind]
+    PARTICIPANT_KIND_INGRESS: _ClassVar[ParticipantKind]
+    PARTICIPANT_KIND_EGRESS: _ClassVar[ParticipantKind]
+    PARTICIPANT_KIND_SIP: _ClassVar[ParticipantKind]
+    PARTICIPANT_KIND_AGENT: _ClassVar[ParticipantKind]
+    PARTICIPANT_KIND_CONNECTOR: _ClassVar[ParticipantKind]
+
+class EncryptionType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NONE: _ClassVar[EncryptionType]
+    GCM: _ClassVar[EncryptionType]
+    CUSTOM: _ClassVar[EncryptionType]
+
+class EncryptionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NEW: _ClassVar[EncryptionState]
+    OK: _ClassVar[EncryptionState]
+    ENCRYPTION_FAILED: _ClassVar[EncryptionState]
+    DECRYPTION_FAILED: _ClassVar[EncryptionState]
+    MISSING_KEY: _ClassVar[EncryptionState]
+    KEY_RATCHETED: _ClassVar[EncryptionState]
+    INTERNAL_ERROR: _ClassVar[EncryptionState]
+
+class IceTransportType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRANSPORT_RELAY: _ClassVar[IceTransportType]
+    TRANSPORT_NOHOST: _ClassVar[IceTransportType]
+    TRANSPORT_ALL: _ClassVar[IceTransportType]
+
+class ContinualGatheringPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GATHER_ONCE: _ClassVar[ContinualGatheringPolicy]
+    GATHER_CONTINUALLY: _ClassVar[ContinualGatheringPolicy]
+
+class VideoBufferType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RGBA: _ClassVar[VideoBufferType]
+    ABGR: _ClassVar[VideoBufferType]
+    ARGB: _ClassVar[VideoBufferType]
+    BGRA: _ClassVar[VideoBufferType]
+    RGB24: _ClassVar[VideoBufferType]
+    I420: _ClassVar[VideoBufferType]
+    I420A: _ClassVar[VideoBufferType]
+    I422: _ClassVar[VideoBufferType]
+    I444: _ClassVar[VideoBufferType]
+    I010: _ClassVar[VideoBufferType]
+    NV12: _ClassVar[VideoBufferType]
+
+class VideoCodec(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VP8: _ClassVar[VideoCodec]
+    H264: _ClassVar[VideoCodec]
+    AV1: _ClassVar[VideoCodec]
+    VP9: _ClassVar[VideoCodec]
+    H265: _ClassVar[VideoCodec]
+
+class VideoRotation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VIDEO_ROTATION_0: _ClassVar[VideoRotation]
+    VIDEO_ROTATION_90: _ClassVar[VideoRotation]
+    VIDEO_ROTATION_180: _ClassVar[VideoRotation]
+    VIDEO_ROTATION_270: _ClassVar[VideoRotation]
+
+class AudioFeature(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TF_STEREO: _ClassVar[AudioFeature]
+    TF_NO_DTX: _ClassVar[AudioFeature]
+    TF_AUTO_GAIN_CONTROL: _ClassVar[AudioFeature]
+    TF_ECHO_CANCELLATION: _ClassVar[AudioFeature]
+    TF_NOISE_SUPPRESSION: _ClassVar[AudioFeature]
+    TF_ENHANCED_NOISE_CANCELLATION: _ClassVar[AudioFeature]
+    TF_PRECONNECT_BUFFER: _ClassVar[AudioFeature]
+KIND_UNKNOWN: TrackKind
+KIND_AUDIO: TrackKind
+KIND_VIDEO: TrackKind
+SOURCE_UNKNOWN: TrackSource
+SOURCE_CAMERA: TrackSource
+SOURCE_MICROPHONE: TrackSource
+SOURCE_SCREENSHARE: TrackSource
+SOURCE_SCREENSHARE_AUDIO: TrackSource
+STATE_UNKNOWN: StreamState
+STATE_ACTIVE: StreamState
+STATE_PAUSED: StreamState
+QUALITY_POOR: ConnectionQuality
+QUALITY_GOOD: ConnectionQuality
+QUALITY_EXCELLENT: ConnectionQuality
+QUALITY_LOST: ConnectionQuality
+CONN_DISCONNECTED: ConnectionState
+CONN_CONNECTED: ConnectionState
+CONN_RECONNECTING: ConnectionState
+KIND_LOSSY: DataPacketKind
+KIND_RELIABLE: DataPacketKind
+UNKNOWN_REASON: DisconnectReason
+CLIENT_INITIATED: DisconnectReason
+DUPLICATE_IDENTITY: DisconnectReason
+SERVER_SHUTDOWN: DisconnectReason
+PARTICIPANT_REMOVED: DisconnectReason
+ROOM_DELETED: DisconnectReason
+STATE_MISMATCH: DisconnectReason
+JOIN_FAILURE: DisconnectReason
+MIGRATION: DisconnectReason
+SIGNAL_CLOSE: DisconnectReason
+ROOM_CLOSED: DisconnectReason
+USER_UNAVAILABLE: DisconnectReason
+USER_REJECTED: DisconnectReason
+SIP_TRUNK_FAILURE: DisconnectReason
+CONNECTION_TIMEOUT: DisconnectReason
+MEDIA_FAILURE: DisconnectReason
+PARTICIPANT_KIND_STANDARD: ParticipantKind
+PARTICIPANT_KIND_INGRESS: ParticipantKind
+PARTICIPANT_KIND_EGRESS: ParticipantKind
+PARTICIPANT_KIND_SIP: ParticipantKind
+PARTICIPANT_KIND_AGENT: ParticipantKind
+PARTICIPANT_KIND_CONNECTOR: ParticipantKind
+NONE: EncryptionType
+GCM: EncryptionType
+CUSTOM: EncryptionType
+NEW: EncryptionState
+OK: EncryptionState
+ENCRYPTION_FAILED: EncryptionState
+DECRYPTION_FAILED: EncryptionState
+MISSING_KEY: EncryptionState
+KEY_RATCHETED: EncryptionState
+INTERNAL_ERROR: EncryptionState
+TRANSPORT_RELAY: IceTransportType
+TRANSPORT_NOHOST: IceTransportType
+TRANSPORT_ALL: IceTransportType
+GATHER_ONCE: ContinualGatheringPolicy
+GATHER_CONTINUALLY: ContinualGatheringPolicy
+RGBA: VideoBufferType
+ABGR: VideoBufferType
+ARGB: VideoBufferType
+BGRA: VideoBufferType
+RGB24: VideoBufferType
+I420: VideoBufferType
+I420A: VideoBufferType
+I422: VideoBufferType
+I444: VideoBufferType
+I010: VideoBufferType
+NV12: VideoBufferType
+VP8: VideoCodec
+H264: VideoCodec
+AV1: VideoCodec
+VP9: VideoCodec
+H265: VideoCodec
+VIDEO_ROTATION_0: VideoRotation
+VIDEO_ROTATION_90: VideoRotation
+VIDEO_ROTATION_180: VideoRotation
+VIDEO_ROTATION_270: VideoRotation
+TF_STEREO: AudioFeature
+TF_NO_DTX: AudioFeature
+TF_AUTO_GAIN_CONTROL: AudioFeature
+TF_ECHO_CANCELLATION: AudioFeature
+TF_NOISE_SUPPRESSION: AudioFeature
+TF_ENHANCED_NOISE_CANCELLATION: AudioFeature
+TF_PRECONNECT_BUFFER: AudioFeature
+
+class VideoEncoding(_message.Message):
+    __slots__ = ("max_bitrate", "max_framerate")
+    MAX_BITRATE_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAMERATE_FIELD_NUMBER: _ClassVar[int]
+    max_bitrate: int
+    max_framerate: float
+    def __init__(self, max_bitrate: _Optional[int] = ..., max_framerate: _Optional[float] = ...) -> None: ...
+
+class AudioEncoding(_message.Message):
+    __slots__ = ("max_bitrate",)
+    MAX_BITRATE_FIELD_NUMBER: _ClassVar[int]
+    max_bitrate: int
+    def __init__(self, max_bitrate: _Optional[int] = ...) -> None: ...
+
+class TrackPublishOptions(_message.Message):
+    __slots__ = ("video_encoding", "audio_encoding", "video_codec", "dtx", "red", "simulcast", "source", "stream", "preconnect_buffer")
+    VIDEO_ENCODING_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_ENCODING_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_CODEC_FIELD_NUMBER: _ClassVar[int]
+    DTX_FIELD_NUMBER: _ClassVar[int]
+    RED_FIELD_NUMBER: _ClassVar[int]
+    SIMULCAST_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    PRECONNECT_BUFFER_FIELD_NUMBER: _ClassVar[int]
+    video_encoding: VideoEncoding
+    audio_encoding: AudioEncoding
+    video_codec: VideoCodec
+    dtx: bool
+    red: bool
+    simulcast: bool
+    source: TrackSource
+    stream: str
+    preconnect_buffer: bool
+    def __init__(self, video_encoding: _Optional[_Union[VideoEncoding, _Mapping]] = ..., audio_encoding: _Optional[_Union[AudioEncoding, _Mapping]] = ..., video_codec: _Optional[_Union[VideoCodec, str]] = ..., dtx: bool = ..., red: bool = ..., simulcast: bool = ..., source: _Optional[_Union[TrackSource, str]] = ..., stream: _Optional[str] = ..., preconnect_buffer: bool = ...) -> None: ...
+
+class IceServer(_message.Message):
+    __slots__ = ("urls", "username", "password")
+    URLS_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    urls: _containers.RepeatedScalarFieldContainer[str]
+    username: str
+    password: str
+    def __init__(self, urls: _Optional[_Iterable[str]] = ..., username: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
+
+class ParticipantTrackPermission(_message.Message):
+    __slots__ = ("participant_identity", "allow_all", "allowed_track_sids")
+    PARTICIPANT_IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_ALL_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_TRACK_SIDS_FIELD_NUMBER: _ClassVar[int]
+    participant_identity: str
+    allow_all: bool
+    allowed_track_sids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, participant_identity: _Optional[str] = ..., allow_all: bool = ..., allowed_track_sids: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""RTC engine: the publisher and subscriber peer connections, negotiation and data channels."""

@@ -1,0 +1,382 @@
+"""The RTC engine: both peer connections of a LiveKit session and its data channels.
+
+LiveKit gives every participant two peer connections: a *publisher* on which the
+client offers its own tracks and the ``_reliable``/``_lossy`` data channels, and
+a *subscriber* on which the server offers other participants' tracks and sends
+data. The join response says which of the two is primary (the one whose
+connection means "connected"). This module owns both, applies the server's
+offers, answers and trickled candidates, and moves ``DataPacket`` protobufs in
+and out. It knows nothing about participants or rooms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCRtpTransceiver,
+)
+from aiortc.rtcconfiguration import RTCBundlePolicy, RTCIceTransportPolicy
+from livekit.protocol import models as proto_models
+from livekit.protocol import rtc as proto_rtc
+
+from ..log import get_logger
+from ..signal.client import SignalClient
+from ..types import ContinualGatheringPolicy, IceTransportType
+from .transport import PeerTransport
+
+logger = get_logger("engine")
+
+RELIABLE_LABEL = "_reliable"
+LOSSY_LABEL = "_lossy"
+
+# Above this many queued bytes a reliable send waits for the channel to drain.
+RELIABLE_BUFFER_HIGH = 2 * 1024 * 1024
+RELIABLE_BUFFER_LOW = 512 * 1024
+# Lossy data is dropped rather than queued without bound.
+LOSSY_BUFFER_MAX = 256 * 1024
+
+DataPacketHandler = Callable[[proto_models.DataPacket, int], None]
+TrackHandler = Callable[[MediaStreamTrack, RTCRtpTransceiver], None]
+
+
+@dataclass
+class EngineConfig:
+    """Peer connection settings taken from RoomOptions.rtc_config."""
+
+    ice_servers: list[RTCIceServer] = field(default_factory=list)
+    ice_transport_type: int = IceTransportType.TRANSPORT_ALL
+    continual_gathering_policy: int = ContinualGatheringPolicy.GATHER_CONTINUALLY
+
+
+class RtcEngine:
+    """Publisher and subscriber transports, negotiation and data channels of one session."""
+
+    def __init__(self, signal: SignalClient, config: EngineConfig | None = None) -> None:
+        self._signal = signal
+        self._config = config or EngineConfig()
+        self.publisher: PeerTransport | None = None
+        self.subscriber: PeerTransport | None = None
+        self.subscriber_primary = True
+        self._reliable: RTCDataChannel | None = None
+        self._lossy: RTCDataChannel | None = None
+        self._publisher_ready = asyncio.Event()
+        self._publisher_task: asyncio.Task[None] | None = None
+        self._reliable_seq = 0
+        self._pending_tracks: dict[str, asyncio.Future[proto_models.TrackInfo]] = {}
+        self._closed = False
+        self.on_data_packet: DataPacketHandler | None = None
+        """Called with every DataPacket received and the DataPacket kind it came on."""
+        self.on_track: TrackHandler | None = None
+        """Called when the subscriber connection receives a remote media track."""
+        self.on_failure: Callable[[str], None] | None = None
+        """Called once when a peer connection fails after the session was up."""
+
+    # -- setup ----------------------------------------------------------------
+
+    def _rtc_configuration(self, join: proto_rtc.JoinResponse) -> RTCConfiguration:
+        if self._config.ice_servers:
+            servers = list(self._config.ice_servers)
+        else:
+            servers = [
+                RTCIceServer(
+                    urls=list(s.urls),
+                    username=s.username or None,
+                    credential=s.credential or None,
+                )
+                for s in join.ice_servers
+                if s.urls
+            ]
+        policy = RTCIceTransportPolicy.ALL
+        if self._config.ice_transport_type == IceTransportType.TRANSPORT_RELAY:
+            policy = RTCIceTransportPolicy.RELAY
+        elif self._config.ice_transport_type == IceTransportType.TRANSPORT_NOHOST:
+            logger.info("aiortc has no 'no host candidates' policy; gathering all candidates")
+        if self._config.continual_gathering_policy == ContinualGatheringPolicy.GATHER_CONTINUALLY:
+            logger.debug("aiortc gathers candidates once per negotiation (GATHER_ONCE)")
+        # An explicit (possibly empty) list: aiortc would otherwise fall back to
+        # a public STUN server, which slows gathering down where it is unreachable.
+        return RTCConfiguration(
+            iceServers=servers,
+            iceTransportPolicy=policy,
+            bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
+        )
+
+    def start(self, join: proto_rtc.JoinResponse) -> None:
+        """Create both transports for the session described by ``join``."""
+        configuration = self._rtc_configuration(join)
+        self.subscriber_primary = join.subscriber_primary
+        self.publisher = PeerTransport("publisher", configuration)
+        self.subscriber = PeerTransport("subscriber", configuration)
+        self.publisher.on_state = lambda state: self._on_transport_state("publisher", state)
+        self.subscriber.on_state = lambda state: self._on_transport_state("subscriber", state)
+
+        self._reliable = self.publisher.pc.createDataChannel(RELIABLE_LABEL, ordered=True)
+        self._lossy = self.publisher.pc.createDataChannel(
+            LOSSY_LABEL, ordered=False, maxRetransmits=0
+        )
+        self._reliable.bufferedAmountLowThreshold = RELIABLE_BUFFER_LOW
+        for channel in (self._reliable, self._lossy):
+            self._watch_channel(channel)
+            channel.on("open", self._update_publisher_ready)
+            channel.on("close", self._update_publisher_ready)
+
+        @self.subscriber.pc.on("datachannel")
+        def _on_datachannel(channel: RTCDataChannel) -> None:
+            logger.debug("subscriber data channel %s opened by the server", channel.label)
+            self._watch_channel(channel)
+
+        @self.subscriber.pc.on("track")
+        def _on_track(track: MediaStreamTrack) -> None:
+            transceiver = next(
+                (
+                    t
+                    for t in self.subscriber.pc.getTransceivers()  # type: ignore[union-attr]
+                    if t.receiver.track is track
+                ),
+                None,
+            )
+            if transceiver is None:
+                logger.warning("remote %s track without a transceiver, ignored", track.kind)
+                return
+            if self.on_track is not None:
+                self.on_track(track, transceiver)
+
+        self._signal.on("offer", self._on_offer)
+        self._signal.on("answer", self._on_answer)
+        self._signal.on("trickle", self._on_trickle)
+        self._signal.on("track_published", self._on_track_published)
+
+        # The publisher carries our data channels; negotiate it right away (in
+        # the background) so the first publish_data does not wait for ICE.
+        self._publisher_task = asyncio.get_running_loop().create_task(
+            self._negotiate_publisher_safely(), name="livekit_py.publisher.negotiate"
+        )
+
+    async def wait_connected(self) -> None:
+        """Wait until the primary transport is connected."""
+        primary = self.subscriber if self.subscriber_primary else self.publisher
+        assert primary is not None, "start() first"
+        await primary.wait_connected()
+
+    # -- signal handlers ------------------------------------------------------------
+
+    def _on_offer(self, sd: proto_rtc.SessionDescription) -> None:
+        if self.subscriber is None:
+            return
+
+        async def send_answer(sdp: str) -> None:
+            await self._signal.send(
+                proto_rtc.SignalRequest(
+                    answer=proto_rtc.SessionDescription(type="answer", sdp=sdp, id=sd.id)
+                )
+            )
+
+        self.subscriber.handle_offer(sd.sdp, send_answer)
+
+    def _on_answer(self, sd: proto_rtc.SessionDescription) -> None:
+        if self.publisher is not None:
+            self.publisher.handle_answer(sd.sdp)
+
+    def _on_trickle(self, trickle: proto_rtc.TrickleRequest) -> None:
+        target = (
+            self.publisher if trickle.target == proto_rtc.SignalTarget.PUBLISHER else self.subscriber
+        )
+        if target is not None:
+            target.add_candidate(trickle.candidateInit, trickle.final)
+
+    def _on_track_published(self, res: proto_rtc.TrackPublishedResponse) -> None:
+        fut = self._pending_tracks.pop(res.cid, None)
+        if fut is not None and not fut.done():
+            fut.set_result(res.track)
+        elif fut is None:
+            logger.debug("track_published for unknown cid %s", res.cid)
+
+    # -- publisher negotiation --------------------------------------------------------
+
+    async def negotiate_publisher(self) -> None:
+        """Offer the publisher's current state and wait for the server's answer."""
+        if self.publisher is None:
+            raise ConnectionError("the engine is not started")
+
+        async def send_offer(sdp: str, offer_id: int) -> None:
+            await self._signal.send(
+                proto_rtc.SignalRequest(
+                    offer=proto_rtc.SessionDescription(type="offer", sdp=sdp, id=offer_id)
+                )
+            )
+
+        await self.publisher.negotiate(send_offer)
+
+    async def _negotiate_publisher_safely(self) -> None:
+        try:
+            await self.negotiate_publisher()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            if not self._closed:
+                logger.warning("publisher negotiation failed: %s", e)
+
+    async def add_track(self, request: proto_rtc.AddTrackRequest) -> proto_models.TrackInfo:
+        """Announce a local track to the server and wait for its TrackInfo."""
+        if request.cid in self._pending_tracks:
+            raise ValueError(f"a track with cid {request.cid} is already being published")
+        fut: asyncio.Future[proto_models.TrackInfo] = asyncio.get_running_loop().create_future()
+        self._pending_tracks[request.cid] = fut
+        try:
+            await self._signal.send(proto_rtc.SignalRequest(add_track=request))
+            return await asyncio.wait_for(fut, 10.0)
+        except asyncio.TimeoutError:
+            raise ConnectionError(
+                f"the server did not acknowledge track {request.name!r} within 10s"
+            ) from None
+        finally:
+            self._pending_tracks.pop(request.cid, None)
+
+    # -- data -----------------------------------------------------------------------
+
+    def _watch_channel(self, channel: RTCDataChannel) -> None:
+        kind = (
+            proto_models.DataPacket.Kind.LOSSY
+            if channel.label == LOSSY_LABEL
+            else proto_models.DataPacket.Kind.RELIABLE
+        )
+
+        @channel.on("message")
+        def _on_message(message: bytes | str) -> None:
+            if isinstance(message, str):
+                message = message.encode()
+            packet = proto_models.DataPacket()
+            try:
+                packet.ParseFromString(message)
+            except Exception:
+                logger.warning("undecodable data packet of %d bytes on %s", len(message), channel.label)
+                return
+            if logger.isEnabledFor(10):
+                logger.debug(
+                    "data recv on %s: %s (%d bytes)",
+                    channel.label,
+                    packet.WhichOneof("value"),
+                    len(message),
+                )
+            if self.on_data_packet is not None:
+                self.on_data_packet(packet, kind)
+
+    def _update_publisher_ready(self) -> None:
+        channels = (self._reliable, self._lossy)
+        if (
+            self.publisher is not None
+            and self.publisher.is_connected
+            and all(c is not None and c.readyState == "open" for c in channels)
+        ):
+            self._publisher_ready.set()
+        else:
+            self._publisher_ready.clear()
+
+    async def wait_publisher_ready(self, timeout: float = 15.0) -> None:
+        """Wait until the publisher is connected and both data channels are open."""
+        if self._closed:
+            raise ConnectionError("the engine is closed")
+        if self._publisher_ready.is_set():
+            return
+        if self.publisher is not None and self.publisher.pc.connectionState in ("new", "failed"):
+            if self._publisher_task is None or self._publisher_task.done():
+                self._publisher_task = asyncio.get_running_loop().create_task(
+                    self._negotiate_publisher_safely()
+                )
+        try:
+            await asyncio.wait_for(self._publisher_ready.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise ConnectionError(
+                f"the publisher connection was not ready within {timeout:g}s"
+            ) from None
+
+    async def send_data(self, packet: proto_models.DataPacket, kind: int) -> None:
+        """Send ``packet`` on the reliable or lossy channel (``kind`` is a DataPacket.Kind)."""
+        await self.wait_publisher_ready()
+        reliable = kind == proto_models.DataPacket.Kind.RELIABLE
+        channel = self._reliable if reliable else self._lossy
+        if channel is None or channel.readyState != "open":
+            raise ConnectionError("the data channel is not open")
+        if reliable:
+            self._reliable_seq += 1
+            packet.sequence = self._reliable_seq
+            if channel.bufferedAmount > RELIABLE_BUFFER_HIGH:
+                await self._drained(channel)
+        elif channel.bufferedAmount > LOSSY_BUFFER_MAX:
+            logger.debug("lossy channel congested, packet dropped")
+            return
+        payload = packet.SerializeToString()
+        if logger.isEnabledFor(10):
+            logger.debug(
+                "data send on %s: %s (%d bytes)", channel.label, packet.WhichOneof("value"), len(payload)
+            )
+        channel.send(payload)
+
+    async def _drained(self, channel: RTCDataChannel) -> None:
+        drained = asyncio.get_running_loop().create_future()
+
+        def _low() -> None:
+            if not drained.done():
+                drained.set_result(None)
+
+        channel.on("bufferedamountlow", _low)
+        channel.on("close", _low)
+        try:
+            await drained
+        finally:
+            channel.remove_listener("bufferedamountlow", _low)
+            channel.remove_listener("close", _low)
+        if channel.readyState != "open":
+            raise ConnectionError("the data channel closed while sending")
+
+    # -- state ----------------------------------------------------------------------
+
+    def _on_transport_state(self, name: str, state: str) -> None:
+        if name == "publisher":
+            self._update_publisher_ready()
+        if self._closed:
+            return
+        primary = "subscriber" if self.subscriber_primary else "publisher"
+        if state == "failed" and self.on_failure is not None:
+            self.on_failure(f"the {name} peer connection failed")
+        elif state == "closed" and name == primary and self.on_failure is not None:
+            self.on_failure(f"the {name} peer connection closed")
+
+    async def get_stats(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """aiortc's stats reports of the publisher and subscriber connections."""
+        out: list[dict[str, Any]] = []
+        for transport in (self.publisher, self.subscriber):
+            if transport is None:
+                out.append({})
+                continue
+            report = await transport.pc.getStats()
+            out.append(dict(report))
+        return out[0], out[1]
+
+    async def close(self) -> None:
+        """Close both transports and fail whatever is still waiting. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for fut in self._pending_tracks.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError("the session closed"))
+                fut.exception()
+        self._pending_tracks.clear()
+        if self._publisher_task is not None and not self._publisher_task.done():
+            self._publisher_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._publisher_task
+        for transport in (self.publisher, self.subscriber):
+            if transport is not None:
+                await transport.close()
+        self._publisher_ready.clear()

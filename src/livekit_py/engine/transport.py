@@ -1,0 +1,217 @@
+"""One aiortc peer connection as LiveKit uses it (publisher or subscriber).
+
+Everything that changes the connection's descriptions or remote candidates runs
+in the order it arrived from the server, one step at a time, and offers we make
+are serialized: a new negotiation never starts before the previous answer has
+been applied. Requests to negotiate that arrive while one is in flight are
+folded into one follow-up negotiation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceCandidate,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.sdp import candidate_from_sdp
+
+from ..log import get_logger
+
+logger = get_logger("engine.transport")
+
+TransportName = Literal["publisher", "subscriber"]
+
+# How long we wait for the server's answer to one of our offers.
+ANSWER_TIMEOUT = 15.0
+
+
+def parse_candidate_init(candidate_init: str) -> RTCIceCandidate | None:
+    """Turn the server's trickled ``RTCIceCandidateInit`` JSON into an aiortc candidate.
+
+    Returns None for the end-of-candidates marker (an empty candidate line).
+    LiveKit always bundles, so the candidate is pinned to the first m-line,
+    which carries the bundle's transport in aiortc.
+    """
+    try:
+        init: dict[str, Any] = json.loads(candidate_init)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"trickled candidate is not JSON: {candidate_init!r}") from e
+    line = str(init.get("candidate") or "").strip()
+    if not line:
+        return None
+    if line.startswith("candidate:"):
+        line = line[len("candidate:") :]
+    candidate = candidate_from_sdp(line)
+    candidate.sdpMid = None
+    candidate.sdpMLineIndex = 0
+    return candidate
+
+
+class PeerTransport:
+    """A publisher or subscriber RTCPeerConnection with ordered, serialized negotiation."""
+
+    def __init__(self, name: TransportName, configuration: RTCConfiguration) -> None:
+        self.name: TransportName = name
+        self.pc = RTCPeerConnection(configuration)
+        self._ops: asyncio.Queue[Callable[[], Awaitable[None]] | None] = asyncio.Queue()
+        self._worker = asyncio.get_running_loop().create_task(
+            self._run_ops(), name=f"livekit_py.{name}.ops"
+        )
+        self._pending_candidates: list[RTCIceCandidate | None] = []
+        self._negotiation_lock = asyncio.Lock()
+        self._negotiation_needed = False
+        self._answer: asyncio.Future[str] | None = None
+        self._offer_id = 0
+        self._connected = asyncio.Event()
+        self._closed = False
+        self.on_state: Callable[[str], None] | None = None
+        """Called with aiortc's connectionState on every change."""
+
+        @self.pc.on("connectionstatechange")
+        def _on_state() -> None:
+            state = self.pc.connectionState
+            logger.debug("%s connection state: %s", self.name, state)
+            if state == "connected":
+                self._connected.set()
+            else:
+                self._connected.clear()
+            if self.on_state is not None:
+                self.on_state(state)
+
+    # -- ordered operations ---------------------------------------------------
+
+    def _enqueue(self, op: Callable[[], Awaitable[None]]) -> None:
+        if not self._closed:
+            self._ops.put_nowait(op)
+
+    async def _run_ops(self) -> None:
+        while True:
+            op = await self._ops.get()
+            if op is None:
+                return
+            try:
+                await op()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("%s: applying a server message failed", self.name)
+
+    # -- server-initiated -------------------------------------------------------
+
+    def handle_offer(self, sdp: str, send_answer: Callable[[str], Awaitable[None]]) -> None:
+        """Queue the server's offer; the answer is sent through ``send_answer``."""
+
+        async def op() -> None:
+            logger.debug("%s remote offer SDP:\n%s", self.name, sdp)
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            await self._flush_candidates()
+            answer = await self.pc.createAnswer()
+            await self.pc.setLocalDescription(answer)
+            local = self.pc.localDescription
+            logger.debug("%s local answer SDP:\n%s", self.name, local.sdp)
+            await send_answer(local.sdp)
+
+        self._enqueue(op)
+
+    def handle_answer(self, sdp: str) -> None:
+        """Queue the server's answer to our pending offer."""
+
+        async def op() -> None:
+            logger.debug("%s remote answer SDP:\n%s", self.name, sdp)
+            fut = self._answer
+            if fut is None or fut.done():
+                logger.warning("%s: answer with no offer pending, ignored", self.name)
+                return
+            try:
+                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+                await self._flush_candidates()
+            except Exception as e:
+                if not fut.done():
+                    fut.set_exception(e)
+                raise
+            if not fut.done():
+                fut.set_result(sdp)
+
+        self._enqueue(op)
+
+    def add_candidate(self, candidate_init: str, final: bool = False) -> None:
+        """Queue a trickled remote candidate (applied once a remote description exists)."""
+
+        async def op() -> None:
+            candidate = parse_candidate_init(candidate_init) if candidate_init else None
+            if candidate is not None:
+                self._pending_candidates.append(candidate)
+            if final or (candidate_init and candidate is None):
+                self._pending_candidates.append(None)  # end of candidates
+            if self.pc.remoteDescription is not None:
+                await self._flush_candidates()
+
+        self._enqueue(op)
+
+    async def _flush_candidates(self) -> None:
+        pending, self._pending_candidates = self._pending_candidates, []
+        for candidate in pending:
+            await self.pc.addIceCandidate(candidate)
+
+    # -- client-initiated -------------------------------------------------------
+
+    async def negotiate(self, send_offer: Callable[[str, int], Awaitable[None]]) -> None:
+        """Make an offer, send it and wait for the answer to be applied.
+
+        Concurrent calls coalesce: each returns once a negotiation that started
+        after its call has completed.
+        """
+        self._negotiation_needed = True
+        async with self._negotiation_lock:
+            while self._negotiation_needed and not self._closed:
+                self._negotiation_needed = False
+                await self._offer_once(send_offer)
+
+    async def _offer_once(self, send_offer: Callable[[str, int], Awaitable[None]]) -> None:
+        loop = asyncio.get_running_loop()
+        self._answer = loop.create_future()
+        offer = await self.pc.createOffer()
+        await self.pc.setLocalDescription(offer)
+        local = self.pc.localDescription
+        self._offer_id += 1
+        logger.debug("%s local offer SDP:\n%s", self.name, local.sdp)
+        await send_offer(local.sdp, self._offer_id)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._answer), ANSWER_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise ConnectionError(
+                f"the server did not answer the {self.name} offer within {ANSWER_TIMEOUT:g}s"
+            ) from None
+        finally:
+            self._answer = None
+
+    # -- state --------------------------------------------------------------------
+
+    @property
+    def is_connected(self) -> bool:
+        return self.pc.connectionState == "connected"
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_exception(ConnectionError(f"the {self.name} transport closed"))
+            self._answer.exception()  # mark retrieved
+        self._ops.put_nowait(None)
+        self._worker.cancel()
+        with contextlib.suppress(BaseException):
+            await self._worker
+        with contextlib.suppress(Exception):
+            await self.pc.close()

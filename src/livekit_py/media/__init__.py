@@ -1,0 +1,1 @@
+"""Media layer: frames, sources, streams and the aiortc track adapters between them."""

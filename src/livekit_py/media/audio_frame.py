@@ -1,0 +1,201 @@
+"""PCM audio frames: 16-bit signed samples, interleaved by channel."""
+
+from __future__ import annotations
+
+import io
+import wave
+from dataclasses import dataclass
+from typing import Any, Union
+
+__all__ = ["AudioFrame", "AudioFrameEvent", "combine_audio_frames"]
+
+_SAMPLE_WIDTH = 2  # bytes in one int16 sample
+
+
+def _check_shape(sample_rate: int, num_channels: int, samples_per_channel: int) -> None:
+    for name, value in (
+        ("sample_rate", sample_rate),
+        ("num_channels", num_channels),
+        ("samples_per_channel", samples_per_channel),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must be an int, got {type(value).__name__}")
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    if num_channels <= 0:
+        raise ValueError(f"num_channels must be positive, got {num_channels}")
+    if samples_per_channel < 0:
+        raise ValueError(f"samples_per_channel must not be negative, got {samples_per_channel}")
+
+
+def _copy_buffer(data: Union[bytes, bytearray, memoryview]) -> bytearray:
+    try:
+        # copies the bytes in logical order, also for strided or non-byte memoryviews
+        return bytearray(memoryview(data))
+    except TypeError:
+        raise TypeError(
+            f"data must be bytes, bytearray or memoryview, got {type(data).__name__}"
+        ) from None
+
+
+class AudioFrame:
+    """One frame of PCM audio.
+
+    Samples are signed 16-bit integers in native byte order (little-endian on every
+    platform LiveKit supports), interleaved by channel: for stereo the buffer holds
+    ``L0 R0 L1 R1 ...``. The frame owns a private copy of the bytes it was given.
+    """
+
+    __slots__ = ("_data", "_num_channels", "_sample_rate", "_samples_per_channel", "_userdata")
+
+    def __init__(
+        self,
+        data: Union[bytes, bytearray, memoryview],
+        sample_rate: int,
+        num_channels: int,
+        samples_per_channel: int,
+        *,
+        userdata: Union[dict[str, Any], None] = None,
+    ) -> None:
+        """Build a frame from raw int16 samples.
+
+        Args:
+            data: The samples as bytes. It must hold at least
+                ``num_channels * samples_per_channel`` int16 values; a longer buffer is kept
+                whole (as the official SDK does) and must still be a whole number of int16
+                values.
+            sample_rate: Samples per second of each channel, in Hz (positive).
+            num_channels: Number of interleaved channels (positive).
+            samples_per_channel: Number of samples in each channel (zero or more).
+            userdata: Optional dictionary attached to the frame; an empty one when omitted.
+
+        Raises:
+            ValueError: If a size or rate is out of range, or ``data`` is too short or has
+                an odd number of bytes.
+            TypeError: If ``data`` does not expose the buffer protocol.
+        """
+        _check_shape(sample_rate, num_channels, samples_per_channel)
+        buf = _copy_buffer(data)
+        needed = num_channels * samples_per_channel * _SAMPLE_WIDTH
+        if len(buf) < needed:
+            raise ValueError(
+                f"data is too short: {num_channels} channel(s) x {samples_per_channel} "
+                f"samples of int16 need {needed} bytes, got {len(buf)}"
+            )
+        if len(buf) % _SAMPLE_WIDTH:
+            raise ValueError(
+                f"data length must be a multiple of {_SAMPLE_WIDTH} bytes (int16), got {len(buf)}"
+            )
+        if userdata is not None and not isinstance(userdata, dict):
+            raise ValueError(f"userdata must be a dict or None, got {type(userdata).__name__}")
+
+        self._data = buf
+        self._sample_rate = sample_rate
+        self._num_channels = num_channels
+        self._samples_per_channel = samples_per_channel
+        self._userdata: dict[str, Any] = {} if userdata is None else userdata
+
+    @staticmethod
+    def create(sample_rate: int, num_channels: int, samples_per_channel: int) -> AudioFrame:
+        """A frame of the given shape whose samples are all zero (silence)."""
+        _check_shape(sample_rate, num_channels, samples_per_channel)
+        size = num_channels * samples_per_channel * _SAMPLE_WIDTH
+        return AudioFrame(bytearray(size), sample_rate, num_channels, samples_per_channel)
+
+    @property
+    def data(self) -> memoryview:
+        """A writable view of the samples as int16 values (format ``'h'``).
+
+        Writing through the view changes the frame itself.
+        """
+        return memoryview(self._data).cast("h")
+
+    @property
+    def sample_rate(self) -> int:
+        """Samples per second of each channel, in Hz."""
+        return self._sample_rate
+
+    @property
+    def num_channels(self) -> int:
+        """Number of interleaved channels."""
+        return self._num_channels
+
+    @property
+    def samples_per_channel(self) -> int:
+        """Number of samples in each channel."""
+        return self._samples_per_channel
+
+    @property
+    def duration(self) -> float:
+        """Length of the frame in seconds."""
+        return self._samples_per_channel / self._sample_rate
+
+    @property
+    def userdata(self) -> dict[str, Any]:
+        """A free-form dictionary travelling with the frame (its contents may be changed)."""
+        return self._userdata
+
+    def to_wav_bytes(self) -> bytes:
+        """The frame as a complete 16-bit PCM WAV file, header included."""
+        out = io.BytesIO()
+        with wave.open(out, "wb") as wav:
+            wav.setnchannels(self._num_channels)
+            wav.setsampwidth(_SAMPLE_WIDTH)
+            wav.setframerate(self._sample_rate)
+            wav.writeframes(self._data)
+        return out.getvalue()
+
+    def __repr__(self) -> str:
+        return (
+            f"rtc.AudioFrame(sample_rate={self._sample_rate}, "
+            f"num_channels={self._num_channels}, "
+            f"samples_per_channel={self._samples_per_channel}, "
+            f"duration={self.duration:.3f})"
+        )
+
+
+@dataclass
+class AudioFrameEvent:
+    """What an audio stream yields: one received frame."""
+
+    frame: AudioFrame
+
+
+def combine_audio_frames(buffer: Union[AudioFrame, list[AudioFrame]]) -> AudioFrame:
+    """Join frames end to end into one frame.
+
+    A single frame (not in a list) is returned unchanged. Every frame of a list must share
+    the sample rate and channel count of the first one.
+
+    Raises:
+        ValueError: If the list is empty or the frames differ in sample rate or channel count.
+    """
+    if not isinstance(buffer, list):
+        return buffer
+    if not buffer:
+        raise ValueError("buffer is empty: combine_audio_frames needs at least one frame")
+
+    sample_rate = buffer[0].sample_rate
+    num_channels = buffer[0].num_channels
+    total_samples = 0
+    for index, frame in enumerate(buffer):
+        if frame.sample_rate != sample_rate:
+            raise ValueError(
+                f"sample rate mismatch at frame {index}: expected {sample_rate}, "
+                f"got {frame.sample_rate}"
+            )
+        if frame.num_channels != num_channels:
+            raise ValueError(
+                f"channel count mismatch at frame {index}: expected {num_channels}, "
+                f"got {frame.num_channels}"
+            )
+        total_samples += frame.samples_per_channel
+
+    joined = bytearray(total_samples * num_channels * _SAMPLE_WIDTH)
+    offset = 0
+    for frame in buffer:
+        size = frame.samples_per_channel * num_channels * _SAMPLE_WIDTH
+        joined[offset : offset + size] = frame.data.cast("B")[:size]
+        offset += size
+
+    return AudioFrame(joined, sample_rate, num_channels, total_samples)

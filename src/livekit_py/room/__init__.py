@@ -1,0 +1,1 @@
+"""Room model: the room, its participants, their publications, and the events users see."""

@@ -1,0 +1,173 @@
+"""Participants of a room: the local one (us) and the remote ones."""
+
+from __future__ import annotations
+
+from abc import ABC
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from livekit.protocol import models as proto_models
+
+from ..types import ConnectionQuality, DisconnectReason, ParticipantKind
+
+if TYPE_CHECKING:
+    from .room import Room
+
+# livekit-protocol's ParticipantInfo.Kind numbers -> the public ParticipantKind.
+_KIND_FROM_PROTO: dict[int, int] = {
+    proto_models.ParticipantInfo.Kind.STANDARD: ParticipantKind.PARTICIPANT_KIND_STANDARD,
+    proto_models.ParticipantInfo.Kind.INGRESS: ParticipantKind.PARTICIPANT_KIND_INGRESS,
+    proto_models.ParticipantInfo.Kind.EGRESS: ParticipantKind.PARTICIPANT_KIND_EGRESS,
+    proto_models.ParticipantInfo.Kind.SIP: ParticipantKind.PARTICIPANT_KIND_SIP,
+    proto_models.ParticipantInfo.Kind.AGENT: ParticipantKind.PARTICIPANT_KIND_AGENT,
+}
+_CONNECTOR_KIND = proto_models.ParticipantInfo.Kind.Value("CONNECTOR")
+_KIND_FROM_PROTO[_CONNECTOR_KIND] = ParticipantKind.PARTICIPANT_KIND_CONNECTOR
+
+
+class Participant(ABC):
+    """State shared by local and remote participants, kept from the server's ParticipantInfo."""
+
+    def __init__(self, info: proto_models.ParticipantInfo) -> None:
+        self._info = proto_models.ParticipantInfo()
+        self._info.CopyFrom(info)
+        self._track_publications: dict[str, Any] = {}
+        self._disconnect_reason: int | None = None
+        self._connection_quality: int = ConnectionQuality.QUALITY_GOOD
+        self._audio_level = 0.0
+
+    @property
+    def sid(self) -> str:
+        """The participant's server id (``PA_...``)."""
+        return self._info.sid
+
+    @property
+    def identity(self) -> str:
+        """The identity from the participant's access token; unique in the room."""
+        return self._info.identity
+
+    @property
+    def name(self) -> str:
+        return self._info.name
+
+    @property
+    def metadata(self) -> str:
+        return self._info.metadata
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        """The participant's key/value attributes (a copy)."""
+        return dict(self._info.attributes)
+
+    @property
+    def kind(self) -> int:
+        """A :class:`ParticipantKind` value."""
+        return _KIND_FROM_PROTO.get(self._info.kind, ParticipantKind.PARTICIPANT_KIND_STANDARD)
+
+    @property
+    def track_publications(self) -> Mapping[str, Any]:
+        """The participant's publications keyed by track sid."""
+        return dict(self._track_publications)
+
+    @property
+    def disconnect_reason(self) -> int | None:
+        """Why the participant left (a :class:`DisconnectReason`), None while present."""
+        return self._disconnect_reason
+
+    @property
+    def connection_quality(self) -> int:
+        """The last :class:`ConnectionQuality` the server reported."""
+        return self._connection_quality
+
+    @property
+    def audio_level(self) -> float:
+        """The audio level from the last active-speaker update (0 when not speaking)."""
+        return self._audio_level
+
+    @property
+    def is_speaking(self) -> bool:
+        return self._audio_level > 0
+
+    def _apply_info(self, info: proto_models.ParticipantInfo, room: Room) -> None:
+        """Take a newer ParticipantInfo and emit the room events for what changed."""
+        old = self._info
+        self._info = proto_models.ParticipantInfo()
+        self._info.CopyFrom(info)
+        if old.metadata != info.metadata:
+            room.emit("participant_metadata_changed", self, old.metadata, info.metadata)
+        if old.name != info.name:
+            room.emit("participant_name_changed", self, old.name, info.name)
+        changed = _changed_attributes(dict(old.attributes), dict(info.attributes))
+        if changed:
+            room.emit("participant_attributes_changed", changed, self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(sid={self.sid!r}, identity={self.identity!r}, name={self.name!r})"
+
+
+def _changed_attributes(old: dict[str, str], new: dict[str, str]) -> dict[str, str]:
+    """Keys added or changed in ``new`` with their values; removed keys map to ""."""
+    changed = {k: v for k, v in new.items() if old.get(k) != v}
+    changed.update({k: "" for k in old if k not in new})
+    return changed
+
+
+class RemoteParticipant(Participant):
+    """Another participant in the room."""
+
+    def _mark_disconnected(self, reason: int) -> None:
+        self._disconnect_reason = reason or DisconnectReason.UNKNOWN_REASON
+
+
+class LocalParticipant(Participant):
+    """This client's participant: publishes tracks and data."""
+
+    def __init__(self, info: proto_models.ParticipantInfo, room: Room) -> None:
+        super().__init__(info)
+        self._room = room
+
+    async def publish_data(
+        self,
+        payload: bytes | str,
+        *,
+        reliable: bool = True,
+        destination_identities: list[str] | None = None,
+        topic: str = "",
+    ) -> None:
+        """Send ``payload`` to everyone in the room, or only to ``destination_identities``.
+
+        Reliable packets are ordered and retransmitted; lossy ones are not (and
+        are dropped when the channel is congested). A ``str`` is sent as UTF-8.
+        Raises ConnectionError when the room is not connected.
+        """
+        if isinstance(payload, str):
+            data = payload.encode("utf-8")
+        elif isinstance(payload, bytes | bytearray | memoryview):
+            data = bytes(payload)
+        else:
+            raise ValueError(f"payload must be bytes or str, not {type(payload).__name__}")
+        if not isinstance(topic, str):
+            raise ValueError("topic must be a str")
+        destinations = list(destination_identities or [])
+        if not all(isinstance(d, str) for d in destinations):
+            raise ValueError("destination_identities must be a list of identity strings")
+        kind = (
+            proto_models.DataPacket.Kind.RELIABLE if reliable else proto_models.DataPacket.Kind.LOSSY
+        )
+        packet = proto_models.DataPacket(
+            kind=kind,
+            participant_identity=self.identity,
+            destination_identities=destinations,
+            user=proto_models.UserPacket(
+                participant_identity=self.identity,
+                payload=data,
+                destination_identities=destinations,
+                topic=topic,
+            ),
+        )
+        await self._room._engine_or_raise().send_data(packet, kind)
+
+    @property
+    def track_publications(self) -> Mapping[str, Any]:
+        """Our own publications keyed by track sid."""
+        return dict(self._track_publications)

@@ -1,0 +1,460 @@
+"""The Room: joining a LiveKit room and keeping an accurate model of who is in it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from aiortc import RTCIceServer
+from livekit.protocol import models as proto_models
+from livekit.protocol import rtc as proto_rtc
+
+from ..engine.engine import EngineConfig, RtcEngine
+from ..errors import ConnectError
+from ..event_emitter import EventEmitter
+from ..log import get_logger
+from ..signal.client import SignalClient, SignalOptions
+from ..types import ConnectionState, DataPacketKind, DisconnectReason
+from .options import DEFAULT_CONNECT_TIMEOUT, DataPacket, RoomOptions, SipDTMF
+from .participant import LocalParticipant, Participant, RemoteParticipant
+
+logger = get_logger("room")
+
+EventTypes = Literal[
+    "participant_connected",
+    "participant_disconnected",
+    "participant_active",
+    "local_track_published",
+    "local_track_unpublished",
+    "local_track_republished",
+    "local_track_subscribed",
+    "track_published",
+    "track_unpublished",
+    "track_subscribed",
+    "track_unsubscribed",
+    "track_subscription_failed",
+    "track_muted",
+    "track_unmuted",
+    "active_speakers_changed",
+    "room_metadata_changed",
+    "participant_metadata_changed",
+    "participant_name_changed",
+    "participant_attributes_changed",
+    "connection_quality_changed",
+    "participant_encryption_status_changed",
+    "participant_permissions_changed",
+    "data_received",
+    "sip_dtmf_received",
+    "transcription_received",
+    "e2ee_state_changed",
+    "connection_state_changed",
+    "connected",
+    "disconnected",
+    "reconnecting",
+    "reconnected",
+    "room_updated",
+    "moved",
+    "token_refreshed",
+]
+
+_EVENT_NAMES: frozenset[str] = frozenset(EventTypes.__args__)  # type: ignore[attr-defined]
+
+# livekit-protocol DataPacket.Kind -> public DataPacketKind (same numbers, kept explicit).
+_DATA_KIND = {
+    proto_models.DataPacket.Kind.RELIABLE: DataPacketKind.KIND_RELIABLE,
+    proto_models.DataPacket.Kind.LOSSY: DataPacketKind.KIND_LOSSY,
+}
+
+
+class Room(EventEmitter[EventTypes]):
+    """A LiveKit room as seen by one participant.
+
+    ``connect`` joins; the room then mirrors the server's view of participants
+    and emits events (see :data:`EventTypes`) as they change. Event handlers are
+    plain functions registered with :meth:`on`.
+    """
+
+    _valid_events = _EVENT_NAMES
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        super().__init__()
+        self._loop = loop
+        self._info = proto_models.Room()
+        self._connection_state: int = ConnectionState.CONN_DISCONNECTED
+        self._local_participant: LocalParticipant | None = None
+        self._remote_participants: dict[str, RemoteParticipant] = {}
+        self._signal: SignalClient | None = None
+        self._engine: RtcEngine | None = None
+        self._token: str | None = None
+        self._url: str | None = None
+        self._options = RoomOptions()
+        self._active_speakers: dict[str, float] = {}
+        self._connecting = False
+        self._disconnect_task: asyncio.Task[None] | None = None
+        self._server_info = proto_models.ServerInfo()
+
+    # -- properties -------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._info.name
+
+    @property
+    def sid(self) -> str:
+        """The room's server id (``RM_...``); empty before the first connect."""
+        return self._info.sid
+
+    @property
+    def metadata(self) -> str:
+        return self._info.metadata
+
+    @property
+    def connection_state(self) -> int:
+        """A :class:`ConnectionState` value."""
+        return self._connection_state
+
+    def isconnected(self) -> bool:
+        return self._connection_state != ConnectionState.CONN_DISCONNECTED
+
+    @property
+    def local_participant(self) -> LocalParticipant:
+        """This client's participant; raises when the room was never connected."""
+        if self._local_participant is None:
+            raise RuntimeError("the room is not connected")
+        return self._local_participant
+
+    @property
+    def remote_participants(self) -> Mapping[str, RemoteParticipant]:
+        """Other participants keyed by identity (a snapshot)."""
+        return dict(self._remote_participants)
+
+    @property
+    def num_participants(self) -> int:
+        """How many participants the server counts in the room (updated by the server)."""
+        return self._info.num_participants
+
+    @property
+    def num_publishers(self) -> int:
+        return self._info.num_publishers
+
+    @property
+    def creation_time(self) -> datetime.datetime:
+        """When the room was created on the server (UTC)."""
+        ms = self._info.creation_time_ms or self._info.creation_time * 1000
+        return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)
+
+    @property
+    def is_recording(self) -> bool:
+        return self._info.active_recording
+
+    @property
+    def departure_timeout(self) -> float:
+        """Seconds the room stays open after the last participant leaves."""
+        return float(self._info.departure_timeout)
+
+    @property
+    def empty_timeout(self) -> float:
+        """Seconds an empty room stays open before anyone joined."""
+        return float(self._info.empty_timeout)
+
+    @property
+    def e2ee_manager(self) -> None:
+        """End-to-end encryption is not available in livekit-py: always None."""
+        return None
+
+    def on(self, event: EventTypes, callback: Any = None) -> Any:
+        """Register a plain (non-async) ``callback`` for ``event``, or use as a decorator."""
+        return super().on(event, callback)
+
+    # -- connect / disconnect -----------------------------------------------------------
+
+    async def connect(self, url: str, token: str, options: RoomOptions | None = None) -> None:
+        """Join the room at ``url`` with the access ``token``.
+
+        Returns once the signal session is up and the primary peer connection is
+        connected. Raises ConnectError with the reason (rejected token,
+        unreachable server, timeout). If the call is cancelled, e.g. by
+        ``asyncio.wait_for``, everything it opened is closed before the
+        cancellation propagates.
+        """
+        options = options or RoomOptions()
+        if not isinstance(token, str) or not token:
+            raise ValueError("token must be a non-empty access token string")
+        if options.e2ee is not None or options.encryption is not None:
+            raise ValueError("livekit-py does not support end-to-end encryption (e2ee/encryption)")
+        if self._connecting or self.isconnected():
+            raise RuntimeError("the room is already connected or connecting")
+        self._connecting = True
+        self._options = options
+        timeout = options.connect_timeout or DEFAULT_CONNECT_TIMEOUT
+        signal = SignalClient()
+        engine: RtcEngine | None = None
+        try:
+            join = await signal.join(
+                url,
+                token,
+                SignalOptions(auto_subscribe=options.auto_subscribe, connect_timeout=timeout),
+            )
+            self._signal = signal
+            self._url, self._token = url, token
+            self._on_join(join)
+            engine = RtcEngine(signal, self._engine_config(options))
+            self._engine = engine
+            engine.on_data_packet = self._on_data_packet
+            engine.on_failure = self._on_engine_failure
+            signal.on_close = self._on_signal_closed
+            engine.start(join)
+            try:
+                await asyncio.wait_for(engine.wait_connected(), timeout)
+            except asyncio.TimeoutError:
+                raise ConnectError(
+                    f"the media connection to the LiveKit server was not established within "
+                    f"{timeout:g}s (ICE/DTLS did not complete)"
+                ) from None
+        except BaseException:
+            await self._teardown(send_leave=True)
+            raise
+        finally:
+            self._connecting = False
+
+        self._set_state(ConnectionState.CONN_CONNECTED)
+        self.emit("connected")
+
+    def _engine_config(self, options: RoomOptions) -> EngineConfig:
+        rc = options.rtc_config
+        if rc is None:
+            return EngineConfig()
+        return EngineConfig(
+            ice_servers=[
+                RTCIceServer(
+                    urls=list(s.urls), username=s.username or None, credential=s.password or None
+                )
+                for s in rc.ice_servers
+            ],
+            ice_transport_type=rc.ice_transport_type,
+            continual_gathering_policy=rc.continual_gathering_policy,
+        )
+
+    async def disconnect(self, *, reason: int = DisconnectReason.CLIENT_INITIATED) -> None:
+        """Leave the room. Safe to call more than once and when not connected."""
+        if not self.isconnected() and self._signal is None:
+            return
+        await self._disconnect(reason, send_leave=True)
+
+    async def _disconnect(self, reason: int, *, send_leave: bool) -> None:
+        was_connected = self.isconnected()
+        await self._teardown(send_leave=send_leave)
+        if self._local_participant is not None:
+            self._local_participant._disconnect_reason = reason
+        if was_connected:
+            self._set_state(ConnectionState.CONN_DISCONNECTED)
+            self.emit("disconnected", reason)
+
+    async def _teardown(self, *, send_leave: bool) -> None:
+        """Close the engine and the signal socket and forget the remote participants."""
+        engine, signal = self._engine, self._signal
+        self._engine = None
+        self._signal = None
+        if signal is not None:
+            signal.on_close = None
+        if engine is not None:
+            engine.on_failure = None
+        leave = (
+            proto_rtc.LeaveRequest(
+                can_reconnect=False,
+                reason=proto_models.DisconnectReason.CLIENT_INITIATED,
+                action=proto_rtc.LeaveRequest.Action.DISCONNECT,
+            )
+            if send_leave
+            else None
+        )
+        # Shield the cleanup so that a cancelled connect still closes everything.
+        cleanup = asyncio.ensure_future(self._close_parts(engine, signal, leave))
+        try:
+            await asyncio.shield(cleanup)
+        except asyncio.CancelledError:
+            await cleanup
+            raise
+        self._remote_participants.clear()
+        self._active_speakers.clear()
+
+    @staticmethod
+    async def _close_parts(
+        engine: RtcEngine | None, signal: SignalClient | None, leave: proto_rtc.LeaveRequest | None
+    ) -> None:
+        if signal is not None:
+            await signal.close(leave)
+        if engine is not None:
+            await engine.close()
+
+    def _schedule_disconnect(self, reason: int, why: str) -> None:
+        """Disconnect from inside a callback (server leave, lost socket, failed media)."""
+        if self._disconnect_task is not None and not self._disconnect_task.done():
+            return
+        if not self.isconnected():
+            return
+        logger.info("disconnecting: %s", why)
+        self._disconnect_task = asyncio.get_running_loop().create_task(
+            self._disconnect(reason, send_leave=False), name="livekit_py.room.disconnect"
+        )
+
+    def _set_state(self, state: int) -> None:
+        if state != self._connection_state:
+            self._connection_state = state
+            self.emit("connection_state_changed", state)
+
+    def _engine_or_raise(self) -> RtcEngine:
+        if self._engine is None or not self.isconnected():
+            raise ConnectionError("the room is not connected")
+        return self._engine
+
+    def _signal_or_raise(self) -> SignalClient:
+        if self._signal is None or not self.isconnected():
+            raise ConnectionError("the room is not connected")
+        return self._signal
+
+    # -- the model ------------------------------------------------------------------------
+
+    def _on_join(self, join: proto_rtc.JoinResponse) -> None:
+        self._info.CopyFrom(join.room)
+        self._server_info.CopyFrom(join.server_info)
+        self._local_participant = LocalParticipant(join.participant, self)
+        self._remote_participants = {}
+        for info in join.other_participants:
+            self._remote_participants[info.identity] = RemoteParticipant(info)
+        signal = self._signal
+        assert signal is not None
+        signal.on("update", self._on_participant_update)
+        signal.on("leave", self._on_leave)
+        signal.on("speakers_changed", self._on_speakers_changed)
+        signal.on("room_update", self._on_room_update)
+        signal.on("connection_quality", self._on_connection_quality)
+        signal.on("refresh_token", self._on_refresh_token)
+        logger.info(
+            "joined room %r (%s) as %r, server %s, %d other participant(s)",
+            self._info.name,
+            self._info.sid,
+            join.participant.identity,
+            join.server_info.version or join.server_version,
+            len(join.other_participants),
+        )
+
+    def _participant_by_sid(self, sid: str) -> Participant | None:
+        lp = self._local_participant
+        if lp is not None and lp.sid == sid:
+            return lp
+        return next((p for p in self._remote_participants.values() if p.sid == sid), None)
+
+    def _on_participant_update(self, update: proto_rtc.ParticipantUpdate) -> None:
+        lp = self._local_participant
+        for info in update.participants:
+            if lp is not None and (info.identity == lp.identity or info.sid == lp.sid):
+                if info.state != proto_models.ParticipantInfo.State.DISCONNECTED:
+                    lp._apply_info(info, self)
+                continue
+            rp = self._remote_participants.get(info.identity)
+            if info.state == proto_models.ParticipantInfo.State.DISCONNECTED:
+                if rp is not None and rp.sid == info.sid:
+                    del self._remote_participants[info.identity]
+                    self._active_speakers.pop(rp.sid, None)
+                    rp._mark_disconnected(info.disconnect_reason)
+                    self.emit("participant_disconnected", rp)
+                continue
+            if rp is not None and rp.sid != info.sid:
+                # Same identity, new session: the old one is gone.
+                del self._remote_participants[info.identity]
+                rp._mark_disconnected(proto_models.DisconnectReason.DUPLICATE_IDENTITY)
+                self.emit("participant_disconnected", rp)
+                rp = None
+            if rp is None:
+                rp = RemoteParticipant(info)
+                self._remote_participants[info.identity] = rp
+                self.emit("participant_connected", rp)
+            elif info.version >= rp._info.version:
+                rp._apply_info(info, self)
+
+    def _on_leave(self, leave: proto_rtc.LeaveRequest) -> None:
+        reason = leave.reason or DisconnectReason.UNKNOWN_REASON
+        action = proto_rtc.LeaveRequest.Action.Name(leave.action)
+        self._schedule_disconnect(
+            reason,
+            f"the server asked us to leave ({proto_models.DisconnectReason.Name(leave.reason)}, "
+            f"action {action})",
+        )
+
+    def _on_signal_closed(self, why: str) -> None:
+        self._schedule_disconnect(DisconnectReason.SIGNAL_CLOSE, why)
+
+    def _on_engine_failure(self, why: str) -> None:
+        self._schedule_disconnect(DisconnectReason.MEDIA_FAILURE, why)
+
+    def _on_speakers_changed(self, msg: proto_rtc.SpeakersChanged) -> None:
+        for speaker in msg.speakers:
+            if speaker.active:
+                self._active_speakers[speaker.sid] = speaker.level
+            else:
+                self._active_speakers.pop(speaker.sid, None)
+        speakers: list[Participant] = []
+        for sid in sorted(self._active_speakers, key=lambda s: -self._active_speakers[s]):
+            participant = self._participant_by_sid(sid)
+            if participant is not None:
+                speakers.append(participant)
+        for participant in [self._local_participant, *self._remote_participants.values()]:
+            if participant is not None:
+                participant._audio_level = self._active_speakers.get(participant.sid, 0.0)
+        self.emit("active_speakers_changed", speakers)
+
+    def _on_room_update(self, msg: proto_rtc.RoomUpdate) -> None:
+        old_metadata = self._info.metadata
+        self._info.CopyFrom(msg.room)
+        if old_metadata != msg.room.metadata:
+            self.emit("room_metadata_changed", old_metadata, msg.room.metadata)
+        self.emit("room_updated")
+
+    def _on_connection_quality(self, msg: proto_rtc.ConnectionQualityUpdate) -> None:
+        for update in msg.updates:
+            participant = self._participant_by_sid(update.participant_sid)
+            if participant is None:
+                continue
+            participant._connection_quality = int(update.quality)
+            self.emit("connection_quality_changed", participant, int(update.quality))
+
+    def _on_refresh_token(self, token: str) -> None:
+        self._token = token
+        self.emit("token_refreshed")
+
+    def _on_data_packet(self, packet: proto_models.DataPacket, kind: int) -> None:
+        which = packet.WhichOneof("value")
+        identity = packet.participant_identity
+        if which == "user":
+            identity = identity or packet.user.participant_identity
+            self.emit(
+                "data_received",
+                DataPacket(
+                    data=bytes(packet.user.payload),
+                    kind=_DATA_KIND.get(kind, DataPacketKind.KIND_RELIABLE),
+                    participant=self._remote_participants.get(identity),
+                    topic=packet.user.topic,
+                ),
+            )
+        elif which == "sip_dtmf":
+            self.emit(
+                "sip_dtmf_received",
+                SipDTMF(
+                    code=packet.sip_dtmf.code,
+                    digit=packet.sip_dtmf.digit,
+                    participant=self._remote_participants.get(identity),
+                ),
+            )
+        else:
+            logger.debug("data packet %s from %r not handled", which, identity)
+
+    # -- misc ---------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        state = ConnectionState.Name(self._connection_state)  # type: ignore[arg-type]
+        return f"Room(sid={self.sid!r}, name={self.name!r}, state={state})"
+

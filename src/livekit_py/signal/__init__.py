@@ -1,0 +1,1 @@
+"""Signal layer: the WebSocket protocol with the LiveKit server (protobuf messages, no media)."""
