@@ -28,6 +28,7 @@ from aiortc.rtcconfiguration import RTCBundlePolicy, RTCIceTransportPolicy
 from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
+from .._compat import timeout
 from ..log import get_logger
 from ..signal.client import SignalClient
 from ..types import ContinualGatheringPolicy, IceTransportType
@@ -233,7 +234,8 @@ class RtcEngine:
         self._pending_tracks[request.cid] = fut
         try:
             await self._signal.send(proto_rtc.SignalRequest(add_track=request))
-            return await asyncio.wait_for(fut, 10.0)
+            async with timeout(10.0):
+                return await fut
         except asyncio.TimeoutError:
             raise ConnectionError(
                 f"the server did not acknowledge track {request.name!r} within 10s"
@@ -281,7 +283,7 @@ class RtcEngine:
         else:
             self._publisher_ready.clear()
 
-    async def wait_publisher_ready(self, timeout: float = 15.0) -> None:
+    async def wait_publisher_ready(self, limit: float = 15.0) -> None:
         """Wait until the publisher is connected and both data channels are open."""
         if self._closed:
             raise ConnectionError("the engine is closed")
@@ -293,10 +295,11 @@ class RtcEngine:
                     self._negotiate_publisher_safely()
                 )
         try:
-            await asyncio.wait_for(self._publisher_ready.wait(), timeout)
+            async with timeout(limit):
+                await self._publisher_ready.wait()
         except asyncio.TimeoutError:
             raise ConnectionError(
-                f"the publisher connection was not ready within {timeout:g}s"
+                f"the publisher connection was not ready within {limit:g}s"
             ) from None
 
     async def send_data(self, packet: proto_models.DataPacket, kind: int) -> None:
@@ -362,11 +365,18 @@ class RtcEngine:
             out.append(dict(report))
         return out[0], out[1]
 
+    def begin_close(self) -> None:
+        """Mark the session as ending: failures from here on are expected, not errors."""
+        self._closed = True
+        for transport in (self.publisher, self.subscriber):
+            if transport is not None:
+                transport.closing = True
+
     async def close(self) -> None:
         """Close both transports and fail whatever is still waiting. Idempotent."""
-        if self._closed:
+        if self.publisher is None and self.subscriber is None:
             return
-        self._closed = True
+        self.begin_close()
         for fut in self._pending_tracks.values():
             if not fut.done():
                 fut.set_exception(ConnectionError("the session closed"))
@@ -376,7 +386,9 @@ class RtcEngine:
             self._publisher_task.cancel()
             with contextlib.suppress(BaseException):
                 await self._publisher_task
-        for transport in (self.publisher, self.subscriber):
+        publisher, subscriber = self.publisher, self.subscriber
+        self.publisher = self.subscriber = None
+        for transport in (publisher, subscriber):
             if transport is not None:
                 await transport.close()
         self._publisher_ready.clear()

@@ -23,6 +23,7 @@ from aiortc import (
 )
 from aiortc.sdp import candidate_from_sdp
 
+from .._compat import timeout
 from ..log import get_logger
 
 logger = get_logger("engine.transport")
@@ -72,6 +73,10 @@ class PeerTransport:
         self._offer_id = 0
         self._connected = asyncio.Event()
         self._closed = False
+        self.closing = False
+        """Set when the session is ending: failures are then logged at DEBUG only."""
+        self._sdp_lock = asyncio.Lock()
+        self._inflight: set[asyncio.Task[Any]] = set()
         self.on_state: Callable[[str], None] | None = None
         """Called with aiortc's connectionState on every change."""
 
@@ -92,6 +97,26 @@ class PeerTransport:
         if not self._closed:
             self._ops.put_nowait(op)
 
+    async def _sdp_call(self, make: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one description change to completion, even if our caller is cancelled.
+
+        aiortc gathers candidates and starts ICE inside set*Description; cutting
+        that short leaves aioice's STUN queries and checks running with nobody to
+        stop them. So the change runs in its own task (one at a time), and
+        :meth:`close` waits for it before closing the connection.
+        """
+        if self._closed:
+            raise ConnectionError(f"the {self.name} transport is closed")
+
+        async def locked() -> Any:
+            async with self._sdp_lock:
+                return await make()
+
+        task = asyncio.ensure_future(locked())
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(task)
+
     async def _run_ops(self) -> None:
         while True:
             op = await self._ops.get()
@@ -102,7 +127,10 @@ class PeerTransport:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.exception("%s: applying a server message failed", self.name)
+                if self._closed or self.closing:
+                    logger.debug("%s: server message dropped while closing", self.name, exc_info=True)
+                else:
+                    logger.exception("%s: applying a server message failed", self.name)
 
     # -- server-initiated -------------------------------------------------------
 
@@ -111,10 +139,14 @@ class PeerTransport:
 
         async def op() -> None:
             logger.debug("%s remote offer SDP:\n%s", self.name, sdp)
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            offer = RTCSessionDescription(sdp=sdp, type="offer")
+            await self._sdp_call(lambda: self.pc.setRemoteDescription(offer))
             await self._flush_candidates()
-            answer = await self.pc.createAnswer()
-            await self.pc.setLocalDescription(answer)
+
+            async def answer() -> None:
+                await self.pc.setLocalDescription(await self.pc.createAnswer())
+
+            await self._sdp_call(answer)
             local = self.pc.localDescription
             logger.debug("%s local answer SDP:\n%s", self.name, local.sdp)
             await send_answer(local.sdp)
@@ -131,7 +163,8 @@ class PeerTransport:
                 logger.warning("%s: answer with no offer pending, ignored", self.name)
                 return
             try:
-                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+                desc = RTCSessionDescription(sdp=sdp, type="answer")
+                await self._sdp_call(lambda: self.pc.setRemoteDescription(desc))
                 await self._flush_candidates()
             except Exception as e:
                 if not fut.done():
@@ -159,7 +192,7 @@ class PeerTransport:
     async def _flush_candidates(self) -> None:
         pending, self._pending_candidates = self._pending_candidates, []
         for candidate in pending:
-            await self.pc.addIceCandidate(candidate)
+            await self._sdp_call(lambda c=candidate: self.pc.addIceCandidate(c))
 
     # -- client-initiated -------------------------------------------------------
 
@@ -178,14 +211,17 @@ class PeerTransport:
     async def _offer_once(self, send_offer: Callable[[str, int], Awaitable[None]]) -> None:
         loop = asyncio.get_running_loop()
         self._answer = loop.create_future()
-        offer = await self.pc.createOffer()
-        await self.pc.setLocalDescription(offer)
+        async def offer() -> None:
+            await self.pc.setLocalDescription(await self.pc.createOffer())
+
+        await self._sdp_call(offer)
         local = self.pc.localDescription
         self._offer_id += 1
         logger.debug("%s local offer SDP:\n%s", self.name, local.sdp)
         await send_offer(local.sdp, self._offer_id)
         try:
-            await asyncio.wait_for(asyncio.shield(self._answer), ANSWER_TIMEOUT)
+            async with timeout(ANSWER_TIMEOUT):
+                await asyncio.shield(self._answer)
         except asyncio.TimeoutError:
             raise ConnectionError(
                 f"the server did not answer the {self.name} offer within {ANSWER_TIMEOUT:g}s"
@@ -203,15 +239,54 @@ class PeerTransport:
         await self._connected.wait()
 
     async def close(self) -> None:
+        """Close the connection once in-flight description changes have finished."""
         if self._closed:
             return
-        self._closed = True
+        self._closed = self.closing = True
         if self._answer is not None and not self._answer.done():
             self._answer.set_exception(ConnectionError(f"the {self.name} transport closed"))
-            self._answer.exception()  # mark retrieved
-        self._ops.put_nowait(None)
+            self._answer.exception()  # retrieved: nobody may be waiting any more
         self._worker.cancel()
         with contextlib.suppress(BaseException):
             await self._worker
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=CLOSE_WAIT)
+        for connection in _ice_connections(self.pc):
+            _disable_late_consent_checks(connection)
         with contextlib.suppress(Exception):
             await self.pc.close()
+
+
+# How long close() waits for a description change (candidate gathering is
+# bounded by aioice at 5 s) before closing the connection anyway.
+CLOSE_WAIT = 6.0
+
+
+def _ice_connections(pc: RTCPeerConnection) -> list[Any]:
+    """The aioice connections under ``pc`` (one per ICE transport)."""
+    transports = [t.receiver.transport for t in pc.getTransceivers()]
+    if pc.sctp is not None:
+        transports.append(pc.sctp.transport)
+    out = []
+    for dtls in transports:
+        connection = getattr(getattr(dtls.transport, "iceGatherer", None), "_connection", None)
+        if connection is not None and connection not in out:
+            out.append(connection)
+    return out
+
+
+async def _no_consent_checks() -> None:
+    return None
+
+
+def _disable_late_consent_checks(connection: Any) -> None:
+    """Make sure no consent freshness loop outlives ``connection``.
+
+    aioice (0.9 to 0.13) starts its consent loop when ICE completes. If the
+    completion was queued just before close(), connect() resumes during or
+    after close() and starts the loop on a connection whose nominated pairs
+    are gone; that loop then never ends. The connection is about to close, so
+    its consent checks are replaced by a no-op on this instance; a loop that is
+    already running is cancelled by aioice's own close().
+    """
+    connection.query_consent = _no_consent_checks

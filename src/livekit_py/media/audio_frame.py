@@ -46,8 +46,6 @@ class AudioFrame:
     ``L0 R0 L1 R1 ...``. The frame owns a private copy of the bytes it was given.
     """
 
-    __slots__ = ("_data", "_num_channels", "_sample_rate", "_samples_per_channel", "_userdata")
-
     def __init__(
         self,
         data: Union[bytes, bytearray, memoryview],

@@ -80,22 +80,24 @@ class AudioMixer:
         for name, value in (("sample_rate", sample_rate), ("num_channels", num_channels)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name, value in (
-            ("blocksize", blocksize),
-            ("stream_timeout_ms", stream_timeout_ms),
-            ("capacity", capacity),
+        for name, value in (("blocksize", blocksize), ("capacity", capacity)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+        if (
+            isinstance(stream_timeout_ms, bool)
+            or not isinstance(stream_timeout_ms, (int, float))
+            or not stream_timeout_ms >= 0
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+            raise ValueError(f"stream_timeout_ms must be a number >= 0, got {stream_timeout_ms!r}")
 
         self._sample_rate = sample_rate
         self._num_channels = num_channels
-        self._chunk_size = int(blocksize) if blocksize > 0 else sample_rate // 10
+        self._chunk_size = blocksize if blocksize > 0 else sample_rate // 10
         if self._chunk_size <= 0:
             raise ValueError(f"blocksize must be given when sample_rate ({sample_rate}) < 10 Hz")
         self._stream_timeout = stream_timeout_ms / 1000.0
         self._inputs: dict[AsyncIterator[AudioFrame], _Input] = {}
-        self._queue: asyncio.Queue[Optional[AudioFrame]] = asyncio.Queue(maxsize=int(capacity))
+        self._queue: asyncio.Queue[Optional[AudioFrame]] = asyncio.Queue(maxsize=capacity)
         self._ending = False  # end_input() or aclose() was called: no new streams
         self._output_done = False  # the consumer has seen the end of the output
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -186,10 +188,10 @@ class AudioMixer:
 
             blocks: list[np.ndarray] = []
             any_data = False
-            for (stream, state), (block, had_data) in zip(inputs, results):
+            for (stream, state), (block, had_data) in zip(inputs, results, strict=True):
                 blocks.append(block)
                 any_data = any_data or had_data
-                if state.finished and state.buffered == 0:
+                if state.finished and state.buffered == 0 and self._inputs.get(stream) is state:
                     self.remove_stream(stream)
 
             if not any_data:
@@ -252,7 +254,9 @@ class AudioMixer:
 
         return self._cut_block(state), had_data
 
-    def _samples_of(self, stream: AsyncIterator[AudioFrame], frame: AudioFrame) -> np.ndarray | None:
+    def _samples_of(
+        self, stream: AsyncIterator[AudioFrame], frame: AudioFrame
+    ) -> np.ndarray | None:
         if frame.num_channels != self._num_channels or frame.sample_rate != self._sample_rate:
             logger.warning(
                 "AudioMixer: dropping a frame of %r with %d Hz / %d channel(s), "
@@ -265,9 +269,9 @@ class AudioMixer:
             )
             return None
         count = frame.samples_per_channel * self._num_channels
-        samples = np.frombuffer(frame.data, dtype=np.int16, count=count)
         # copied: the producer may reuse the frame's buffer
-        return samples.reshape(-1, self._num_channels).copy()
+        samples: np.ndarray = np.frombuffer(frame.data, dtype=np.int16, count=count).copy()
+        return samples.reshape(-1, self._num_channels)
 
     def _cut_block(self, state: _Input) -> np.ndarray:
         size = self._chunk_size

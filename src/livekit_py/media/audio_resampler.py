@@ -29,27 +29,36 @@ class AudioResamplerQuality(str, Enum):
     VERY_HIGH = "very_high"
 
 
-# libswresample settings of each quality level. filter_size is the number of taps per
-# polyphase branch (scaled up by the decimation factor when downsampling), phase_shift gives
-# 2**phase_shift branches for ratios that are not handled exactly, cutoff is the low-pass
-# corner relative to the lower Nyquist frequency, kaiser_beta shapes the window (higher:
-# deeper stop band, wider transition), and internal_sample_fmt is the arithmetic precision.
+# libswresample settings of each quality level:
+# - filter_size: taps per polyphase branch (scaled up by the decimation factor when
+#   downsampling): longer filters give a steeper transition and a flatter pass band;
+# - phase_shift: 2**phase_shift branches; a ratio whose reduced output/input fraction has a
+#   numerator up to that count (44.1 kHz <-> 48 kHz needs 160) is converted exactly,
+#   others use the nearest branch;
+# - linear_interp stays off: interpolating between branches makes the output depend on how
+#   the input was split into pushes;
+# - cutoff: the low-pass corner as a fraction of the lower Nyquist frequency;
+# - kaiser_beta: window shape, higher gives a deeper stop band;
+# - internal_sample_fmt: the arithmetic precision of the filter.
+# Measured (int16 tones, see tests/unit/test_audio_resampler.py): with a tone at 90 % of
+# the output Nyquist frequency and another above it, 48 kHz -> 16 kHz scores about 2, 6, 19,
+# 43 and 90 dB against the ideal output from QUICK to VERY_HIGH.
 _QUALITY_OPTIONS: dict[AudioResamplerQuality, dict[str, str]] = {
     AudioResamplerQuality.QUICK: {
         "filter_size": "8",
-        "phase_shift": "6",
-        "linear_interp": "1",
+        "phase_shift": "8",
+        "linear_interp": "0",
         "cutoff": "0.8",
         "kaiser_beta": "6",
-        "internal_sample_fmt": "s16p",
+        "internal_sample_fmt": "fltp",
     },
     AudioResamplerQuality.LOW: {
         "filter_size": "16",
-        "phase_shift": "8",
-        "linear_interp": "1",
+        "phase_shift": "9",
+        "linear_interp": "0",
         "cutoff": "0.9",
         "kaiser_beta": "8",
-        "internal_sample_fmt": "s16p",
+        "internal_sample_fmt": "fltp",
     },
     AudioResamplerQuality.MEDIUM: {
         "filter_size": "32",
@@ -103,7 +112,7 @@ class AudioResampler:
     pieces comes out exactly as if it had been converted in one piece. The output is
     aligned with the input (the filter delay is compensated): after :meth:`flush`, the
     total output holds ``input_samples * output_rate / input_rate`` samples per channel,
-    rounded. After a flush the resampler starts over and can take a new stream.
+    to within one sample. After a flush the resampler starts over and takes a new stream.
 
     With equal input and output rates the samples are passed through untouched.
     """

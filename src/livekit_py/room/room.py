@@ -12,6 +12,7 @@ from aiortc import RTCIceServer
 from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
+from .._compat import timeout as connect_timeout
 from ..engine.engine import EngineConfig, RtcEngine
 from ..errors import ConnectError
 from ..event_emitter import EventEmitter
@@ -93,6 +94,7 @@ class Room(EventEmitter[EventTypes]):
         self._options = RoomOptions()
         self._active_speakers: dict[str, float] = {}
         self._connecting = False
+        self._leaving = False
         self._disconnect_task: asyncio.Task[None] | None = None
         self._server_info = proto_models.ServerInfo()
 
@@ -208,7 +210,8 @@ class Room(EventEmitter[EventTypes]):
             signal.on_close = self._on_signal_closed
             engine.start(join)
             try:
-                await asyncio.wait_for(engine.wait_connected(), timeout)
+                async with connect_timeout(timeout):
+                    await engine.wait_connected()
             except asyncio.TimeoutError:
                 raise ConnectError(
                     f"the media connection to the LiveKit server was not established within "
@@ -245,8 +248,18 @@ class Room(EventEmitter[EventTypes]):
         await self._disconnect(reason, send_leave=True)
 
     async def _disconnect(self, reason: int, *, send_leave: bool) -> None:
+        if self._leaving:
+            # Another path is already leaving (e.g. the server's reply to our
+            # leave request): let that one finish and report.
+            while self._leaving:
+                await asyncio.sleep(0.01)
+            return
         was_connected = self.isconnected()
-        await self._teardown(send_leave=send_leave)
+        self._leaving = True
+        try:
+            await self._teardown(send_leave=send_leave)
+        finally:
+            self._leaving = False
         if self._local_participant is not None:
             self._local_participant._disconnect_reason = reason
         if was_connected:
@@ -285,6 +298,8 @@ class Room(EventEmitter[EventTypes]):
     async def _close_parts(
         engine: RtcEngine | None, signal: SignalClient | None, leave: proto_rtc.LeaveRequest | None
     ) -> None:
+        if engine is not None:
+            engine.begin_close()
         if signal is not None:
             await signal.close(leave)
         if engine is not None:
@@ -294,7 +309,7 @@ class Room(EventEmitter[EventTypes]):
         """Disconnect from inside a callback (server leave, lost socket, failed media)."""
         if self._disconnect_task is not None and not self._disconnect_task.done():
             return
-        if not self.isconnected():
+        if not self.isconnected() or self._leaving:
             return
         logger.info("disconnecting: %s", why)
         self._disconnect_task = asyncio.get_running_loop().create_task(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from livekit.protocol import rtc as proto_rtc
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from .._compat import timeout
 from ..errors import ConnectError
 from ..log import get_logger
 from .url import redact, rtc_url
@@ -52,9 +54,13 @@ class SignalOptions:
     reconnect_reason: int | None = None
 
 
+_SECRET_FIELDS = re.compile(r'\b(turn_password|credential|password|token|access_token): "(?:[^"\\]|\\.)*"')
+
+
 def describe(msg: Message) -> str:
-    """A one-line text form of a protobuf message for DEBUG logs."""
-    return text_format.MessageToString(msg, as_one_line=True, as_utf8=True)
+    """A one-line text form of a protobuf message for DEBUG logs, credentials redacted."""
+    text = text_format.MessageToString(msg, as_one_line=True, as_utf8=True)
+    return _SECRET_FIELDS.sub(r'\1: "<redacted>"', text)
 
 
 class SignalClient:
@@ -108,10 +114,9 @@ class SignalClient:
         logger.debug("connecting to %s", safe_url)
         self._closing = False
         try:
-            ws, join = await asyncio.wait_for(
-                self._open(full_url, safe_url), options.connect_timeout
-            )
-        except TimeoutError:
+            async with timeout(options.connect_timeout):
+                ws, join = await self._open(full_url, safe_url)
+        except asyncio.TimeoutError:
             raise ConnectError(
                 f"timed out after {options.connect_timeout:g}s waiting for the LiveKit server "
                 f"at {safe_url} to accept the session"

@@ -1,0 +1,1 @@
+"""The server side of signaling: installing and running a real livekit-server locally."""

@@ -1,0 +1,353 @@
+"""Acoustic echo cancellation: a frequency-domain adaptive filter plus a residual echo suppressor.
+
+Far end ("reverse stream", what the loudspeaker plays) and near end (the microphone) are
+processed in 10 ms blocks of ``N`` samples at the capture rate.
+
+Linear stage -- multi-delay block frequency-domain adaptive filter (MDF, a.k.a. partitioned
+block FDAF), overlap-save with FFTs of ``2N``:
+
+* the echo path is modelled by ``K`` partitions of ``N`` taps, i.e. ``K * 10 ms`` of room
+  response, starting a few blocks before the position given by the delay hint so that a
+  slightly wrong hint is tolerated;
+* the echo estimate is ``y = IFFT(sum_k W_k X_{t-k})`` (last ``N`` samples), the error is
+  ``e = d - y``;
+* the gradient ``conj(X_{t-k}) E`` is constrained (made a causal ``N``-tap update) for every
+  partition and scaled per frequency bin by ``mu / far-end power``, with a proportionate
+  weighting that favours the partitions holding most of the echo path energy;
+* the step ``mu`` follows the "optimal step" idea (Valin, 2007): the ratio of residual
+  echo to error power, estimated from a leakage coefficient (how much of the echo estimate's
+  spectral energy is still found in the error).  A near-end talker raises the error power
+  and so freezes the adaptation (double-talk robustness) without an explicit detector.
+* two filters are kept: the adapting one and a stable copy; the copy is replaced when the
+  adapting filter has done consistently better, and the adapting filter is reset to the copy
+  when it becomes much worse (divergence during double talk).
+
+Residual echo suppressor -- a spectral gain on an overlapped analysis (window 10 ms, hop
+5 ms, square-root Hann): the residual echo power per bin is the leakage times the echo
+estimate's power (with a decaying memory for reverberation beyond the filter), and the gain
+is a Wiener-like ``1 - over * echo / error`` rule with a floor, smoothed over time and
+frequency.  Bins without an echo estimate keep a gain of one, so a near-end talker alone
+goes through unchanged.  The suppressor delays the output by 5 ms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from ..log import get_logger
+
+__all__ = ["EchoCanceller", "FarEndBuffer"]
+
+logger = get_logger("media.aec")
+
+F64 = npt.NDArray[np.float64]
+C128 = npt.NDArray[np.complex128]
+
+
+class FarEndBuffer:
+    """The far-end signal on the capture clock.
+
+    Far-end frames are placed one after the other; when the far end stalls (its next frame
+    arrives after the capture clock has passed the end of what was written) the gap is
+    filled with silence.  Positions are capture-clock sample indices.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._buf: F64 = np.zeros(2 * capacity)
+        self._start = 0  # clock index of _buf[0]
+        self._end = 0  # clock index after the last written sample
+        self.max_lead = capacity // 3
+
+    @property
+    def end(self) -> int:
+        return self._end
+
+    def write(self, samples: F64, clock: int) -> None:
+        if self._end < clock:
+            self._skip_to(clock)
+        elif self._end - clock > self.max_lead:
+            # far end delivered much faster than the capture side consumes: realign
+            logger.debug("far end %d samples ahead of capture, realigning", self._end - clock)
+            self._skip_to(clock)
+        n = samples.shape[0]
+        if self._end + n - self._start > self._buf.shape[0]:
+            keep = self._capacity - n
+            src = self._end - keep - self._start
+            self._buf[:keep] = self._buf[src : src + keep]
+            self._start = self._end - keep
+        pos = self._end - self._start
+        self._buf[pos : pos + n] = samples
+        self._end += n
+
+    def _skip_to(self, clock: int) -> None:
+        # zeros between the last write and clock, never more than the capacity
+        gap = clock - self._end
+        if gap <= 0 or gap >= self._capacity:
+            self._buf[:] = 0.0
+            self._start = clock
+            self._end = clock
+            return
+        self.write(np.zeros(gap), self._end)
+
+    def read(self, start: int, stop: int) -> F64:
+        """Samples at clock positions ``[start, stop)``, zeros where nothing was written."""
+        out = np.zeros(stop - start)
+        lo = max(start, self._start)
+        hi = min(stop, self._end)
+        if hi > lo:
+            out[lo - start : hi - start] = self._buf[lo - self._start : hi - self._start]
+        return out
+
+
+class EchoCanceller:
+    """Echo canceller for ``num_channels`` microphone channels sharing one far-end signal.
+
+    ``process_far`` takes mono far-end blocks (any length, capture rate), ``process_near``
+    takes ``(N, channels)`` microphone blocks and returns the echo-cancelled block, delayed
+    by ``N // 2`` samples.
+    """
+
+    #: partitions of the adaptive filter (10 ms each)
+    PARTITIONS = 26
+    #: partitions placed before the delay hint
+    LEAD_PARTITIONS = 2
+    STEP_SCALE = 3.0
+
+    def __init__(self, sample_rate: int, num_channels: int) -> None:
+        n = sample_rate // 100
+        k = self.PARTITIONS
+        self.sample_rate = sample_rate
+        self.num_channels = num_channels
+        self.block = n
+        self._bins = n + 1
+        self._far = FarEndBuffer(int(sample_rate * 1.8))
+        self._clock = 0
+        self._delay = 0  # samples, from the hint
+        self._offset = 0  # reference lag applied (delay minus the lead), samples
+        # far-end spectra, newest first: (K, bins)
+        self._x_hist: C128 = np.zeros((k, self._bins), dtype=np.complex128)
+        self._x_power: F64 = np.zeros(self._bins)
+        # adaptive and stable filters: (channels, K, bins)
+        self._w: C128 = np.zeros((num_channels, k, self._bins), dtype=np.complex128)
+        self._w_stable: C128 = np.zeros_like(self._w)
+        # step control state (per channel)
+        self._pey: F64 = np.ones(num_channels)
+        self._pyy: F64 = np.ones(num_channels)
+        self._leak: F64 = np.full(num_channels, 0.5)
+        self._adapted: F64 = np.zeros(num_channels)
+        self._adapt_sum: F64 = np.zeros(num_channels)
+        self._rf_avg: F64 = np.zeros((num_channels, self._bins))
+        self._yf_avg: F64 = np.zeros((num_channels, self._bins))
+        self._spec_average = n / sample_rate
+        self._beta0 = 2.0 * n / sample_rate
+        self._beta_max = 0.5 * n / sample_rate
+        self._diff_avg: F64 = np.zeros(num_channels)
+        # far-end regularisation: ~-70 dBFS white noise
+        self._reg = 2.0 * n * 10.0**2
+        # residual echo suppressor
+        hop = n // 2
+        self._hop = hop
+        self._win: F64 = np.sqrt(np.hanning(n + 1)[:n])  # periodic sqrt-Hann, COLA at n/2
+        self._res_bins = n // 2 + 1
+        self._e_tail: F64 = np.zeros((hop, num_channels))
+        self._y_tail: F64 = np.zeros((hop, num_channels))
+        self._ola: F64 = np.zeros((hop, num_channels))
+        self._echo_psd: F64 = np.zeros((num_channels, self._res_bins))
+        self._err_psd: F64 = np.zeros((num_channels, self._res_bins))
+        self._gain: F64 = np.ones((num_channels, self._res_bins))
+
+    # ------------------------------------------------------------------ far end / delay
+
+    def set_delay_ms(self, delay_ms: int) -> None:
+        self._delay = int(delay_ms) * self.sample_rate // 1000
+
+    def process_far(self, samples: F64) -> None:
+        self._far.write(samples, self._clock)
+
+    def _update_offset(self) -> None:
+        """Follow the delay hint; moves under half a block are ignored (hint jitter)."""
+        lead = self.LEAD_PARTITIONS * self.block
+        target = max(0, self._delay - lead)
+        shift = target - self._offset
+        if shift == 0 or abs(shift) < self.block // 2:
+            return
+        self._w = self._shift_filter(self._w, shift)
+        self._w_stable = self._shift_filter(self._w_stable, shift)
+        self._offset = target
+        self._rebuild_history()
+
+    def _shift_filter(self, w: C128, shift: int) -> C128:
+        """Move the modelled echo path ``shift`` samples earlier (the reference got later)."""
+        n = self.block
+        k = self.PARTITIONS
+        taps = np.fft.irfft(w, axis=-1)[..., :n].reshape(self.num_channels, k * n)
+        moved = np.zeros_like(taps)
+        if shift > 0:
+            moved[:, : k * n - shift] = taps[:, shift:]
+        else:
+            moved[:, -shift:] = taps[:, : k * n + shift]
+        padded = np.zeros((self.num_channels, k, 2 * n))
+        padded[..., :n] = moved.reshape(self.num_channels, k, n)
+        return np.asarray(np.fft.rfft(padded, axis=-1), dtype=np.complex128)
+
+    def _rebuild_history(self) -> None:
+        """Recompute the far-end spectra of the previous blocks for the current offset."""
+        n = self.block
+        k = self.PARTITIONS
+        base = self._clock - self._offset
+        far = self._far.read(base - (k + 1) * n, base)
+        # entry i (i + 1 blocks ago) covers [base - (i + 2) n, base - i n)
+        idx = (k - 1 - np.arange(k))[:, None] * n + np.arange(2 * n)[None, :]
+        self._x_hist = np.asarray(np.fft.rfft(far[idx], axis=-1), dtype=np.complex128)
+
+    # ------------------------------------------------------------------ near end
+
+    def process_near(self, near: F64) -> F64:
+        n = self.block
+        self._update_offset()
+        base = self._clock - self._offset
+        x_block = self._far.read(base - n, base + n)
+        self._clock += n
+
+        x_spec = np.fft.rfft(x_block)
+        self._x_hist = np.roll(self._x_hist, 1, axis=0)
+        self._x_hist[0] = x_spec
+        x_now = x_block[n:]
+        sxx = float(np.dot(x_now, x_now))
+        # NLMS normaliser: far-end power in each bin over the whole filter span
+        self._x_power = np.sum((self._x_hist * np.conj(self._x_hist)).real, axis=0)
+
+        d = near.T  # (channels, N)
+        y_spec = np.einsum("ckb,kb->cb", self._w, self._x_hist)
+        y = np.fft.irfft(y_spec, axis=-1)[:, n:]
+        e = d - y
+        ys_spec = np.einsum("ckb,kb->cb", self._w_stable, self._x_hist)
+        y_st = np.fft.irfft(ys_spec, axis=-1)[:, n:]
+        e_st = d - y_st
+
+        self._choose_filter(d, e, e_st, y, y_st)
+        # the echo estimate that is used for output is the better of the two
+        use_stable = np.sum(e_st * e_st, axis=1) < np.sum(e * e, axis=1)
+        e_out = np.where(use_stable[:, None], e_st, e)
+        y_out = np.where(use_stable[:, None], y_st, y)
+
+        if sxx > 0.0:
+            self._adapt(e, y, sxx)
+        return self._suppress(e_out.T, y_out.T)
+
+    def _choose_filter(self, d: F64, e: F64, e_st: F64, y: F64, y_st: F64) -> None:
+        """Two-path logic: promote the adaptive filter or roll it back to the stable one."""
+        see = np.sum(e * e, axis=1)
+        s_st = np.sum(e_st * e_st, axis=1)
+        sdd = np.sum(d * d, axis=1) + 1.0
+        # smoothed energy difference, positive when the adaptive filter does better
+        diff = (s_st - see) / sdd
+        self._diff_avg = 0.8 * self._diff_avg + 0.2 * diff
+        promote = self._diff_avg > 0.02
+        rollback = (see > 4.0 * s_st + 1e3) & (self._diff_avg < -0.1)
+        if np.any(promote):
+            self._w_stable[promote] = self._w[promote]
+            self._diff_avg[promote] = 0.0
+        if np.any(rollback):
+            self._w[rollback] = self._w_stable[rollback]
+            self._diff_avg[rollback] = 0.0
+
+    def _adapt(self, e: F64, y: F64, sxx: float) -> None:
+        n = self.block
+        zeros = np.zeros_like(e)
+        spectra = np.fft.rfft(np.concatenate([zeros, e, zeros, y], axis=1).reshape(-1, 2 * n))
+        e_spec = spectra[0::2]
+        y_pad = spectra[1::2]
+        rf = (e_spec * np.conj(e_spec)).real  # (channels, bins)
+        yf = (y_pad * np.conj(y_pad)).real
+        see = np.sum(e * e, axis=1) + 1.0
+        syy = np.sum(y * y, axis=1)
+        sey = np.sum(e * y, axis=1)
+
+        # leakage: regression of the error power's fluctuations (around each bin's slow
+        # average) on those of the echo estimate
+        rf_c = rf - self._rf_avg
+        yf_c = yf - self._yf_avg
+        self._rf_avg += self._spec_average * rf_c
+        self._yf_avg += self._spec_average * yf_c
+        pey = np.sum(rf_c * yf_c, axis=1)
+        pyy = np.sum(yf_c * yf_c, axis=1)
+        alpha = np.minimum(self._beta0 * syy / see, self._beta_max)
+        self._pey = (1.0 - alpha) * self._pey + alpha * pey
+        self._pyy = (1.0 - alpha) * self._pyy + alpha * pyy
+        self._pyy = np.maximum(self._pyy, 1.0)
+        self._pey = np.clip(self._pey, 0.005 * self._pyy, self._pyy)
+        self._leak = self._pey / self._pyy
+        self.debug = (pey, pyy, alpha, self._pey, self._pyy)
+
+        # residual-to-error ratio, global and per bin
+        rer = (1e-4 * sxx + 3.0 * self._leak * syy) / see
+        rer = np.maximum(rer, sey * sey / (1.0 + see * syy))
+        rer = np.minimum(rer, 0.5)
+        ef = rf + 1.0
+        r = np.minimum(self._leak[:, None] * yf, 0.5 * ef)
+        r = 0.7 * r + 0.3 * rer[:, None] * ef
+        mu = r / ef
+
+        # initial convergence: fixed-ish step while the leakage estimate means nothing yet
+        early = self._adapted < 1.0
+        if np.any(early):
+            rate = 0.25 * np.minimum(sxx, see) / see if sxx > n * 16.0 else np.zeros_like(see)
+            rate = np.asarray(rate, dtype=np.float64)
+            mu = np.where(early[:, None], rate[:, None], mu)
+            self._adapt_sum += np.where(early, rate, 0.0)
+            self._adapted = np.where(self._adapt_sum > self.PARTITIONS, 1.0, 0.0)
+
+        # proportionate weights over partitions (mean ~1)
+        k = self.PARTITIONS
+        w_energy = np.sqrt(np.sum((self._w * np.conj(self._w)).real, axis=-1))  # (c, K)
+        prop = w_energy + 0.1 * np.max(w_energy, axis=1, keepdims=True) + 1e-9
+        prop = 0.99 * k * prop / np.sum(prop, axis=1, keepdims=True)
+
+        step = self.STEP_SCALE * mu * e_spec / (self._x_power + k * self._reg)[None, :]
+        grad = np.conj(self._x_hist)[None, :, :] * step[:, None, :]  # (c, K, bins)
+        g = np.fft.irfft(grad, axis=-1)
+        g[..., n:] = 0.0
+        grad = np.fft.rfft(g, axis=-1)
+        self._w += prop[:, :, None] * grad
+
+    # ------------------------------------------------------------------ suppressor
+
+    def _suppress(self, e: F64, y: F64) -> F64:
+        """Residual echo suppression on (N, channels) error and echo estimate blocks."""
+        hop = self._hop
+        e_all = np.concatenate([self._e_tail, e], axis=0)  # (N + hop, c)
+        y_all = np.concatenate([self._y_tail, y], axis=0)
+        self._e_tail = e_all[-hop:]
+        self._y_tail = y_all[-hop:]
+        out = np.empty_like(e)
+        win = self._win[:, None]
+        n = self.block
+        for i in range(2):
+            seg_e = e_all[i * hop : i * hop + n] * win
+            seg_y = y_all[i * hop : i * hop + n] * win
+            es = np.fft.rfft(seg_e, axis=0).T  # (c, bins)
+            ysp = np.fft.rfft(seg_y, axis=0).T
+            ep = (es * np.conj(es)).real
+            yp = (ysp * np.conj(ysp)).real
+            echo = self._leak[:, None] * yp
+            # reverberation memory: the echo estimate decays rather than drops
+            self._echo_psd = np.maximum(echo, 0.6 * self._echo_psd)
+            self._err_psd = 0.5 * self._err_psd + 0.5 * ep
+            ratio = self._echo_psd / (self._err_psd + 1e-3)
+            gain = np.clip(1.0 - 3.0 * ratio, 0.003, 1.0)
+            # smooth across frequency, fast attack (lower gain), slower release
+            smooth = 0.5 * gain
+            smooth[:, 1:] += 0.25 * gain[:, :-1]
+            smooth[:, :-1] += 0.25 * gain[:, 1:]
+            smooth[:, 0] += 0.25 * gain[:, 0]
+            smooth[:, -1] += 0.25 * gain[:, -1]
+            gain = smooth
+            gain = np.where(gain < self._gain, gain, 0.6 * self._gain + 0.4 * gain)
+            self._gain = gain
+            frame = np.fft.irfft(es * gain, n=n, axis=-1).T * win  # (n, c)
+            out[i * hop : (i + 1) * hop] = self._ola + frame[:hop]
+            self._ola = frame[hop:]
+        return out

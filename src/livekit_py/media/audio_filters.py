@@ -1,0 +1,126 @@
+"""Stateful block filters for 10 ms audio processing: high-pass, FIR decimation/interpolation.
+
+Everything here keeps its state between calls, so a signal cut into frames comes out exactly
+as if it had been filtered in one piece.  Blocks are float64 arrays shaped
+``(samples, channels)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy import signal
+
+Block = npt.NDArray[np.float64]
+
+__all__ = [
+    "FirDecimator",
+    "FirInterpolator",
+    "HighPassFilter",
+    "RationalResampler",
+    "lowpass_taps",
+]
+
+
+class HighPassFilter:
+    """Butterworth high-pass (4th order, 100 Hz) run as second-order sections.
+
+    Attenuates 50 Hz mains hum by ~24 dB while leaving speech above ~200 Hz untouched.
+    """
+
+    def __init__(
+        self, sample_rate: int, num_channels: int, *, cutoff_hz: float = 100.0, order: int = 4
+    ) -> None:
+        self._sos: Block = np.asarray(
+            signal.butter(order, cutoff_hz, btype="highpass", fs=sample_rate, output="sos"),
+            dtype=np.float64,
+        )
+        # filter state: (sections, 2, channels); zeros = the signal starts from silence
+        self._zi: Block = np.zeros((self._sos.shape[0], 2, num_channels))
+
+    def process(self, block: Block) -> Block:
+        out, self._zi = signal.sosfilt(self._sos, block, axis=0, zi=self._zi)
+        return np.asarray(out, dtype=np.float64)
+
+
+def lowpass_taps(factor: int, *, taps_per_phase: int = 32) -> Block:
+    """Linear-phase low-pass FIR for a rate change by ``factor`` (odd length, unity DC gain).
+
+    Cutoff at 0.92 of the lower rate's Nyquist frequency, Kaiser window (~80 dB stop band).
+    """
+    numtaps = factor * taps_per_phase + 1  # odd: integer group delay
+    taps = signal.firwin(numtaps, 0.92 / factor, window=("kaiser", 8.0))
+    return np.asarray(taps, dtype=np.float64)
+
+
+class FirDecimator:
+    """Low-pass and keep one sample out of ``factor``; the history spans frames.
+
+    Output sample ``m`` is aligned with input sample ``factor * m - delay``, where
+    ``delay = (len(taps) - 1) // 2`` input samples (a multiple of ``factor``).
+    """
+
+    def __init__(self, factor: int, num_channels: int) -> None:
+        self.factor = factor
+        self._taps = lowpass_taps(factor)[::-1].copy()
+        self.delay = (self._taps.shape[0] - 1) // 2
+        self._history: Block = np.zeros((self._taps.shape[0] - 1, num_channels))
+
+    def process(self, block: Block) -> Block:
+        """``block`` length must be a multiple of ``factor``."""
+        buf = np.concatenate([self._history, block], axis=0)
+        self._history = buf[block.shape[0] :]
+        # window i: (channels, taps), ending at block sample i; keep block samples factor*m
+        windows = sliding_window_view(buf, self._taps.shape[0], axis=0)
+        picked = windows[:: self.factor]
+        return np.asarray(picked @ self._taps, dtype=np.float64)
+
+
+class FirInterpolator:
+    """Insert ``factor - 1`` zeros between samples and low-pass (polyphase, gain ``factor``).
+
+    Output sample ``n`` is aligned with input sample ``(n - delay) / factor``, where
+    ``delay = (len(taps) - 1) // 2`` output samples (a multiple of ``factor``).
+    """
+
+    def __init__(self, factor: int, num_channels: int) -> None:
+        self.factor = factor
+        taps = lowpass_taps(factor) * factor
+        self.delay = (taps.shape[0] - 1) // 2
+        per_phase = -(-taps.shape[0] // factor)
+        padded = np.zeros(per_phase * factor)
+        padded[: taps.shape[0]] = taps
+        # phases[k, p] = taps[k * factor + p]; reversed over k for the sliding dot product
+        self._phases: Block = padded.reshape(per_phase, factor)[::-1].copy()
+        self._history: Block = np.zeros((per_phase - 1, num_channels))
+
+    def process(self, block: Block) -> Block:
+        buf = np.concatenate([self._history, block], axis=0)
+        self._history = buf[block.shape[0] :]
+        per_phase = self._phases.shape[0]
+        windows = sliding_window_view(buf, per_phase, axis=0)  # (samples, channels, per_phase)
+        out = windows @ self._phases  # (samples, channels, factor)
+        n, ch = block.shape
+        return np.asarray(out.transpose(0, 2, 1).reshape(n * self.factor, ch), dtype=np.float64)
+
+
+class RationalResampler:
+    """Stateful rate conversion between two of the 10 ms-friendly rates (up, then down)."""
+
+    def __init__(self, from_rate: int, to_rate: int, num_channels: int) -> None:
+        common = math.gcd(from_rate, to_rate)
+        up = to_rate // common
+        down = from_rate // common
+        self._up = FirInterpolator(up, num_channels) if up > 1 else None
+        self._down = FirDecimator(down, num_channels) if down > 1 else None
+
+    def process(self, block: Block) -> Block:
+        """``block`` must hold a whole number of ``down`` factors after upsampling."""
+        if self._up is not None:
+            block = self._up.process(block)
+        if self._down is not None:
+            block = self._down.process(block)
+        return block
