@@ -75,7 +75,7 @@ def start(log_path: Path | None = None, *, ready_timeout: float = 60.0) -> Local
         _free_port(socket.SOCK_DGRAM),
     )
     log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"livekit-server-{port}.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - owned by the process below
+    log = open(log_path, "wb")  # handed to the server process, closed right after
     proc = subprocess.Popen(
         [
             str(SCRIPT),

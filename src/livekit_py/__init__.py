@@ -41,4 +41,4 @@ __all__ = [
     "__version__",
 ]
 
-from . import rtc  # noqa: E402  (the same names again, as livekit_py.rtc)
+from . import rtc as rtc

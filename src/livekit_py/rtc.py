@@ -1,4 +1,4 @@
 """The livekit.rtc API under its familiar name: ``from livekit_py import rtc``."""
 
 from livekit_py import *  # noqa: F403
-from livekit_py import __all__ as __all__  # noqa: PLE0605
+from livekit_py import __all__ as __all__

@@ -41,7 +41,9 @@ async def test_two_participants_see_each_other_join_and_leave(
     try:
         await alice.connect(server_url, make_token("alice", name="Alice", metadata="a-meta"))
         assert alice_log.names()[:2] == ["connection_state_changed", "connected"]
-        assert alice_log.args("connection_state_changed")[0] == (rtc.ConnectionState.CONN_CONNECTED,)
+        assert alice_log.args("connection_state_changed")[0] == (
+            rtc.ConnectionState.CONN_CONNECTED,
+        )
         assert alice.isconnected()
         assert alice.connection_state == rtc.ConnectionState.CONN_CONNECTED
         assert alice.name == room_name
@@ -192,7 +194,7 @@ async def test_server_side_changes_emit_events(
         await lkapi.room.update_participant(
             api.UpdateParticipantRequest(room=room_name, identity="bob", attributes={"role": ""})
         )
-        changed, who = await bob_log.wait_for(
+        _, who = await bob_log.wait_for(
             "participant_attributes_changed", lambda changed, who: changed == {"role": ""}
         )
         assert who is bob.local_participant and bob.local_participant.attributes == {}

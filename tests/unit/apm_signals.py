@@ -107,7 +107,8 @@ def speech_like(
     rng = np.random.default_rng(seed)
     n = int(seconds * sample_rate)
     t = np.arange(n) / sample_rate
-    f0 = 150.0 + 40.0 * np.sin(2 * np.pi * 0.7 * t) + 15.0 * np.sin(2 * np.pi * 2.3 * t + 1.0)
+    base, ph1, ph2 = rng.uniform(110.0, 220.0), rng.uniform(0, 2 * np.pi), rng.uniform(0, 2 * np.pi)
+    f0 = base * (1.0 + 0.25 * np.sin(2 * np.pi * 0.7 * t + ph1) + 0.1 * np.sin(2 * np.pi * 2.3 * t + ph2))
     phase = 2 * np.pi * np.cumsum(f0) / sample_rate
     voiced = np.zeros(n)
     for k in range(1, 40):
@@ -115,7 +116,8 @@ def speech_like(
         voiced += np.sin(k * phase) * audible / k
     # three formant resonators in parallel
     shaped = np.zeros(n)
-    for fc, bw, gain in ((600.0, 120.0, 1.0), (1500.0, 180.0, 0.6), (2600.0, 250.0, 0.35)):
+    formants = ((600.0, 120.0, 1.0), (1500.0, 180.0, 0.6), (2600.0, 250.0, 0.35))
+    for fc, bw, gain in ((f * rng.uniform(0.85, 1.15), b, g) for f, b, g in formants):
         r = np.exp(-np.pi * bw / sample_rate)
         a = [1.0, -2 * r * np.cos(2 * np.pi * fc / sample_rate), r * r]
         shaped += gain * signal.lfilter([1.0 - r], a, voiced)

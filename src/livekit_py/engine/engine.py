@@ -42,6 +42,8 @@ LOSSY_LABEL = "_lossy"
 # Above this many queued bytes a reliable send waits for the channel to drain.
 RELIABLE_BUFFER_HIGH = 2 * 1024 * 1024
 RELIABLE_BUFFER_LOW = 512 * 1024
+# How long connect() waits for the server's data channels once media is up.
+SUBSCRIBER_CHANNELS_WAIT = 2.0
 # Lossy data is dropped rather than queued without bound.
 LOSSY_BUFFER_MAX = 256 * 1024
 
@@ -70,6 +72,8 @@ class RtcEngine:
         self._reliable: RTCDataChannel | None = None
         self._lossy: RTCDataChannel | None = None
         self._publisher_ready = asyncio.Event()
+        self._subscriber_channels: dict[str, RTCDataChannel] = {}
+        self._subscriber_channels_open = asyncio.Event()
         self._publisher_task: asyncio.Task[None] | None = None
         self._reliable_seq = 0
         self._pending_tracks: dict[str, asyncio.Future[proto_models.TrackInfo]] = {}
@@ -132,8 +136,15 @@ class RtcEngine:
 
         @self.subscriber.pc.on("datachannel")
         def _on_datachannel(channel: RTCDataChannel) -> None:
+            if channel.label not in (RELIABLE_LABEL, LOSSY_LABEL):
+                # e.g. "_data_track": frames of data tracks, not DataPackets
+                logger.debug("ignoring server data channel %s", channel.label)
+                return
             logger.debug("subscriber data channel %s opened by the server", channel.label)
+            self._subscriber_channels[channel.label] = channel
             self._watch_channel(channel)
+            if len(self._subscriber_channels) == 2:
+                self._subscriber_channels_open.set()
 
         @self.subscriber.pc.on("track")
         def _on_track(track: MediaStreamTrack) -> None:
@@ -163,10 +174,21 @@ class RtcEngine:
         )
 
     async def wait_connected(self) -> None:
-        """Wait until the primary transport is connected."""
+        """Wait until the primary transport is connected and can carry data.
+
+        With the subscriber as primary, the server opens its data channels right
+        after ICE/DTLS; waiting for them (a few milliseconds) means packets sent
+        to us just after connect() returns are not lost.
+        """
         primary = self.subscriber if self.subscriber_primary else self.publisher
         assert primary is not None, "start() first"
         await primary.wait_connected()
+        if self.subscriber_primary:
+            try:
+                async with timeout(SUBSCRIBER_CHANNELS_WAIT):
+                    await self._subscriber_channels_open.wait()
+            except asyncio.TimeoutError:
+                logger.debug("the server opened no data channels on the subscriber")
 
     # -- signal handlers ------------------------------------------------------------
 
@@ -189,7 +211,9 @@ class RtcEngine:
 
     def _on_trickle(self, trickle: proto_rtc.TrickleRequest) -> None:
         target = (
-            self.publisher if trickle.target == proto_rtc.SignalTarget.PUBLISHER else self.subscriber
+            self.publisher
+            if trickle.target == proto_rtc.SignalTarget.PUBLISHER
+            else self.subscriber
         )
         if target is not None:
             target.add_candidate(trickle.candidateInit, trickle.final)
@@ -260,7 +284,9 @@ class RtcEngine:
             try:
                 packet.ParseFromString(message)
             except Exception:
-                logger.warning("undecodable data packet of %d bytes on %s", len(message), channel.label)
+                logger.warning(
+                    "undecodable data packet of %d bytes on %s", len(message), channel.label
+                )
                 return
             if logger.isEnabledFor(10):
                 logger.debug(
@@ -320,7 +346,10 @@ class RtcEngine:
         payload = packet.SerializeToString()
         if logger.isEnabledFor(10):
             logger.debug(
-                "data send on %s: %s (%d bytes)", channel.label, packet.WhichOneof("value"), len(payload)
+                "data send on %s: %s (%d bytes)",
+                channel.label,
+                packet.WhichOneof("value"),
+                len(payload),
             )
         channel.send(payload)
 

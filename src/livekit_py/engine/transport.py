@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -128,7 +129,9 @@ class PeerTransport:
                 raise
             except Exception:
                 if self._closed or self.closing:
-                    logger.debug("%s: server message dropped while closing", self.name, exc_info=True)
+                    logger.debug(
+                        "%s: server message dropped while closing", self.name, exc_info=True
+                    )
                 else:
                     logger.exception("%s: applying a server message failed", self.name)
 
@@ -192,7 +195,7 @@ class PeerTransport:
     async def _flush_candidates(self) -> None:
         pending, self._pending_candidates = self._pending_candidates, []
         for candidate in pending:
-            await self._sdp_call(lambda c=candidate: self.pc.addIceCandidate(c))
+            await self._sdp_call(functools.partial(self.pc.addIceCandidate, candidate))
 
     # -- client-initiated -------------------------------------------------------
 
@@ -211,6 +214,7 @@ class PeerTransport:
     async def _offer_once(self, send_offer: Callable[[str, int], Awaitable[None]]) -> None:
         loop = asyncio.get_running_loop()
         self._answer = loop.create_future()
+
         async def offer() -> None:
             await self.pc.setLocalDescription(await self.pc.createOffer())
 

@@ -143,7 +143,12 @@ class EchoCanceller:
         self._spec_average = n / sample_rate
         self._beta0 = 2.0 * n / sample_rate
         self._beta_max = 0.5 * n / sample_rate
-        self._diff_avg: F64 = np.zeros(num_channels)
+        self._gap_fast: F64 = np.zeros(num_channels)
+        self._harm_d: F64 = np.zeros(num_channels)
+        self._harm_e: F64 = np.zeros(num_channels)
+        self._gap_slow: F64 = np.zeros(num_channels)
+        self._var_fast: F64 = np.zeros(num_channels)
+        self._var_slow: F64 = np.zeros(num_channels)
         # far-end regularisation: ~-70 dBFS white noise
         self._reg = 2.0 * n * 10.0**2
         # residual echo suppressor
@@ -227,34 +232,65 @@ class EchoCanceller:
         y_st = np.fft.irfft(ys_spec, axis=-1)[:, n:]
         e_st = d - y_st
 
-        self._choose_filter(d, e, e_st, y, y_st)
-        # the echo estimate that is used for output is the better of the two
-        use_stable = np.sum(e_st * e_st, axis=1) < np.sum(e * e, axis=1)
-        e_out = np.where(use_stable[:, None], e_st, e)
-        y_out = np.where(use_stable[:, None], y_st, y)
-
-        if sxx > 0.0:
-            self._adapt(e, y, sxx)
-        return self._suppress(e_out.T, y_out.T)
-
-    def _choose_filter(self, d: F64, e: F64, e_st: F64, y: F64, y_st: F64) -> None:
-        """Two-path logic: promote the adaptive filter or roll it back to the stable one."""
-        see = np.sum(e * e, axis=1)
-        s_st = np.sum(e_st * e_st, axis=1)
-        sdd = np.sum(d * d, axis=1) + 1.0
-        # smoothed energy difference, positive when the adaptive filter does better
-        diff = (s_st - see) / sdd
-        self._diff_avg = 0.8 * self._diff_avg + 0.2 * diff
-        promote = self._diff_avg > 0.02
-        rollback = (see > 4.0 * s_st + 1e3) & (self._diff_avg < -0.1)
+        self._check_harm(d, e_st)
+        promote, rollback = self._compare_filters(e, e_st)
         if np.any(promote):
             self._w_stable[promote] = self._w[promote]
-            self._diff_avg[promote] = 0.0
+            e_st = np.where(promote[:, None], e, e_st)
+            y_st = np.where(promote[:, None], y, y_st)
         if np.any(rollback):
             self._w[rollback] = self._w_stable[rollback]
-            self._diff_avg[rollback] = 0.0
+        adapt = ~rollback
+        if sxx > 0.0 and np.any(adapt):
+            self._adapt(e, y, sxx, adapt)
+        # the output always comes from the stable filter
+        return self._suppress(e_st.T, y_st.T)
 
-    def _adapt(self, e: F64, y: F64, sxx: float) -> None:
+    def _check_harm(self, d: F64, e_st: F64) -> None:
+        """Shrink filters that, over the last ~0.5 s, added more than they removed.
+
+        This happens without any echo path (headphones): the filter then only tracks
+        chance similarities between far and near end, which would eat the near end.
+        """
+        self._harm_d = 0.98 * self._harm_d + 0.02 * np.sum(d * d, axis=1)
+        self._harm_e = 0.98 * self._harm_e + 0.02 * np.sum(e_st * e_st, axis=1)
+        harmful = self._harm_e > 1.0 * self._harm_d + 1.0
+        if np.any(harmful):
+            self._w_stable[harmful] *= 0.5
+            self._w[harmful] = self._w_stable[harmful]
+            self._harm_e[harmful] = self._harm_d[harmful]
+
+    def _compare_filters(self, e: F64, e_st: F64) -> tuple[npt.NDArray[np.bool_], ...]:
+        """Two-path decision, per channel: (promote adaptive, roll adaptive back).
+
+        The error-energy difference between the two filters is tested against its own
+        expected variance, on the current block and on two smoothed versions of it.
+        """
+        s_st = np.sum(e_st * e_st, axis=1)
+        s_ad = np.sum(e * e, axis=1)
+        diff = e_st - e
+        var = s_st * (np.sum(diff * diff, axis=1) + 10.0)
+        gap = s_st - s_ad  # > 0 when the adaptive filter does better
+        self._gap_fast = 0.6 * self._gap_fast + 0.4 * gap
+        self._gap_slow = 0.85 * self._gap_slow + 0.15 * gap
+        self._var_fast = 0.36 * self._var_fast + 0.16 * var
+        self._var_slow = 0.7225 * self._var_slow + 0.0225 * var
+        promote = (
+            (gap * np.abs(gap) > var)
+            | (self._gap_fast * np.abs(self._gap_fast) > 0.5 * self._var_fast)
+            | (self._gap_slow * np.abs(self._gap_slow) > 0.25 * self._var_slow)
+        )
+        rollback = ~promote & (
+            (-gap * np.abs(gap) > 4.0 * var)
+            | (-self._gap_fast * np.abs(self._gap_fast) > 4.0 * self._var_fast)
+            | (-self._gap_slow * np.abs(self._gap_slow) > 4.0 * self._var_slow)
+        )
+        reset = promote | rollback
+        for arr in (self._gap_fast, self._gap_slow, self._var_fast, self._var_slow):
+            arr[reset] = 0.0
+        return promote, rollback
+
+    def _adapt(self, e: F64, y: F64, sxx: float, active: npt.NDArray[np.bool_]) -> None:
         n = self.block
         zeros = np.zeros_like(e)
         spectra = np.fft.rfft(np.concatenate([zeros, e, zeros, y], axis=1).reshape(-1, 2 * n))
@@ -311,7 +347,7 @@ class EchoCanceller:
         g = np.fft.irfft(grad, axis=-1)
         g[..., n:] = 0.0
         grad = np.fft.rfft(g, axis=-1)
-        self._w += prop[:, :, None] * grad
+        self._w += (prop * active[:, None])[:, :, None] * grad
 
     # ------------------------------------------------------------------ suppressor
 

@@ -2,13 +2,14 @@
 
 Per 10 ms frame (all channels share one gain, so the stereo image is kept):
 
-1. The frame power is compared with a noise floor that follows dips at once and rises by
-   3 dB/s; frames 9 dB above the floor (and above -70 dBFS) count as speech.  This
-   detector does not depend on the absolute level, so quiet talkers are found too.
+1. The frame power is compared with a noise floor (starting at the first frame's level)
+   that follows dips at once and rises by 3 dB/s; frames 9 dB above the floor (and above
+   -70 dBFS) count as speech.  This detector does not depend on the absolute level, so
+   quiet talkers are found too, while steady noise is not taken for speech.
 2. The speech level is the average power of speech frames (a running mean over the first
    second of speech, then an exponential average with a 1 s time constant).
 3. The wanted gain brings that level to -22 dBFS RMS, within [-10, +30] dB, and never lifts
-   the noise floor above -50 dBFS.
+   the noise floor above -50 dBFS (this cap never turns a boost into a cut).
 4. The applied gain moves towards it by at most 6 dB/s up and 12 dB/s down, interpolated
    sample by sample inside the frame; a limiter lowers it at once when a frame's peak would
    exceed -1 dBFS, then lets it recover at the normal rate.
@@ -45,6 +46,7 @@ class GainController:
     def __init__(self, sample_rate: int) -> None:
         self._frames_per_s = 100.0
         self._noise_db = -100.0
+        self._first = True
         self._noise_rise = 3.0 / self._frames_per_s
         self._speech_power = 0.0
         self._speech_frames = 0
@@ -59,6 +61,9 @@ class GainController:
 
     def _update_gain(self, block: Block) -> None:
         level = _db(float(np.mean(block * block)))
+        if self._first:
+            self._noise_db = level
+            self._first = False
         self._noise_db = min(max(level, -100.0), self._noise_db + self._noise_rise)
         if level > self._noise_db + 9.0 and level > -70.0:
             self._speech_frames += 1
@@ -68,7 +73,8 @@ class GainController:
         if self._speech_frames == 0:
             return
         wanted = self.TARGET_DBFS - _db(self._speech_power)
-        wanted = min(wanted, self.MAX_NOISE_DBFS - self._noise_db)
+        # do not lift the noise floor above MAX_NOISE_DBFS (but never cut because of it)
+        wanted = min(wanted, max(0.0, self.MAX_NOISE_DBFS - self._noise_db))
         wanted = min(max(wanted, self.MIN_GAIN_DB), self.MAX_GAIN_DB)
         up = self.UP_DB_PER_S / self._frames_per_s
         down = self.DOWN_DB_PER_S / self._frames_per_s

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from abc import ABC
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +24,7 @@ _CONNECTOR_KIND = proto_models.ParticipantInfo.Kind.Value("CONNECTOR")
 _KIND_FROM_PROTO[_CONNECTOR_KIND] = ParticipantKind.PARTICIPANT_KIND_CONNECTOR
 
 
-class Participant(ABC):
+class Participant:
     """State shared by local and remote participants, kept from the server's ParticipantInfo."""
 
     def __init__(self, info: proto_models.ParticipantInfo) -> None:
@@ -102,7 +101,8 @@ class Participant(ABC):
             room.emit("participant_attributes_changed", changed, self)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(sid={self.sid!r}, identity={self.identity!r}, name={self.name!r})"
+        cls = type(self).__name__
+        return f"{cls}(sid={self.sid!r}, identity={self.identity!r}, name={self.name!r})"
 
 
 def _changed_attributes(old: dict[str, str], new: dict[str, str]) -> dict[str, str]:
@@ -152,7 +152,9 @@ class LocalParticipant(Participant):
         if not all(isinstance(d, str) for d in destinations):
             raise ValueError("destination_identities must be a list of identity strings")
         kind = (
-            proto_models.DataPacket.Kind.RELIABLE if reliable else proto_models.DataPacket.Kind.LOSSY
+            proto_models.DataPacket.Kind.RELIABLE
+            if reliable
+            else proto_models.DataPacket.Kind.LOSSY
         )
         packet = proto_models.DataPacket(
             kind=kind,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -64,7 +63,7 @@ EventTypes = Literal[
 _EVENT_NAMES: frozenset[str] = frozenset(EventTypes.__args__)  # type: ignore[attr-defined]
 
 # livekit-protocol DataPacket.Kind -> public DataPacketKind (same numbers, kept explicit).
-_DATA_KIND = {
+_DATA_KIND: dict[int, int] = {
     proto_models.DataPacket.Kind.RELIABLE: DataPacketKind.KIND_RELIABLE,
     proto_models.DataPacket.Kind.LOSSY: DataPacketKind.KIND_LOSSY,
 }
@@ -94,7 +93,7 @@ class Room(EventEmitter[EventTypes]):
         self._options = RoomOptions()
         self._active_speakers: dict[str, float] = {}
         self._connecting = False
-        self._leaving = False
+        self._leaving: asyncio.Event | None = None
         self._disconnect_task: asyncio.Task[None] | None = None
         self._server_info = proto_models.ServerInfo()
 
@@ -248,18 +247,18 @@ class Room(EventEmitter[EventTypes]):
         await self._disconnect(reason, send_leave=True)
 
     async def _disconnect(self, reason: int, *, send_leave: bool) -> None:
-        if self._leaving:
+        if self._leaving is not None:
             # Another path is already leaving (e.g. the server's reply to our
             # leave request): let that one finish and report.
-            while self._leaving:
-                await asyncio.sleep(0.01)
+            await self._leaving.wait()
             return
         was_connected = self.isconnected()
-        self._leaving = True
+        self._leaving = asyncio.Event()
         try:
             await self._teardown(send_leave=send_leave)
         finally:
-            self._leaving = False
+            self._leaving.set()
+            self._leaving = None
         if self._local_participant is not None:
             self._local_participant._disconnect_reason = reason
         if was_connected:
@@ -309,7 +308,7 @@ class Room(EventEmitter[EventTypes]):
         """Disconnect from inside a callback (server leave, lost socket, failed media)."""
         if self._disconnect_task is not None and not self._disconnect_task.done():
             return
-        if not self.isconnected() or self._leaving:
+        if not self.isconnected() or self._leaving is not None:
             return
         logger.info("disconnecting: %s", why)
         self._disconnect_task = asyncio.get_running_loop().create_task(
@@ -470,6 +469,5 @@ class Room(EventEmitter[EventTypes]):
     # -- misc ---------------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        state = ConnectionState.Name(self._connection_state)  # type: ignore[arg-type]
+        state = ConnectionState.Name(self._connection_state)
         return f"Room(sid={self.sid!r}, name={self.name!r}, state={state})"
-

@@ -54,7 +54,9 @@ class SignalOptions:
     reconnect_reason: int | None = None
 
 
-_SECRET_FIELDS = re.compile(r'\b(turn_password|credential|password|token|access_token): "(?:[^"\\]|\\.)*"')
+_SECRET_FIELDS = re.compile(
+    r'\b(turn_password|credential|password|token|access_token): "(?:[^"\\]|\\.)*"'
+)
 
 
 def describe(msg: Message) -> str:
@@ -261,7 +263,9 @@ class SignalClient:
             try:
                 await self.send(proto_rtc.SignalRequest(ping=now_ms))
                 await self.send(
-                    proto_rtc.SignalRequest(ping_req=proto_rtc.Ping(timestamp=now_ms, rtt=self.rtt_ms))
+                    proto_rtc.SignalRequest(
+                        ping_req=proto_rtc.Ping(timestamp=now_ms, rtt=self.rtt_ms)
+                    )
                 )
             except ConnectionError:
                 return

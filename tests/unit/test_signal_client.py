@@ -1,0 +1,139 @@
+"""The signal client's URL building and message handling, without a server."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from livekit.protocol import models as proto_models
+from livekit.protocol import rtc as proto_rtc
+
+from livekit_py.signal.client import SignalClient, _parse, describe
+from livekit_py.signal.url import PROTOCOL_VERSION, base_ws_url, redact, rtc_url
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("ws://127.0.0.1:7880", "ws://127.0.0.1:7880"),
+        ("ws://127.0.0.1:7880/", "ws://127.0.0.1:7880"),
+        ("wss://example.livekit.cloud", "wss://example.livekit.cloud"),
+        ("wss://example.livekit.cloud/", "wss://example.livekit.cloud"),
+        ("http://localhost:7880", "ws://localhost:7880"),
+        ("https://host/prefix/", "wss://host/prefix"),
+        ("ws://host:1/rtc", "ws://host:1"),
+    ],
+)
+def test_base_url_forms(given: str, expected: str) -> None:
+    assert base_ws_url(given) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "ftp://host", "127.0.0.1:7880", "ws://"])
+def test_bad_urls_raise_value_error(bad: str) -> None:
+    with pytest.raises(ValueError, match="url"):
+        base_ws_url(bad)
+
+
+def test_rtc_url_carries_the_parameters_the_server_reads() -> None:
+    url = rtc_url("wss://host/", "tok.en", auto_subscribe=False)
+    parts = urlsplit(url)
+    assert (parts.scheme, parts.netloc, parts.path) == ("wss", "host", "/rtc")
+    q = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    assert q["access_token"] == "tok.en"
+    assert q["auto_subscribe"] == "0"
+    assert q["sdk"] == "python"
+    assert q["protocol"] == str(PROTOCOL_VERSION)
+    assert q["version"]
+    assert "reconnect" not in q
+    resume = rtc_url("ws://h", "t", auto_subscribe=True, reconnect=True, participant_sid="PA_x")
+    rq = {k: v[0] for k, v in parse_qs(urlsplit(resume).query).items()}
+    assert (rq["reconnect"], rq["sid"], rq["auto_subscribe"]) == ("1", "PA_x", "1")
+
+
+def test_tokens_never_reach_logs() -> None:
+    url = rtc_url("ws://h", "secret-token", auto_subscribe=True)
+    assert "secret-token" not in redact(url)
+    join = proto_rtc.SignalResponse(
+        join=proto_rtc.JoinResponse(
+            room=proto_models.Room(name="r", turn_password="hunter2"),
+            ice_servers=[proto_rtc.ICEServer(urls=["turn:x"], username="u", credential="pw")],
+        )
+    )
+    text = describe(join)
+    assert "hunter2" not in text and "pw" not in text and 'name: "r"' in text
+
+
+def _client_with_log() -> tuple[SignalClient, list[tuple[str, Any]]]:
+    client = SignalClient()
+    seen: list[tuple[str, Any]] = []
+    for kind in ("offer", "update", "leave", "speakers_changed", "room_update", "trickle"):
+        client.on(kind, lambda msg, kind=kind: seen.append((kind, msg)))
+    return client, seen
+
+
+def test_dispatch_routes_each_message_to_its_handler() -> None:
+    client, seen = _client_with_log()
+    update = proto_rtc.ParticipantUpdate(
+        participants=[proto_models.ParticipantInfo(identity="a", sid="PA_a")]
+    )
+    client._dispatch(proto_rtc.SignalResponse(update=update))
+    client._dispatch(
+        proto_rtc.SignalResponse(offer=proto_rtc.SessionDescription(type="offer", sdp="v=0"))
+    )
+    client._dispatch(proto_rtc.SignalResponse(leave=proto_rtc.LeaveRequest(reason=4)))
+    assert [k for k, _ in seen] == ["update", "offer", "leave"]
+    assert seen[0][1].participants[0].identity == "a"
+    assert seen[1][1].sdp == "v=0"
+
+
+def test_pongs_update_liveness_without_handlers() -> None:
+    client, seen = _client_with_log()
+    before = client._last_pong
+    client._dispatch(proto_rtc.SignalResponse(pong_resp=proto_rtc.Pong(last_ping_timestamp=1)))
+    client._dispatch(proto_rtc.SignalResponse(pong=5))
+    assert client._last_pong >= before and seen == []
+
+
+def test_unhandled_and_unknown_messages_are_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    client, seen = _client_with_log()
+    caplog.set_level(logging.DEBUG, logger="livekit_py.signal")
+    # a message we know but nobody handles
+    client._dispatch(proto_rtc.SignalResponse(refresh_token="t"))
+    # a message from a future protocol: a field number this protobuf does not know
+    raw = bytes([0xFA, 0x07, 0x03]) + b"abc"  # field 127, length-delimited, 3 bytes
+    parsed = _parse(raw)
+    assert parsed is not None and parsed.WhichOneof("message") is None
+    client._dispatch(parsed)
+    # garbage and text frames are dropped, not fatal
+    assert _parse(b"\xff\xff\xff") is None
+    assert _parse("text frame") is None
+    assert seen == []
+    assert any("no handler" in r.message for r in caplog.records)
+
+
+def test_handler_errors_do_not_break_dispatch(caplog: pytest.LogCaptureFixture) -> None:
+    client = SignalClient()
+    calls: list[str] = []
+
+    def broken(_: Any) -> None:
+        raise RuntimeError("boom")
+
+    client.on("update", broken)
+    client.on("leave", lambda _: calls.append("leave"))
+    client._dispatch(proto_rtc.SignalResponse(update=proto_rtc.ParticipantUpdate()))
+    client._dispatch(proto_rtc.SignalResponse(leave=proto_rtc.LeaveRequest()))
+    assert calls == ["leave"]
+    assert any("boom" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+
+
+def test_registering_an_unknown_kind_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no message"):
+        SignalClient().on("not_a_message", lambda _: None)
+
+
+async def test_send_on_a_closed_client_raises() -> None:
+    with pytest.raises(ConnectionError):
+        await SignalClient().send(proto_rtc.SignalRequest(ping=1))
+    await SignalClient().close()  # closing a never-opened client is fine
