@@ -240,10 +240,12 @@ async def test_aclose_stops_mixing_and_cancels_reads() -> None:
     cleaned_up = asyncio.Event()
 
     async def endless() -> AsyncIterator[AudioFrame]:
+        # two frames, then a read that never completes: aclose() finds it pending
         try:
-            while True:
+            for _ in range(2):
                 await asyncio.sleep(0.01)
                 yield AudioFrame(np.ones(480, dtype=np.int16).tobytes(), 48000, 1, 480)
+            await asyncio.sleep(3600)
         finally:
             cleaned_up.set()
 

@@ -60,6 +60,9 @@ EventTypes = Literal[
     "token_refreshed",
 ]
 
+# How long a transport failure waits for the server's leave message (and its reason).
+TRANSPORT_GRACE = 0.5
+
 _EVENT_NAMES: frozenset[str] = frozenset(EventTypes.__args__)  # type: ignore[attr-defined]
 
 # livekit-protocol DataPacket.Kind -> public DataPacketKind (same numbers, kept explicit).
@@ -94,6 +97,7 @@ class Room(EventEmitter[EventTypes]):
         self._active_speakers: dict[str, float] = {}
         self._connecting = False
         self._leaving: asyncio.Event | None = None
+        self._disconnect_reason: int | None = None
         self._disconnect_task: asyncio.Task[None] | None = None
         self._server_info = proto_models.ServerInfo()
 
@@ -304,15 +308,31 @@ class Room(EventEmitter[EventTypes]):
         if engine is not None:
             await engine.close()
 
-    def _schedule_disconnect(self, reason: int, why: str) -> None:
-        """Disconnect from inside a callback (server leave, lost socket, failed media)."""
-        if self._disconnect_task is not None and not self._disconnect_task.done():
-            return
+    def _schedule_disconnect(self, reason: int, why: str, *, grace: float = 0.0) -> None:
+        """Disconnect from inside a callback (server leave, lost socket, failed media).
+
+        The server closes the media connections right after telling us why we
+        are leaving, and the two can arrive in either order; a disconnect caused
+        by a transport waits ``grace`` seconds so that the server's reason, if
+        one is on its way, is the one reported.
+        """
         if not self.isconnected() or self._leaving is not None:
             return
+        if grace == 0.0 or self._disconnect_reason is None:
+            self._disconnect_reason = reason
+        if self._disconnect_task is not None and not self._disconnect_task.done():
+            return
         logger.info("disconnecting: %s", why)
+
+        async def run() -> None:
+            if grace:
+                await asyncio.sleep(grace)
+            final = self._disconnect_reason
+            self._disconnect_reason = None
+            await self._disconnect(final if final is not None else reason, send_leave=False)
+
         self._disconnect_task = asyncio.get_running_loop().create_task(
-            self._disconnect(reason, send_leave=False), name="livekit_py.room.disconnect"
+            run(), name="livekit_py.room.disconnect"
         )
 
     def _set_state(self, state: int) -> None:
@@ -400,10 +420,10 @@ class Room(EventEmitter[EventTypes]):
         )
 
     def _on_signal_closed(self, why: str) -> None:
-        self._schedule_disconnect(DisconnectReason.SIGNAL_CLOSE, why)
+        self._schedule_disconnect(DisconnectReason.SIGNAL_CLOSE, why, grace=TRANSPORT_GRACE)
 
     def _on_engine_failure(self, why: str) -> None:
-        self._schedule_disconnect(DisconnectReason.MEDIA_FAILURE, why)
+        self._schedule_disconnect(DisconnectReason.MEDIA_FAILURE, why, grace=TRANSPORT_GRACE)
 
     def _on_speakers_changed(self, msg: proto_rtc.SpeakersChanged) -> None:
         for speaker in msg.speakers:
