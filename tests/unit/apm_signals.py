@@ -26,7 +26,7 @@ FULL_SCALE = 32768.0
 
 def dbfs(level_db: float) -> float:
     """Linear amplitude (int16 units) of a level given in dB relative to full scale."""
-    return FULL_SCALE * 10.0 ** (level_db / 20.0)
+    return float(FULL_SCALE * 10.0 ** (level_db / 20.0))
 
 
 def to_int16(x: F64) -> I16:
@@ -90,7 +90,7 @@ def run_apm(
         frame = frame_factory(chunk.tobytes(), sample_rate, chunk.shape[1], step)
         apm.process_stream(frame)
         out[sl] = np.frombuffer(frame.data, dtype=np.int16).reshape(step, -1)
-    return out.reshape((frames * step,) + capture.shape[1:])
+    return out.reshape((frames * step, *capture.shape[1:]))
 
 
 # ---------------------------------------------------------------------------------------
@@ -108,7 +108,9 @@ def speech_like(
     n = int(seconds * sample_rate)
     t = np.arange(n) / sample_rate
     base, ph1, ph2 = rng.uniform(110.0, 220.0), rng.uniform(0, 2 * np.pi), rng.uniform(0, 2 * np.pi)
-    f0 = base * (1.0 + 0.25 * np.sin(2 * np.pi * 0.7 * t + ph1) + 0.1 * np.sin(2 * np.pi * 2.3 * t + ph2))
+    f0 = base * (
+        1.0 + 0.25 * np.sin(2 * np.pi * 0.7 * t + ph1) + 0.1 * np.sin(2 * np.pi * 2.3 * t + ph2)
+    )
     phase = 2 * np.pi * np.cumsum(f0) / sample_rate
     voiced = np.zeros(n)
     for k in range(1, 40):
@@ -192,11 +194,38 @@ def measure_echo_erle(
     """ERLE (dB) over the second half: far-end noise bursts, 40 ms-delayed room echo."""
     far, mic = echo_scenario(seconds, sample_rate, echo_delay_ms=40.0)
     apm = apm_factory(echo_cancellation=True)
-    out = run_apm(
-        apm, frame_factory, mic, sample_rate=sample_rate, reverse=far, delay_ms=delay_ms
-    )
+    out = run_apm(apm, frame_factory, mic, sample_rate=sample_rate, reverse=far, delay_ms=delay_ms)
     half = out.shape[0] // 2
     return db(power(mic[half : out.shape[0]]) / power(out[half:]))
+
+
+def measure_speech_echo_erle(
+    apm_factory: ApmFactory,
+    frame_factory: FrameFactory,
+    *,
+    sample_rate: int = 48000,
+    seconds: float = 8.0,
+) -> tuple[float, float]:
+    """(ERLE over 0.5-2.5 s, ERLE over the second half) with a far-end talker as echo.
+
+    Two overlapping speech-like far-end talkers, the same 40 ms-delayed room as
+    :func:`measure_echo_erle`: harder than noise for the adaptive filter (sparse, coloured
+    spectrum), and the first seconds show how fast the canceller converges.
+    """
+    far_f = speech_like(seconds, sample_rate, -20.0, seed=41)
+    far_f += 0.5 * speech_like(seconds, sample_rate, -22.0, seed=42)
+    far = to_int16(far_f)
+    h = room_response(sample_rate, seed=2, delay_ms=40.0)
+    noise = np.random.default_rng(3).standard_normal(far.shape[0]) * dbfs(-85.0)
+    mic = to_int16(signal.fftconvolve(far.astype(np.float64), h)[: far.shape[0]] + noise)
+    apm = apm_factory(echo_cancellation=True)
+    out = run_apm(apm, frame_factory, mic, sample_rate=sample_rate, reverse=far, delay_ms=40)
+    early = slice(sample_rate // 2, int(2.5 * sample_rate))
+    late = slice(out.shape[0] // 2, out.shape[0])
+    return (
+        db(power(mic[early]) / power(out[early])),
+        db(power(mic[late]) / power(out[late])),
+    )
 
 
 def measure_near_end_alone(
@@ -210,6 +239,23 @@ def measure_near_end_alone(
     """Level change (dB) of a near-end talker alone through the echo canceller."""
     near = to_int16(speech_like(seconds, sample_rate, -26.0, seed=11))
     far = np.zeros_like(near) if with_silent_far_end else None
+    apm = apm_factory(echo_cancellation=True)
+    out = run_apm(apm, frame_factory, near, sample_rate=sample_rate, reverse=far, delay_ms=40)
+    half = out.shape[0] // 2
+    return db(power(out[half:]) / power(near[half : out.shape[0]]))
+
+
+def measure_no_echo_path(
+    apm_factory: ApmFactory,
+    frame_factory: FrameFactory,
+    *,
+    sample_rate: int = 48000,
+    seconds: float = 6.0,
+) -> float:
+    """Level change (dB, second half) of a near-end talker while a far-end talker plays
+    but never reaches the microphone (headphones): nothing should be removed."""
+    near = to_int16(speech_like(seconds, sample_rate, -26.0, seed=11))
+    far = to_int16(speech_like(seconds, sample_rate, -20.0, seed=41))
     apm = apm_factory(echo_cancellation=True)
     out = run_apm(apm, frame_factory, near, sample_rate=sample_rate, reverse=far, delay_ms=40)
     half = out.shape[0] // 2
@@ -301,7 +347,9 @@ def measure_high_pass(
     apm = apm_factory(high_pass_filter=True)
     y = run_apm(apm, frame_factory, x, sample_rate=sample_rate)
     sl = slice(y.shape[0] // 2, y.shape[0])
-    hum = 20.0 * np.log10(tone_amplitude(x[sl], 50.0, sample_rate) / tone_amplitude(y[sl], 50.0, sample_rate))
+    hum = 20.0 * np.log10(
+        tone_amplitude(x[sl], 50.0, sample_rate) / tone_amplitude(y[sl], 50.0, sample_rate)
+    )
     khz = 20.0 * np.log10(
         tone_amplitude(y[sl], 1000.0, sample_rate) / tone_amplitude(x[sl], 1000.0, sample_rate)
     )

@@ -1,33 +1,45 @@
 """Acoustic echo cancellation: a frequency-domain adaptive filter plus a residual echo suppressor.
 
 Far end ("reverse stream", what the loudspeaker plays) and near end (the microphone) are
-processed in 10 ms blocks of ``N`` samples at the capture rate.
+processed in 10 ms blocks of ``N`` samples at the capture rate; the far end is kept on the
+capture clock (:class:`FarEndBuffer`) and read back shifted by the delay hint.
 
 Linear stage -- multi-delay block frequency-domain adaptive filter (MDF, a.k.a. partitioned
 block FDAF), overlap-save with FFTs of ``2N``:
 
-* the echo path is modelled by ``K`` partitions of ``N`` taps, i.e. ``K * 10 ms`` of room
-  response, starting a few blocks before the position given by the delay hint so that a
-  slightly wrong hint is tolerated;
-* the echo estimate is ``y = IFFT(sum_k W_k X_{t-k})`` (last ``N`` samples), the error is
-  ``e = d - y``;
-* the gradient ``conj(X_{t-k}) E`` is constrained (made a causal ``N``-tap update) for every
-  partition and scaled per frequency bin by ``mu / far-end power``, with a proportionate
-  weighting that favours the partitions holding most of the echo path energy;
-* the step ``mu`` follows the "optimal step" idea (Valin, 2007): the ratio of residual
-  echo to error power, estimated from a leakage coefficient (how much of the echo estimate's
-  spectral energy is still found in the error).  A near-end talker raises the error power
-  and so freezes the adaptation (double-talk robustness) without an explicit detector.
-* two filters are kept: the adapting one and a stable copy; the copy is replaced when the
-  adapting filter has done consistently better, and the adapting filter is reset to the copy
-  when it becomes much worse (divergence during double talk).
+* the echo path is modelled by ``K`` partitions of ``N`` taps (260 ms), starting 20 ms
+  before the position given by the delay hint, so a somewhat wrong hint is tolerated; when
+  the hint moves, the filter taps are shifted with it instead of being relearnt;
+* echo estimate ``y = last N of IFFT(sum_k W_k X_{t-k})``, error ``e = d - y``;
+* the gradient ``conj(X_{t-k}) E`` is constrained to a causal ``N``-tap update for every
+  partition, normalised per bin by the far-end power over the filter span, and weighted
+  per partition in proportion to the filter energy there (faster on sparse paths);
+* the step size follows the "optimal step" rule of Valin (2007): the ratio of residual
+  echo to error power per bin, where the residual echo is a leakage coefficient (the
+  regression of the error power's fluctuations on the echo estimate's) times the echo
+  estimate.  A near-end talker raises the error power and thereby slows adaptation, which
+  gives double-talk robustness without a hard detector;
+* two filters are kept: the adapting one and a stable copy that produces the output.  The
+  copy takes the adapting filter's taps when it has done significantly better (difference
+  of error energies tested against its variance), the adapting filter is rolled back when
+  it does significantly worse, and both are shrunk when the stable one has been adding
+  more energy than it removed (chance correlations between far and near end when there
+  is no echo path at all, e.g. headphones).
 
 Residual echo suppressor -- a spectral gain on an overlapped analysis (window 10 ms, hop
-5 ms, square-root Hann): the residual echo power per bin is the leakage times the echo
-estimate's power (with a decaying memory for reverberation beyond the filter), and the gain
-is a Wiener-like ``1 - over * echo / error`` rule with a floor, smoothed over time and
-frequency.  Bins without an echo estimate keep a gain of one, so a near-end talker alone
-goes through unchanged.  The suppressor delays the output by 5 ms.
+5 ms, square-root Hann, perfect reconstruction at unit gain).  The residual echo power per
+bin is the larger of
+
+* the leakage coefficient times the echo estimate's power, and
+* a power-domain echo path model ``|E|^2 ~ sum_k H_k |X_{t-k}|^2`` fitted by normalised LMS
+  on power spectra.  It converges much faster than the phase-sensitive filter; it follows
+  decreases at once and may only grow in bins where the linear filter is visibly removing
+  echo, so near-end speech does not inflate it;
+
+with a decaying memory for reverberation.  The gain is ``1 - 6 * echo / error`` (floor
+-50 dB), smoothed over frequency, with instant attack and slower release.  Bins without
+echo keep a gain of one: a near-end talker alone goes through unchanged.  The suppressor
+delays the output by 5 ms.
 """
 
 from __future__ import annotations
@@ -113,7 +125,15 @@ class EchoCanceller:
     PARTITIONS = 26
     #: partitions placed before the delay hint
     LEAD_PARTITIONS = 2
-    STEP_SCALE = 3.0
+    #: the 2N-sample far-end blocks count every sample twice in the normaliser: this
+    #: brings the step back to the NLMS scale
+    STEP_SCALE = 2.0
+    #: residual echo suppressor: echo power over-estimation factor
+    OVER_SUBTRACTION = 6.0
+    #: power-domain echo model: upward learning rate, and the mic/error power ratio a bin
+    #: needs before it may grow
+    POWER_RATE_UP = 0.1
+    GROW_RATIO = 2.0
 
     def __init__(self, sample_rate: int, num_channels: int) -> None:
         n = sample_rate // 100
@@ -144,6 +164,9 @@ class EchoCanceller:
         self._beta0 = 2.0 * n / sample_rate
         self._beta_max = 0.5 * n / sample_rate
         self._gap_fast: F64 = np.zeros(num_channels)
+        self._h_pow: F64 = np.zeros((num_channels, k, self._bins))
+        self._e_smooth: F64 = np.zeros((num_channels, self._bins))
+        self._d_smooth: F64 = np.zeros((num_channels, self._bins))
         self._harm_d: F64 = np.zeros(num_channels)
         self._harm_e: F64 = np.zeros(num_channels)
         self._gap_slow: F64 = np.zeros(num_channels)
@@ -217,12 +240,13 @@ class EchoCanceller:
         self._clock += n
 
         x_spec = np.fft.rfft(x_block)
-        self._x_hist = np.roll(self._x_hist, 1, axis=0)
+        self._x_hist[1:] = self._x_hist[:-1]
         self._x_hist[0] = x_spec
         x_now = x_block[n:]
         sxx = float(np.dot(x_now, x_now))
         # NLMS normaliser: far-end power in each bin over the whole filter span
-        self._x_power = np.sum((self._x_hist * np.conj(self._x_hist)).real, axis=0)
+        x_pow = (self._x_hist * np.conj(self._x_hist)).real  # (K, bins)
+        self._x_power = np.sum(x_pow, axis=0)
 
         d = near.T  # (channels, N)
         y_spec = np.einsum("ckb,kb->cb", self._w, self._x_hist)
@@ -244,7 +268,39 @@ class EchoCanceller:
         if sxx > 0.0 and np.any(adapt):
             self._adapt(e, y, sxx, adapt)
         # the output always comes from the stable filter
-        return self._suppress(e_st.T, y_st.T)
+        residual = self._residual_power(d, e_st, x_pow, sxx)
+        return self._suppress(e_st.T, y_st.T, residual)
+
+    def _residual_power(self, d: F64, e_st: F64, x_pow: F64, sxx: float) -> F64:
+        """Residual echo power per suppressor bin, from a power-domain echo path model.
+
+        ``|E|^2 ~ sum_k H_k |X_{t-k}|^2`` is fitted by normalised LMS in the power domain
+        while the far end is active.  It needs no phase information, so it is usable long
+        before the adaptive filter has converged.  It follows drops at once but may only
+        grow in bins where the linear filter is clearly removing echo (mic power at least
+        twice the error power): a near-end talker, or a far end that does not reach the
+        microphone at all (headphones), does not make it grow.
+        """
+        n = self.block
+        zeros = np.zeros_like(e_st)
+        spectra = np.fft.rfft(np.concatenate([zeros, e_st, zeros, d], axis=1).reshape(-1, 2 * n))
+        target = (spectra[0::2] * np.conj(spectra[0::2])).real  # (c, bins)
+        mic = (spectra[1::2] * np.conj(spectra[1::2])).real
+        self._e_smooth = 0.5 * self._e_smooth + 0.5 * target
+        self._d_smooth = 0.5 * self._d_smooth + 0.5 * mic
+        pred = np.einsum("ckb,kb->cb", self._h_pow, x_pow)
+        if sxx > n * 16.0:
+            err = np.minimum(target - pred, pred + 0.5 * target)
+            may_grow = self._d_smooth > self.GROW_RATIO * self._e_smooth
+            rate = np.where(err > 0.0, np.where(may_grow, self.POWER_RATE_UP, 0.0), 0.3)
+            norm = np.sum(x_pow * x_pow, axis=0) + 1e-6
+            self._h_pow += (rate * err)[:, None, :] * (x_pow / norm)[None, :, :]
+            np.maximum(self._h_pow, 0.0, out=self._h_pow)
+        # 50 Hz bins -> 100 Hz suppressor bins; the suppressor window halves the power
+        pooled = 0.5 * pred[:, 0::2]
+        pooled[:, 1:] += 0.25 * pred[:, 1::2]
+        pooled[:, :-1] += 0.25 * pred[:, 1::2]
+        return np.asarray(0.5 * pooled, dtype=np.float64)
 
     def _check_harm(self, d: F64, e_st: F64) -> None:
         """Shrink filters that, over the last ~0.5 s, added more than they removed.
@@ -316,7 +372,6 @@ class EchoCanceller:
         self._pyy = np.maximum(self._pyy, 1.0)
         self._pey = np.clip(self._pey, 0.005 * self._pyy, self._pyy)
         self._leak = self._pey / self._pyy
-        self.debug = (pey, pyy, alpha, self._pey, self._pyy)
 
         # residual-to-error ratio, global and per bin
         rer = (1e-4 * sxx + 3.0 * self._leak * syy) / see
@@ -351,7 +406,7 @@ class EchoCanceller:
 
     # ------------------------------------------------------------------ suppressor
 
-    def _suppress(self, e: F64, y: F64) -> F64:
+    def _suppress(self, e: F64, y: F64, residual: F64) -> F64:
         """Residual echo suppression on (N, channels) error and echo estimate blocks."""
         hop = self._hop
         e_all = np.concatenate([self._e_tail, e], axis=0)  # (N + hop, c)
@@ -368,12 +423,12 @@ class EchoCanceller:
             ysp = np.fft.rfft(seg_y, axis=0).T
             ep = (es * np.conj(es)).real
             yp = (ysp * np.conj(ysp)).real
-            echo = self._leak[:, None] * yp
+            echo = np.maximum(self._leak[:, None] * yp, residual)
             # reverberation memory: the echo estimate decays rather than drops
             self._echo_psd = np.maximum(echo, 0.6 * self._echo_psd)
             self._err_psd = 0.5 * self._err_psd + 0.5 * ep
             ratio = self._echo_psd / (self._err_psd + 1e-3)
-            gain = np.clip(1.0 - 3.0 * ratio, 0.003, 1.0)
+            gain = np.clip(1.0 - self.OVER_SUBTRACTION * ratio, 0.003, 1.0)
             # smooth across frequency, fast attack (lower gain), slower release
             smooth = 0.5 * gain
             smooth[:, 1:] += 0.25 * gain[:, :-1]

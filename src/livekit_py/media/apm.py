@@ -46,8 +46,7 @@ def _check_frame(frame: AudioFrame, what: str) -> int:
         )
     if channels not in (1, 2):
         raise RuntimeError(
-            f"AudioProcessingModule.{what}: unsupported channel count {channels} "
-            "(expected 1 or 2)"
+            f"AudioProcessingModule.{what}: unsupported channel count {channels} (expected 1 or 2)"
         )
     expected = rate // 100
     if frame.samples_per_channel != expected:
@@ -107,7 +106,7 @@ class AudioProcessingModule:
 
     Frames are processed in place.  They must last exactly 10 ms at 8, 16, 32 or 48 kHz,
     mono or stereo; anything else raises ``RuntimeError``.  The processing delays the
-    capture signal slightly (up to ~13 ms at 48 kHz with everything enabled).
+    capture signal slightly (about 14 ms at 48 kHz with everything enabled).
     """
 
     def __init__(
@@ -188,7 +187,7 @@ class AudioProcessingModule:
         if not self._echo_enabled:
             return
         samples = _samples(data, count).reshape(-1, data.num_channels)
-        mono = np.mean(samples, axis=1, dtype=np.float64)
+        mono: Block = np.asarray(np.mean(samples, axis=1, dtype=np.float64))
         chain = self._chain
         if chain is None or chain.echo is None:
             self._pending_far.append((data.sample_rate, mono))

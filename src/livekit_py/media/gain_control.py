@@ -93,4 +93,5 @@ class GainController:
             start = target  # limiter attack: no ramp from a gain that would clip
         gains = start + (target - start) * self._ramp
         self._applied = target
-        return block * gains
+        out: Block = block * gains
+        return out

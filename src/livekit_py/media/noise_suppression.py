@@ -112,4 +112,5 @@ class NoiseSuppressor:
         full_gain = prev[None, :] + (gain - prev)[None, :] * ramp
         band_ramp = ramp[:: n // _BAND_FRAME]
         band_gain = prev[None, :] + (gain - prev)[None, :] * band_ramp
-        return full_gain * full + self._up.process(processed - band_gain * band_in)
+        out: Block = full_gain * full + self._up.process(processed - band_gain * band_in)
+        return out

@@ -21,20 +21,23 @@ table and nearest-neighbour chroma, chroma downscaling with libyuv's bilinear
 upsampled by repeating samples, 10-bit samples are ``v8 << 2 | v8 >> 6`` one way and
 ``v10 >> 2`` the other.
 
-Everything runs as vectorised numpy over blocks of rows small enough to stay in the
-CPU cache; the RGB to YUV direction packs the colour channels of each pixel into 16-bit
-lanes of one uint32 so that a single multiply applies two coefficients at once.
+Nothing runs per pixel in Python. Packed pixels are split into R, G, B planes by
+libswscale (through PyAV: a plain byte shuffle, exact), and repacked by it between packed
+layouts; the arithmetic is vectorised numpy over blocks of rows small enough to stay in
+the CPU cache, in 16-bit integers, with U and V computed together as the two halves of
+one uint32 and output pixels assembled as whole uint32 words.
 """
 
 from __future__ import annotations
 
-import operator
-from functools import lru_cache
-from typing import NamedTuple, Optional, Union
+import threading
+from typing import Any, NamedTuple, Optional, Union
 
 import av
 import numpy as np
 import numpy.typing as npt
+from av.video.plane import VideoPlane
+from av.video.reformatter import VideoReformatter
 
 from ..types import VideoBufferType
 
@@ -44,6 +47,7 @@ _U8 = npt.NDArray[np.uint8]
 _U16 = npt.NDArray[np.uint16]
 _U32 = npt.NDArray[np.uint32]
 _I16 = npt.NDArray[np.int16]
+_I32 = npt.NDArray[np.int32]
 _I64 = npt.NDArray[np.int64]
 
 _RGBA = int(VideoBufferType.RGBA)
@@ -158,14 +162,10 @@ def _check_dimension(name: str, value: object) -> int:
 
 
 def _check_type(value: object) -> int:
-    if isinstance(value, bool):
+    to_index = getattr(value, "__index__", None)
+    if isinstance(value, bool) or to_index is None:
         raise ValueError(f"type must be a VideoBufferType value, got {value!r}")
-    try:
-        number = operator.index(value)  # type: ignore[call-overload]
-    except TypeError:
-        raise ValueError(
-            f"type must be a VideoBufferType value, got {type(value).__name__}"
-        ) from None
+    number = int(to_index())
     if number not in _TYPE_NAMES:
         raise ValueError(f"unknown video buffer type {number!r}; expected 0..10 (VideoBufferType)")
     return int(number)
@@ -313,6 +313,9 @@ class VideoFrame:
 
 # --------------------------------------------------------------------------- views
 
+# PyAV / FFmpeg names of the packed layouts (same byte orders)
+_AV_FORMATS = {_RGBA: "rgba", _ABGR: "abgr", _ARGB: "argb", _BGRA: "bgra", _RGB24: "rgb24"}
+
 
 def _u8(frame: VideoFrame) -> _U8:
     return np.frombuffer(frame._data, dtype=np.uint8)
@@ -323,12 +326,6 @@ def _packed_view(frame: VideoFrame) -> _U8:
     bpp = _PACKED[frame._type].bpp
     n = frame._width * frame._height * bpp
     return _u8(frame)[:n].reshape(frame._height, frame._width, bpp)
-
-
-def _words_view(frame: VideoFrame) -> _U32:
-    """(height, width) view of a 4-byte packed frame, one little-endian uint32 per pixel."""
-    n = frame._width * frame._height
-    return np.frombuffer(frame._data, dtype="<u4", count=n).reshape(frame._height, frame._width)
 
 
 class _YuvPlanes(NamedTuple):
@@ -353,6 +350,14 @@ def _yuv_view(frame: VideoFrame) -> _YuvPlanes:
     return _YuvPlanes(arrays[0], arrays[1], arrays[2], alpha)
 
 
+def _yuv8(frame: VideoFrame) -> _YuvPlanes:
+    """The planes of a YUV frame with 8-bit samples (I010 is reduced, others are views)."""
+    planes = _yuv_view(frame)
+    if not _YUV[frame._type].ten_bit:
+        return planes
+    return _YuvPlanes(_to_8bit(planes.y), _to_8bit(planes.u), _to_8bit(planes.v), None)
+
+
 def _flipped(planes: _YuvPlanes) -> _YuvPlanes:
     a = planes.a[::-1] if planes.a is not None else None
     return _YuvPlanes(planes.y[::-1], planes.u[::-1], planes.v[::-1], a)
@@ -360,217 +365,242 @@ def _flipped(planes: _YuvPlanes) -> _YuvPlanes:
 
 def _to_8bit(plane: npt.NDArray[np.generic]) -> _U8:
     """10-bit samples (in uint16) to 8 bits: v >> 2, out-of-range values saturate."""
-    out = np.right_shift(plane, 2, dtype=np.uint16)
+    out: _U16 = np.right_shift(plane, 2, dtype=np.uint16)
     np.minimum(out, 255, out=out)
     return out.astype(np.uint8)
 
 
 def _store_10bit(src: _U8, dst: npt.NDArray[np.generic]) -> None:
     """8-bit samples into a uint16 plane as 10 bits, stretching 255 to 1023."""
-    wide = src.astype(np.uint16)
-    np.multiply(wide, 4, out=wide)
-    np.bitwise_or(wide, src >> 6, out=wide)
-    np.copyto(dst, wide)
+    np.multiply(src, 4, out=dst, dtype=np.uint16)
+    np.bitwise_or(dst, src >> 6, out=dst, dtype=np.uint16)
 
 
-def _block_rows(width: int, unit: int) -> int:
-    """Rows per processing block: about 32k pixels, a multiple of ``unit``."""
-    rows = max(unit, (32768 // max(width, 1)) // unit * unit)
-    return rows
+_BLOCK_PIXELS = 1 << 17
+
+
+def _block_rows(width: int) -> int:
+    """Rows per processing block: an even number, about 128k pixels.
+
+    Small enough for the temporaries to stay in the CPU cache, big enough for numpy's
+    per-call overhead not to matter.
+    """
+    return max(2, (_BLOCK_PIXELS // max(width, 1)) & ~1)
+
+
+_local = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: npt.DTypeLike) -> npt.NDArray[Any]:
+    """A reusable uninitialised work array, one per name and thread.
+
+    Reusing these avoids fresh allocations on every conversion, which are expensive
+    (page faults) at video frame sizes.
+    """
+    cache: Optional[dict[str, npt.NDArray[Any]]] = getattr(_local, "arrays", None)
+    if cache is None:
+        cache = _local.arrays = {}
+    array = cache.get(name)
+    if array is None or array.shape != shape or array.dtype != np.dtype(dtype):
+        array = cache[name] = np.empty(shape, dtype)
+    return array
+
+
+def _av_packed(frame: VideoFrame) -> av.VideoFrame:
+    """A PyAV frame over the pixels of a packed frame (no copy where PyAV allows it)."""
+    pixels = _packed_view(frame)
+    fmt = _AV_FORMATS[frame._type]
+    try:
+        return av.VideoFrame.from_numpy_buffer(pixels, format=fmt)
+    except ValueError:  # older PyAV: not for this format
+        return av.VideoFrame.from_ndarray(pixels, format=fmt)
+
+
+_sws_has_threads = True
+
+
+def _sws(av_frame: av.VideoFrame, fmt: str) -> av.VideoFrame:
+    """``av_frame`` in pixel format ``fmt``, by libswscale.
+
+    Each thread keeps a reformatter per pair of formats, so a scaler context is only set
+    up when the picture size changes; it runs single-threaded.
+    """
+    global _sws_has_threads
+    reformatters: Optional[dict[tuple[str, str], VideoReformatter]]
+    reformatters = getattr(_local, "reformatters", None)
+    if reformatters is None:
+        reformatters = _local.reformatters = {}
+    key = (av_frame.format.name, fmt)
+    reformatter = reformatters.get(key)
+    if reformatter is None:
+        reformatter = reformatters[key] = VideoReformatter()
+    if _sws_has_threads:
+        try:
+            return reformatter.reformat(av_frame, format=fmt, threads=1)
+        except TypeError:  # PyAV < 17: no threads argument, always one thread
+            _sws_has_threads = False
+    return reformatter.reformat(av_frame, format=fmt)
+
+
+def _plane_rows(plane: VideoPlane) -> _U8:
+    """(rows, line size) view of one plane of a PyAV frame, row padding included."""
+    return np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
+
+
+def _av_planes(av_frame: av.VideoFrame) -> list[_U8]:
+    """(height, width) uint8 views of the planes of a planar 8-bit PyAV frame."""
+    return [_plane_rows(p)[:, : p.width] for p in av_frame.planes]
+
+
+def _rgb_planes(frame: VideoFrame) -> tuple[_U8, _U8, _U8]:
+    """R, G, B planes of a packed frame (libswscale unpacks them: a plain byte shuffle)."""
+    g, b, r = _av_planes(_sws(_av_packed(frame), "gbrp"))
+    return r, g, b
+
+
+def _words(frame: VideoFrame) -> _U32:
+    """(height, width) view of a 4-byte packed frame, one little-endian uint32 per pixel."""
+    n = frame._width * frame._height
+    return np.frombuffer(frame._data, dtype="<u4", count=n).reshape(frame._height, frame._width)
+
+
+def _store_packed(av_frame: av.VideoFrame, dst: VideoFrame, flip: bool) -> None:
+    """Repack a packed PyAV frame into the packed layout of ``dst`` (libswscale)."""
+    w, h = dst._width, dst._height
+    fmt = _AV_FORMATS[dst._type]
+    if av_frame.format.name != fmt:
+        av_frame = _sws(av_frame, fmt)
+    bpp = _PACKED[dst._type].bpp
+    rows = _plane_rows(av_frame.planes[0])[:h, : w * bpp]
+    target = _u8(dst)[: w * h * bpp].reshape(h, w * bpp)
+    target[...] = rows[::-1] if flip else rows
 
 
 # ------------------------------------------------------------------ RGB -> YUV
 
-
-class _LaneCoeffs(NamedTuple):
-    """One YUV component as uint32 lane arithmetic.
-
-    ``((rb ^ flip) * k_rb + g * k_g + const) >> 24`` is the component, where ``rb`` has
-    the R and B values of a pixel in bits 0-7 and 16-23 (in layout order) and ``g`` the
-    G value in bits 0-7.
-    """
-
-    flip: np.uint32
-    k_rb: np.uint32
-    k_g: np.uint32
-    const: np.uint32
+# Both chroma components at once in one uint32: U in bits 0-15, V in bits 16-31, as
+#   U = (112 B - 74 G - 38 R + 0x8000) >> 8     V = (112 R - 94 G - 18 B + 0x8000) >> 8
+# (each true 16-bit sum lies in 4208..61328, so arithmetic modulo 2**32 is exact).
+_MASK32 = 0xFFFFFFFF
+_UV_R = np.uint32((-38 + (112 << 16)) & _MASK32)
+_UV_G = np.uint32((-74 + (-94 << 16)) & _MASK32)
+_UV_B = np.uint32((112 + (-18 << 16)) & _MASK32)
+_UV_CONST = np.uint32(0x8000 + (0x8000 << 16))
 
 
-class _RgbPlan(NamedTuple):
-    rb_shift: int  # right shift that brings R and B down to bits 0 and 16
-    g_shift: int  # bit position of G in the pixel word
-    ky_rb: np.uint32
-    ky_g: np.uint32  # applied to the G byte left in place (not shifted down)
-    y_const: np.uint32
-    u: _LaneCoeffs
-    v: _LaneCoeffs
-
-
-def _lane_coeffs(r_low: bool, cr: int, cg: int, cb: int, const: int) -> _LaneCoeffs:
-    # bits 16-31 of (L + H << 16) * (c_hi << 16 + c_lo) hold L*c_hi + H*c_lo, and bits 0-15
-    # hold L*c_lo, which must stay non-negative: the coefficient of the high lane's
-    # channel is made positive by complementing that channel (x -> 255 - x).
-    c_low, c_high = (cr, cb) if r_low else (cb, cr)
-    flip = 0
-    if c_high < 0:
-        flip = 0x00FF0000
-        const += c_high * 255
-        c_high = -c_high
-    mask = 0xFFFFFFFF
-    return _LaneCoeffs(
-        np.uint32(flip),
-        np.uint32(((c_low << 16) + c_high) & mask),
-        np.uint32((cg << 16) & mask),
-        np.uint32((const << 16) & mask),
-    )
-
-
-@lru_cache(maxsize=None)
-def _rgb_plan(order: _Order) -> _RgbPlan:
-    low = min(order.r, order.b)  # R and B are two bytes apart in every layout
-    r_low = order.r == low
-    y_low, y_high = (66, 25) if r_low else (25, 66)
-    g_shift = 8 * order.g
-    return _RgbPlan(
-        rb_shift=8 * low,
-        g_shift=g_shift,
-        ky_rb=np.uint32((y_low << 16) + y_high),
-        ky_g=np.uint32(129 << (16 - g_shift)),
-        y_const=np.uint32(0x1080 << 16),
-        # U = (112 B - 74 G - 38 R + 0x8000) >> 8, V = (112 R - 94 G - 18 B + 0x8000) >> 8
-        u=_lane_coeffs(r_low, -38, -74, 112, 0x8000),
-        v=_lane_coeffs(r_low, 112, -94, -18, 0x8000),
-    )
-
-
-_LANES = np.uint32(0x00FF00FF)
-
-
-def _pair_rows(src: _U32, out: _U32) -> None:
+def _pair_rows(src: _U8, out: _U16) -> None:
     """out[i] = src[2i] + src[2i+1]; a lone last row counts twice."""
     n = src.shape[0]
     half = n // 2
-    np.add(src[0 : 2 * half : 2], src[1 : 2 * half : 2], out=out[:half])
+    np.add(src[0 : 2 * half : 2], src[1 : 2 * half : 2], out=out[:half], dtype=np.uint16)
     if n & 1:
-        np.left_shift(src[n - 1], 1, out=out[half])
+        np.add(src[n - 1], src[n - 1], out=out[half], dtype=np.uint16)
 
 
-def _pair_cols(src: _U32, out: _U32) -> None:
-    """out[:, j] = src[:, 2j] + src[:, 2j+1]; a lone last column counts twice."""
+def _block_means(src: npt.NDArray[Any], sx: int, sy: int, out: _U32) -> None:
+    """Rounded means of sx by sy blocks of a (row-paired when sy == 2) plane block.
+
+    ``src`` holds plain samples (uint8) when sy == 1 and sums of row pairs (uint16) when
+    sy == 2. A lone last column stands for the missing half of its block.
+    """
+    count = sx * sy
+    if sx == 1:
+        np.copyto(out, src)
+        if count > 1:
+            np.add(out, count // 2, out=out)
+            np.right_shift(out, 1, out=out)
+        return
     n = src.shape[1]
     half = n // 2
-    np.add(src[:, 0 : 2 * half : 2], src[:, 1 : 2 * half : 2], out=out[:, :half])
+    shift = {2: 1, 4: 2}[count]
+    if src.dtype == np.uint16 and not n & 1 and src.flags.c_contiguous:
+        # neighbours a, b in one uint32 a + b << 16: times 0x10001 puts a + b in bits 16-31
+        pairs = src.view(np.uint32)
+        np.multiply(pairs, np.uint32(0x00010001), out=out)
+        np.add(out, np.uint32((count // 2) << 16), out=out)
+        np.right_shift(out, 16 + shift, out=out)
+        return
+    np.add(src[:, 0 : 2 * half : 2], src[:, 1 : 2 * half : 2], out=out[:, :half], dtype=np.uint32)
     if n & 1:
-        np.left_shift(src[:, n - 1], 1, out=out[:, half])
-
-
-def _lane_component(rb: _U32, g: _U32, co: _LaneCoeffs, tmp: _U32, tmp2: _U32, out: _U8) -> None:
-    if co.flip:
-        np.bitwise_xor(rb, co.flip, out=tmp)
-        np.multiply(tmp, co.k_rb, out=tmp)
-    else:
-        np.multiply(rb, co.k_rb, out=tmp)
-    np.multiply(g, co.k_g, out=tmp2)
-    np.add(tmp, tmp2, out=tmp)
-    np.add(tmp, co.const, out=tmp)
-    np.right_shift(tmp, 24, out=out, casting="unsafe")
+        np.add(src[:, n - 1], src[:, n - 1], out=out[:, half], dtype=np.uint32)
+    np.add(out, count // 2, out=out)
+    np.right_shift(out, shift, out=out)
 
 
 def _rgb_to_yuv(
-    src: npt.NDArray[np.generic],
-    order: _Order,
+    r: _U8,
+    g: _U8,
+    b: _U8,
     y_out: _U8,
     u_out: _U8,
     v_out: _U8,
     sx: int,
     sy: int,
 ) -> None:
-    """Packed RGB to Y, U, V planes (libyuv ARGBToI420 / ARGBToI422 / ARGBToI444).
+    """R, G, B planes to Y, U, V planes (libyuv ARGBToI420 / ARGBToI422 / ARGBToI444).
 
-    ``src`` is (h, w) little-endian uint32 pixel words for 4-byte layouts, or
-    (h, w, 3) bytes for RGB24.
+    Chroma comes from the rounded mean of each sx by sy block of pixels, edge pixels
+    standing in for the missing half of a block at odd sizes.
     """
-    plan = _rgb_plan(order)
-    h, w = src.shape[0], src.shape[1]
+    h, w = r.shape
     cw = u_out.shape[1]
-    rows = _block_rows(w, 2)
+    rows = _block_rows(w)
     crows = rows // sy
-    rb = np.empty((rows, w), np.uint32)
-    g = np.empty((rows, w), np.uint32)
-    rgb24 = src.ndim == 3
-    words = np.empty((rows, w if rgb24 else 0), "<u4")
-    if sy == 2:
-        rb_r = np.empty((crows, w), np.uint32)
-        g_r = np.empty((crows, w), np.uint32)
-    if sx == 2:
-        rb_q = np.empty((crows, cw), np.uint32)
-        g_q = np.empty((crows, cw), np.uint32)
-    t1 = np.empty((crows, cw), np.uint32)
-    t2 = np.empty((crows, cw), np.uint32)
-    g_round = np.uint32(((sx * sy) // 2) << plan.g_shift)
-    rb_round = np.uint32(((sx * sy) // 2) * 0x00010001)
-    avg_shift = {1: 0, 2: 1, 4: 2}[sx * sy]
+    t1 = _scratch("ry1", (rows, w), np.uint16)
+    t2 = _scratch("ry2", (rows, w), np.uint16)
+    half = _scratch("rhalf", (crows, w), np.uint16)
+    means = [_scratch(f"rmean{i}", (crows, cw), np.uint32) for i in range(3)]
+    acc = _scratch("racc", (crows, cw), np.uint32)
+    tmp = _scratch("rtmp", (crows, cw), np.uint32)
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
         n = r1 - r0
-        if rgb24:
-            x = words[:n]
-            x.view(np.uint8).reshape(n, w, 4)[:, :, :3] = src[r0:r1]
-        else:
-            x = src[r0:r1]
-        rb_n = rb[:n]
-        g_n = g[:n]
-        if plan.rb_shift:
-            np.right_shift(x, plan.rb_shift, out=rb_n)
-            np.bitwise_and(rb_n, _LANES, out=rb_n)
-        else:
-            np.bitwise_and(x, _LANES, out=rb_n)
-        np.bitwise_and(x, np.uint32(0xFF << plan.g_shift), out=g_n)
-
-        # chroma sums first: the Y pass below overwrites rb and g
         cn = (n + sy - 1) // sy
-        rb_c: _U32 = rb_n
-        g_c: _U32 = g_n
-        if sy == 2:
-            _pair_rows(rb_n, rb_r[:cn])
-            _pair_rows(g_n, g_r[:cn])
-            rb_c, g_c = rb_r[:cn], g_r[:cn]
-        if sx == 2:
-            _pair_cols(rb_c, rb_q[:cn])
-            _pair_cols(g_c, g_q[:cn])
-            rb_c, g_c = rb_q[:cn], g_q[:cn]
-        if avg_shift:
-            # rounded means, kept in their lanes (rb) / brought down to bits 0-7 (g)
-            np.add(rb_c, rb_round, out=rb_c)
-            np.right_shift(rb_c, avg_shift, out=rb_c)
-            np.bitwise_and(rb_c, _LANES, out=rb_c)
-            np.add(g_c, g_round, out=g_c)
-            np.right_shift(g_c, avg_shift + plan.g_shift, out=g_c)
-        elif sx == 1 and sy == 1:
-            # 4:4:4 works on the full-resolution arrays: take copies for the chroma
-            rb_c = np.copy(rb_n)
-            g_c = np.right_shift(g_n, plan.g_shift)
         c0 = r0 // sy
-        _lane_component(rb_c, g_c, plan.u, t1[:cn], t2[:cn], u_out[c0 : c0 + cn])
-        _lane_component(rb_c, g_c, plan.v, t1[:cn], t2[:cn], v_out[c0 : c0 + cn])
+        planes = (r[r0:r1], g[r0:r1], b[r0:r1])
 
-        # luma: bits 24-31 of rb * ky_rb + g * ky_g + const
-        np.multiply(rb_n, plan.ky_rb, out=rb_n)
-        np.multiply(g_n, plan.ky_g, out=g_n)
-        np.add(rb_n, g_n, out=rb_n)
-        np.add(rb_n, plan.y_const, out=rb_n)
-        np.right_shift(rb_n, 24, out=y_out[r0:r1], casting="unsafe")
+        # Y = (66 R + 129 G + 25 B + 0x1080) >> 8, all of it fits in uint16
+        a, t = t1[:n], t2[:n]
+        np.multiply(planes[0], 66, out=a, dtype=np.uint16)
+        np.multiply(planes[1], 129, out=t, dtype=np.uint16)
+        np.add(a, t, out=a)
+        np.multiply(planes[2], 25, out=t, dtype=np.uint16)
+        np.add(a, t, out=a)
+        np.add(a, 0x1080, out=a)
+        np.right_shift(a, 8, out=y_out[r0:r1], casting="unsafe")
+
+        # rounded block means of R, G, B
+        for plane, mean in zip(planes, means, strict=True):
+            src: npt.NDArray[Any] = plane
+            if sy == 2:
+                _pair_rows(plane, half[:cn])
+                src = half[:cn]
+            _block_means(src, sx, sy, mean[:cn])
+
+        # U in bits 0-15 and V in bits 16-31 of one uint32
+        ac, tc = acc[:cn], tmp[:cn]
+        np.multiply(means[0][:cn], _UV_R, out=ac)
+        np.multiply(means[1][:cn], _UV_G, out=tc)
+        np.add(ac, tc, out=ac)
+        np.multiply(means[2][:cn], _UV_B, out=tc)
+        np.add(ac, tc, out=ac)
+        np.add(ac, _UV_CONST, out=ac)
+        np.right_shift(ac, 8, out=u_out[c0 : c0 + cn], casting="unsafe")
+        np.right_shift(ac, 24, out=v_out[c0 : c0 + cn], casting="unsafe")
 
 
 # ------------------------------------------------------------------ YUV -> RGB
 
-# libyuv BT.601 limited range: y1 = (y * 0x0101 * 18997) >> 16, then
-#   B = clamp((y1 + 128 (u - 128) - 1160) >> 6)
-#   G = clamp((y1 - 25 (u - 128) - 52 (v - 128) - 1160) >> 6)
+# libyuv BT.601 limited range, with y1 = (y * 0x0101 * 18997) >> 16:
 #   R = clamp((y1 + 102 (v - 128) - 1160) >> 6)
-_Y_TERM: _I16 = (((np.arange(256, dtype=np.int64) * 0x0101 * 18997) >> 16) - 1160).astype(
-    np.int16
-)
+#   G = clamp((y1 - 25 (u - 128) - 52 (v - 128) - 1160) >> 6)
+#   B = clamp((y1 + 128 (u - 128) - 1160) >> 6) = clamp(((y1 + 56) >> 6) + 2 u - 275)
+_Y_MUL = 0x0101 * 18997
+# chroma terms as u * _TERM_U + v * _TERM_V + _TERM_CONST, for R, G and B in that order
+# (R and G still need y1 added and a >> 6, B needs ((y1 + 56) >> 6) added)
+_TERM_U = np.array([0, -25, 2], np.int16).reshape(3, 1, 1)
+_TERM_V = np.array([102, -52, 0], np.int16).reshape(3, 1, 1)
+_TERM_CONST = np.array([-102 * 128 - 1160, (25 + 52) * 128 - 1160, -275], np.int16).reshape(3, 1, 1)
 
 
 def _dup_columns(src: _I16, out: _U32) -> _I16:
@@ -585,71 +615,99 @@ def _yuv_to_rgb(
     v: _U8,
     sx: int,
     sy: int,
+    alpha: Optional[_U8],
     dst: _U8,
     order: _Order,
-    alpha: Optional[_U8],
+    words: Optional[_U32],
 ) -> None:
-    """Y, U, V planes (chroma subsampled by sx, sy) to packed RGB (libyuv I4xxToARGB)."""
+    """Y, U, V planes (chroma subsampled by sx, sy) to packed RGB (libyuv I4xxToARGB).
+
+    Each chroma sample serves its whole sx by sy block of pixels (no interpolation).
+    ``dst`` is the (h, w, bpp) destination; for 4-byte layouts ``words`` is the same
+    memory as (h, w) uint32 and pixels are assembled there whole. ``alpha`` is an alpha
+    plane to copy, or None for opaque pixels.
+    """
     h, w = y.shape
     cw = u.shape[1]
     wp = cw * sx  # padded width: a whole number of chroma samples
-    rows = _block_rows(wp, 2)
+    rows = _block_rows(wp)
+    wide = _scratch("ywide", (rows, w), np.int32)
+    y1 = _scratch("yy1", (rows, wp), np.int16)
+    yq = _scratch("yyq", (rows, wp), np.int16)
+    chans = [_scratch(f"ych{i}", (rows, wp), np.int16) for i in range(3)]
+    a16 = _scratch("yalpha", (rows, w), np.int16) if alpha is not None else None
     crows = rows // sy
-    y_term = np.empty((rows, wp), np.int16)
-    yq = np.empty((rows, wp), np.int16)
-    acc = np.empty((rows, wp), np.int16)
-    t_r = np.empty((crows, cw), np.int16)
-    t_g = np.empty((crows, cw), np.int16)
-    t_b = np.empty((crows, cw), np.int16)
-    tmp = np.empty((crows, cw), np.int16)
-    dup = np.empty((crows, cw), np.uint32) if sx == 2 else None
+    terms = _scratch("yterms", (3, crows, cw), np.int16)
+    terms_v = _scratch("ytermsv", (3, crows, cw), np.int16)
+    dup = _scratch("ydup", (3 * crows, cw), np.uint32)
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
         n = r1 - r0
         c0 = r0 // sy
         cn = (n + sy - 1) // sy
-        np_ = cn * sy  # padded row count
-        np.take(_Y_TERM, y[r0:r1], out=y_term[:n, :w], mode="clip")
-        cu = u[c0 : c0 + cn]
-        cv = v[c0 : c0 + cn]
-        # chroma terms at chroma resolution
-        tr, tg, tb, tt = t_r[:cn], t_g[:cn], t_b[:cn], tmp[:cn]
-        np.multiply(cv, 102, out=tr, dtype=np.int16)
-        np.subtract(tr, 102 * 128, out=tr)
-        np.multiply(cu, -25, out=tg, dtype=np.int16)
-        np.multiply(cv, 52, out=tt, dtype=np.int16)
-        np.subtract(tg, tt, out=tg)
-        np.add(tg, (25 + 52) * 128, out=tg)
-        np.multiply(cu, 2, out=tb, dtype=np.int16)  # 128 (u - 128) >> 6, exactly
-        np.subtract(tb, 256, out=tb)
-        s = acc[:np_].reshape(cn, sy, wp)
-        # B: 128 (u - 128) is a multiple of 64, so it is added after the shift (no
-        # int16 overflow); R and G are added before it
-        np.right_shift(y_term[:np_], 6, out=yq[:np_])
-        for term, base, index in ((tr, y_term, order.r), (tg, y_term, order.g), (tb, yq, order.b)):
-            full = term if dup is None else _dup_columns(term, dup[:cn])
-            np.add(base[:np_].reshape(cn, sy, wp), full.reshape(cn, 1, wp), out=s)
-            if base is y_term:
-                np.right_shift(s, 6, out=s)
-            np.clip(acc[:n, :w], 0, 255, out=dst[r0:r1, :, index], casting="unsafe")
-        if order.a >= 0:
-            if alpha is not None:
-                dst[r0:r1, :, order.a] = alpha[r0:r1]
-            else:
-                dst[r0:r1, :, order.a] = 255
-
-
-# ------------------------------------------------------------------ RGB -> RGB
-
-
-def _packed_to_packed(src: _U8, so: _Order, dst: _U8, do: _Order) -> None:
-    for s_index, d_index in ((so.r, do.r), (so.g, do.g), (so.b, do.b)):
-        dst[:, :, d_index] = src[:, :, s_index]
-    if do.a >= 0:
-        if so.a >= 0:
-            dst[:, :, do.a] = src[:, :, so.a]
+        padded = cn * sy
+        np.multiply(y[r0:r1], _Y_MUL, out=wide[:n], dtype=np.int32)
+        np.right_shift(wide[:n], 16, out=y1[:n, :w], casting="unsafe")
+        np.add(y1[:padded], 56, out=yq[:padded])
+        np.right_shift(yq[:padded], 6, out=yq[:padded])
+        # the R, G and B chroma terms of the block at once, columns doubled when sx == 2
+        t, tv = terms[:, :cn], terms_v[:, :cn]
+        np.multiply(u[c0 : c0 + cn], _TERM_U, out=t, dtype=np.int16)
+        np.multiply(v[c0 : c0 + cn], _TERM_V, out=tv, dtype=np.int16)
+        np.add(t, tv, out=t)
+        np.add(t, _TERM_CONST, out=t)
+        if sx == 2:
+            block_terms = _dup_columns(t.reshape(3 * cn, cw), dup[: 3 * cn]).reshape(3, cn, wp)
         else:
-            dst[:, :, do.a] = 255
+            block_terms = t
+        values: list[_I16] = []
+        for term, base, chan in zip(block_terms, (y1, y1, yq), chans, strict=True):
+            s = chan[:padded].reshape(cn, sy, wp)
+            np.add(base[:padded].reshape(cn, sy, wp), term.reshape(cn, 1, wp), out=s)
+            if base is y1:
+                np.right_shift(s, 6, out=s)
+            value = chan[:n, :w]
+            np.clip(value, 0, 255, out=value)
+            values.append(value)
+        block_alpha = None
+        if alpha is not None and a16 is not None and order.a >= 0:
+            block_alpha = a16[:n]
+            np.copyto(block_alpha, alpha[r0:r1])
+        if words is None:
+            for value, index in zip(values, order[:3], strict=True):
+                np.copyto(dst[r0:r1, :, index], value, casting="unsafe")
+            if order.a >= 0:
+                dst[r0:r1, :, order.a] = 255 if block_alpha is None else block_alpha
+        else:
+            _pack_words(values, block_alpha, order, words[r0:r1])
+
+
+def _pack_words(values: list[_I16], alpha: Optional[_I16], order: _Order, out: _U32) -> None:
+    """Assemble 4-byte pixels from R, G, B (and A) values in 0..255 (inputs are consumed).
+
+    Each 16-bit half of a pixel is built in int16 (low byte | high byte << 8), then the two
+    halves are merged into the uint32 words with two contiguous operations.
+    """
+    by_byte: list[Optional[_I16]] = [None] * 4  # None: opaque alpha
+    for value, index in zip(values, order[:3], strict=True):
+        by_byte[index] = value
+    if order.a >= 0:
+        by_byte[order.a] = alpha
+    halves = []
+    for low, high in ((by_byte[0], by_byte[1]), (by_byte[2], by_byte[3])):
+        if high is None:
+            assert low is not None
+            np.bitwise_or(low, np.int16(-256), out=low)  # high byte 0xFF
+            halves.append(low)
+            continue
+        np.left_shift(high, 8, out=high)
+        if low is None:
+            np.bitwise_or(high, np.int16(255), out=high)
+        else:
+            np.bitwise_or(high, low, out=high)
+        halves.append(high)
+    np.left_shift(halves[1].view(np.uint16), 16, out=out, dtype=np.uint32)
+    np.bitwise_or(out, halves[0].view(np.uint16), out=out)
 
 
 # ------------------------------------------------------------ chroma resampling
@@ -659,26 +717,34 @@ def _fixed_div(num: int, div: int) -> int:
     return (num << 16) // div
 
 
-def _interpolate_rows(src: _U8, yi: _I64, yf: _I64) -> _I64:
+def _interpolate_rows(src: _U8, yi: _I64, yf: _I64) -> _I32:
     """libyuv InterpolateRow: (a * (256 - f) + b * f + 128) >> 8 between rows yi, yi + 1."""
     last = src.shape[0] - 1
-    a = src[yi].astype(np.int64)
-    b = src[np.minimum(yi + 1, last)].astype(np.int64)
-    f = yf[:, None]
-    out: _I64 = (a * (256 - f) + b * f + 128) >> 8
+    a = src[yi].astype(np.int32)
+    b = src[np.minimum(yi + 1, last)].astype(np.int32)
+    f = yf[:, None].astype(np.int32)
+    out: _I32 = (a * (256 - f) + b * f + 128) >> 8
     return out
 
 
-def _filter_cols(src: _I64, x0: int, dx: int, count: int) -> _I64:
+def _filter_cols(src: _I32, x0: int, dx: int, count: int) -> _I32:
     """libyuv ScaleFilterCols (SIMD flavour, 7-bit fraction) at x0 + j*dx (16.16 fixed)."""
     xs = x0 + np.arange(count, dtype=np.int64) * dx
     xi = xs >> 16
-    f = (xs >> 9) & 0x7F
+    f = ((xs >> 9) & 0x7F).astype(np.int32)
     last = src.shape[1] - 1
     a = src[:, xi]
     b = src[:, np.minimum(xi + 1, last)]
-    out: _I64 = (a * (128 - f) + b * f + 64) >> 7
+    out: _I32 = (a * (128 - f) + b * f + 64) >> 7
     return out
+
+
+def _halve_rows(src: _U8) -> _U8:
+    """(a + b + 1) >> 1 of row pairs: exactly what libyuv's filters give at a 2:1 ratio."""
+    total: _U16 = np.add(src[0::2], src[1::2], dtype=np.uint16)
+    total += 1
+    total >>= 1
+    return total.astype(np.uint8)
 
 
 def _scale_down(src: _U8, dw: int, dh: int) -> _U8:
@@ -697,6 +763,8 @@ def _scale_down(src: _U8, dw: int, dh: int) -> _U8:
     filtering = bilinear or linear
     if dw == sw:
         # ScalePlaneVertical
+        if filtering and 2 * dh == sh:
+            return _halve_rows(src)  # every output row at fraction 1/2
         dy = _fixed_div(sh, dh)
         y0 = (dy >> 1) - 32768
         max_y = ((sh - 1) << 16) - 1 if sh > 1 else 0
@@ -708,6 +776,9 @@ def _scale_down(src: _U8, dw: int, dh: int) -> _U8:
         s = src.astype(np.uint16)
         total = s[0::2, 0::2] + s[0::2, 1::2] + s[1::2, 0::2] + s[1::2, 1::2] + 2
         return (total >> 2).astype(np.uint8)
+    if linear and dh == sh and 2 * dw == sw:
+        halved: _U8 = _halve_rows(src.T).T  # every output column at fraction 1/2
+        return halved
     dx = _fixed_div(sw, dw)
     dy = _fixed_div(sh, dh)
     if not filtering:
@@ -723,7 +794,7 @@ def _scale_down(src: _U8, dw: int, dh: int) -> _U8:
     if bilinear:
         rows = _interpolate_rows(src, ys >> 16, (ys >> 8) & 255)
     else:
-        rows = src[ys >> 16].astype(np.int64)
+        rows = src[ys >> 16].astype(np.int32)
     return _filter_cols(rows, x0, dx, dw).astype(np.uint8)
 
 
@@ -747,82 +818,22 @@ def _resample_chroma(src: _U8, dst: _U8) -> None:
 
 def _convert_into(src: VideoFrame, dst: VideoFrame, flip: bool) -> None:
     st, dt = src._type, dst._type
-    w, h = src._width, src._height
     if st == dt:
         _copy_same(src, dst, flip)
-        return
-    s_order = _PACKED.get(st)
-    d_order = _PACKED.get(dt)
-    if s_order is not None and d_order is not None:
-        d = _packed_view(dst)
-        _packed_to_packed(_packed_view(src), s_order, d[::-1] if flip else d, d_order)
-    elif s_order is not None:
-        kind = _YUV[dt]
-        # the whole image is mirrored first, as the official SDK does
-        words: npt.NDArray[np.generic] = (
-            _packed_view(src) if s_order.bpp == 3 else _words_view(src)
-        )
-        if flip:
-            words = words[::-1]
-        planes = _yuv_view(dst)
-        if kind.ten_bit:
-            cw, ch = (w + 1) // 2, (h + 1) // 2
-            y8 = np.empty((h, w), np.uint8)
-            u8 = np.empty((ch, cw), np.uint8)
-            v8 = np.empty((ch, cw), np.uint8)
-            _rgb_to_yuv(words, s_order, y8, u8, v8, kind.sx, kind.sy)
-            _store_10bit(y8, planes.y)
-            _store_10bit(u8, planes.u)
-            _store_10bit(v8, planes.v)
-        else:
-            _rgb_to_yuv(
-                words,
-                s_order,
-                planes.y,  # type: ignore[arg-type]
-                planes.u,  # type: ignore[arg-type]
-                planes.v,  # type: ignore[arg-type]
-                kind.sx,
-                kind.sy,
-            )
-        if planes.a is not None:
-            packed = _packed_view(src)
-            if flip:
-                packed = packed[::-1]
-            if s_order.a >= 0:
-                planes.a[...] = packed[:, :, s_order.a]
-            else:
-                planes.a[...] = 255
-    elif d_order is not None:
-        kind = _YUV[st]
-        planes = _yuv8(src)
-        d = _packed_view(dst)
-        # converted first, then mirrored (matters for odd heights)
-        _yuv_to_rgb(
-            planes.y,  # type: ignore[arg-type]
-            planes.u,  # type: ignore[arg-type]
-            planes.v,  # type: ignore[arg-type]
-            kind.sx,
-            kind.sy,
-            d[::-1] if flip else d,
-            d_order,
-            planes.a,
-        )
+    elif st in _PACKED and dt in _PACKED:
+        _store_packed(_av_packed(src), dst, flip)
+    elif st in _PACKED:
+        _packed_to_yuv(src, dst, flip)
+    elif dt in _PACKED:
+        _yuv_to_packed(src, dst, flip)
     else:
         _yuv_to_yuv(src, dst, flip)
-
-
-def _yuv8(frame: VideoFrame) -> _YuvPlanes:
-    """The planes of a YUV frame with 8-bit samples (I010 is reduced, others are views)."""
-    planes = _yuv_view(frame)
-    if not _YUV[frame._type].ten_bit:
-        return planes
-    return _YuvPlanes(_to_8bit(planes.y), _to_8bit(planes.u), _to_8bit(planes.v), None)
 
 
 def _copy_same(src: VideoFrame, dst: VideoFrame, flip: bool) -> None:
     if not flip:
         size = _buffer_size(src._type, src._width, src._height)
-        dst._data[:] = memoryview(src._data)[:size]
+        np.copyto(_u8(dst), _u8(src)[:size])
         return
     sbuf, dbuf = _u8(src), _u8(dst)
     for plane in _planes(src._type, src._width, src._height):
@@ -831,7 +842,60 @@ def _copy_same(src: VideoFrame, dst: VideoFrame, flip: bool) -> None:
         d[...] = s[::-1]
 
 
+def _packed_to_yuv(src: VideoFrame, dst: VideoFrame, flip: bool) -> None:
+    # the image is mirrored before the conversion, as the official SDK does
+    w, h = src._width, src._height
+    kind = _YUV[dst._type]
+    r, g, b = _rgb_planes(src)
+    if flip:
+        r, g, b = r[::-1], g[::-1], b[::-1]
+    planes = _yuv_view(dst)
+    if kind.ten_bit:
+        cw, ch = (w + 1) // 2, (h + 1) // 2
+        y8 = np.empty((h, w), np.uint8)
+        u8 = np.empty((ch, cw), np.uint8)
+        v8 = np.empty((ch, cw), np.uint8)
+        _rgb_to_yuv(r, g, b, y8, u8, v8, kind.sx, kind.sy)
+        _store_10bit(y8, planes.y)
+        _store_10bit(u8, planes.u)
+        _store_10bit(v8, planes.v)
+    else:
+        _rgb_to_yuv(r, g, b, planes.y, planes.u, planes.v, kind.sx, kind.sy)  # type: ignore[arg-type]
+    if planes.a is not None:
+        order = _PACKED[src._type]
+        if order.a >= 0:
+            alpha = _packed_view(src)[:, :, order.a]
+            planes.a[...] = alpha[::-1] if flip else alpha
+        else:
+            planes.a[...] = 255
+
+
+def _yuv_to_packed(src: VideoFrame, dst: VideoFrame, flip: bool) -> None:
+    # converted first, then mirrored (which differs from mirroring the planes first when
+    # the height is odd), as the official SDK does
+    kind = _YUV[src._type]
+    order = _PACKED[dst._type]
+    planes = _yuv8(src)
+    packed = _packed_view(dst)
+    words = _words(dst) if order.bpp == 4 else None
+    if flip:
+        packed = packed[::-1]
+        words = words[::-1] if words is not None else None
+    _yuv_to_rgb(
+        planes.y,  # type: ignore[arg-type]
+        planes.u,  # type: ignore[arg-type]
+        planes.v,  # type: ignore[arg-type]
+        kind.sx,
+        kind.sy,
+        planes.a,
+        packed,
+        order,
+        words,
+    )
+
+
 def _yuv_to_yuv(src: VideoFrame, dst: VideoFrame, flip: bool) -> None:
+    # each plane is mirrored before the conversion (libyuv's negative height)
     s_kind, d_kind = _YUV[src._type], _YUV[dst._type]
     w, h = src._width, src._height
     s = _yuv8(src)
@@ -840,8 +904,9 @@ def _yuv_to_yuv(src: VideoFrame, dst: VideoFrame, flip: bool) -> None:
     d = _yuv_view(dst)
     if d_kind.ten_bit:
         cw, ch = (w + 1) // 2, (h + 1) // 2
-        targets = (np.empty((h, w), np.uint8), np.empty((ch, cw), np.uint8))
-        y8, u8, v8 = targets[0], targets[1], np.empty((ch, cw), np.uint8)
+        y8 = np.empty((h, w), np.uint8)
+        u8 = np.empty((ch, cw), np.uint8)
+        v8 = np.empty((ch, cw), np.uint8)
     else:
         y8, u8, v8 = d.y, d.u, d.v  # type: ignore[assignment]
     y8[...] = s.y
@@ -874,10 +939,9 @@ def _to_av_frame(frame: VideoFrame) -> av.VideoFrame:
     if frame._type != _I420:
         frame = frame.convert(_I420)
     out = av.VideoFrame(frame._width, frame._height, "yuv420p")
-    for src_plane, av_plane in zip(_yuv_view(frame)[:3], out.planes):
+    for src_plane, av_plane in zip(_yuv_view(frame)[:3], out.planes, strict=True):
         rows, cols = src_plane.shape
-        target = np.frombuffer(av_plane, dtype=np.uint8).reshape(-1, av_plane.line_size)
-        target[:rows, :cols] = src_plane
+        _plane_rows(av_plane)[:rows, :cols] = src_plane
     return out
 
 
@@ -891,8 +955,7 @@ def _from_av_frame(av_frame: av.VideoFrame) -> VideoFrame:
         av_frame = av_frame.reformat(format="yuv420p")
     w, h = av_frame.width, av_frame.height
     out = VideoFrame._wrap(w, h, _I420, bytearray(_buffer_size(_I420, w, h)))
-    for dst_plane, av_plane in zip(_yuv_view(out)[:3], av_frame.planes):
+    for dst_plane, av_plane in zip(_yuv_view(out)[:3], av_frame.planes, strict=True):
         rows, cols = dst_plane.shape
-        source = np.frombuffer(av_plane, dtype=np.uint8).reshape(-1, av_plane.line_size)
-        dst_plane[...] = source[:rows, :cols]
+        dst_plane[...] = _plane_rows(av_plane)[:rows, :cols]
     return out
