@@ -61,11 +61,13 @@ async def run(url: str) -> None:
         left.set()
 
     pongs: dict[str, float] = {}
+    pong_arrived = asyncio.Event()
 
     @alice.on("data_received")
     def alice_data(packet: rtc.DataPacket) -> None:
         if packet.topic == "pong":
             pongs[packet.data.decode()] = time.perf_counter()
+            pong_arrived.set()
 
     @bob.on("data_received")
     def bob_data(packet: rtc.DataPacket) -> None:
@@ -101,7 +103,8 @@ async def run(url: str) -> None:
         sent = time.perf_counter()
         await alice.local_participant.publish_data(key, topic="ping")
         while key not in pongs:
-            await asyncio.sleep(0.001)
+            pong_arrived.clear()
+            await asyncio.wait_for(pong_arrived.wait(), 5)
         rtts.append((pongs[key] - sent) * 1000)
     say(
         "alice",

@@ -9,36 +9,78 @@ Everything is importable from the package top level and from ``livekit_py.rtc``:
 
 from .errors import ConnectError
 from .event_emitter import EventEmitter
+from .media.apm import AudioProcessingModule
+from .media.audio_frame import AudioFrame, AudioFrameEvent, combine_audio_frames
+from .media.audio_mixer import AudioMixer
+from .media.audio_resampler import AudioResampler, AudioResamplerQuality
+from .media.audio_source import AudioSource
+from .media.audio_stream import AudioStream
+from .media.frame_processor import FrameProcessor, NoiseCancellationOptions
+from .media.video_frame import VideoFrame
 from .room.options import (
     DataPacket,
     E2EEOptions,
     KeyProviderOptions,
     RoomOptions,
     RtcConfiguration,
+    RtcStats,
     SipDTMF,
 )
 from .room.participant import LocalParticipant, Participant, RemoteParticipant
+from .room.publication import LocalTrackPublication, RemoteTrackPublication, TrackPublication
 from .room.room import EventTypes, Room
+from .room.track import (
+    AudioTrack,
+    LocalAudioTrack,
+    LocalTrack,
+    RemoteAudioTrack,
+    RemoteTrack,
+    RemoteVideoTrack,
+    Track,
+)
 from .types import *  # noqa: F403
 from .types import __all__ as _types_all
 from .version import __version__
 
 __all__ = [
     *_types_all,
+    "AudioFrame",
+    "AudioFrameEvent",
+    "AudioMixer",
+    "AudioProcessingModule",
+    "AudioResampler",
+    "AudioResamplerQuality",
+    "AudioSource",
+    "AudioStream",
+    "AudioTrack",
     "ConnectError",
     "DataPacket",
     "E2EEOptions",
     "EventEmitter",
     "EventTypes",
+    "FrameProcessor",
     "KeyProviderOptions",
+    "LocalAudioTrack",
     "LocalParticipant",
+    "LocalTrack",
+    "LocalTrackPublication",
+    "NoiseCancellationOptions",
     "Participant",
+    "RemoteAudioTrack",
     "RemoteParticipant",
+    "RemoteTrack",
+    "RemoteTrackPublication",
+    "RemoteVideoTrack",
     "Room",
     "RoomOptions",
     "RtcConfiguration",
+    "RtcStats",
     "SipDTMF",
+    "Track",
+    "TrackPublication",
+    "VideoFrame",
     "__version__",
+    "combine_audio_frames",
 ]
 
 from . import rtc as rtc

@@ -326,3 +326,25 @@ async def test_cancelled_connect_leaves_nothing_behind(
     await room.connect(server_url, token)
     assert room.isconnected()
     await room.disconnect()
+
+
+async def test_session_stays_alive_past_the_ping_timeout(
+    server_url: str, make_token: TokenFactory
+) -> None:
+    """The server drops clients that stop pinging within ping_timeout (15 s in dev mode)."""
+    alice, bob = rtc.Room(), rtc.Room()
+    got: list[bytes] = []
+    bob.on("data_received", lambda p: got.append(p.data))
+    try:
+        await alice.connect(server_url, make_token("alice"))
+        await bob.connect(server_url, make_token("bob"))
+        signal = alice._signal
+        assert signal is not None and signal._ping_timeout == 15
+        await asyncio.sleep(signal._ping_timeout + 2)
+        assert alice.isconnected() and bob.isconnected()
+        assert signal.rtt_ms >= 0 and time.monotonic() - signal._last_pong < 6
+        await alice.local_participant.publish_data(b"still here")
+        await wait_until(lambda: got == [b"still here"])
+    finally:
+        await bob.disconnect()
+        await alice.disconnect()

@@ -22,9 +22,11 @@ from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
     RTCIceServer,
+    RTCRtpSender,
     RTCRtpTransceiver,
 )
 from aiortc.rtcconfiguration import RTCBundlePolicy, RTCIceTransportPolicy
+from aiortc.sdp import SessionDescription
 from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
@@ -48,7 +50,8 @@ SUBSCRIBER_CHANNELS_WAIT = 2.0
 LOSSY_BUFFER_MAX = 256 * 1024
 
 DataPacketHandler = Callable[[proto_models.DataPacket, int], None]
-TrackHandler = Callable[[MediaStreamTrack, RTCRtpTransceiver], None]
+RemoteTrackHandler = Callable[[str, MediaStreamTrack, RTCRtpTransceiver], None]
+RemoteTrackEndHandler = Callable[[str], None]
 
 
 @dataclass
@@ -80,8 +83,12 @@ class RtcEngine:
         self._closed = False
         self.on_data_packet: DataPacketHandler | None = None
         """Called with every DataPacket received and the DataPacket kind it came on."""
-        self.on_track: TrackHandler | None = None
-        """Called when the subscriber connection receives a remote media track."""
+        self.on_remote_track: RemoteTrackHandler | None = None
+        """Called with (track sid, aiortc track, transceiver) when the server starts
+        sending us a track (after the offer that carries it has been answered)."""
+        self.on_remote_track_ended: RemoteTrackEndHandler | None = None
+        """Called with a track sid when the server stops sending it to us."""
+        self._remote_mids: dict[str, str] = {}
         self.on_failure: Callable[[str], None] | None = None
         """Called once when a peer connection fails after the session was up."""
 
@@ -146,22 +153,6 @@ class RtcEngine:
             if len(self._subscriber_channels) == 2:
                 self._subscriber_channels_open.set()
 
-        @self.subscriber.pc.on("track")
-        def _on_track(track: MediaStreamTrack) -> None:
-            transceiver = next(
-                (
-                    t
-                    for t in self.subscriber.pc.getTransceivers()  # type: ignore[union-attr]
-                    if t.receiver.track is track
-                ),
-                None,
-            )
-            if transceiver is None:
-                logger.warning("remote %s track without a transceiver, ignored", track.kind)
-                return
-            if self.on_track is not None:
-                self.on_track(track, transceiver)
-
         self._signal.on("offer", self._on_offer)
         self._signal.on("answer", self._on_answer)
         self._signal.on("trickle", self._on_trickle)
@@ -202,8 +193,51 @@ class RtcEngine:
                     answer=proto_rtc.SessionDescription(type="answer", sdp=sdp, id=sd.id)
                 )
             )
+            self._sync_remote_tracks(sd)
 
         self.subscriber.handle_offer(sd.sdp, send_answer)
+
+    def _sync_remote_tracks(self, sd: proto_rtc.SessionDescription) -> None:
+        """Work out which track each receiving m-line now carries.
+
+        The server reuses m-lines: an unsubscribed track's m-line turns inactive
+        and may later carry another track, while aiortc keeps one receiving
+        track object per m-line for good. So the track sid comes from the offer
+        (``mid_to_track_id``, or the msid when absent), and changes are reported
+        as ended/started tracks.
+        """
+        subscriber = self.subscriber
+        if subscriber is None:
+            return
+        offered = SessionDescription.parse(sd.sdp)
+        mid_to_track = dict(sd.mid_to_track_id)
+        now: dict[str, str] = {}
+        for media in offered.media:
+            mid = media.rtp.muxId
+            if media.kind not in ("audio", "video") or not mid:
+                continue
+            if media.direction not in ("sendonly", "sendrecv") or media.port == 0:
+                continue
+            track_sid = mid_to_track.get(mid)
+            if not track_sid and media.msid and " " in media.msid:
+                track_sid = media.msid.split()[1]
+            if track_sid:
+                now[mid] = track_sid
+        before, self._remote_mids = self._remote_mids, now
+        for mid, track_sid in before.items():
+            if now.get(mid) != track_sid and self.on_remote_track_ended is not None:
+                self.on_remote_track_ended(track_sid)
+        transceivers = {t.mid: t for t in subscriber.pc.getTransceivers() if t.mid}
+        for mid, track_sid in now.items():
+            if before.get(mid) == track_sid:
+                continue
+            transceiver = transceivers.get(mid)
+            track = transceiver.receiver.track if transceiver is not None else None
+            if transceiver is None or track is None:
+                logger.warning("no receiving track for m-line %s (track %s)", mid, track_sid)
+                continue
+            if self.on_remote_track is not None:
+                self.on_remote_track(track_sid, track, transceiver)
 
     def _on_answer(self, sd: proto_rtc.SessionDescription) -> None:
         if self.publisher is not None:
@@ -249,6 +283,39 @@ class RtcEngine:
         except Exception as e:
             if not self._closed:
                 logger.warning("publisher negotiation failed: %s", e)
+
+    def add_publisher_track(
+        self, media: MediaStreamTrack, track: Any, options: Any
+    ) -> RTCRtpTransceiver:
+        """Add a send-only m-line for ``media`` to the publisher (negotiate afterwards)."""
+        if self.publisher is None:
+            raise ConnectionError("the engine is not started")
+        transceiver = self.publisher.pc.addTransceiver(media, direction="sendonly")
+        if media.kind == "audio":
+            from ..media.opus import DEFAULT_AUDIO_BITRATE, OpusEncoder, install_encoder
+
+            caps = RTCRtpSender.getCapabilities("audio")
+            transceiver.setCodecPreferences(
+                [c for c in caps.codecs if c.mimeType.lower() == "audio/opus"]
+            )
+            bitrate = DEFAULT_AUDIO_BITRATE
+            if options.HasField("audio_encoding") and options.audio_encoding.max_bitrate:
+                bitrate = options.audio_encoding.max_bitrate
+            install_encoder(transceiver.sender, OpusEncoder(bitrate))
+        else:
+            track._configure_transceiver(transceiver, options)
+        return transceiver
+
+    async def remove_publisher_track(
+        self, transceiver: RTCRtpTransceiver, *, renegotiate: bool
+    ) -> None:
+        """Stop sending on ``transceiver`` and turn its m-line inactive."""
+        transceiver.sender.replaceTrack(None)
+        transceiver.direction = "inactive"
+        with contextlib.suppress(Exception):
+            await transceiver.sender.stop()
+        if renegotiate and not self._closed:
+            await self.negotiate_publisher()
 
     async def add_track(self, request: proto_rtc.AddTrackRequest) -> proto_models.TrackInfo:
         """Announce a local track to the server and wait for its TrackInfo."""

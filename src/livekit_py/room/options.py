@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..types import ContinualGatheringPolicy, DataPacketKind, IceServer, IceTransportType
 
@@ -82,6 +82,20 @@ class SipDTMF:
     participant: RemoteParticipant | None = None
 
 
+@dataclass
+class RtcStats:
+    """Statistics of both peer connections.
+
+    Each list holds aiortc's stats objects (``RTCOutboundRtpStreamStats``,
+    ``RTCInboundRtpStreamStats``, ``RTCTransportStats``, ...), whose fields
+    follow the W3C WebRTC statistics names, rather than the official SDK's
+    protobuf ``RtcStats`` messages.
+    """
+
+    publisher_stats: list[Any]
+    subscriber_stats: list[Any]
+
+
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
 __all__ = [
@@ -91,5 +105,6 @@ __all__ = [
     "KeyProviderOptions",
     "RoomOptions",
     "RtcConfiguration",
+    "RtcStats",
     "SipDTMF",
 ]

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from livekit.protocol import models as proto_models
+from livekit.protocol import rtc as proto_rtc
 
-from ..types import ConnectionQuality, DisconnectReason, ParticipantKind
+from ..log import get_logger
+from ..types import (
+    ConnectionQuality,
+    DisconnectReason,
+    ParticipantKind,
+    TrackPublishOptions,
+    TrackSource,
+)
+from .publication import (
+    SOURCE_TO_PROTO,
+    LocalTrackPublication,
+    RemoteTrackPublication,
+    TrackPublication,
+)
+from .track import LocalTrack
 
 if TYPE_CHECKING:
     from .room import Room
+
+logger = get_logger("room.participant")
 
 # livekit-protocol's ParticipantInfo.Kind numbers -> the public ParticipantKind.
 _KIND_FROM_PROTO: dict[int, int] = {
@@ -30,7 +47,7 @@ class Participant:
     def __init__(self, info: proto_models.ParticipantInfo) -> None:
         self._info = proto_models.ParticipantInfo()
         self._info.CopyFrom(info)
-        self._track_publications: dict[str, Any] = {}
+        self._track_publications: dict[str, TrackPublication] = {}
         self._disconnect_reason: int | None = None
         self._connection_quality: int = ConnectionQuality.QUALITY_GOOD
         self._audio_level = 0.0
@@ -64,7 +81,7 @@ class Participant:
         return _KIND_FROM_PROTO.get(self._info.kind, ParticipantKind.PARTICIPANT_KIND_STANDARD)
 
     @property
-    def track_publications(self) -> Mapping[str, Any]:
+    def track_publications(self) -> Mapping[str, TrackPublication]:
         """The participant's publications keyed by track sid."""
         return dict(self._track_publications)
 
@@ -115,8 +132,45 @@ def _changed_attributes(old: dict[str, str], new: dict[str, str]) -> dict[str, s
 class RemoteParticipant(Participant):
     """Another participant in the room."""
 
+    def __init__(self, info: proto_models.ParticipantInfo, room: Room | None = None) -> None:
+        super().__init__(info)
+        self._room = room
+        self._track_publications: dict[str, TrackPublication] = {
+            t.sid: RemoteTrackPublication(t, self) for t in info.tracks
+        }
+
+    @property
+    def track_publications(self) -> Mapping[str, RemoteTrackPublication]:
+        """The participant's publications keyed by track sid."""
+        return {
+            sid: pub
+            for sid, pub in self._track_publications.items()
+            if isinstance(pub, RemoteTrackPublication)
+        }
+
     def _mark_disconnected(self, reason: int) -> None:
         self._disconnect_reason = reason or DisconnectReason.UNKNOWN_REASON
+
+    def _sync_tracks(self, info: proto_models.ParticipantInfo, room: Room) -> None:
+        """Bring publications in line with ``info.tracks`` and emit the events."""
+        current = {t.sid: t for t in info.tracks}
+        for sid in [s for s in self._track_publications if s not in current]:
+            room._remove_remote_publication(self, sid)
+        for sid, track_info in current.items():
+            pub = self._track_publications.get(sid)
+            if not isinstance(pub, RemoteTrackPublication):
+                pub = RemoteTrackPublication(track_info, self)
+                self._track_publications[sid] = pub
+                room.emit("track_published", pub, self)
+                room._attach_pending_track(self, pub)
+                continue
+            was_muted = pub.muted
+            pub._update_info(track_info)
+            if track_info.muted != was_muted:
+                track = pub.track
+                if track is not None:
+                    track._muted = track_info.muted
+                room.emit("track_muted" if track_info.muted else "track_unmuted", self, pub)
 
 
 class LocalParticipant(Participant):
@@ -170,6 +224,96 @@ class LocalParticipant(Participant):
         await self._room._engine_or_raise().send_data(packet, kind)
 
     @property
-    def track_publications(self) -> Mapping[str, Any]:
+    def track_publications(self) -> Mapping[str, LocalTrackPublication]:
         """Our own publications keyed by track sid."""
-        return dict(self._track_publications)
+        return {
+            sid: pub
+            for sid, pub in self._track_publications.items()
+            if isinstance(pub, LocalTrackPublication)
+        }
+
+    async def publish_track(
+        self, track: LocalTrack, options: TrackPublishOptions | None = None
+    ) -> LocalTrackPublication:
+        """Publish ``track`` to the room and return its publication.
+
+        ``options`` is a :class:`TrackPublishOptions`. For audio, ``source``,
+        ``stream``, ``dtx`` and ``audio_encoding.max_bitrate`` are honoured (DTX
+        is announced to the server but the Opus encoder does not skip silent
+        frames); RED is not available from aiortc, so audio is published without
+        it. Raises ValueError for a track that is not ours to publish or is
+        already published, and ConnectionError when the room is not connected.
+        """
+        if options is None:
+            options = TrackPublishOptions()
+        if not isinstance(track, LocalTrack):
+            raise ValueError(f"publish_track needs a local track, not {type(track).__name__}")
+        if track._participant is not None and track.sid:
+            raise ValueError(f"track {track.name!r} is already published as {track.sid}")
+        room = self._room
+        engine = room._engine_or_raise()
+        request = self._add_track_request(track, options)
+        media = track._media_track()
+        assert media is not None
+        info = await engine.add_track(request)
+        transceiver = engine.add_publisher_track(media, track, options)
+        try:
+            await engine.negotiate_publisher()
+        except BaseException:
+            await engine.remove_publisher_track(transceiver, renegotiate=False)
+            raise
+        track._sid = info.sid
+        track._participant = self
+        track._sender = transceiver.sender
+        publication = LocalTrackPublication(info, track)
+        publication._transceiver = transceiver
+        self._track_publications[info.sid] = publication
+        logger.info("published %s track %r as %s", info.mime_type or "a", track.name, info.sid)
+        room.emit("local_track_published", publication, track)
+        return publication
+
+    def _add_track_request(
+        self, track: LocalTrack, options: TrackPublishOptions
+    ) -> proto_rtc.AddTrackRequest:
+        media = track._media_track()
+        assert media is not None
+        source = options.source if options.HasField("source") else TrackSource.SOURCE_UNKNOWN
+        request = proto_rtc.AddTrackRequest(
+            cid=media.id,
+            name=track.name,
+            source=SOURCE_TO_PROTO.get(source, proto_models.TrackSource.UNKNOWN),  # type: ignore[arg-type]
+            muted=track.muted,
+            stream=options.stream,
+        )
+        track._fill_add_track_request(request, options)
+        return request
+
+    async def unpublish_track(self, track_sid: str) -> None:
+        """Stop publishing the track ``track_sid``; raises ValueError for an unknown sid."""
+        publication = self._track_publications.get(track_sid)
+        if not isinstance(publication, LocalTrackPublication):
+            raise ValueError(f"no published track with sid {track_sid!r}")
+        room = self._room
+        engine = room._engine_or_raise()
+        del self._track_publications[track_sid]
+        await engine.remove_publisher_track(publication._transceiver, renegotiate=True)
+        self._detach(publication)
+        room.emit("local_track_unpublished", publication)
+
+    def _detach(self, publication: LocalTrackPublication) -> None:
+        track = publication.track
+        if track is not None:
+            track._participant = None
+            track._sender = None
+            track._sid = ""
+
+    def _on_local_mute(self, track: LocalTrack, muted: bool) -> None:
+        publication = self._track_publications.get(track.sid)
+        if publication is None:
+            return
+        publication._info.muted = muted
+        room = self._room
+        room._send_soon(
+            proto_rtc.SignalRequest(mute=proto_rtc.MuteTrackRequest(sid=track.sid, muted=muted))
+        )
+        room.emit("track_muted" if muted else "track_unmuted", self, publication)

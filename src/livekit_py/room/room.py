@@ -7,7 +7,7 @@ import datetime
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from aiortc import RTCIceServer
+from aiortc import MediaStreamTrack, RTCIceServer, RTCRtpTransceiver
 from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
@@ -17,9 +17,11 @@ from ..errors import ConnectError
 from ..event_emitter import EventEmitter
 from ..log import get_logger
 from ..signal.client import SignalClient, SignalOptions
-from ..types import ConnectionState, DataPacketKind, DisconnectReason
-from .options import DEFAULT_CONNECT_TIMEOUT, DataPacket, RoomOptions, SipDTMF
+from ..types import ConnectionState, DataPacketKind, DisconnectReason, StreamState, TrackKind
+from .options import DEFAULT_CONNECT_TIMEOUT, DataPacket, RoomOptions, RtcStats, SipDTMF
 from .participant import LocalParticipant, Participant, RemoteParticipant
+from .publication import LocalTrackPublication, RemoteTrackPublication
+from .track import RemoteAudioTrack, RemoteTrack, RemoteVideoTrack
 
 logger = get_logger("room")
 
@@ -100,6 +102,8 @@ class Room(EventEmitter[EventTypes]):
         self._disconnect_reason: int | None = None
         self._disconnect_task: asyncio.Task[None] | None = None
         self._server_info = proto_models.ServerInfo()
+        self._pending_remote: dict[str, tuple[MediaStreamTrack, RTCRtpTransceiver]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
 
     # -- properties -------------------------------------------------------------
 
@@ -170,6 +174,14 @@ class Room(EventEmitter[EventTypes]):
         """End-to-end encryption is not available in livekit-py: always None."""
         return None
 
+    async def get_rtc_stats(self) -> RtcStats:
+        """Statistics of the publisher and subscriber peer connections."""
+        engine = self._engine
+        if engine is None or not self.isconnected():
+            raise RuntimeError("the room isn't connected")
+        publisher, subscriber = await engine.get_stats()
+        return RtcStats(list(publisher.values()), list(subscriber.values()))
+
     def on(self, event: EventTypes, callback: Any = None) -> Any:
         """Register a plain (non-async) ``callback`` for ``event``, or use as a decorator."""
         return super().on(event, callback)
@@ -210,6 +222,8 @@ class Room(EventEmitter[EventTypes]):
             self._engine = engine
             engine.on_data_packet = self._on_data_packet
             engine.on_failure = self._on_engine_failure
+            engine.on_remote_track = self._on_remote_track
+            engine.on_remote_track_ended = self._on_remote_track_ended
             signal.on_close = self._on_signal_closed
             engine.start(join)
             try:
@@ -294,8 +308,27 @@ class Room(EventEmitter[EventTypes]):
         except asyncio.CancelledError:
             await cleanup
             raise
+        self._end_all_tracks()
+        if self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
         self._remote_participants.clear()
         self._active_speakers.clear()
+        self._pending_remote.clear()
+
+    def _end_all_tracks(self) -> None:
+        """Remote tracks end (their streams stop); local publications are dropped."""
+        for participant in self._remote_participants.values():
+            for pub in participant._track_publications.values():
+                track = pub._track
+                pub._track = None
+                if isinstance(track, RemoteTrack):
+                    self._spawn(track._end())
+        lp = self._local_participant
+        if lp is not None:
+            for pub in list(lp._track_publications.values()):
+                if isinstance(pub, LocalTrackPublication):
+                    lp._detach(pub)
+            lp._track_publications.clear()
 
     @staticmethod
     async def _close_parts(
@@ -335,6 +368,24 @@ class Room(EventEmitter[EventTypes]):
             run(), name="livekit_py.room.disconnect"
         )
 
+    def _spawn(self, coro: Any) -> None:
+        """Run ``coro`` in the background; teardown waits for it."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _send_soon(self, request: proto_rtc.SignalRequest) -> None:
+        """Send a signal request from synchronous code (errors are logged)."""
+        signal = self._signal_or_raise()
+
+        async def send() -> None:
+            try:
+                await signal.send(request)
+            except ConnectionError as e:
+                logger.warning("could not send %s: %s", request.WhichOneof("message"), e)
+
+        self._spawn(send())
+
     def _set_state(self, state: int) -> None:
         if state != self._connection_state:
             self._connection_state = state
@@ -358,7 +409,7 @@ class Room(EventEmitter[EventTypes]):
         self._local_participant = LocalParticipant(join.participant, self)
         self._remote_participants = {}
         for info in join.other_participants:
-            self._remote_participants[info.identity] = RemoteParticipant(info)
+            self._remote_participants[info.identity] = RemoteParticipant(info, self)
         signal = self._signal
         assert signal is not None
         signal.on("update", self._on_participant_update)
@@ -367,6 +418,11 @@ class Room(EventEmitter[EventTypes]):
         signal.on("room_update", self._on_room_update)
         signal.on("connection_quality", self._on_connection_quality)
         signal.on("refresh_token", self._on_refresh_token)
+        signal.on("mute", self._on_server_mute)
+        signal.on("track_unpublished", self._on_server_unpublish)
+        signal.on("track_subscribed", self._on_local_track_subscribed)
+        signal.on("subscription_response", self._on_subscription_response)
+        signal.on("stream_state_update", self._on_stream_state_update)
         logger.info(
             "joined room %r (%s) as %r, server %s, %d other participant(s)",
             self._info.name,
@@ -392,23 +448,152 @@ class Room(EventEmitter[EventTypes]):
             rp = self._remote_participants.get(info.identity)
             if info.state == proto_models.ParticipantInfo.State.DISCONNECTED:
                 if rp is not None and rp.sid == info.sid:
-                    del self._remote_participants[info.identity]
-                    self._active_speakers.pop(rp.sid, None)
-                    rp._mark_disconnected(info.disconnect_reason)
-                    self.emit("participant_disconnected", rp)
+                    self._participant_left(rp, info.disconnect_reason)
                 continue
             if rp is not None and rp.sid != info.sid:
                 # Same identity, new session: the old one is gone.
-                del self._remote_participants[info.identity]
-                rp._mark_disconnected(proto_models.DisconnectReason.DUPLICATE_IDENTITY)
-                self.emit("participant_disconnected", rp)
+                self._participant_left(rp, proto_models.DisconnectReason.DUPLICATE_IDENTITY)
                 rp = None
             if rp is None:
-                rp = RemoteParticipant(info)
+                rp = RemoteParticipant(info, self)
                 self._remote_participants[info.identity] = rp
                 self.emit("participant_connected", rp)
+                for pub in list(rp.track_publications.values()):
+                    self.emit("track_published", pub, rp)
+                    self._attach_pending_track(rp, pub)
             elif info.version >= rp._info.version:
                 rp._apply_info(info, self)
+                rp._sync_tracks(info, self)
+
+    def _participant_left(self, rp: RemoteParticipant, reason: int) -> None:
+        for sid in list(rp._track_publications):
+            self._remove_remote_publication(rp, sid)
+        self._remote_participants.pop(rp.identity, None)
+        self._active_speakers.pop(rp.sid, None)
+        rp._mark_disconnected(reason)
+        self.emit("participant_disconnected", rp)
+
+    # -- remote tracks ------------------------------------------------------------------
+
+    def _find_publication(
+        self, track_sid: str
+    ) -> tuple[RemoteParticipant, RemoteTrackPublication] | None:
+        for rp in self._remote_participants.values():
+            pub = rp._track_publications.get(track_sid)
+            if isinstance(pub, RemoteTrackPublication):
+                return rp, pub
+        return None
+
+    def _on_remote_track(
+        self, track_sid: str, rtc_track: MediaStreamTrack, transceiver: RTCRtpTransceiver
+    ) -> None:
+        found = self._find_publication(track_sid)
+        if found is None:
+            # The participant update announcing the track has not arrived yet.
+            self._pending_remote[track_sid] = (rtc_track, transceiver)
+            return
+        self._subscribe(found[0], found[1], rtc_track, transceiver)
+
+    def _attach_pending_track(self, rp: RemoteParticipant, pub: RemoteTrackPublication) -> None:
+        pending = self._pending_remote.pop(pub.sid, None)
+        if pending is not None:
+            self._subscribe(rp, pub, *pending)
+
+    def _subscribe(
+        self,
+        rp: RemoteParticipant,
+        pub: RemoteTrackPublication,
+        rtc_track: MediaStreamTrack,
+        transceiver: RTCRtpTransceiver,
+    ) -> None:
+        old = pub.track
+        if old is not None:
+            pub._track = None
+            self._spawn(old._end())
+        cls = RemoteAudioTrack if pub.kind == TrackKind.KIND_AUDIO else RemoteVideoTrack
+        track = cls(pub._info, rtc_track)
+        track._receiver = transceiver.receiver
+        track._start()
+        pub._track = track
+        logger.debug("subscribed to %s of %s", pub.sid, rp.identity)
+        self.emit("track_subscribed", track, pub, rp)
+
+    def _on_remote_track_ended(self, track_sid: str) -> None:
+        self._pending_remote.pop(track_sid, None)
+        found = self._find_publication(track_sid)
+        if found is not None:
+            self._unsubscribe(*found)
+
+    def _unsubscribe(self, rp: RemoteParticipant, pub: RemoteTrackPublication) -> None:
+        track = pub.track
+        if track is None:
+            return
+        pub._track = None
+        self._spawn(track._end())
+        self.emit("track_unsubscribed", track, pub, rp)
+
+    def _remove_remote_publication(self, rp: RemoteParticipant, track_sid: str) -> None:
+        pub = rp._track_publications.get(track_sid)
+        if not isinstance(pub, RemoteTrackPublication):
+            return
+        self._unsubscribe(rp, pub)
+        del rp._track_publications[track_sid]
+        self.emit("track_unpublished", pub, rp)
+
+    def _on_subscription_response(self, msg: proto_rtc.SubscriptionResponse) -> None:
+        if not msg.err:
+            return
+        found = self._find_publication(msg.track_sid)
+        error = proto_models.SubscriptionError.Name(msg.err)
+        participant = found[0] if found is not None else None
+        self.emit("track_subscription_failed", participant, msg.track_sid, error)
+
+    def _on_stream_state_update(self, msg: proto_rtc.StreamStateUpdate) -> None:
+        for info in msg.stream_states:
+            found = self._find_publication(info.track_sid)
+            track = found[1].track if found is not None else None
+            if track is not None:
+                paused = info.state == proto_rtc.StreamState.PAUSED
+                track._stream_state = (
+                    StreamState.STATE_PAUSED if paused else StreamState.STATE_ACTIVE
+                )
+
+    # -- local tracks, as the server sees them ------------------------------------------
+
+    def _on_server_mute(self, msg: proto_rtc.MuteTrackRequest) -> None:
+        lp = self._local_participant
+        pub = lp._track_publications.get(msg.sid) if lp is not None else None
+        track = pub.track if isinstance(pub, LocalTrackPublication) else None
+        if track is None:
+            logger.debug("server mute for unknown local track %s", msg.sid)
+            return
+        if msg.muted:
+            track.mute()
+        else:
+            track.unmute()
+
+    def _on_server_unpublish(self, msg: proto_rtc.TrackUnpublishedResponse) -> None:
+        lp = self._local_participant
+        pub = lp._track_publications.get(msg.track_sid) if lp is not None else None
+        if lp is None or not isinstance(pub, LocalTrackPublication):
+            return
+        logger.info("the server unpublished our track %s", msg.track_sid)
+        del lp._track_publications[msg.track_sid]
+        engine = self._engine
+        if engine is not None:
+            self._spawn(engine.remove_publisher_track(pub._transceiver, renegotiate=True))
+        lp._detach(pub)
+        self.emit("local_track_unpublished", pub)
+
+    def _on_local_track_subscribed(self, msg: proto_rtc.TrackSubscribed) -> None:
+        lp = self._local_participant
+        pub = lp._track_publications.get(msg.track_sid) if lp is not None else None
+        if not isinstance(pub, LocalTrackPublication):
+            return
+        first = not pub._subscribed.is_set()
+        pub._subscribed.set()
+        if first and pub.track is not None:
+            self.emit("local_track_subscribed", pub.track)
 
     def _on_leave(self, leave: proto_rtc.LeaveRequest) -> None:
         reason = leave.reason or DisconnectReason.UNKNOWN_REASON

@@ -183,9 +183,7 @@ class SignalClient:
         ws = self._ws
         if ws is None or self._closing:
             raise ConnectionError("the signal connection is closed")
-        kind = request.WhichOneof("message")
-        if kind not in ("ping", "ping_req"):
-            _log_message("send", kind, request)
+        _log_message("send", request.WhichOneof("message"), request)
         data = request.SerializeToString()
         async with self._send_lock:
             try:
@@ -232,12 +230,12 @@ class SignalClient:
 
     def _dispatch(self, res: proto_rtc.SignalResponse) -> None:
         kind = res.WhichOneof("message")
+        _log_message("recv", kind, res)
         if kind in ("pong", "pong_resp"):
             self._last_pong = time.monotonic()
             if kind == "pong_resp":
                 self.rtt_ms = max(0, int(time.time() * 1000) - res.pong_resp.last_ping_timestamp)
             return
-        _log_message("recv", kind, res)
         if kind is None:
             logger.debug("signal response with no known message, ignored")
             return

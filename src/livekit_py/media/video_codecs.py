@@ -1,0 +1,454 @@
+"""Video encoders for aiortc's ``RTCRtpSender``, with LiveKit's bitrate and frame-rate caps.
+
+aiortc creates a VP8 or H.264 encoder by itself when its sender has none, with fixed
+bitrate bounds (VP8: 250 kbps to 1.5 Mbps, H.264: 500 kbps to 3 Mbps) and no frame-rate
+limit. The encoders here are drop-in replacements, installed on the sender before media
+flows, that follow a ``VideoEncoding`` instead:
+
+* ``target_bitrate`` starts at ``max_bitrate`` and never exceeds it; the receiver's
+  estimate (REMB, which the sender writes to ``target_bitrate``) may lower it down to
+  aiortc's floor for the codec (or to ``max_bitrate`` when that is lower still).
+* frames arriving sooner than ``1 / max_framerate`` after the previous encoded frame
+  (by their timestamps) are dropped. A dropped frame returns no payload, which the sender
+  treats as "nothing to send"; a keyframe request that arrives with a dropped frame is
+  kept for the next encoded one.
+
+Encoding itself still runs where aiortc runs it: in the event loop's default executor.
+AV1, VP9 and H.265 have no encoder in aiortc; :func:`make_video_encoder` refuses them.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import NamedTuple, Optional, Union
+
+import av
+from aiortc.codecs import h264 as aiortc_h264
+from aiortc.codecs import vpx as aiortc_vpx
+from aiortc.codecs.base import Encoder
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.vpx import Vp8Encoder
+from av.frame import Frame
+
+from ..log import get_logger
+from ..types import VideoCodec
+
+__all__ = [
+    "H264VideoEncoder",
+    "Vp8VideoEncoder",
+    "default_max_bitrate",
+    "default_max_framerate",
+    "make_video_encoder",
+]
+
+logger = get_logger("media.video_codecs")
+
+VIDEO_CLOCK_RATE = 90000
+
+# A frame may come this fraction of the frame interval early and still be encoded, so
+# that capture jitter at exactly the maximum rate does not drop frames. The long-run rate
+# stays at or below the maximum: every encoded frame moves the next due time by a full
+# interval.
+_EARLY_TOLERANCE = 0.25
+# After an encoded frame, the next one is due at least this fraction of an interval later
+# (rather than a whole one), so that a late frame does not push the whole schedule back.
+_MIN_GAP = 0.5
+
+
+class _Preset(NamedTuple):
+    width: int
+    height: int
+    max_bitrate: int
+    max_framerate: float
+
+
+# LiveKit's camera presets (the same as its other SDKs use), for 16:9 and 4:3 pictures
+_PRESETS_16_9 = (
+    _Preset(160, 90, 90_000, 15.0),
+    _Preset(320, 180, 160_000, 15.0),
+    _Preset(384, 216, 180_000, 15.0),
+    _Preset(640, 360, 450_000, 20.0),
+    _Preset(960, 540, 800_000, 25.0),
+    _Preset(1280, 720, 1_700_000, 30.0),
+    _Preset(1920, 1080, 3_000_000, 30.0),
+    _Preset(2560, 1440, 5_000_000, 30.0),
+    _Preset(3840, 2160, 8_000_000, 30.0),
+)
+_PRESETS_4_3 = (
+    _Preset(160, 120, 80_000, 15.0),
+    _Preset(240, 180, 100_000, 15.0),
+    _Preset(320, 240, 150_000, 15.0),
+    _Preset(480, 360, 225_000, 20.0),
+    _Preset(640, 480, 300_000, 20.0),
+    _Preset(720, 540, 450_000, 25.0),
+    _Preset(960, 720, 1_500_000, 30.0),
+    _Preset(1440, 1080, 2_500_000, 30.0),
+    _Preset(1920, 1440, 3_500_000, 30.0),
+)
+
+# H.264 levels as (level_idc option, max macroblocks per frame, max macroblocks per second)
+_H264_LEVELS = (
+    ("31", 3600, 108_000),
+    ("32", 5120, 216_000),
+    ("40", 8192, 245_760),
+    ("42", 8704, 522_240),
+    ("50", 22_080, 589_824),
+    ("51", 36_864, 983_040),
+    ("52", 36_864, 2_073_600),
+)
+
+
+def _check_size(width: object, height: object) -> tuple[int, int]:
+    for name, value in (("width", width), ("height", height)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must be an int, got {type(value).__name__}")
+        if value <= 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+    assert isinstance(width, int) and isinstance(height, int)
+    return width, height
+
+
+def _preset_for(width: int, height: int) -> _Preset:
+    """The smallest preset with at least as many pixels as ``width`` x ``height``.
+
+    The 16:9 or 4:3 list is chosen by which ratio is closer to the picture's (landscape)
+    aspect ratio; pictures larger than every preset get the largest one.
+    """
+    long_side, short_side = max(width, height), min(width, height)
+    ratio = long_side / short_side
+    presets = _PRESETS_16_9 if abs(ratio - 16 / 9) < abs(ratio - 4 / 3) else _PRESETS_4_3
+    pixels = width * height
+    for preset in presets:
+        if preset.width * preset.height >= pixels:
+            return preset
+    return presets[-1]
+
+
+def default_max_bitrate(width: int, height: int) -> int:
+    """LiveKit's default maximum bitrate for a camera picture of this size, in bits/s.
+
+    It is the bitrate of the smallest of LiveKit's video presets holding at least as many
+    pixels: 640x360 gets 450 kbps, 1280x720 1.7 Mbps, 1920x1080 3 Mbps (4:3 pictures use
+    the 4:3 presets, e.g. 640x480 gets 300 kbps).
+
+    Raises:
+        ValueError: If a dimension is not a positive int.
+    """
+    width, height = _check_size(width, height)
+    return _preset_for(width, height).max_bitrate
+
+
+def default_max_framerate(width: int, height: int) -> float:
+    """The frame rate of the preset :func:`default_max_bitrate` picks (15 to 30 fps).
+
+    Raises:
+        ValueError: If a dimension is not a positive int.
+    """
+    width, height = _check_size(width, height)
+    return _preset_for(width, height).max_framerate
+
+
+def _check_limits(
+    max_bitrate: Optional[int], max_framerate: Optional[float]
+) -> tuple[Optional[int], Optional[float]]:
+    if max_bitrate is not None:
+        if isinstance(max_bitrate, bool) or not isinstance(max_bitrate, int):
+            raise ValueError(
+                f"max_bitrate must be an int (bits per second) or None, "
+                f"got {type(max_bitrate).__name__}"
+            )
+        if max_bitrate <= 0:
+            raise ValueError(f"max_bitrate must be positive, got {max_bitrate}")
+    if max_framerate is not None:
+        if isinstance(max_framerate, bool) or not isinstance(max_framerate, (int, float)):
+            raise ValueError(
+                f"max_framerate must be a number (frames per second) or None, "
+                f"got {type(max_framerate).__name__}"
+            )
+        if not math.isfinite(max_framerate) or max_framerate <= 0:
+            raise ValueError(f"max_framerate must be positive and finite, got {max_framerate}")
+        max_framerate = float(max_framerate)
+    return max_bitrate, max_framerate
+
+
+class _FrameRateLimiter:
+    """Decides which frames to encode so that at most ``max_framerate`` per second are.
+
+    Works on the frames' own timestamps, so the outcome does not depend on when the
+    encoder thread gets to run.
+    """
+
+    def __init__(self, max_framerate: Optional[float]) -> None:
+        self._interval = 1.0 / max_framerate if max_framerate else 0.0
+        self._next_due: Optional[float] = None
+        self._last: Optional[float] = None
+
+    def admit(self, frame: Frame) -> bool:
+        if not self._interval or frame.pts is None or frame.time_base is None:
+            return True
+        when = float(frame.pts * frame.time_base)
+        interval = self._interval
+        if self._last is not None and when < self._last:
+            self._next_due = None  # the timestamps started over: so does the schedule
+        if self._next_due is not None and when < self._next_due - interval * _EARLY_TOLERANCE:
+            return False
+        if self._next_due is None:
+            self._next_due = when + interval
+        else:
+            self._next_due = max(self._next_due + interval, when + interval * _MIN_GAP)
+        self._last = when
+        return True
+
+
+def _timestamp(frame: Frame) -> int:
+    """The frame's time on the 90 kHz RTP clock (0 without a timestamp)."""
+    if frame.pts is None or frame.time_base is None:
+        return 0
+    return int(frame.pts * frame.time_base * VIDEO_CLOCK_RATE)
+
+
+class _Limits:
+    """Bitrate bounds and frame-rate gate shared by both encoders."""
+
+    def __init__(
+        self,
+        max_bitrate: Optional[int],
+        max_framerate: Optional[float],
+        aiortc_min: int,
+        aiortc_default: int,
+        aiortc_max: int,
+    ) -> None:
+        self.max_bitrate = max_bitrate
+        self.max_framerate = max_framerate
+        if max_bitrate is None:
+            self.upper = aiortc_max
+            self.lower = aiortc_min
+            self.initial = aiortc_default
+        else:
+            self.upper = max_bitrate
+            self.lower = min(aiortc_min, max_bitrate)
+            self.initial = max_bitrate
+        self.limiter = _FrameRateLimiter(max_framerate)
+        self.keyframe_pending = False
+
+    def clamp(self, bitrate: Union[int, float]) -> int:
+        return int(max(self.lower, min(int(bitrate), self.upper)))
+
+    def gate(self, frame: Frame, force_keyframe: bool) -> Optional[bool]:
+        """None when the frame is to be dropped, else whether to encode it as a keyframe."""
+        if not self.limiter.admit(frame):
+            self.keyframe_pending = self.keyframe_pending or force_keyframe
+            return None
+        keyframe = force_keyframe or self.keyframe_pending
+        self.keyframe_pending = False
+        return keyframe
+
+
+class Vp8VideoEncoder(Vp8Encoder):
+    """aiortc's VP8 encoder (libvpx, real-time CBR) capped at a bitrate and a frame rate."""
+
+    def __init__(
+        self, *, max_bitrate: Optional[int] = None, max_framerate: Optional[float] = None
+    ) -> None:
+        """Create the encoder; the libvpx context is opened with the first frame.
+
+        Args:
+            max_bitrate: Upper bound of ``target_bitrate`` in bits/s, also its initial
+                value. None keeps aiortc's bounds (250 kbps to 1.5 Mbps, from 500 kbps).
+            max_framerate: Frames per second above which frames are dropped; None for no
+                limit.
+
+        Raises:
+            ValueError: If a limit is not positive.
+        """
+        max_bitrate, max_framerate = _check_limits(max_bitrate, max_framerate)
+        self._limits = _Limits(
+            max_bitrate,
+            max_framerate,
+            aiortc_vpx.MIN_BITRATE,
+            aiortc_vpx.DEFAULT_BITRATE,
+            aiortc_vpx.MAX_BITRATE,
+        )
+        self._bitrate = self._limits.initial
+        super().__init__()
+        self.target_bitrate = self._limits.initial
+
+    @property
+    def max_bitrate(self) -> Optional[int]:
+        """The bitrate cap given at construction (None: aiortc's)."""
+        return self._limits.max_bitrate
+
+    @property
+    def max_framerate(self) -> Optional[float]:
+        """The frame-rate cap given at construction (None: no limit)."""
+        return self._limits.max_framerate
+
+    @property
+    def target_bitrate(self) -> int:
+        """The bitrate the encoder aims at, in bits/s, always within its bounds."""
+        return self._bitrate
+
+    @target_bitrate.setter
+    def target_bitrate(self, bitrate: int) -> None:
+        value = self._limits.clamp(bitrate)
+        self._bitrate = value
+        # aiortc's own code reads its private copy for the rate-control buffer size
+        setattr(self, "_Vp8Encoder__target_bitrate", value)  # noqa: B010
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        """Encode one frame into RTP payloads, or none when the frame is dropped."""
+        keyframe = self._limits.gate(frame, force_keyframe)
+        if keyframe is None:
+            return [], _timestamp(frame)
+        return super().encode(frame, keyframe)
+
+
+def _h264_level(width: int, height: int, framerate: float) -> str:
+    """The lowest level, 3.1 or above, allowing this picture size at this frame rate."""
+    macroblocks = ((width + 15) // 16) * ((height + 15) // 16)
+    per_second = macroblocks * framerate
+    for level, max_frame, max_rate in _H264_LEVELS:
+        if macroblocks <= max_frame and per_second <= max_rate:
+            return level
+    return _H264_LEVELS[-1][0]
+
+
+class H264VideoEncoder(H264Encoder):
+    """aiortc's H.264 encoder (libx264, baseline, zero latency) with bitrate and frame-rate caps.
+
+    Unlike aiortc's, the libx264 context counts time in 1/90000 s, the RTP clock: aiortc
+    uses 1/30 s, which rounds timestamps of frames closer than 1/30 s together. The level
+    follows the picture size (3.1 up to 720p at 30 fps, higher above), and pictures with
+    an odd width or height are scaled to the even size below, which libx264 requires.
+    """
+
+    def __init__(
+        self, *, max_bitrate: Optional[int] = None, max_framerate: Optional[float] = None
+    ) -> None:
+        """Create the encoder; the libx264 context is opened with the first frame.
+
+        Args:
+            max_bitrate: Upper bound of ``target_bitrate`` in bits/s, also its initial
+                value. None keeps aiortc's bounds (500 kbps to 3 Mbps, from 1 Mbps).
+            max_framerate: Frames per second above which frames are dropped; None for no
+                limit.
+
+        Raises:
+            ValueError: If a limit is not positive.
+        """
+        max_bitrate, max_framerate = _check_limits(max_bitrate, max_framerate)
+        self._limits = _Limits(
+            max_bitrate,
+            max_framerate,
+            aiortc_h264.MIN_BITRATE,
+            aiortc_h264.DEFAULT_BITRATE,
+            aiortc_h264.MAX_BITRATE,
+        )
+        self._bitrate = self._limits.initial
+        super().__init__()
+        self.target_bitrate = self._limits.initial
+
+    @property
+    def max_bitrate(self) -> Optional[int]:
+        """The bitrate cap given at construction (None: aiortc's)."""
+        return self._limits.max_bitrate
+
+    @property
+    def max_framerate(self) -> Optional[float]:
+        """The frame-rate cap given at construction (None: no limit)."""
+        return self._limits.max_framerate
+
+    @property
+    def target_bitrate(self) -> int:
+        """The bitrate the encoder aims at, in bits/s, always within its bounds."""
+        return self._bitrate
+
+    @target_bitrate.setter
+    def target_bitrate(self, bitrate: int) -> None:
+        value = self._limits.clamp(bitrate)
+        self._bitrate = value
+        setattr(self, "_H264Encoder__target_bitrate", value)  # noqa: B010
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        """Encode one frame into RTP payloads, or none when the frame is dropped."""
+        assert isinstance(frame, av.VideoFrame)
+        keyframe = self._limits.gate(frame, force_keyframe)
+        if keyframe is None:
+            return [], _timestamp(frame)
+        if frame.width % 2 or frame.height % 2:
+            frame = frame.reformat(
+                width=max(2, frame.width & ~1),
+                height=max(2, frame.height & ~1),
+                format="yuv420p",
+            )
+        self._open_codec(frame)
+        return super().encode(frame, keyframe)
+
+    def _open_codec(self, frame: av.VideoFrame) -> None:
+        """Create the libx264 context for this frame unless the current one still fits.
+
+        The conditions for a new context are aiortc's own (another size, or a target
+        bitrate more than 10 % away), so aiortc then keeps the context made here.
+        """
+        codec = self.codec
+        if codec is not None:
+            current = codec.bit_rate or 1
+            if (
+                frame.width != codec.width
+                or frame.height != codec.height
+                or abs(self.target_bitrate - current) / current > 0.1
+            ):
+                codec = None
+        if codec is not None:
+            return
+        framerate = self._limits.max_framerate or float(aiortc_h264.MAX_FRAME_RATE)
+        codec = av.CodecContext.create("libx264", "w")
+        codec.width = frame.width
+        codec.height = frame.height
+        codec.bit_rate = self.target_bitrate
+        codec.pix_fmt = "yuv420p"
+        codec.framerate = Fraction(framerate).limit_denominator(1001)
+        codec.time_base = Fraction(1, VIDEO_CLOCK_RATE)
+        codec.options = {
+            "level": _h264_level(frame.width, frame.height, framerate),
+            "tune": "zerolatency",
+        }
+        codec.profile = "Baseline"
+        self.buffer_data = b""
+        self.buffer_pts = None
+        self.codec = codec
+
+
+def make_video_encoder(
+    codec: int, max_bitrate: Optional[int], max_framerate: Optional[float]
+) -> Encoder:
+    """An encoder for ``RTCRtpSender`` sending ``codec``, capped as given.
+
+    Args:
+        codec: A ``VideoCodec`` value; VP8 and H264 are available.
+        max_bitrate: Maximum bitrate in bits/s (see :func:`default_max_bitrate`), or None
+            for aiortc's default bounds.
+        max_framerate: Maximum frames per second, or None for no limit.
+
+    Returns:
+        A :class:`Vp8VideoEncoder` or :class:`H264VideoEncoder`.
+
+    Raises:
+        ValueError: If the codec has no encoder here (AV1, VP9, H265) or is unknown, or a
+            limit is not positive.
+    """
+    if codec == VideoCodec.VP8:
+        return Vp8VideoEncoder(max_bitrate=max_bitrate, max_framerate=max_framerate)
+    if codec == VideoCodec.H264:
+        return H264VideoEncoder(max_bitrate=max_bitrate, max_framerate=max_framerate)
+    try:
+        name = VideoCodec.Name(codec)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"codec must be a VideoCodec value, got {codec!r}; VP8 and H264 can be encoded"
+        ) from None
+    raise ValueError(
+        f"video codec {name} cannot be encoded: aiortc only has VP8 and H264 encoders; "
+        "publish with VideoCodec.VP8 or VideoCodec.H264"
+    )

@@ -1,0 +1,151 @@
+"""Track publications: what the server knows about a published track."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from livekit.protocol import models as proto_models
+from livekit.protocol import rtc as proto_rtc
+
+from ..types import EncryptionType, TrackKind, TrackSource
+from .track import KIND_FROM_PROTO, LocalTrack, RemoteTrack, Track
+
+if TYPE_CHECKING:
+    from .participant import RemoteParticipant
+
+# livekit-protocol TrackSource -> public TrackSource (the same numbers, kept explicit)
+SOURCE_FROM_PROTO: dict[int, int] = {
+    proto_models.TrackSource.UNKNOWN: TrackSource.SOURCE_UNKNOWN,
+    proto_models.TrackSource.CAMERA: TrackSource.SOURCE_CAMERA,
+    proto_models.TrackSource.MICROPHONE: TrackSource.SOURCE_MICROPHONE,
+    proto_models.TrackSource.SCREEN_SHARE: TrackSource.SOURCE_SCREENSHARE,
+    proto_models.TrackSource.SCREEN_SHARE_AUDIO: TrackSource.SOURCE_SCREENSHARE_AUDIO,
+}
+SOURCE_TO_PROTO: dict[int, int] = {v: k for k, v in SOURCE_FROM_PROTO.items()}
+
+
+class TrackPublication:
+    """A published track as the server describes it (TrackInfo)."""
+
+    def __init__(self, info: proto_models.TrackInfo) -> None:
+        self._info = proto_models.TrackInfo()
+        self._info.CopyFrom(info)
+        self._track: Track | None = None
+
+    @property
+    def sid(self) -> str:
+        return self._info.sid
+
+    @property
+    def name(self) -> str:
+        return self._info.name
+
+    @property
+    def kind(self) -> int:
+        """A :class:`TrackKind` value."""
+        return KIND_FROM_PROTO.get(self._info.type, TrackKind.KIND_UNKNOWN)
+
+    @property
+    def source(self) -> int:
+        """A :class:`TrackSource` value."""
+        return SOURCE_FROM_PROTO.get(self._info.source, TrackSource.SOURCE_UNKNOWN)
+
+    @property
+    def mime_type(self) -> str:
+        return self._info.mime_type
+
+    @property
+    def muted(self) -> bool:
+        return self._info.muted
+
+    @property
+    def simulcasted(self) -> bool:
+        return self._info.simulcast
+
+    @property
+    def width(self) -> int:
+        return self._info.width
+
+    @property
+    def height(self) -> int:
+        return self._info.height
+
+    @property
+    def encryption_type(self) -> int:
+        """An :class:`EncryptionType` value (always NONE: livekit-py does not encrypt)."""
+        return int(self._info.encryption) or EncryptionType.NONE
+
+    @property
+    def audio_features(self) -> list[int]:
+        """:class:`AudioFeature` values of an audio track (stereo, no DTX, ...)."""
+        return [int(f) for f in self._info.audio_features]
+
+    @property
+    def track(self) -> Track | None:
+        return self._track
+
+    def _update_info(self, info: proto_models.TrackInfo) -> None:
+        self._info.CopyFrom(info)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(sid={self.sid!r}, name={self.name!r}, kind={self.kind})"
+
+
+class LocalTrackPublication(TrackPublication):
+    """One of our own tracks, as published."""
+
+    def __init__(self, info: proto_models.TrackInfo, track: LocalTrack) -> None:
+        super().__init__(info)
+        self._track = track
+        self._subscribed = asyncio.Event()
+        self._transceiver: Any = None  # the publisher's aiortc RTCRtpTransceiver
+
+    @property
+    def track(self) -> LocalTrack | None:
+        track = self._track
+        return track if isinstance(track, LocalTrack) else None
+
+    async def wait_for_subscription(self) -> None:
+        """Wait until at least one other participant has subscribed to this track."""
+        await self._subscribed.wait()
+
+
+class RemoteTrackPublication(TrackPublication):
+    """A track published by another participant."""
+
+    def __init__(self, info: proto_models.TrackInfo, participant: RemoteParticipant) -> None:
+        super().__init__(info)
+        self._participant = participant
+        self._subscribed = False
+        self._wants_subscription: bool | None = None
+
+    @property
+    def track(self) -> RemoteTrack | None:
+        track = self._track
+        return track if isinstance(track, RemoteTrack) else None
+
+    @property
+    def subscribed(self) -> bool:
+        """True while we receive the track."""
+        return self._track is not None
+
+    def set_subscribed(self, subscribed: bool) -> None:
+        """Ask the server to start (True) or stop (False) sending this track to us.
+
+        ``track_subscribed``/``track_unsubscribed`` follow once it has done so.
+        """
+        self._wants_subscription = bool(subscribed)
+        room = self._participant._room
+        if room is None:
+            raise ConnectionError("the room is not connected")
+        request = proto_rtc.UpdateSubscription(
+            track_sids=[self.sid],
+            subscribe=bool(subscribed),
+            participant_tracks=[
+                proto_models.ParticipantTracks(
+                    participant_sid=self._participant.sid, track_sids=[self.sid]
+                )
+            ],
+        )
+        room._send_soon(proto_rtc.SignalRequest(subscription=request))

@@ -1,0 +1,217 @@
+"""Tracks: local ones we publish from a source, remote ones we receive.
+
+A track wraps an aiortc ``MediaStreamTrack``. Local tracks wrap our source
+adapters (which pace and feed aiortc's encoder); remote tracks wrap aiortc's
+receiving track and drain it with a :class:`TrackReader` that fans decoded
+frames out to any number of AudioStreams/VideoStreams.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Union
+
+from livekit.protocol import models as proto_models
+from livekit.protocol import rtc as proto_rtc
+
+from ..log import get_logger
+from ..media.frame_source import FrameFanout, TrackReader
+from ..types import StreamState, TrackKind, TrackPublishOptions
+
+if TYPE_CHECKING:
+    from aiortc import MediaStreamTrack
+
+    from ..media.audio_source import AudioSource, AudioSourceTrack
+    from .participant import LocalParticipant
+
+logger = get_logger("room.track")
+
+# livekit-protocol TrackType -> public TrackKind
+KIND_FROM_PROTO: dict[int, int] = {
+    proto_models.TrackType.AUDIO: TrackKind.KIND_AUDIO,
+    proto_models.TrackType.VIDEO: TrackKind.KIND_VIDEO,
+}
+
+
+class Track:
+    """What every track has: sid, name, kind, mute state and statistics."""
+
+    def __init__(self, name: str, kind: int, sid: str = "", muted: bool = False) -> None:
+        self._sid = sid
+        self._name = name
+        self._kind = kind
+        self._muted = muted
+        self._stream_state: int = StreamState.STATE_ACTIVE
+
+    @property
+    def sid(self) -> str:
+        """The server's id for the track (``TR_...``); empty for a local track not yet published."""
+        return self._sid
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def kind(self) -> int:
+        """A :class:`TrackKind` value."""
+        return self._kind
+
+    @property
+    def muted(self) -> bool:
+        return self._muted
+
+    @property
+    def stream_state(self) -> int:
+        """A :class:`StreamState` value."""
+        return self._stream_state
+
+    def _media_track(self) -> MediaStreamTrack | None:
+        """The aiortc track underneath, if there is one."""
+        return None
+
+    def _frame_source(self) -> FrameFanout:
+        """Where decoded (remote) or captured (local) frames of this track appear."""
+        raise ValueError(f"{type(self).__name__} {self.name!r} has no frames to read")
+
+    async def get_stats(self) -> list[Any]:
+        """aiortc's statistics for this track's RTP stream(s) (sender or receiver side)."""
+        return []
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(sid={self.sid!r}, name={self.name!r})"
+
+
+class LocalTrack(Track):
+    """A track published (or publishable) by the local participant."""
+
+    def __init__(self, name: str, kind: int) -> None:
+        super().__init__(name, kind)
+        self._participant: LocalParticipant | None = None
+        self._sender: Any = None  # aiortc RTCRtpSender once published
+
+    def _set_muted(self, muted: bool) -> None:
+        if muted == self._muted:
+            return
+        self._muted = muted
+        self._apply_mute(muted)
+        if self._participant is not None and self._sid:
+            self._participant._on_local_mute(self, muted)
+
+    def _apply_mute(self, muted: bool) -> None:
+        """Make the media silent/black (or live again)."""
+
+    def _fill_add_track_request(
+        self, request: proto_rtc.AddTrackRequest, options: TrackPublishOptions
+    ) -> None:
+        """Describe this track's media to the server (type, features, size...)."""
+        raise ValueError(f"{type(self).__name__} cannot be published")
+
+    def mute(self) -> None:
+        """Stop sending media (silence/black frames) and tell the other participants."""
+        self._set_muted(True)
+
+    def unmute(self) -> None:
+        """Send media again and tell the other participants."""
+        self._set_muted(False)
+
+    async def get_stats(self) -> list[Any]:
+        sender = self._sender
+        if sender is None:
+            return []
+        report = await sender.getStats()
+        return list(report.values())
+
+
+class LocalAudioTrack(LocalTrack):
+    """Audio captured into an :class:`AudioSource` and published to the room."""
+
+    def __init__(self, name: str, source: AudioSource) -> None:
+        from ..media.audio_source import AudioSourceTrack
+
+        super().__init__(name, TrackKind.KIND_AUDIO)
+        self._source = source
+        self._rtc: AudioSourceTrack = AudioSourceTrack(source)
+
+    @staticmethod
+    def create_audio_track(name: str, source: AudioSource) -> LocalAudioTrack:
+        """A new audio track fed by ``source``; publish it with ``publish_track``."""
+        from ..media.audio_source import AudioSource
+
+        if not isinstance(source, AudioSource):
+            raise ValueError(f"source must be an AudioSource, not {type(source).__name__}")
+        return LocalAudioTrack(name, source)
+
+    def _apply_mute(self, muted: bool) -> None:
+        self._rtc.muted = muted
+
+    def _fill_add_track_request(
+        self, request: proto_rtc.AddTrackRequest, options: TrackPublishOptions
+    ) -> None:
+        # As in the official SDK, unset dtx means "on". aiortc cannot send RED.
+        dtx = options.dtx if options.HasField("dtx") else True
+        stereo = self._source.num_channels == 2
+        request.type = proto_models.TrackType.AUDIO
+        request.disable_dtx = not dtx
+        request.disable_red = True
+        request.stereo = stereo
+        if stereo:
+            request.audio_features.append(proto_models.AudioTrackFeature.TF_STEREO)
+        if not dtx:
+            request.audio_features.append(proto_models.AudioTrackFeature.TF_NO_DTX)
+
+    def _media_track(self) -> MediaStreamTrack:
+        # aiortc stops a track when its sender stops (unpublish, disconnect), so a
+        # track published again gets a fresh adapter on the same source.
+        if self._rtc.readyState == "ended":
+            from ..media.audio_source import AudioSourceTrack
+
+            self._rtc = AudioSourceTrack(self._source)
+            self._rtc.muted = self._muted
+        return self._rtc
+
+    def _frame_source(self) -> FrameFanout:
+        return self._rtc._sent
+
+
+class RemoteTrack(Track):
+    """A track of another participant that we are subscribed to."""
+
+    def __init__(self, info: proto_models.TrackInfo, rtc_track: MediaStreamTrack) -> None:
+        super().__init__(info.name, KIND_FROM_PROTO.get(info.type, TrackKind.KIND_UNKNOWN))
+        self._sid = info.sid
+        self._muted = info.muted
+        self._rtc = rtc_track
+        self._reader = TrackReader(rtc_track)
+        self._receiver: Any = None
+
+    def _start(self) -> None:
+        self._reader.start()
+
+    async def _end(self) -> None:
+        """Stop reading: streams over this track end. The aiortc track may be reused."""
+        await self._reader.aclose()
+
+    def _media_track(self) -> MediaStreamTrack:
+        return self._rtc
+
+    def _frame_source(self) -> FrameFanout:
+        return self._reader
+
+    async def get_stats(self) -> list[Any]:
+        receiver = self._receiver
+        if receiver is None:
+            return []
+        report = await receiver.getStats()
+        return list(report.values())
+
+
+class RemoteAudioTrack(RemoteTrack):
+    """Audio of another participant."""
+
+
+class RemoteVideoTrack(RemoteTrack):
+    """Video of another participant."""
+
+
+AudioTrack = Union[LocalAudioTrack, RemoteAudioTrack]
+"""Any audio track."""

@@ -1,0 +1,309 @@
+"""Audio end to end through the real server, with the official SDK as the peer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+from livekit import rtc as official
+
+from livekit_py import rtc
+from tests.conftest import TokenFactory
+from tests.helpers import EventLog, wait_until
+from tests.integration.audio_utils import (
+    background,
+    collect_audio,
+    dominant_frequency,
+    feed_sine,
+    rms_dbfs,
+)
+
+pytestmark = [pytest.mark.server, pytest.mark.interop]
+
+SINE_DBFS = 20 * np.log10(0.5 / np.sqrt(2))  # a 0.5-amplitude sine: -9.03 dBFS
+
+
+async def _official_track(room: official.Room, identity: str) -> official.Track:
+    """Wait until the official room is subscribed to ``identity``'s audio and return it."""
+
+    def find() -> official.Track | None:
+        p = room.remote_participants.get(identity)
+        if p is None:
+            return None
+        return next((pub.track for pub in p.track_publications.values() if pub.track), None)
+
+    await wait_until(
+        lambda: find() is not None, timeout=15, what=f"official subscribed to {identity}"
+    )
+    track = find()
+    assert track is not None
+    return track
+
+
+async def test_our_sine_reaches_the_official_sdk(server_url: str, make_token: TokenFactory) -> None:
+    ours, theirs = rtc.Room(), official.Room()
+    log = EventLog(ours, ["local_track_published", "local_track_subscribed"])
+    source = rtc.AudioSource(48000, 1)
+    track = rtc.LocalAudioTrack.create_audio_track("sine", source)
+    try:
+        await theirs.connect(server_url, make_token("official"))
+        await ours.connect(server_url, make_token("ours"))
+        async with background(feed_sine(source, rtc.AudioFrame, 440.0)):
+            options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+            publication = await ours.local_participant.publish_track(track, options)
+            assert publication.sid.startswith("TR_") and track.sid == publication.sid
+            assert publication.kind == rtc.TrackKind.KIND_AUDIO
+            assert publication.source == rtc.TrackSource.SOURCE_MICROPHONE
+            assert log.args("local_track_published") == [(publication, track)]
+            assert ours.local_participant.track_publications[publication.sid] is publication
+
+            remote = await _official_track(theirs, "ours")
+            await asyncio.wait_for(publication.wait_for_subscription(), 10)
+            assert (await log.wait_for("local_track_subscribed")) == (track,)
+            stream = official.AudioStream(remote, sample_rate=48000, num_channels=1)
+            samples, rate, _ = await collect_audio(stream, 1.0)
+            await stream.aclose()
+        assert rate == 48000
+        assert abs(dominant_frequency(samples, rate) - 440.0) < 3.0
+        assert abs(rms_dbfs(samples) - SINE_DBFS) < 2.0
+        remote_pub = theirs.remote_participants["ours"].track_publications[publication.sid]
+        assert remote_pub.source == official.TrackSource.SOURCE_MICROPHONE
+        assert "opus" in remote_pub.mime_type.lower()
+    finally:
+        await ours.disconnect()
+        await theirs.disconnect()
+        await source.aclose()
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(48000, 2), (16000, 1)])
+async def test_official_sine_reaches_our_audio_stream(
+    server_url: str, make_token: TokenFactory, rate: int, channels: int
+) -> None:
+    ours, theirs = rtc.Room(), official.Room()
+    log = EventLog(ours, ["track_published", "track_subscribed"])
+    source = official.AudioSource(48000, 1)
+    track = official.LocalAudioTrack.create_audio_track("sine", source)
+    try:
+        await ours.connect(server_url, make_token("ours"))
+        await theirs.connect(server_url, make_token("official"))
+        async with background(feed_sine(source, official.AudioFrame, 440.0)):
+            options = official.TrackPublishOptions(source=official.TrackSource.SOURCE_MICROPHONE)
+            await theirs.local_participant.publish_track(track, options)
+            remote_track, publication, participant = await log.wait_for(
+                "track_subscribed", timeout=15
+            )
+            assert isinstance(remote_track, rtc.RemoteAudioTrack)
+            assert participant.identity == "official"
+            assert publication.track is remote_track and publication.subscribed
+            assert publication.kind == rtc.TrackKind.KIND_AUDIO
+            assert publication.source == rtc.TrackSource.SOURCE_MICROPHONE
+            # the official SDK publishes Opus with RED by default; the server strips
+            # RED for us since aiortc does not offer it
+            assert publication.mime_type.lower() in ("audio/opus", "audio/red")
+            assert (await log.wait_for("track_published"))[0] is publication
+
+            stream = rtc.AudioStream(remote_track, sample_rate=rate, num_channels=channels)
+            samples, got_rate, got_channels = await collect_audio(stream, 1.0)
+            await stream.aclose()
+        assert (got_rate, got_channels) == (rate, channels)
+        assert samples.shape[1] == channels
+        assert abs(dominant_frequency(samples, rate) - 440.0) < 3.0
+        assert abs(rms_dbfs(samples) - SINE_DBFS) < 2.0
+    finally:
+        await theirs.disconnect()
+        await ours.disconnect()
+        await source.aclose()
+
+
+async def test_mute_and_unmute_reach_the_peer_and_muted_audio_is_silence(
+    server_url: str, make_token: TokenFactory
+) -> None:
+    alice, bob = rtc.Room(), rtc.Room()
+    bob_log = EventLog(bob, ["track_subscribed", "track_muted", "track_unmuted"])
+    theirs = official.Room()
+    their_events: list[tuple[str, str]] = []
+    theirs.on("track_muted", lambda p, pub: their_events.append(("muted", pub.sid)))
+    theirs.on("track_unmuted", lambda p, pub: their_events.append(("unmuted", pub.sid)))
+    source = rtc.AudioSource(48000, 1)
+    track = rtc.LocalAudioTrack.create_audio_track("mic", source)
+    try:
+        await bob.connect(server_url, make_token("bob"))
+        await theirs.connect(server_url, make_token("official"))
+        await alice.connect(server_url, make_token("alice"))
+        async with background(feed_sine(source, rtc.AudioFrame, 440.0)):
+            pub = await alice.local_participant.publish_track(track)
+            remote_track, remote_pub, _ = await bob_log.wait_for("track_subscribed", timeout=15)
+            stream = rtc.AudioStream(remote_track)
+            loud, rate, _ = await collect_audio(stream, 0.5)
+            assert rms_dbfs(loud) > SINE_DBFS - 2
+
+            track.mute()
+            assert track.muted and pub.muted
+            assert (await bob_log.wait_for("track_muted")) == (
+                bob.remote_participants["alice"],
+                remote_pub,
+            )
+            assert remote_pub.muted
+            await wait_until(lambda: ("muted", pub.sid) in their_events, what="official sees mute")
+            quiet, _, _ = await collect_audio(stream, 0.5, skip_seconds=0.3)
+            assert rms_dbfs(quiet) < -50
+
+            track.unmute()
+            await bob_log.wait_for("track_unmuted")
+            await wait_until(lambda: ("unmuted", pub.sid) in their_events, what="official unmute")
+            loud_again, _, _ = await collect_audio(stream, 0.5, skip_seconds=0.3)
+            assert rms_dbfs(loud_again) > SINE_DBFS - 2
+            assert abs(dominant_frequency(loud_again, rate) - 440.0) < 3.0
+            await stream.aclose()
+    finally:
+        for room in (alice, bob):
+            await room.disconnect()
+        await theirs.disconnect()
+        await source.aclose()
+
+
+async def test_manual_subscription_delivers_and_ends(
+    server_url: str, make_token: TokenFactory
+) -> None:
+    listener, speaker = rtc.Room(), rtc.Room()
+    log = EventLog(listener, ["track_published", "track_subscribed", "track_unsubscribed"])
+    source = rtc.AudioSource(16000, 1)
+    track = rtc.LocalAudioTrack.create_audio_track("voice", source)
+    try:
+        await listener.connect(
+            server_url, make_token("listener"), rtc.RoomOptions(auto_subscribe=False)
+        )
+        await speaker.connect(server_url, make_token("speaker"))
+        async with background(feed_sine(source, rtc.AudioFrame, 300.0)):
+            await speaker.local_participant.publish_track(track)
+            publication, participant = await log.wait_for("track_published", timeout=15)
+            assert isinstance(publication, rtc.RemoteTrackPublication)
+            await asyncio.sleep(1.0)
+            assert not publication.subscribed and publication.track is None
+            assert "track_subscribed" not in log.names()
+
+            publication.set_subscribed(True)
+            remote_track, pub, _ = await log.wait_for("track_subscribed", timeout=15)
+            assert pub is publication and publication.subscribed
+            stream = rtc.AudioStream.from_participant(
+                participant=participant, track_source=rtc.TrackSource.SOURCE_UNKNOWN
+            )
+            samples, rate, _ = await collect_audio(stream, 0.5)
+            assert abs(dominant_frequency(samples, rate) - 300.0) < 4.0
+
+            publication.set_subscribed(False)
+            assert (await log.wait_for("track_unsubscribed", timeout=15))[0] is remote_track
+            # the stream ends: iteration stops without waiting for more audio
+            rest = [e async for e in stream]
+            assert isinstance(rest, list)
+            assert not publication.subscribed
+    finally:
+        await speaker.disconnect()
+        await listener.disconnect()
+        await source.aclose()
+
+
+async def _drain(stream: rtc.AudioStream) -> int:
+    n = 0
+    async for _ in stream:
+        n += 1
+    return n
+
+
+async def test_unpublish_and_disconnect_end_the_peers_stream(
+    server_url: str, make_token: TokenFactory
+) -> None:
+    listener, speaker = rtc.Room(), rtc.Room()
+    log = EventLog(listener, ["track_subscribed", "track_unsubscribed", "track_unpublished"])
+    speaker_log = EventLog(speaker, ["local_track_unpublished"])
+    source = rtc.AudioSource(48000, 1)
+    track = rtc.LocalAudioTrack.create_audio_track("a", source)
+    try:
+        await listener.connect(server_url, make_token("listener"))
+        await speaker.connect(server_url, make_token("speaker"))
+        async with background(feed_sine(source, rtc.AudioFrame, 440.0)):
+            pub = await speaker.local_participant.publish_track(track)
+            remote_track, _, _ = await log.wait_for("track_subscribed", timeout=15)
+            drained = asyncio.ensure_future(_drain(rtc.AudioStream(remote_track)))
+            await asyncio.sleep(0.5)
+            await speaker.local_participant.unpublish_track(pub.sid)
+            assert speaker_log.args("local_track_unpublished") == [(pub,)]
+            assert pub.sid not in speaker.local_participant.track_publications
+            assert await asyncio.wait_for(drained, 10) > 10
+            await log.wait_for("track_unpublished", timeout=10)
+            assert log.names().index("track_unsubscribed") < log.names().index("track_unpublished")
+
+            # publish again, then the speaker disconnects: the stream ends too
+            await speaker.local_participant.publish_track(track)
+            remote_track, _, _ = await log.wait_for(
+                "track_subscribed", lambda t, *_: t is not remote_track, timeout=15
+            )
+            drained = asyncio.ensure_future(_drain(rtc.AudioStream(remote_track)))
+            await asyncio.sleep(0.5)
+            await speaker.disconnect()
+            assert await asyncio.wait_for(drained, 10) > 10
+        # and on our own disconnect, streams over remote tracks end as well
+    finally:
+        await speaker.disconnect()
+        await listener.disconnect()
+        await source.aclose()
+
+
+async def test_official_unpublish_ends_our_stream(
+    server_url: str, make_token: TokenFactory
+) -> None:
+    ours, theirs = rtc.Room(), official.Room()
+    log = EventLog(ours, ["track_subscribed", "track_unsubscribed", "track_unpublished"])
+    source = official.AudioSource(48000, 1)
+    track = official.LocalAudioTrack.create_audio_track("sine", source)
+    try:
+        await ours.connect(server_url, make_token("ours"))
+        await theirs.connect(server_url, make_token("official"))
+        async with background(feed_sine(source, official.AudioFrame, 440.0)):
+            pub = await theirs.local_participant.publish_track(track)
+            remote_track, _, _ = await log.wait_for("track_subscribed", timeout=15)
+            drained = asyncio.ensure_future(_drain(rtc.AudioStream(remote_track)))
+            await asyncio.sleep(0.5)
+            await theirs.local_participant.unpublish_track(pub.sid)
+            assert await asyncio.wait_for(drained, 10) > 10
+            await log.wait_for("track_unpublished", timeout=10)
+            # our own disconnect ends streams over remote tracks
+            await theirs.local_participant.publish_track(track)
+            second, _, _ = await log.wait_for(
+                "track_subscribed", lambda t, *_: t is not remote_track, timeout=15
+            )
+            drained = asyncio.ensure_future(_drain(rtc.AudioStream(second)))
+            await asyncio.sleep(0.3)
+            await ours.disconnect()
+            assert await asyncio.wait_for(drained, 10) > 5
+    finally:
+        await theirs.disconnect()
+        await ours.disconnect()
+        await source.aclose()
+
+
+async def test_stats(server_url: str, make_token: TokenFactory) -> None:
+    alice, bob = rtc.Room(), rtc.Room()
+    log = EventLog(bob, ["track_subscribed"])
+    source = rtc.AudioSource(48000, 1)
+    track = rtc.LocalAudioTrack.create_audio_track("a", source)
+    try:
+        await alice.connect(server_url, make_token("alice"))
+        await bob.connect(server_url, make_token("bob"))
+        async with background(feed_sine(source, rtc.AudioFrame, 440.0)):
+            await alice.local_participant.publish_track(track)
+            remote_track, _, _ = await log.wait_for("track_subscribed", timeout=15)
+            await asyncio.sleep(1.5)
+            sent = await track.get_stats()
+            received = await remote_track.get_stats()
+            assert any(getattr(s, "type", "") == "outbound-rtp" for s in sent)
+            assert any(
+                getattr(s, "type", "") == "inbound-rtp" and s.packetsReceived > 0 for s in received
+            )
+            stats = await bob.get_rtc_stats()
+            assert stats.subscriber_stats and isinstance(stats.publisher_stats, list)
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
+        await source.aclose()

@@ -1,0 +1,413 @@
+"""AudioSource (queue, back-pressure, real-time clock) and AudioSourceTrack (20 ms frames)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from fractions import Fraction
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from aiortc.mediastreams import MediaStreamError
+
+from livekit_py.media.audio_frame import AudioFrame
+from livekit_py.media.audio_source import AudioSource, AudioSourceTrack
+from livekit_py.media.frame_source import FrameFanout
+
+
+@pytest.fixture(autouse=True)
+async def no_leftover_tasks() -> AsyncIterator[None]:
+    before = asyncio.all_tasks()
+    yield
+    await asyncio.sleep(0)
+    current = asyncio.current_task()
+    left = {t for t in asyncio.all_tasks() - before if t is not current and not t.done()}
+    assert not left, f"tasks left running: {left}"
+
+
+class Collector:
+    """A frame sink keeping what it gets."""
+
+    def __init__(self) -> None:
+        self.frames: list[Any] = []
+        self.ended = 0
+        self.times: list[float] = []
+
+    def on_frame(self, frame: Any) -> None:
+        self.frames.append(frame)
+        self.times.append(time.monotonic())
+
+    def on_end(self) -> None:
+        self.ended += 1
+
+    def samples(self) -> np.ndarray:
+        return np.concatenate([f.to_ndarray().reshape(-1) for f in self.frames])
+
+
+def pcm_frame(samples: np.ndarray, rate: int = 48000, channels: int = 1) -> AudioFrame:
+    data = np.ascontiguousarray(samples, dtype=np.int16)
+    return AudioFrame(data.tobytes(), rate, channels, data.size // channels)
+
+
+def sine(freq: float, seconds: float, rate: int = 48000, amplitude: float = 10000) -> np.ndarray:
+    t = np.arange(round(seconds * rate)) / rate
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+
+
+# ---------------------------------------------------------------------- arguments
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="sample_rate"):
+        AudioSource(0, 1)
+    with pytest.raises(ValueError, match="num_channels"):
+        AudioSource(48000, 3)
+    with pytest.raises(ValueError, match="queue_size_ms"):
+        AudioSource(48000, 1, queue_size_ms=-1)
+
+
+async def test_properties_and_repr() -> None:
+    source = AudioSource(24000, 2, queue_size_ms=500)
+    assert source.sample_rate == 24000
+    assert source.num_channels == 2
+    assert source.queued_duration == 0.0
+    assert "rtc.AudioSource(sample_rate=24000, num_channels=2" in repr(source)
+    await source.aclose()
+
+
+async def test_mismatched_frames_raise() -> None:
+    source = AudioSource(48000, 1)
+    with pytest.raises(ValueError, match=r"sample_rate is 16000 Hz.*48000"):
+        await source.capture_frame(pcm_frame(np.zeros(160), rate=16000))
+    with pytest.raises(ValueError, match=r"num_channels is 2.*1"):
+        await source.capture_frame(pcm_frame(np.zeros(960), channels=2))
+    assert source.queued_duration == 0.0
+    await source.aclose()
+
+
+# ---------------------------------------------------------------------- queue
+
+
+async def test_capture_waits_when_queue_full() -> None:
+    source = AudioSource(48000, 1, queue_size_ms=100)
+    # 100 ms fit without waiting
+    start = time.monotonic()
+    await source.capture_frame(pcm_frame(np.ones(4800)))
+    assert time.monotonic() - start < 0.05
+    assert source.queued_duration == pytest.approx(0.1)
+
+    # 60 ms more must wait for the clock to make room (about 60 ms)
+    task = asyncio.create_task(source.capture_frame(pcm_frame(np.ones(2880))))
+    await asyncio.sleep(0.015)
+    assert not task.done()
+    assert source.queued_duration <= 0.1 + 1e-9
+    await asyncio.wait_for(task, 5)
+    assert time.monotonic() - start >= 0.04
+    assert source.queued_duration <= 0.1 + 1e-9
+    await source.aclose()
+
+
+async def test_frame_longer_than_queue_is_queued_in_pieces() -> None:
+    source = AudioSource(16000, 1, queue_size_ms=50)
+    sink = Collector()
+    source._fanout.subscribe(sink)
+    start = time.monotonic()
+    # 300 ms into a 50 ms queue: returns once the last piece is queued (~250 ms)
+    await asyncio.wait_for(source.capture_frame(pcm_frame(np.full(4800, 7), rate=16000)), 5)
+    elapsed = time.monotonic() - start
+    assert 0.15 <= elapsed <= 2.0
+    await asyncio.wait_for(source.wait_for_playout(), 5)
+    played = sink.samples()
+    assert np.count_nonzero(played == 7) == 4800
+    await source.aclose()
+
+
+async def test_clear_queue() -> None:
+    source = AudioSource(48000, 1)
+    await source.capture_frame(pcm_frame(np.ones(24000)))
+    assert source.queued_duration == pytest.approx(0.5)
+    source.clear_queue()
+    assert source.queued_duration == 0.0
+    await asyncio.wait_for(source.wait_for_playout(), 0.1)
+    await source.aclose()
+
+
+async def test_clear_queue_drops_rest_of_waiting_capture() -> None:
+    source = AudioSource(48000, 1, queue_size_ms=50)
+    sink = Collector()
+    source._fanout.subscribe(sink)
+    task = asyncio.create_task(source.capture_frame(pcm_frame(np.full(48000, 3))))
+    await asyncio.sleep(0.05)
+    assert not task.done()
+    source.clear_queue()
+    await asyncio.wait_for(task, 1)
+    await asyncio.sleep(0.05)
+    assert source.queued_duration == 0.0
+    assert np.count_nonzero(sink.samples() == 3) < 48000 // 2
+    await source.aclose()
+
+
+async def test_wait_for_playout_takes_the_queued_duration() -> None:
+    source = AudioSource(48000, 2)
+    await source.wait_for_playout()  # nothing captured: returns at once
+    start = time.monotonic()
+    await source.capture_frame(pcm_frame(np.ones(2 * 14400), channels=2))  # 300 ms
+    await asyncio.wait_for(source.wait_for_playout(), 5)
+    elapsed = time.monotonic() - start
+    assert 0.25 <= elapsed <= 1.5
+    assert source.queued_duration == 0.0
+    await source.aclose()
+
+
+async def test_real_time_pacing_of_one_second() -> None:
+    source = AudioSource(48000, 1, queue_size_ms=100)
+    sink = Collector()
+    source._fanout.subscribe(sink)
+    audio = sine(440, 1.0)
+    start = time.monotonic()
+    for i in range(0, audio.size, 480):
+        await source.capture_frame(pcm_frame(audio[i : i + 480]))
+    await source.wait_for_playout()
+    elapsed = time.monotonic() - start
+    assert 0.9 <= elapsed <= 2.5, elapsed
+    # played out exactly, in 10 ms blocks with pts counting samples
+    assert all(f.samples == 480 for f in sink.frames)
+    assert [f.pts for f in sink.frames] == [480 * i for i in range(len(sink.frames))]
+    assert sink.frames[0].time_base == Fraction(1, 48000)
+    assert sink.frames[0].format.name == "s16"
+    assert sink.frames[0].layout.name == "mono"
+    played = sink.samples()
+    first = int(np.flatnonzero(played)[0])
+    assert np.array_equal(played[first - 1 : first - 1 + audio.size], audio)
+    await source.aclose()
+
+
+async def test_odd_frame_sizes_are_joined_exactly() -> None:
+    rate = 44100
+    source = AudioSource(rate, 2)
+    ramp = (np.arange(2 * 20000) % 30000 + 1).astype(np.int16)
+    pos = 0
+    sizes = [7, 331, 1000, 1, 4410, 97]
+    i = 0
+    while pos < ramp.size:
+        n = 2 * sizes[i % len(sizes)]
+        await source.capture_frame(pcm_frame(ramp[pos : pos + n], rate=rate, channels=2))
+        pos += n
+        i += 1
+    sink = Collector()
+    source._fanout.subscribe(sink)
+    await asyncio.wait_for(source.wait_for_playout(), 5)
+    played = sink.samples()
+    assert np.array_equal(played[: ramp.size], ramp)
+    assert all(f.samples == 441 for f in sink.frames)
+    assert sink.frames[0].layout.name == "stereo"
+    await source.aclose()
+
+
+async def test_rate_not_multiple_of_100_keeps_exact_time() -> None:
+    source = AudioSource(22050, 1)
+    sink = Collector()
+    source._fanout.subscribe(sink)
+    for _ in range(200):
+        if len(sink.frames) >= 101:
+            break
+        await asyncio.sleep(0.05)
+    sizes = [f.samples for f in sink.frames[:100]]
+    assert set(sizes) == {220, 221}
+    assert sum(sizes) == 22050
+    pts = [f.pts for f in sink.frames]
+    assert all(
+        b - a == f.samples for a, b, f in zip(pts[:-1], pts[1:], sink.frames[:-1], strict=True)
+    )
+    await source.aclose()
+
+
+async def test_clock_resynchronizes_after_a_blocked_loop() -> None:
+    source = AudioSource(48000, 1)
+    sink = Collector()
+    source._fanout.subscribe(sink)
+    await asyncio.sleep(0.1)
+    time.sleep(0.3)  # noqa: ASYNC251 - block the loop: the clock falls 300 ms behind
+    blocked_end = time.monotonic()
+    await asyncio.sleep(0.1)
+    burst = [t for t in sink.times if blocked_end <= t < blocked_end + 0.005]
+    # no catch-up burst of ~30 blocks, just the one late tick
+    assert len(burst) <= 6, len(burst)
+    # and still playing in real time afterwards
+    assert len([t for t in sink.times if t >= blocked_end]) >= 4
+    await source.aclose()
+
+
+async def test_clock_idles_without_tracks_or_audio() -> None:
+    source = AudioSource(48000, 1)
+    await source.capture_frame(pcm_frame(np.ones(480)))
+    await source.wait_for_playout()
+    await asyncio.sleep(0.05)
+    task = source._clock_task
+    assert task is not None and not task.done()
+    pts_before = source._pts
+    await asyncio.sleep(0.05)
+    assert source._pts == pts_before  # resting: no silent ticks without a track
+    await source.aclose()
+    assert task.done()
+
+
+async def test_aclose_releases_waiters_and_ends_fanout() -> None:
+    source = AudioSource(48000, 1, queue_size_ms=20)
+    sink = Collector()
+    source._fanout.subscribe(sink)
+    await source.capture_frame(pcm_frame(np.ones(960)))
+    capture = asyncio.create_task(source.capture_frame(pcm_frame(np.ones(48000))))
+    playout = asyncio.create_task(source.wait_for_playout())
+    await asyncio.sleep(0.02)
+    await source.aclose()
+    await asyncio.wait_for(asyncio.gather(capture, playout), 1)
+    assert sink.ended == 1
+    assert source._fanout.ended
+    # captures after close are ignored, like the official SDK
+    await source.capture_frame(pcm_frame(np.ones(480)))
+    assert source.queued_duration == 0.0
+
+
+# ---------------------------------------------------------------------- track
+
+
+async def test_track_loopback_frames() -> None:
+    source = AudioSource(48000, 1)
+    track = AudioSourceTrack(source)
+    assert track.kind == "audio"
+    sent = Collector()
+    track._sent.subscribe(sent)
+
+    # nothing captured: 20 ms of silence, paced by the clock
+    first = await asyncio.wait_for(track.recv(), 1)
+    assert first.samples == 960
+    assert first.sample_rate == 48000
+    assert first.format.name == "s16"
+    assert first.layout.name == "stereo"  # mono is sent as two equal channels
+    assert first.time_base == Fraction(1, 48000)
+    assert first.pts == 0
+    assert not np.any(first.to_ndarray())
+
+    tone = sine(1000, 0.2)
+    await source.capture_frame(pcm_frame(tone))
+    frames = [await asyncio.wait_for(track.recv(), 1) for _ in range(15)]
+    pts = [first.pts] + [f.pts for f in frames]
+    assert pts == [960 * i for i in range(16)]
+    both = np.concatenate([f.to_ndarray().reshape(-1, 2) for f in frames])
+    assert np.array_equal(both[:, 0], both[:, 1])
+    got = both[:, 0]
+    start = int(np.flatnonzero(got)[0])
+    assert np.array_equal(got[start - 1 : start - 1 + tone.size], tone)
+    # _sent saw exactly what recv() returned
+    assert sent.frames == [first, *frames]
+    track.stop()
+    await source.aclose()
+
+
+async def test_track_recv_is_paced() -> None:
+    source = AudioSource(16000, 1)
+    track = AudioSourceTrack(source)
+    await track.recv()
+    start = time.monotonic()
+    for _ in range(25):  # 500 ms
+        await asyncio.wait_for(track.recv(), 1)
+    elapsed = time.monotonic() - start
+    assert 0.4 <= elapsed <= 1.5, elapsed
+    track.stop()
+    await source.aclose()
+
+
+async def test_track_mute_gives_silence_and_keeps_consuming() -> None:
+    source = AudioSource(48000, 2)
+    track = AudioSourceTrack(source)
+    track.muted = True
+    await source.capture_frame(pcm_frame(np.full(2 * 9600, 1000), channels=2))  # 200 ms
+    queued = source.queued_duration
+    frames = [await asyncio.wait_for(track.recv(), 1) for _ in range(5)]
+    assert all(f.samples == 960 and f.layout.name == "stereo" for f in frames)
+    assert not any(np.any(f.to_ndarray()) for f in frames)
+    assert source.queued_duration < queued
+    track.muted = False
+    frames = [await asyncio.wait_for(track.recv(), 1) for _ in range(2)]
+    assert any(np.any(f.to_ndarray() == 1000) for f in frames)
+    track.stop()
+    await source.aclose()
+
+
+async def test_track_buffer_drops_oldest() -> None:
+    source = AudioSource(48000, 1)
+    track = AudioSourceTrack(source)
+    await source.capture_frame(pcm_frame(np.arange(1, 24001, dtype=np.int16)))  # 500 ms
+    await asyncio.sleep(0.4)  # nobody reads: the track keeps only ~100 ms
+    assert len(track._blocks) <= 10
+    frame = await track.recv()
+    values = frame.to_ndarray().reshape(-1)
+    assert values[0] > 48000 * 0.2  # recent audio, not the start
+    track.stop()
+    await source.aclose()
+
+
+async def test_track_stop_and_source_close_end_recv() -> None:
+    source = AudioSource(48000, 1)
+    track = AudioSourceTrack(source)
+    sent = Collector()
+    track._sent.subscribe(sent)
+    pending = asyncio.create_task(track.recv())
+    await asyncio.sleep(0)
+    track.stop()
+    with pytest.raises(MediaStreamError):
+        await asyncio.wait_for(pending, 1)
+    with pytest.raises(MediaStreamError):
+        await track.recv()
+    assert track.readyState == "ended"
+    assert sent.ended == 1
+    track.stop()  # again: nothing happens
+    assert source._fanout.subscriber_count == 0
+
+    other = AudioSourceTrack(source)
+    await other.recv()
+    await source.aclose()
+    with pytest.raises(MediaStreamError):
+        for _ in range(20):
+            await asyncio.wait_for(other.recv(), 1)
+    assert other.readyState == "ended"
+
+
+def test_source_and_track_created_outside_a_loop() -> None:
+    source = AudioSource(48000, 1)
+    track = AudioSourceTrack(source)  # no loop yet: the clock starts on the first recv()
+
+    async def use() -> None:
+        frame = await asyncio.wait_for(track.recv(), 1)
+        assert frame.samples == 960
+        track.stop()
+        await source.aclose()
+
+    asyncio.run(use())
+
+
+def test_track_rejects_non_source() -> None:
+    with pytest.raises(ValueError, match="AudioSource"):
+        AudioSourceTrack(FrameFanout())  # type: ignore[arg-type]
+
+
+async def test_av_frame_is_encodable_by_aiortc_opus() -> None:
+    from aiortc.codecs.opus import OpusEncoder
+
+    source = AudioSource(16000, 1)
+    track = AudioSourceTrack(source)
+    await source.capture_frame(pcm_frame(sine(440, 0.1, rate=16000), rate=16000))
+    encoder = OpusEncoder()
+    packets = 0
+    for _ in range(5):
+        frame = await track.recv()
+        assert isinstance(frame, av.AudioFrame)
+        payloads, _ts = encoder.encode(frame)
+        packets += len(payloads)
+    assert packets >= 3
+    track.stop()
+    await source.aclose()
