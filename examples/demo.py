@@ -3,8 +3,9 @@
 Run it with ``./dev.sh -s demo`` (or ``python examples/demo.py`` in an environment
 with livekit-py and livekit-api installed). It starts the real server on free
 local ports, lets "alice" and "bob" join one room, and shows what each sees:
-joins and leaves, reliable and lossy data with topics, targeted packets and the
-round-trip time of a ping over the server.
+joins and leaves, reliable and lossy data with topics, targeted packets, the
+round-trip time of a ping over the server, and a 440 Hz tone that alice
+publishes and bob hears (he prints its pitch and level).
 
 Pass ``--url ws://host:port`` to use a running server instead (dev keys).
 """
@@ -18,6 +19,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -112,10 +115,55 @@ async def run(url: str) -> None:
         f"max {max(rtts):.1f} ms over {len(rtts)} pings",
     )
 
+    await audio_one_way(alice, bob)
+
     await bob.disconnect()
     await asyncio.wait_for(left.wait(), 10)
     await alice.disconnect()
     say("alice", "disconnected")
+
+
+async def audio_one_way(alice: rtc.Room, bob: rtc.Room) -> None:
+    """Alice publishes a 440 Hz tone; bob listens at 16 kHz mono and reports what he hears."""
+    subscribed: asyncio.Future[rtc.Track] = asyncio.get_running_loop().create_future()
+
+    @bob.on("track_subscribed")
+    def on_track(track: rtc.Track, pub: rtc.RemoteTrackPublication, p: rtc.Participant) -> None:
+        say("bob", f"subscribed to {p.identity}'s {pub.name!r} ({pub.mime_type})")
+        if not subscribed.done():
+            subscribed.set_result(track)
+
+    source = rtc.AudioSource(48000, 1)
+    track = rtc.LocalAudioTrack.create_audio_track("tone", source)
+
+    async def play_tone() -> None:
+        n, step = 0, 480  # 10 ms frames; capture_frame paces us to real time
+        while True:
+            t = np.arange(n, n + step) / 48000
+            samples = (0.3 * 32767 * np.sin(2 * np.pi * 440.0 * t)).astype(np.int16)
+            await source.capture_frame(rtc.AudioFrame(samples.tobytes(), 48000, 1, step))
+            n += step
+
+    player = asyncio.create_task(play_tone())
+    options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+    publication = await alice.local_participant.publish_track(track, options)
+    say("alice", f"publishing a 440 Hz tone at -13.5 dBFS as {publication.sid}")
+    remote = await asyncio.wait_for(subscribed, 10)
+    stream = rtc.AudioStream(remote, sample_rate=16000, num_channels=1)
+    heard: list[np.ndarray] = []
+    async for event in stream:
+        heard.append(np.frombuffer(event.frame.data, dtype=np.int16).astype(np.float64))
+        if len(heard) >= 150:  # 1.5 s of 10 ms frames
+            break
+    await stream.aclose()
+    x = np.concatenate(heard[50:]) / 32768.0  # skip the first half second
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    pitch = np.fft.rfftfreq(len(x), 1 / 16000)[int(np.argmax(spectrum))]
+    level = 20 * np.log10(np.sqrt(np.mean(x * x)) + 1e-12)
+    say("bob", f"hears {pitch:.1f} Hz at {level:.1f} dBFS (16 kHz mono)")
+    player.cancel()
+    await alice.local_participant.unpublish_track(publication.sid)
+    await source.aclose()
 
 
 def _ms(since: float) -> str:

@@ -17,6 +17,17 @@ from .media.audio_source import AudioSource
 from .media.audio_stream import AudioStream
 from .media.frame_processor import FrameProcessor, NoiseCancellationOptions
 from .media.video_frame import VideoFrame
+from .media.video_source import VideoSource
+from .media.video_stream import VideoFrameEvent, VideoStream
+from .room.data_stream import (
+    ByteStreamInfo,
+    ByteStreamReader,
+    ByteStreamWriter,
+    StreamError,
+    TextStreamInfo,
+    TextStreamReader,
+    TextStreamWriter,
+)
 from .room.options import (
     DataPacket,
     E2EEOptions,
@@ -29,6 +40,7 @@ from .room.options import (
 from .room.participant import LocalParticipant, Participant, RemoteParticipant
 from .room.publication import LocalTrackPublication, RemoteTrackPublication, TrackPublication
 from .room.room import EventTypes, Room
+from .room.rpc import RpcError, RpcInvocationData
 from .room.track import (
     AudioTrack,
     LocalAudioTrack,
@@ -53,6 +65,9 @@ __all__ = [
     "AudioSource",
     "AudioStream",
     "AudioTrack",
+    "ByteStreamInfo",
+    "ByteStreamReader",
+    "ByteStreamWriter",
     "ConnectError",
     "DataPacket",
     "E2EEOptions",
@@ -74,11 +89,20 @@ __all__ = [
     "Room",
     "RoomOptions",
     "RtcConfiguration",
+    "RpcError",
+    "RpcInvocationData",
     "RtcStats",
     "SipDTMF",
+    "StreamError",
+    "TextStreamInfo",
+    "TextStreamReader",
+    "TextStreamWriter",
     "Track",
     "TrackPublication",
     "VideoFrame",
+    "VideoFrameEvent",
+    "VideoSource",
+    "VideoStream",
     "__version__",
     "combine_audio_frames",
 ]

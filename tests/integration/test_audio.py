@@ -186,18 +186,16 @@ async def test_manual_subscription_delivers_and_ends(
             publication.set_subscribed(True)
             remote_track, pub, _ = await log.wait_for("track_subscribed", timeout=15)
             assert pub is publication and publication.subscribed
-            stream = rtc.AudioStream.from_participant(
-                participant=participant, track_source=rtc.TrackSource.SOURCE_UNKNOWN
-            )
+            assert participant.identity == "speaker"
+            stream = rtc.AudioStream(remote_track, sample_rate=16000)
             samples, rate, _ = await collect_audio(stream, 0.5)
             assert abs(dominant_frequency(samples, rate) - 300.0) < 4.0
 
             publication.set_subscribed(False)
             assert (await log.wait_for("track_unsubscribed", timeout=15))[0] is remote_track
-            # the stream ends: iteration stops without waiting for more audio
-            rest = [e async for e in stream]
-            assert isinstance(rest, list)
-            assert not publication.subscribed
+            # the stream over the unsubscribed track ends
+            await asyncio.wait_for(_drain(stream), 10)
+            assert not publication.subscribed and publication.track is None
     finally:
         await speaker.disconnect()
         await listener.disconnect()
@@ -306,4 +304,42 @@ async def test_stats(server_url: str, make_token: TokenFactory) -> None:
     finally:
         await alice.disconnect()
         await bob.disconnect()
+        await source.aclose()
+
+
+async def test_stream_from_participant_waits_and_follows_track_changes(
+    server_url: str, make_token: TokenFactory
+) -> None:
+    listener, speaker = rtc.Room(), rtc.Room()
+    log = EventLog(listener, ["participant_connected", "track_subscribed"])
+    source = rtc.AudioSource(48000, 1)
+    track = rtc.LocalAudioTrack.create_audio_track("mic", source)
+    mic = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+    try:
+        await speaker.connect(server_url, make_token("speaker"))
+        await listener.connect(server_url, make_token("listener"))
+        participant = listener.remote_participants["speaker"]
+        # nothing published yet: the stream waits for the microphone
+        stream = rtc.AudioStream.from_participant(
+            participant=participant, track_source=rtc.TrackSource.SOURCE_MICROPHONE
+        )
+        async with background(feed_sine(source, rtc.AudioFrame, 440.0)):
+            pub = await speaker.local_participant.publish_track(track, mic)
+            samples, rate, _ = await collect_audio(stream, 0.5)
+            assert abs(dominant_frequency(samples, rate) - 440.0) < 3.0
+
+            # a new microphone track replaces the old one: the same stream follows it
+            await speaker.local_participant.unpublish_track(pub.sid)
+            await speaker.local_participant.publish_track(track, mic)
+            await log.wait_for("track_subscribed", lambda t, p, _: p.sid != pub.sid, timeout=15)
+            samples, rate, _ = await collect_audio(stream, 0.5)
+            assert abs(dominant_frequency(samples, rate) - 440.0) < 3.0
+
+            # the participant leaves: the stream ends
+            rest = asyncio.ensure_future(_drain(stream))
+            await speaker.disconnect()
+            await asyncio.wait_for(rest, 10)
+    finally:
+        await speaker.disconnect()
+        await listener.disconnect()
         await source.aclose()

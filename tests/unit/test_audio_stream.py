@@ -341,6 +341,7 @@ async def test_noise_cancellation_options_use_own_suppressor(
 class FakeTrack:
     def __init__(self, fanout: FrameFanout, kind: int = TrackKind.KIND_AUDIO) -> None:
         self.kind = kind
+        self.sid = "TR_fake"
         self._fanout = fanout
 
     def _frame_source(self) -> FrameFanout:
@@ -348,27 +349,49 @@ class FakeTrack:
 
 
 async def test_from_track_and_from_participant() -> None:
+    from livekit.protocol import models as proto_models
+    from livekit.protocol import rtc as proto_rtc
+
+    from livekit_py import Room
+    from livekit_py.signal.client import SignalClient
+
     fanout = FrameFanout()
     track = FakeTrack(fanout)
     stream = AudioStream.from_track(track=track, sample_rate=16000)
-    mic = SimpleNamespace(source=TrackSource.SOURCE_MICROPHONE, track=track)
-    unsubscribed = SimpleNamespace(source=TrackSource.SOURCE_SCREENSHARE_AUDIO, track=None)
-    participant = SimpleNamespace(
-        identity="alice", track_publications={"TR_a": unsubscribed, "TR_b": mic}
+
+    # a room model with alice publishing a microphone track we are not subscribed to yet
+    room = Room()
+    room._signal = SignalClient()
+    mic_info = proto_models.TrackInfo(
+        sid="TR_mic", type=proto_models.TrackType.AUDIO, source=proto_models.TrackSource.MICROPHONE
     )
+    room._on_join(
+        proto_rtc.JoinResponse(
+            room=proto_models.Room(sid="RM_1", name="r"),
+            participant=proto_models.ParticipantInfo(identity="me", sid="PA_me"),
+            other_participants=[
+                proto_models.ParticipantInfo(identity="alice", sid="PA_a", tracks=[mic_info])
+            ],
+        )
+    )
+    alice = room.remote_participants["alice"]
     other = AudioStream.from_participant(
-        participant=participant, track_source=TrackSource.SOURCE_MICROPHONE, frame_size_ms=20
+        participant=alice, track_source=TrackSource.SOURCE_MICROPHONE, frame_size_ms=20
     )
+    assert fanout.subscriber_count == 1  # waiting: not subscribed yet
+    room.emit("track_subscribed", track, alice.track_publications["TR_mic"], alice)
     assert fanout.subscriber_count == 2
     for frame in stereo_sine_frames(440, 0.1):
         fanout.publish(frame)
+    room.emit("participant_disconnected", alice)  # alice leaves: her stream ends
     fanout.end()
     assert {f.samples_per_channel for f in await collect(stream)} == {160}
     assert {f.samples_per_channel for f in await collect(other)} == {960}
 
-    with pytest.raises(ValueError, match="SOURCE_SCREENSHARE_AUDIO"):
+    with pytest.raises(ValueError, match="Participant"):
         AudioStream.from_participant(
-            participant=participant, track_source=TrackSource.SOURCE_SCREENSHARE_AUDIO
+            participant=SimpleNamespace(identity="x"),
+            track_source=TrackSource.SOURCE_SCREENSHARE_AUDIO,
         )
 
 

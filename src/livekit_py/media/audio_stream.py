@@ -237,16 +237,16 @@ def _source_name(track_source: int) -> str:
 
 
 def _participant_track(participant: Any, track_source: int) -> Any:
-    publications = getattr(participant, "track_publications", None)
-    if publications is None:
+    """A FrameFanout following the participant's audio track of ``track_source``.
+
+    Like the official SDK, the stream waits for such a track to be subscribed,
+    follows it when it changes, and ends when the participant leaves.
+    """
+    follow = getattr(participant, "_follow_track", None)
+    if not callable(follow):
         raise ValueError(f"participant must be a Participant, got {type(participant).__name__}")
-    for publication in publications.values():
-        if publication.source == track_source and publication.track is not None:
-            return publication.track
-    identity = getattr(participant, "identity", "?")
-    raise ValueError(
-        f"participant {identity!r} has no subscribed track with source {_source_name(track_source)}"
-    )
+    _source_name(track_source)
+    return follow(track_source, TrackKind.KIND_AUDIO)
 
 
 class AudioStream:
@@ -292,8 +292,7 @@ class AudioStream:
                 :meth:`aclose`, default ``False``).
 
         Raises:
-            ValueError: If an argument is out of range or of the wrong kind, or the
-                participant has no subscribed track of that source.
+            ValueError: If an argument is out of range or of the wrong kind.
         """
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
             raise ValueError(f"capacity must be an int >= 0, got {capacity!r}")
@@ -372,7 +371,11 @@ class AudioStream:
             Union[NoiseCancellationOptions, FrameProcessor[AudioFrame]]
         ] = None,
     ) -> AudioStream:
-        """A stream of the participant's subscribed track of the given source.
+        """A stream of the participant's track of the given source, whichever it is.
+
+        The stream waits until such a track is subscribed (or, for the local
+        participant, published), moves to the new track if it is replaced, and
+        ends when the participant leaves or the room disconnects.
 
         Args:
             participant: The participant whose audio to receive.
@@ -385,7 +388,7 @@ class AudioStream:
             noise_cancellation: See :class:`AudioStream`.
 
         Raises:
-            ValueError: If the participant has no subscribed track of that source.
+            ValueError: If ``participant`` is not a participant.
         """
         return cls(
             None,

@@ -176,27 +176,35 @@ class _FrameRateLimiter:
     """Decides which frames to encode so that at most ``max_framerate`` per second are.
 
     Works on the frames' own timestamps, so the outcome does not depend on when the
-    encoder thread gets to run.
+    encoder thread gets to run. A frame with the same timestamp as the previous encoded
+    one is always dropped (two pictures cannot share an RTP timestamp, and libvpx refuses
+    them); a timestamp earlier than the previous one starts everything over.
     """
 
     def __init__(self, max_framerate: Optional[float]) -> None:
         self._interval = 1.0 / max_framerate if max_framerate else 0.0
         self._next_due: Optional[float] = None
         self._last: Optional[float] = None
+        self.restarted = False  # set when the timestamps went back; cleared by the encoder
 
     def admit(self, frame: Frame) -> bool:
-        if not self._interval or frame.pts is None or frame.time_base is None:
+        if frame.pts is None or frame.time_base is None:
             return True
         when = float(frame.pts * frame.time_base)
-        interval = self._interval
-        if self._last is not None and when < self._last:
-            self._next_due = None  # the timestamps started over: so does the schedule
-        if self._next_due is not None and when < self._next_due - interval * _EARLY_TOLERANCE:
+        last = self._last
+        if last is not None and when == last:
             return False
-        if self._next_due is None:
-            self._next_due = when + interval
-        else:
-            self._next_due = max(self._next_due + interval, when + interval * _MIN_GAP)
+        if last is not None and when < last:
+            self._next_due = None
+            self.restarted = True
+        interval = self._interval
+        if interval:
+            if self._next_due is not None and when < self._next_due - interval * _EARLY_TOLERANCE:
+                return False
+            if self._next_due is None:
+                self._next_due = when + interval
+            else:
+                self._next_due = max(self._next_due + interval, when + interval * _MIN_GAP)
         self._last = when
         return True
 
@@ -235,11 +243,20 @@ class _Limits:
     def clamp(self, bitrate: Union[int, float]) -> int:
         return int(max(self.lower, min(int(bitrate), self.upper)))
 
-    def gate(self, frame: Frame, force_keyframe: bool) -> Optional[bool]:
-        """None when the frame is to be dropped, else whether to encode it as a keyframe."""
+    def gate(
+        self, encoder: Union[Vp8VideoEncoder, H264VideoEncoder], frame: Frame, force_keyframe: bool
+    ) -> Optional[bool]:
+        """None when the frame is to be dropped, else whether to encode it as a keyframe.
+
+        When the timestamps went back, the encoder's codec context is dropped so that a
+        new one starts (libvpx refuses timestamps going back).
+        """
         if not self.limiter.admit(frame):
             self.keyframe_pending = self.keyframe_pending or force_keyframe
             return None
+        if self.limiter.restarted:
+            self.limiter.restarted = False
+            encoder.codec = None
         keyframe = force_keyframe or self.keyframe_pending
         self.keyframe_pending = False
         return keyframe
@@ -298,7 +315,7 @@ class Vp8VideoEncoder(Vp8Encoder):
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         """Encode one frame into RTP payloads, or none when the frame is dropped."""
-        keyframe = self._limits.gate(frame, force_keyframe)
+        keyframe = self._limits.gate(self, frame, force_keyframe)
         if keyframe is None:
             return [], _timestamp(frame)
         return super().encode(frame, keyframe)
@@ -373,7 +390,7 @@ class H264VideoEncoder(H264Encoder):
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         """Encode one frame into RTP payloads, or none when the frame is dropped."""
         assert isinstance(frame, av.VideoFrame)
-        keyframe = self._limits.gate(frame, force_keyframe)
+        keyframe = self._limits.gate(self, frame, force_keyframe)
         if keyframe is None:
             return [], _timestamp(frame)
         if frame.width % 2 or frame.height % 2:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
@@ -25,6 +25,7 @@ from .publication import (
 from .track import LocalTrack
 
 if TYPE_CHECKING:
+    from ..media.frame_source import FrameFanout
     from .room import Room
 
 logger = get_logger("room.participant")
@@ -50,6 +51,7 @@ class Participant:
         self._track_publications: dict[str, TrackPublication] = {}
         self._disconnect_reason: int | None = None
         self._connection_quality: int = ConnectionQuality.QUALITY_GOOD
+        self._room: Room | None = None
         self._audio_level = 0.0
 
     @property
@@ -104,6 +106,15 @@ class Participant:
     def is_speaking(self) -> bool:
         return self._audio_level > 0
 
+    def _follow_track(self, source: int, kind: int) -> FrameFanout:
+        """Frames of this participant's current track of ``source`` (see track_follower)."""
+        from .track_follower import ParticipantTrackFollower
+
+        room = self._room
+        if room is None:
+            raise ValueError(f"participant {self.identity!r} is not in a room")
+        return ParticipantTrackFollower(room, self, source, kind)
+
     def _apply_info(self, info: proto_models.ParticipantInfo, room: Room) -> None:
         """Take a newer ParticipantInfo and emit the room events for what changed."""
         old = self._info
@@ -135,9 +146,7 @@ class RemoteParticipant(Participant):
     def __init__(self, info: proto_models.ParticipantInfo, room: Room | None = None) -> None:
         super().__init__(info)
         self._room = room
-        self._track_publications: dict[str, TrackPublication] = {
-            t.sid: RemoteTrackPublication(t, self) for t in info.tracks
-        }
+        self._track_publications = {t.sid: RemoteTrackPublication(t, self) for t in info.tracks}
 
     @property
     def track_publications(self) -> Mapping[str, RemoteTrackPublication]:
@@ -179,6 +188,7 @@ class LocalParticipant(Participant):
     def __init__(self, info: proto_models.ParticipantInfo, room: Room) -> None:
         super().__init__(info)
         self._room = room
+        self._local_room: Room = room
 
     async def publish_data(
         self,
@@ -221,7 +231,7 @@ class LocalParticipant(Participant):
                 topic=topic,
             ),
         )
-        await self._room._engine_or_raise().send_data(packet, kind)
+        await self._local_room._engine_or_raise().send_data(packet, kind)
 
     @property
     def track_publications(self) -> Mapping[str, LocalTrackPublication]:
@@ -231,6 +241,117 @@ class LocalParticipant(Participant):
             for sid, pub in self._track_publications.items()
             if isinstance(pub, LocalTrackPublication)
         }
+
+    # -- RPC (room/rpc.py) ------------------------------------------------------------
+
+    async def perform_rpc(
+        self,
+        *,
+        destination_identity: str,
+        method: str,
+        payload: str,
+        response_timeout: float | None = None,
+    ) -> str:
+        """Call ``method`` on another participant and return its response payload.
+
+        Raises RpcError (with the standard codes) on any failure.
+        """
+        result: str = await self._local_room._rpc_manager().perform_rpc(
+            destination_identity=destination_identity,
+            method=method,
+            payload=payload,
+            response_timeout=response_timeout,
+        )
+        return result
+
+    def register_rpc_method(self, method_name: str, handler: Any = None) -> Any:
+        """Handle calls of ``method_name``; usable as a decorator when ``handler`` is omitted."""
+        return self._local_room._rpc_manager().register_rpc_method(method_name, handler)
+
+    def unregister_rpc_method(self, method: str) -> None:
+        self._local_room._rpc_manager().unregister_rpc_method(method)
+
+    # -- data streams (room/data_stream.py) ------------------------------------------------
+
+    async def send_text(
+        self,
+        text: str,
+        *,
+        destination_identities: list[str] | None = None,
+        topic: str = "",
+        attributes: dict[str, str] | None = None,
+        reply_to_id: str | None = None,
+    ) -> Any:
+        """Send ``text`` as a text stream and return its TextStreamInfo."""
+        return await self._local_room._stream_manager().send_text(
+            text,
+            destination_identities=destination_identities,
+            topic=topic,
+            attributes=attributes,
+            reply_to_id=reply_to_id,
+        )
+
+    async def stream_text(
+        self,
+        *,
+        destination_identities: list[str] | None = None,
+        topic: str = "",
+        attributes: dict[str, str] | None = None,
+        stream_id: str | None = None,
+        reply_to_id: str | None = None,
+        total_size: int | None = None,
+        sender_identity: str | None = None,
+    ) -> Any:
+        """Open a TextStreamWriter; ``write`` text to it and ``aclose`` it when done."""
+        return await self._local_room._stream_manager().stream_text(
+            destination_identities=destination_identities,
+            topic=topic,
+            attributes=attributes,
+            stream_id=stream_id,
+            reply_to_id=reply_to_id,
+            total_size=total_size,
+            sender_identity=sender_identity,
+        )
+
+    async def send_file(
+        self,
+        file_path: str,
+        *,
+        topic: str = "",
+        destination_identities: list[str] | None = None,
+        attributes: dict[str, str] | None = None,
+        stream_id: str | None = None,
+    ) -> Any:
+        """Send a file as a byte stream, read in chunks; returns its ByteStreamInfo."""
+        return await self._local_room._stream_manager().send_file(
+            file_path,
+            topic=topic,
+            destination_identities=destination_identities,
+            attributes=attributes,
+            stream_id=stream_id,
+        )
+
+    async def stream_bytes(
+        self,
+        name: str,
+        *,
+        total_size: int | None = None,
+        mime_type: str = "application/octet-stream",
+        attributes: dict[str, str] | None = None,
+        stream_id: str | None = None,
+        destination_identities: list[str] | None = None,
+        topic: str = "",
+    ) -> Any:
+        """Open a ByteStreamWriter; ``write`` bytes to it and ``aclose`` it when done."""
+        return await self._local_room._stream_manager().stream_bytes(
+            name,
+            total_size=total_size,
+            mime_type=mime_type,
+            attributes=attributes,
+            stream_id=stream_id,
+            destination_identities=destination_identities,
+            topic=topic,
+        )
 
     async def publish_track(
         self, track: LocalTrack, options: TrackPublishOptions | None = None
@@ -250,7 +371,7 @@ class LocalParticipant(Participant):
             raise ValueError(f"publish_track needs a local track, not {type(track).__name__}")
         if track._participant is not None and track.sid:
             raise ValueError(f"track {track.name!r} is already published as {track.sid}")
-        room = self._room
+        room = self._local_room
         engine = room._engine_or_raise()
         request = self._add_track_request(track, options)
         media = track._media_track()
@@ -293,7 +414,7 @@ class LocalParticipant(Participant):
         publication = self._track_publications.get(track_sid)
         if not isinstance(publication, LocalTrackPublication):
             raise ValueError(f"no published track with sid {track_sid!r}")
-        room = self._room
+        room = self._local_room
         engine = room._engine_or_raise()
         del self._track_publications[track_sid]
         await engine.remove_publisher_track(publication._transceiver, renegotiate=True)
@@ -312,7 +433,7 @@ class LocalParticipant(Participant):
         if publication is None:
             return
         publication._info.muted = muted
-        room = self._room
+        room = self._local_room
         room._send_soon(
             proto_rtc.SignalRequest(mute=proto_rtc.MuteTrackRequest(sid=track.sid, muted=muted))
         )

@@ -103,6 +103,8 @@ class Room(EventEmitter[EventTypes]):
         self._disconnect_task: asyncio.Task[None] | None = None
         self._server_info = proto_models.ServerInfo()
         self._pending_remote: dict[str, tuple[MediaStreamTrack, RTCRtpTransceiver]] = {}
+        self._rpc: Any = None
+        self._streams: Any = None
         self._background: set[asyncio.Task[Any]] = set()
 
     # -- properties -------------------------------------------------------------
@@ -173,6 +175,36 @@ class Room(EventEmitter[EventTypes]):
     def e2ee_manager(self) -> None:
         """End-to-end encryption is not available in livekit-py: always None."""
         return None
+
+    # -- RPC and data streams (room/rpc.py, room/data_stream.py) --------------------------
+
+    def _rpc_manager(self) -> Any:
+        if self._rpc is None:
+            from .rpc import RpcManager
+
+            self._rpc = RpcManager(self)
+        return self._rpc
+
+    def _stream_manager(self) -> Any:
+        if self._streams is None:
+            from .data_stream import StreamManager
+
+            self._streams = StreamManager(self)
+        return self._streams
+
+    def register_text_stream_handler(self, topic: str, handler: Any) -> None:
+        """Call ``handler(reader, participant_identity)`` for text streams on ``topic``."""
+        self._stream_manager().register_text_stream_handler(topic, handler)
+
+    def unregister_text_stream_handler(self, topic: str) -> None:
+        self._stream_manager().unregister_text_stream_handler(topic)
+
+    def register_byte_stream_handler(self, topic: str, handler: Any) -> None:
+        """Call ``handler(reader, participant_identity)`` for byte streams on ``topic``."""
+        self._stream_manager().register_byte_stream_handler(topic, handler)
+
+    def unregister_byte_stream_handler(self, topic: str) -> None:
+        self._stream_manager().unregister_byte_stream_handler(topic)
 
     async def get_rtc_stats(self) -> RtcStats:
         """Statistics of the publisher and subscriber peer connections."""
@@ -309,6 +341,9 @@ class Room(EventEmitter[EventTypes]):
             await cleanup
             raise
         self._end_all_tracks()
+        for manager in (self._rpc, self._streams):
+            if manager is not None:
+                await manager.on_disconnected()
         if self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
         self._remote_participants.clear()
@@ -468,6 +503,9 @@ class Room(EventEmitter[EventTypes]):
     def _participant_left(self, rp: RemoteParticipant, reason: int) -> None:
         for sid in list(rp._track_publications):
             self._remove_remote_publication(rp, sid)
+        for manager in (self._rpc, self._streams):
+            if manager is not None:
+                manager.on_participant_left(rp.identity)
         self._remote_participants.pop(rp.identity, None)
         self._active_speakers.pop(rp.sid, None)
         rp._mark_disconnected(reason)
@@ -668,6 +706,10 @@ class Room(EventEmitter[EventTypes]):
                     participant=self._remote_participants.get(identity),
                 ),
             )
+        elif which in ("rpc_request", "rpc_ack", "rpc_response"):
+            self._rpc_manager().handle_packet(packet)
+        elif which in ("stream_header", "stream_chunk", "stream_trailer"):
+            self._stream_manager().handle_packet(packet)
         else:
             logger.debug("data packet %s from %r not handled", which, identity)
 

@@ -1,0 +1,112 @@
+"""Following "the microphone of participant X" across track changes.
+
+``AudioStream.from_participant``/``VideoStream.from_participant`` do not read one
+track: they read whichever track of the given source the participant has at the
+moment, waiting for one to be subscribed (or published, for the local
+participant), moving to the next one when it changes, and ending when the
+participant leaves or the room disconnects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..log import get_logger
+from ..media.frame_source import AVFrame, FrameFanout, Subscription
+
+if TYPE_CHECKING:
+    from .participant import Participant
+    from .room import EventTypes, Room
+    from .track import Track
+
+logger = get_logger("room.follow")
+
+
+class _Relay:
+    """Sink on the current track: frames go to the follower; the track's end detaches."""
+
+    def __init__(self, follower: ParticipantTrackFollower, track: Track) -> None:
+        self.follower = follower
+        self.track = track
+
+    def on_frame(self, frame: AVFrame) -> None:
+        self.follower.publish(frame)
+
+    def on_end(self) -> None:
+        self.follower._detach(self.track)
+
+
+class ParticipantTrackFollower(FrameFanout):
+    """A FrameFanout carrying the frames of ``participant``'s current track of ``source``."""
+
+    def __init__(self, room: Room, participant: Participant, source: int, kind: int) -> None:
+        super().__init__()
+        self._room = room
+        self._participant = participant
+        self._source = source
+        self._kind = kind
+        self._current: Subscription | None = None
+        self._current_track: Track | None = None
+        self._listeners: list[tuple[EventTypes, Callable[..., None]]] = []
+        events: tuple[tuple[EventTypes, Callable[..., None]], ...] = (
+            ("track_subscribed", self._on_subscribed),
+            ("local_track_published", self._on_local_published),
+            ("participant_disconnected", self._on_participant_left),
+            ("disconnected", self._on_room_disconnected),
+        )
+        for event, callback in events:
+            room.on(event, callback)
+            self._listeners.append((event, callback))
+        for publication in participant.track_publications.values():
+            track = publication.track
+            if track is not None and self._matches(publication.source, track):
+                self._attach(track)
+                break
+
+    def _matches(self, source: int, track: Track) -> bool:
+        return source == self._source and track.kind == self._kind
+
+    def _on_subscribed(self, track: Track, publication: Any, participant: Any) -> None:
+        if participant is self._participant and self._matches(publication.source, track):
+            self._attach(track)
+
+    def _on_local_published(self, publication: Any, track: Track) -> None:
+        if self._room._local_participant is self._participant and self._matches(
+            publication.source, track
+        ):
+            self._attach(track)
+
+    def _on_participant_left(self, participant: Any) -> None:
+        if participant is self._participant:
+            self.end()
+
+    def _on_room_disconnected(self, reason: int) -> None:
+        self.end()
+
+    def _attach(self, track: Track) -> None:
+        if self._current_track is track or self.ended:
+            return
+        self._detach(self._current_track)
+        logger.debug("following %s of %s", track.sid, self._participant.identity)
+        self._current_track = track
+        self._current = track._frame_source().subscribe(_Relay(self, track))
+
+    def _detach(self, track: Track | None) -> None:
+        if track is None or track is not self._current_track:
+            return
+        current, self._current, self._current_track = self._current, None, None
+        if current is not None:
+            current.close()
+
+    def end(self) -> None:
+        self._detach(self._current_track)
+        for event, callback in self._listeners:
+            self._room.off(event, callback)
+        self._listeners.clear()
+        super().end()
+
+    def _subscribers_changed(self) -> None:
+        # The last reader went away: stop following.
+        if self.subscriber_count == 0 and not self.ended:
+            self.end()
