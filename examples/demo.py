@@ -4,8 +4,9 @@ Run it with ``./dev.sh -s demo`` (or ``python examples/demo.py`` in an environme
 with livekit-py and livekit-api installed). It starts the real server on free
 local ports, lets "alice" and "bob" join one room, and shows what each sees:
 joins and leaves, reliable and lossy data with topics, targeted packets, the
-round-trip time of a ping over the server, and a 440 Hz tone that alice
-publishes and bob hears (he prints its pitch and level).
+round-trip time of a ping over the server, a 440 Hz tone that alice
+publishes and bob hears (he prints its pitch and level), and 640x360 VP8
+video at 30 fps (bob prints the frame rate and size he receives).
 
 Pass ``--url ws://host:port`` to use a running server instead (dev keys).
 """
@@ -116,6 +117,7 @@ async def run(url: str) -> None:
     )
 
     await audio_one_way(alice, bob)
+    await video_one_way(alice, bob)
 
     await bob.disconnect()
     await asyncio.wait_for(left.wait(), 10)
@@ -129,8 +131,8 @@ async def audio_one_way(alice: rtc.Room, bob: rtc.Room) -> None:
 
     @bob.on("track_subscribed")
     def on_track(track: rtc.Track, pub: rtc.RemoteTrackPublication, p: rtc.Participant) -> None:
-        say("bob", f"subscribed to {p.identity}'s {pub.name!r} ({pub.mime_type})")
-        if not subscribed.done():
+        if track.kind == rtc.TrackKind.KIND_AUDIO and not subscribed.done():
+            say("bob", f"subscribed to {p.identity}'s {pub.name!r} ({pub.mime_type})")
             subscribed.set_result(track)
 
     source = rtc.AudioSource(48000, 1)
@@ -162,6 +164,59 @@ async def audio_one_way(alice: rtc.Room, bob: rtc.Room) -> None:
     level = 20 * np.log10(np.sqrt(np.mean(x * x)) + 1e-12)
     say("bob", f"hears {pitch:.1f} Hz at {level:.1f} dBFS (16 kHz mono)")
     player.cancel()
+    await alice.local_participant.unpublish_track(publication.sid)
+    await source.aclose()
+
+
+async def video_one_way(alice: rtc.Room, bob: rtc.Room, seconds: float = 3.0) -> None:
+    """Alice publishes 640x360 VP8 at 30 fps; bob reports the rate and size he gets."""
+    width, height, fps = 640, 360, 30
+    subscribed: asyncio.Future[rtc.Track] = asyncio.get_running_loop().create_future()
+
+    @bob.on("track_subscribed")
+    def on_track(track: rtc.Track, pub: rtc.RemoteTrackPublication, p: rtc.Participant) -> None:
+        if track.kind == rtc.TrackKind.KIND_VIDEO and not subscribed.done():
+            say("bob", f"subscribed to {p.identity}'s {pub.name!r} ({pub.mime_type})")
+            subscribed.set_result(track)
+
+    source = rtc.VideoSource(width, height)
+    track = rtc.LocalVideoTrack.create_video_track("camera", source)
+    # a bar moving across a gradient, so the encoder has real work to do
+    base = np.zeros((height, width, 4), dtype=np.uint8)
+    base[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
+    base[..., 2] = np.linspace(255, 0, height, dtype=np.uint8)[:, None]
+    base[..., 3] = 255
+
+    async def camera() -> None:
+        start, n = time.monotonic(), 0
+        while True:
+            frame = base.copy()
+            x = (n * 8) % width
+            frame[:, x : x + 40, :3] = 255
+            source.capture_frame(rtc.VideoFrame(width, height, rtc.VideoBufferType.RGBA, frame))
+            n += 1
+            await asyncio.sleep(max(0.0, start + n / fps - time.monotonic()))
+
+    capture = asyncio.create_task(camera())
+    options = rtc.TrackPublishOptions(
+        source=rtc.TrackSource.SOURCE_CAMERA, video_codec=rtc.VideoCodec.VP8
+    )
+    publication = await alice.local_participant.publish_track(track, options)
+    say("alice", f"publishing {width}x{height} VP8 video at {fps} fps as {publication.sid}")
+    remote = await asyncio.wait_for(subscribed, 10)
+    stream = rtc.VideoStream(remote, format=rtc.VideoBufferType.RGBA)
+    frames, size, first = 0, (0, 0), None
+    async for event in stream:
+        now = time.monotonic()
+        first = first or now
+        frames += 1
+        size = (event.frame.width, event.frame.height)
+        if now - first >= seconds:
+            break
+    await stream.aclose()
+    rate = (frames - 1) / max(1e-6, time.monotonic() - (first or 0))
+    say("bob", f"receives {size[0]}x{size[1]} RGBA frames at {rate:.1f} fps")
+    capture.cancel()
     await alice.local_participant.unpublish_track(publication.sid)
     await source.aclose()
 

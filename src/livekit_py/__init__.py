@@ -45,10 +45,12 @@ from .room.track import (
     AudioTrack,
     LocalAudioTrack,
     LocalTrack,
+    LocalVideoTrack,
     RemoteAudioTrack,
     RemoteTrack,
     RemoteVideoTrack,
     Track,
+    VideoTrack,
 )
 from .types import *  # noqa: F403
 from .types import __all__ as _types_all
@@ -79,6 +81,7 @@ __all__ = [
     "LocalParticipant",
     "LocalTrack",
     "LocalTrackPublication",
+    "LocalVideoTrack",
     "NoiseCancellationOptions",
     "Participant",
     "RemoteAudioTrack",
@@ -103,6 +106,7 @@ __all__ = [
     "VideoFrameEvent",
     "VideoSource",
     "VideoStream",
+    "VideoTrack",
     "__version__",
     "combine_audio_frames",
 ]

@@ -23,7 +23,7 @@ class OpusEncoder(_AiortcOpusEncoder):
         return int(self.codec.bit_rate or 0)
 
 
-def install_encoder(sender: Any, encoder: Any) -> None:
+def install_encoder(sender: Any, encoder: Any) -> None:  # also used for video encoders
     """Make aiortc's RTCRtpSender use ``encoder`` instead of creating its own.
 
     aiortc (1.14 to 1.16) creates the encoder lazily, on the first frame, only

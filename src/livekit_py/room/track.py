@@ -15,12 +15,13 @@ from livekit.protocol import rtc as proto_rtc
 
 from ..log import get_logger
 from ..media.frame_source import FrameFanout, TrackReader
-from ..types import StreamState, TrackKind, TrackPublishOptions
+from ..types import StreamState, TrackKind, TrackPublishOptions, VideoCodec
 
 if TYPE_CHECKING:
-    from aiortc import MediaStreamTrack
+    from aiortc import MediaStreamTrack, RTCRtpTransceiver
 
     from ..media.audio_source import AudioSource, AudioSourceTrack
+    from ..media.video_source import VideoSource, VideoSourceTrack
     from .participant import LocalParticipant
 
 logger = get_logger("room.track")
@@ -173,6 +174,109 @@ class LocalAudioTrack(LocalTrack):
         return self._rtc._sent
 
 
+class LocalVideoTrack(LocalTrack):
+    """Video captured into a :class:`VideoSource` and published to the room.
+
+    Published with VP8 (default) or H.264 through aiortc, one layer (no
+    simulcast: ``simulcast=True`` is logged and published as a single layer),
+    honouring ``video_encoding.max_bitrate`` and ``max_framerate``. AV1, VP9 and
+    H.265 are not available from aiortc and raise ValueError.
+    """
+
+    def __init__(self, name: str, source: VideoSource) -> None:
+        from ..media.video_source import VideoSourceTrack
+
+        super().__init__(name, TrackKind.KIND_VIDEO)
+        self._source = source
+        self._rtc: VideoSourceTrack = VideoSourceTrack(source)
+
+    @staticmethod
+    def create_video_track(name: str, source: VideoSource) -> LocalVideoTrack:
+        """A new video track fed by ``source``; publish it with ``publish_track``."""
+        from ..media.video_source import VideoSource
+
+        if not isinstance(source, VideoSource):
+            raise ValueError(f"source must be a VideoSource, not {type(source).__name__}")
+        return LocalVideoTrack(name, source)
+
+    def _apply_mute(self, muted: bool) -> None:
+        self._rtc.muted = muted
+
+    @staticmethod
+    def _codec(options: TrackPublishOptions) -> int:
+        codec = options.video_codec if options.HasField("video_codec") else VideoCodec.VP8
+        if codec not in (VideoCodec.VP8, VideoCodec.H264):
+            name = VideoCodec.Name(codec) if codec in VideoCodec.values() else str(codec)
+            raise ValueError(
+                f"video codec {name} is not available in livekit-py (aiortc encodes VP8 and "
+                "H264 only); publish with VideoCodec.VP8 or VideoCodec.H264"
+            )
+        return codec
+
+    def _fill_add_track_request(
+        self, request: proto_rtc.AddTrackRequest, options: TrackPublishOptions
+    ) -> None:
+        codec = self._codec(options)
+        if options.HasField("simulcast") and options.simulcast:
+            logger.info("simulcast is not available with aiortc: publishing one layer")
+        width, height = self._source.width, self._source.height
+        request.type = proto_models.TrackType.VIDEO
+        request.width, request.height = width, height
+        request.layers.append(
+            proto_models.VideoLayer(
+                quality=proto_models.VideoQuality.HIGH,
+                width=width,
+                height=height,
+                bitrate=self._bitrate(options),
+            )
+        )
+        request.simulcast_codecs.append(
+            proto_rtc.SimulcastCodec(
+                codec="vp8" if codec == VideoCodec.VP8 else "h264", cid=request.cid
+            )
+        )
+
+    def _bitrate(self, options: TrackPublishOptions) -> int:
+        from ..media.video_codecs import default_max_bitrate
+
+        if options.HasField("video_encoding") and options.video_encoding.max_bitrate:
+            return int(options.video_encoding.max_bitrate)
+        return default_max_bitrate(self._source.width, self._source.height)
+
+    def _configure_transceiver(
+        self, transceiver: RTCRtpTransceiver, options: TrackPublishOptions
+    ) -> None:
+        """Offer only the chosen codec (plus RTX) and install our encoder for it."""
+        from aiortc import RTCRtpSender
+
+        from ..media.opus import install_encoder
+        from ..media.video_codecs import make_video_encoder
+
+        codec = self._codec(options)
+        mime = "video/vp8" if codec == VideoCodec.VP8 else "video/h264"
+        caps = RTCRtpSender.getCapabilities("video").codecs
+        transceiver.setCodecPreferences(
+            [c for c in caps if c.mimeType.lower() in (mime, "video/rtx")]
+        )
+        framerate = None
+        if options.HasField("video_encoding") and options.video_encoding.max_framerate:
+            framerate = float(options.video_encoding.max_framerate)
+        install_encoder(
+            transceiver.sender, make_video_encoder(codec, self._bitrate(options), framerate)
+        )
+
+    def _media_track(self) -> MediaStreamTrack:
+        if self._rtc.readyState == "ended":
+            from ..media.video_source import VideoSourceTrack
+
+            self._rtc = VideoSourceTrack(self._source)
+            self._rtc.muted = self._muted
+        return self._rtc
+
+    def _frame_source(self) -> FrameFanout:
+        return self._rtc._sent
+
+
 class RemoteTrack(Track):
     """A track of another participant that we are subscribed to."""
 
@@ -215,3 +319,5 @@ class RemoteVideoTrack(RemoteTrack):
 
 AudioTrack = Union[LocalAudioTrack, RemoteAudioTrack]
 """Any audio track."""
+VideoTrack = Union[LocalVideoTrack, RemoteVideoTrack]
+"""Any video track."""
