@@ -343,3 +343,38 @@ async def test_stream_from_participant_waits_and_follows_track_changes(
         await speaker.disconnect()
         await listener.disconnect()
         await source.aclose()
+
+
+async def test_audio_max_bitrate_is_honoured(server_url: str, make_token: TokenFactory) -> None:
+    room = rtc.Room()
+    low_src, high_src = rtc.AudioSource(48000, 1), rtc.AudioSource(48000, 1)
+    low = rtc.LocalAudioTrack.create_audio_track("low", low_src)
+    high = rtc.LocalAudioTrack.create_audio_track("high", high_src)
+    try:
+        await room.connect(server_url, make_token("speaker"))
+        async with (
+            background(feed_sine(low_src, rtc.AudioFrame, 440.0)),
+            background(feed_sine(high_src, rtc.AudioFrame, 440.0)),
+        ):
+            await room.local_participant.publish_track(
+                low, rtc.TrackPublishOptions(audio_encoding=rtc.AudioEncoding(max_bitrate=12_000))
+            )
+            await room.local_participant.publish_track(
+                high, rtc.TrackPublishOptions(audio_encoding=rtc.AudioEncoding(max_bitrate=96_000))
+            )
+
+            async def sent_bytes(track: rtc.LocalAudioTrack) -> int:
+                stats = await track.get_stats()
+                return sum(s.bytesSent for s in stats if getattr(s, "type", "") == "outbound-rtp")
+
+            start = (await sent_bytes(low), await sent_bytes(high))
+            await asyncio.sleep(3.0)
+            low_rate = (await sent_bytes(low) - start[0]) * 8 / 3.0
+            high_rate = (await sent_bytes(high) - start[1]) * 8 / 3.0
+        # RTP headers add ~16 kbps at 50 packets/s; the payload difference dominates
+        assert low_rate < 40_000, f"low track sent {low_rate:.0f} bit/s"
+        assert high_rate > 2 * low_rate, f"{high_rate:.0f} vs {low_rate:.0f} bit/s"
+    finally:
+        await room.disconnect()
+        await low_src.aclose()
+        await high_src.aclose()
