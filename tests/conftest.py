@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +17,11 @@ if str(ROOT) not in sys.path:
 from signaling import local_server  # noqa: E402
 
 TokenFactory = Callable[..., str]
+
+# aiortc and aioice log every packet at DEBUG; keep their INFO and above so that
+# `-o log_level=DEBUG` shows livekit_py's own messages without the flood.
+for _noisy in ("aiortc", "aioice"):
+    logging.getLogger(_noisy).setLevel(logging.INFO)
 
 
 @pytest.fixture(scope="session")

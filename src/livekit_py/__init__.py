@@ -52,6 +52,7 @@ from .room.track import (
     Track,
     VideoTrack,
 )
+from .room.transcription import Transcription, TranscriptionSegment
 from .types import *  # noqa: F403
 from .types import __all__ as _types_all
 from .version import __version__
@@ -102,6 +103,8 @@ __all__ = [
     "TextStreamWriter",
     "Track",
     "TrackPublication",
+    "Transcription",
+    "TranscriptionSegment",
     "VideoFrame",
     "VideoFrameEvent",
     "VideoSource",

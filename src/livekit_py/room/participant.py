@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from livekit.protocol import models as proto_models
@@ -13,6 +14,7 @@ from ..types import (
     ConnectionQuality,
     DisconnectReason,
     ParticipantKind,
+    ParticipantTrackPermission,
     TrackPublishOptions,
     TrackSource,
 )
@@ -22,13 +24,31 @@ from .publication import (
     RemoteTrackPublication,
     TrackPublication,
 )
+from .signal_requests import SignalRequestError, reason_name
 from .track import LocalTrack
+from .transcription import Transcription, transcription_to_proto
 
 if TYPE_CHECKING:
     from ..media.frame_source import FrameFanout
     from .room import Room
 
 logger = get_logger("room.participant")
+
+# How long set_metadata/set_name/set_attributes wait for the server's answer, and
+# then (once it accepted) for the participant update that carries the change.
+UPDATE_RESPONSE_TIMEOUT = 10.0
+UPDATE_APPLY_TIMEOUT = 5.0
+
+_UINT32_MAX = 2**32 - 1
+
+
+class PublishDTMFError(Exception):
+    """A DTMF tone could not be sent (e.g. the room is not connected)."""
+
+
+class PublishTranscriptionError(Exception):
+    """A transcription could not be sent (e.g. the room is not connected)."""
+
 
 # livekit-protocol's ParticipantInfo.Kind numbers -> the public ParticipantKind.
 _KIND_FROM_PROTO: dict[int, int] = {
@@ -189,6 +209,248 @@ class LocalParticipant(Participant):
         super().__init__(info)
         self._room = room
         self._local_room: Room = room
+        # (condition, future) pairs resolved when a server update makes condition() true
+        self._info_waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self._subscription_permission: proto_rtc.SubscriptionPermission | None = None
+
+    # -- our own name, metadata and attributes ----------------------------------------
+
+    async def set_metadata(self, metadata: str) -> None:
+        """Replace our metadata; the other participants get ``participant_metadata_changed``.
+
+        Needs the ``canUpdateOwnMetadata`` grant. Returns once the server has
+        applied the change (``room.local_participant.metadata`` is updated and the
+        room's own ``participant_metadata_changed`` was emitted). Raises
+        ValueError for a non-str argument, SignalRequestError when the server
+        refuses (``reason`` "NOT_ALLOWED" without the grant, "LIMIT_EXCEEDED" for
+        oversized metadata), TimeoutError when it does not answer within
+        10 seconds and ConnectionError when the room is not connected. The server
+        ignores an empty string in client updates, so metadata cannot be cleared
+        this way.
+        """
+        if not isinstance(metadata, str):
+            raise ValueError(f"metadata must be a str, not {type(metadata).__name__}")
+        if metadata == "" and self.metadata:
+            logger.warning(
+                "the server ignores empty metadata; %r keeps its metadata", self.identity
+            )
+        await self._update_own_info(
+            proto_rtc.UpdateParticipantMetadata(metadata=metadata),
+            lambda: metadata == "" or self._info.metadata == metadata,
+            "metadata",
+        )
+
+    async def set_name(self, name: str) -> None:
+        """Change our display name; the other participants get ``participant_name_changed``.
+
+        Same rules as :meth:`set_metadata` (grant, errors, an empty name is
+        ignored by the server).
+        """
+        if not isinstance(name, str):
+            raise ValueError(f"name must be a str, not {type(name).__name__}")
+        if name == "" and self.name:
+            logger.warning("the server ignores an empty name; %r keeps its name", self.identity)
+        await self._update_own_info(
+            proto_rtc.UpdateParticipantMetadata(name=name),
+            lambda: name == "" or self._info.name == name,
+            "name",
+        )
+
+    async def set_attributes(self, attributes: dict[str, str]) -> None:
+        """Set (merge) attributes: keys not given keep their values, a "" value deletes its key.
+
+        The other participants get ``participant_attributes_changed`` with the
+        changed keys. Same grant and errors as :meth:`set_metadata`; ValueError
+        for anything but a mapping of non-empty str keys to str values.
+        """
+        if not isinstance(attributes, Mapping):
+            raise ValueError(f"attributes must be a dict, not {type(attributes).__name__}")
+        wanted: dict[str, str] = {}
+        for key, value in attributes.items():
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"attribute keys must be non-empty strings, not {key!r}")
+            if not isinstance(value, str):
+                raise ValueError(f"the value of attribute {key!r} must be a str, not {value!r}")
+            wanted[key] = value
+        await self._update_own_info(
+            proto_rtc.UpdateParticipantMetadata(attributes=wanted),
+            lambda: all(self._info.attributes.get(k, "") == v for k, v in wanted.items()),
+            "attributes",
+        )
+
+    async def _update_own_info(
+        self,
+        update: proto_rtc.UpdateParticipantMetadata,
+        applied: Callable[[], bool],
+        what: str,
+    ) -> None:
+        """Send ``update`` and wait until the server accepted and applied it.
+
+        Success is either the server's OK for our request id or a participant
+        update about us that satisfies ``applied``; a refusal raises.
+        """
+        room = self._local_room
+        signal = room._signal_or_raise()
+        tracker = room._requests
+        request_id = tracker.next_id()
+        update.request_id = request_id
+        answered = tracker.expect(request_id)
+        loop = asyncio.get_running_loop()
+        applied_now: asyncio.Future[None] = loop.create_future()
+        waiter = (applied, applied_now)
+        self._info_waiters.append(waiter)
+        try:
+            try:
+                await asyncio.wait_for(
+                    signal.send(proto_rtc.SignalRequest(update_metadata=update)),
+                    UPDATE_RESPONSE_TIMEOUT,
+                )
+            except asyncio.TimeoutError:
+                raise TimeoutError(
+                    f"could not send the {what} update of {self.identity!r} "
+                    f"within {UPDATE_RESPONSE_TIMEOUT:g}s"
+                ) from None
+            either: set[asyncio.Future[Any]] = {answered, applied_now}
+            await asyncio.wait(
+                either,
+                timeout=UPDATE_RESPONSE_TIMEOUT,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if answered.done():
+                response = answered.result()  # ConnectionError when the room went away
+                if response.reason != proto_rtc.RequestResponse.Reason.OK:
+                    reason = reason_name(response.reason)
+                    detail = response.message or reason.lower().replace("_", " ")
+                    raise SignalRequestError(
+                        f"the server refused to update the {what} of {self.identity!r}: "
+                        f"{detail} ({reason})",
+                        reason,
+                    )
+                if applied():
+                    return
+                await asyncio.wait({applied_now}, timeout=UPDATE_APPLY_TIMEOUT)
+                if not applied_now.done():
+                    logger.warning(
+                        "the server accepted the %s update of %r but sent no participant "
+                        "update within %gs",
+                        what,
+                        self.identity,
+                        UPDATE_APPLY_TIMEOUT,
+                    )
+                return
+            if applied_now.done():
+                return
+            if applied():
+                logger.debug(
+                    "no answer to %s update %d, the value is already set", what, request_id
+                )
+                return
+            raise TimeoutError(
+                f"the server did not answer the {what} update of {self.identity!r} "
+                f"within {UPDATE_RESPONSE_TIMEOUT:g}s"
+            )
+        finally:
+            tracker.forget(request_id)
+            if waiter in self._info_waiters:
+                self._info_waiters.remove(waiter)
+            if not applied_now.done():
+                applied_now.cancel()
+
+    def _apply_info(self, info: proto_models.ParticipantInfo, room: Room) -> None:
+        super()._apply_info(info, room)
+        for condition, future in list(self._info_waiters):
+            if not future.done() and condition():
+                future.set_result(None)
+
+    # -- transcriptions, DTMF, subscription permissions --------------------------------
+
+    async def publish_transcription(self, transcription: Transcription) -> None:
+        """Send ``transcription`` (reliably) to everyone in the room.
+
+        The others get ``transcription_received(segments, participant,
+        publication)`` where ``participant`` is the transcribed participant.
+        Note: the LiveKit server forwards transcriptions only from agents (a
+        token with the ``agent`` video grant or of kind agent); from any other
+        participant they are silently dropped. Raises ValueError for a malformed
+        transcription and PublishTranscriptionError when it cannot be sent.
+        """
+        message = transcription_to_proto(transcription)
+        packet = proto_models.DataPacket(
+            kind=proto_models.DataPacket.Kind.RELIABLE,
+            participant_identity=self.identity,
+            transcription=message,
+        )
+        try:
+            await self._send_reliable(packet)
+        except ConnectionError as e:
+            raise PublishTranscriptionError(f"could not publish the transcription: {e}") from e
+
+    async def publish_dtmf(self, *, code: int, digit: str) -> None:
+        """Send a SIP DTMF tone (reliably) to everyone in the room.
+
+        The others get ``sip_dtmf_received`` with a SipDTMF. ``code`` is the
+        RFC 4733 event code (0-9, 10 for ``*``, 11 for ``#``, 12-15 for A-D) and
+        ``digit`` its character. Raises ValueError for bad arguments and
+        PublishDTMFError when it cannot be sent.
+        """
+        if isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= _UINT32_MAX:
+            raise ValueError(f"code must be a non-negative int, not {code!r}")
+        if not isinstance(digit, str):
+            raise ValueError(f"digit must be a str, not {type(digit).__name__}")
+        packet = proto_models.DataPacket(
+            kind=proto_models.DataPacket.Kind.RELIABLE,
+            participant_identity=self.identity,
+            sip_dtmf=proto_models.SipDTMF(code=code, digit=digit),
+        )
+        try:
+            await self._send_reliable(packet)
+        except ConnectionError as e:
+            raise PublishDTMFError(f"could not publish the DTMF tone: {e}") from e
+
+    async def _send_reliable(self, packet: proto_models.DataPacket) -> None:
+        engine = self._local_room._engine_or_raise()
+        await engine.send_data(packet, proto_models.DataPacket.Kind.RELIABLE)
+
+    def set_track_subscription_permissions(
+        self,
+        *,
+        allow_all_participants: bool,
+        participant_permissions: list[ParticipantTrackPermission] | None = None,
+    ) -> None:
+        """Choose who may subscribe to our tracks.
+
+        With ``allow_all_participants`` True everyone may (the default of a
+        session) and ``participant_permissions`` is ignored; otherwise only the
+        participants listed, each for all its tracks (``allow_all``) or for the
+        ``allowed_track_sids``. The server then stops sending our tracks to the
+        others and tells them they are not allowed. Sent in the background;
+        raises ValueError for bad arguments and ConnectionError when the room is
+        not connected.
+        """
+        if not isinstance(allow_all_participants, bool):
+            raise ValueError("allow_all_participants must be a bool")
+        permissions = list(participant_permissions or [])
+        track_permissions = []
+        for permission in permissions:
+            if not isinstance(permission, ParticipantTrackPermission):
+                raise ValueError(
+                    "participant_permissions must hold ParticipantTrackPermission, "
+                    f"not {type(permission).__name__}"
+                )
+            if not permission.participant_identity:
+                raise ValueError("a ParticipantTrackPermission needs a participant_identity")
+            track_permissions.append(
+                proto_rtc.TrackPermission(
+                    participant_identity=permission.participant_identity,
+                    all_tracks=permission.allow_all,
+                    track_sids=list(permission.allowed_track_sids),
+                )
+            )
+        message = proto_rtc.SubscriptionPermission(
+            all_participants=allow_all_participants, track_permissions=track_permissions
+        )
+        self._local_room._send_soon(proto_rtc.SignalRequest(subscription_permission=message))
+        self._subscription_permission = message
 
     async def publish_data(
         self,

@@ -21,7 +21,9 @@ from ..types import ConnectionState, DataPacketKind, DisconnectReason, StreamSta
 from .options import DEFAULT_CONNECT_TIMEOUT, DataPacket, RoomOptions, RtcStats, SipDTMF
 from .participant import LocalParticipant, Participant, RemoteParticipant
 from .publication import LocalTrackPublication, RemoteTrackPublication
+from .signal_requests import RequestTracker, reason_name
 from .track import RemoteAudioTrack, RemoteTrack, RemoteVideoTrack
+from .transcription import segments_from_proto
 
 logger = get_logger("room")
 
@@ -106,6 +108,10 @@ class Room(EventEmitter[EventTypes]):
         self._rpc: Any = None
         self._streams: Any = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._requests = RequestTracker()
+        # track sid -> whether the publisher lets us subscribe (from the server's
+        # SubscriptionPermissionUpdate); tracks the server said nothing about are absent
+        self._subscription_allowed: dict[str, bool] = {}
 
     # -- properties -------------------------------------------------------------
 
@@ -341,6 +347,11 @@ class Room(EventEmitter[EventTypes]):
             await cleanup
             raise
         self._end_all_tracks()
+        self._requests.fail_all(ConnectionError("the room disconnected before the server answered"))
+        lp = self._local_participant
+        if lp is not None:
+            for _, waiter in lp._info_waiters:
+                waiter.cancel()
         for manager in (self._rpc, self._streams):
             if manager is not None:
                 await manager.on_disconnected()
@@ -349,6 +360,7 @@ class Room(EventEmitter[EventTypes]):
         self._remote_participants.clear()
         self._active_speakers.clear()
         self._pending_remote.clear()
+        self._subscription_allowed.clear()
 
     def _end_all_tracks(self) -> None:
         """Remote tracks end (their streams stop); local publications are dropped."""
@@ -458,6 +470,8 @@ class Room(EventEmitter[EventTypes]):
         signal.on("track_subscribed", self._on_local_track_subscribed)
         signal.on("subscription_response", self._on_subscription_response)
         signal.on("stream_state_update", self._on_stream_state_update)
+        signal.on("request_response", self._on_request_response)
+        signal.on("subscription_permission_update", self._on_subscription_permission_update)
         logger.info(
             "joined room %r (%s) as %r, server %s, %d other participant(s)",
             self._info.name,
@@ -472,6 +486,12 @@ class Room(EventEmitter[EventTypes]):
         if lp is not None and lp.sid == sid:
             return lp
         return next((p for p in self._remote_participants.values() if p.sid == sid), None)
+
+    def _participant_by_identity(self, identity: str) -> Participant | None:
+        lp = self._local_participant
+        if lp is not None and lp.identity == identity:
+            return lp
+        return self._remote_participants.get(identity)
 
     def _on_participant_update(self, update: proto_rtc.ParticipantUpdate) -> None:
         lp = self._local_participant
@@ -576,6 +596,7 @@ class Room(EventEmitter[EventTypes]):
             return
         self._unsubscribe(rp, pub)
         del rp._track_publications[track_sid]
+        self._subscription_allowed.pop(track_sid, None)
         self.emit("track_unpublished", pub, rp)
 
     def _on_subscription_response(self, msg: proto_rtc.SubscriptionResponse) -> None:
@@ -706,12 +727,63 @@ class Room(EventEmitter[EventTypes]):
                     participant=self._remote_participants.get(identity),
                 ),
             )
+        elif which == "transcription":
+            self._on_transcription(packet.transcription)
         elif which in ("rpc_request", "rpc_ack", "rpc_response"):
             self._rpc_manager().handle_packet(packet)
         elif which in ("stream_header", "stream_chunk", "stream_trailer"):
             self._stream_manager().handle_packet(packet)
         else:
             logger.debug("data packet %s from %r not handled", which, identity)
+
+    def _on_transcription(self, message: proto_models.Transcription) -> None:
+        participant = self._participant_by_identity(message.transcribed_participant_identity)
+        publication = None
+        if participant is not None:
+            publication = participant._track_publications.get(message.track_id)
+        self.emit("transcription_received", segments_from_proto(message), participant, publication)
+
+    # -- request responses and subscription permissions ---------------------------------
+
+    def _on_request_response(self, msg: proto_rtc.RequestResponse) -> None:
+        if self._requests.handle(msg):
+            return
+        reasons = proto_rtc.RequestResponse.Reason
+        if msg.reason not in (reasons.OK, reasons.QUEUED):
+            logger.warning(
+                "the server refused a %s request: %s (%s)",
+                msg.WhichOneof("request") or "signal",
+                msg.message,
+                reason_name(msg.reason),
+            )
+
+    def _on_subscription_permission_update(
+        self, msg: proto_rtc.SubscriptionPermissionUpdate
+    ) -> None:
+        self._subscription_allowed[msg.track_sid] = msg.allowed
+        found = self._find_publication(msg.track_sid)
+        if found is None:
+            logger.debug("permission update for unknown track %s", msg.track_sid)
+            return
+        rp, pub = found
+        logger.info(
+            "%s to subscribe to %s of %s",
+            "allowed" if msg.allowed else "not allowed",
+            msg.track_sid,
+            rp.identity,
+        )
+        if msg.allowed:
+            return
+        # The server stops forwarding the track; drop it now rather than when
+        # the subscriber transceiver goes away.
+        self._pending_remote.pop(msg.track_sid, None)
+        self._unsubscribe(rp, pub)
+        self.emit(
+            "track_subscription_failed",
+            rp,
+            msg.track_sid,
+            f"{rp.identity} does not allow us to subscribe to track {msg.track_sid}",
+        )
 
     # -- misc ---------------------------------------------------------------------------
 
