@@ -15,7 +15,9 @@ from .media.audio_mixer import AudioMixer
 from .media.audio_resampler import AudioResampler, AudioResamplerQuality
 from .media.audio_source import AudioSource
 from .media.audio_stream import AudioStream
+from .media.av_sync import AVSynchronizer
 from .media.frame_processor import FrameProcessor, NoiseCancellationOptions
+from .media.media_devices import MediaDevices
 from .media.video_frame import VideoFrame
 from .media.video_source import VideoSource
 from .media.video_stream import VideoFrameEvent, VideoStream
@@ -59,6 +61,7 @@ from .version import __version__
 
 __all__ = [
     *_types_all,
+    "AVSynchronizer",
     "AudioFrame",
     "AudioFrameEvent",
     "AudioMixer",
@@ -83,6 +86,7 @@ __all__ = [
     "LocalTrack",
     "LocalTrackPublication",
     "LocalVideoTrack",
+    "MediaDevices",
     "NoiseCancellationOptions",
     "Participant",
     "RemoteAudioTrack",
