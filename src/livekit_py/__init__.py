@@ -118,4 +118,6 @@ __all__ = [
     "combine_audio_frames",
 ]
 
+# The same names again as livekit_py.rtc, and the statistics types as livekit_py.stats.
+from . import stats as stats  # noqa: I001
 from . import rtc as rtc
