@@ -1,4 +1,4 @@
-"""Developer sessions: tests, lint, typecheck, demo, protos.
+"""Developer sessions: tests, lint, typecheck, demo, bench, protos.
 
 Run them through ``./dev.sh`` (which installs nox into a private virtualenv on
 first use), e.g. ``./dev.sh -s tests`` or ``./dev.sh -s tests -- -k interop``.
@@ -49,6 +49,14 @@ def demo(session: nox.Session) -> None:
     session.install("-e", ".[demo]")
     _install_server(session)
     session.run("python", "examples/demo.py", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks, ours against the official SDK: ``./dev.sh -s bench -- --quick``."""
+    session.install("-e", ".[bench,test]")
+    _install_server(session)
+    session.run("python", "-m", "benchmarks", *session.posargs)
 
 
 @nox.session

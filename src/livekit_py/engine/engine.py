@@ -46,8 +46,10 @@ RELIABLE_BUFFER_HIGH = 2 * 1024 * 1024
 RELIABLE_BUFFER_LOW = 512 * 1024
 # How long connect() waits for the server's data channels once media is up.
 SUBSCRIBER_CHANNELS_WAIT = 2.0
-# Lossy data is dropped rather than queued without bound.
-LOSSY_BUFFER_MAX = 256 * 1024
+# Lossy sends wait above this many queued bytes, so a fast sender is paced by
+# the connection instead of having most of its packets dropped.
+LOSSY_BUFFER_HIGH = 256 * 1024
+LOSSY_BUFFER_LOW = 64 * 1024
 
 DataPacketHandler = Callable[[proto_models.DataPacket, int], None]
 RemoteTrackHandler = Callable[[str, MediaStreamTrack, RTCRtpTransceiver], None]
@@ -98,15 +100,24 @@ class RtcEngine:
         if self._config.ice_servers:
             servers = list(self._config.ice_servers)
         else:
-            servers = [
-                RTCIceServer(
-                    urls=list(s.urls),
-                    username=s.username or None,
-                    credential=s.credential or None,
-                )
-                for s in join.ice_servers
-                if s.urls
-            ]
+            servers = []
+            for s in join.ice_servers:
+                # LiveKit servers are ICE-lite: they learn our address from our own
+                # connectivity checks (peer-reflexive), so server-reflexive
+                # candidates add nothing, while a slow or unreachable STUN server
+                # holds every negotiation up for up to 5 s in aioice. TURN is kept.
+                urls = [u for u in s.urls if u.lower().startswith(("turn:", "turns:"))]
+                skipped = [u for u in s.urls if u not in urls]
+                if skipped:
+                    logger.debug("not gathering from STUN servers %s", skipped)
+                if urls:
+                    servers.append(
+                        RTCIceServer(
+                            urls=urls,
+                            username=s.username or None,
+                            credential=s.credential or None,
+                        )
+                    )
         policy = RTCIceTransportPolicy.ALL
         if self._config.ice_transport_type == IceTransportType.TRANSPORT_RELAY:
             policy = RTCIceTransportPolicy.RELAY
@@ -136,6 +147,7 @@ class RtcEngine:
             LOSSY_LABEL, ordered=False, maxRetransmits=0
         )
         self._reliable.bufferedAmountLowThreshold = RELIABLE_BUFFER_LOW
+        self._lossy.bufferedAmountLowThreshold = LOSSY_BUFFER_LOW
         for channel in (self._reliable, self._lossy):
             self._watch_channel(channel)
             channel.on("open", self._update_publisher_ready)
@@ -407,9 +419,8 @@ class RtcEngine:
             packet.sequence = self._reliable_seq
             if channel.bufferedAmount > RELIABLE_BUFFER_HIGH:
                 await self._drained(channel)
-        elif channel.bufferedAmount > LOSSY_BUFFER_MAX:
-            logger.debug("lossy channel congested, packet dropped")
-            return
+        elif channel.bufferedAmount > LOSSY_BUFFER_HIGH:
+            await self._drained(channel)
         payload = packet.SerializeToString()
         if logger.isEnabledFor(10):
             logger.debug(
