@@ -131,6 +131,8 @@ class _ReaderBase:
     before it. Nothing is kept once read.
     """
 
+    _info: BaseStreamInfo
+
     def __init__(self, header: proto_models.DataStream.Header) -> None:
         self._header = header
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
@@ -164,7 +166,8 @@ class _ReaderBase:
             self._queue.put_nowait(error)
 
     def _merge_attributes(self, attributes: dict[str, str]) -> None:
-        raise NotImplementedError
+        """Add the trailer's attributes to the stream's info."""
+        self._info.attributes = {**(self._info.attributes or {}), **attributes}
 
     async def _next_bytes(self) -> bytes | None:
         """The next piece of content, None at the end; raises the stream's error."""
@@ -208,6 +211,8 @@ class TextStreamReader(_ReaderBase):
     is raised after the text received before that.
     """
 
+    _info: TextStreamInfo
+
     def __init__(self, header: proto_models.DataStream.Header) -> None:
         super().__init__(header)
         self._info = _text_info(header)
@@ -216,9 +221,6 @@ class TextStreamReader(_ReaderBase):
     @property
     def info(self) -> TextStreamInfo:
         return self._info
-
-    def _merge_attributes(self, attributes: dict[str, str]) -> None:
-        self._info.attributes = {**(self._info.attributes or {}), **attributes}
 
     def __aiter__(self) -> AsyncIterator[str]:
         return self
@@ -255,6 +257,8 @@ class ByteStreamReader(_ReaderBase):
     data channel cannot be paused, so content is queued until read.
     """
 
+    _info: ByteStreamInfo
+
     def __init__(self, header: proto_models.DataStream.Header, capacity: int = 0) -> None:
         super().__init__(header)
         self._info = _byte_info(header)
@@ -262,9 +266,6 @@ class ByteStreamReader(_ReaderBase):
     @property
     def info(self) -> ByteStreamInfo:
         return self._info
-
-    def _merge_attributes(self, attributes: dict[str, str]) -> None:
-        self._info.attributes = {**(self._info.attributes or {}), **attributes}
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self
