@@ -78,6 +78,7 @@ class PeerTransport:
         """Set when the session is ending: failures are then logged at DEBUG only."""
         self._sdp_lock = asyncio.Lock()
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._candidate_tasks: set[asyncio.Task[None]] = set()
         self.on_state: Callable[[str], None] | None = None
         """Called with aiortc's connectionState on every change."""
 
@@ -142,6 +143,7 @@ class PeerTransport:
 
         async def op() -> None:
             logger.debug("%s remote offer SDP:\n%s", self.name, sdp)
+            await self._wait_settled()
             offer = RTCSessionDescription(sdp=sdp, type="offer")
             await self._sdp_call(lambda: self.pc.setRemoteDescription(offer))
             await self._flush_candidates()
@@ -179,18 +181,43 @@ class PeerTransport:
         self._enqueue(op)
 
     def add_candidate(self, candidate_init: str, final: bool = False) -> None:
-        """Queue a trickled remote candidate (applied once a remote description exists)."""
+        """Apply a trickled remote candidate, or keep it until a remote description exists.
 
-        async def op() -> None:
-            candidate = parse_candidate_init(candidate_init) if candidate_init else None
-            if candidate is not None:
-                self._pending_candidates.append(candidate)
-            if final or (candidate_init and candidate is None):
-                self._pending_candidates.append(None)  # end of candidates
-            if self.pc.remoteDescription is not None:
-                await self._flush_candidates()
+        Candidates are not queued behind description changes: a renegotiation
+        may be waiting for the current ICE/DTLS setup to finish, which may need
+        exactly these candidates.
+        """
+        candidate = parse_candidate_init(candidate_init) if candidate_init else None
+        if candidate is not None:
+            self._pending_candidates.append(candidate)
+        if final or (candidate_init and candidate is None):
+            self._pending_candidates.append(None)  # end of candidates
+        if self.pc.remoteDescription is not None and not self._closed:
+            task = asyncio.ensure_future(self._flush_candidates())
+            self._candidate_tasks.add(task)
+            task.add_done_callback(self._candidate_done)
 
-        self._enqueue(op)
+    def _candidate_done(self, task: asyncio.Task[None]) -> None:
+        self._candidate_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.debug("%s: applying a candidate failed: %s", self.name, task.exception())
+
+    async def _wait_settled(self) -> None:
+        """Wait while ICE/DTLS of the previous negotiation is still being set up.
+
+        aiortc (1.14 to 1.16) starts the senders and receivers of new m-lines
+        only if the DTLS transport is already connected when the description is
+        applied; while it is still connecting they are skipped for good, and
+        the new track never sends or receives. So a renegotiation waits for the
+        connection to settle (or for SETTLE_WAIT, after which it goes ahead).
+        """
+        if self.pc.connectionState != "connecting":
+            return
+        try:
+            async with timeout(SETTLE_WAIT):
+                await self._connected.wait()
+        except asyncio.TimeoutError:
+            logger.debug("%s: connection still not settled, negotiating anyway", self.name)
 
     async def _flush_candidates(self) -> None:
         pending, self._pending_candidates = self._pending_candidates, []
@@ -212,6 +239,7 @@ class PeerTransport:
                 await self._offer_once(send_offer)
 
     async def _offer_once(self, send_offer: Callable[[str, int], Awaitable[None]]) -> None:
+        await self._wait_settled()
         loop = asyncio.get_running_loop()
         self._answer = loop.create_future()
 
@@ -253,6 +281,8 @@ class PeerTransport:
         self._worker.cancel()
         with contextlib.suppress(BaseException):
             await self._worker
+        if self._candidate_tasks:
+            await asyncio.wait(set(self._candidate_tasks), timeout=CLOSE_WAIT)
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=CLOSE_WAIT)
         for connection in _ice_connections(self.pc):
@@ -260,6 +290,9 @@ class PeerTransport:
         with contextlib.suppress(Exception):
             await self.pc.close()
 
+
+# How long a renegotiation waits for the previous ICE/DTLS setup to finish.
+SETTLE_WAIT = 10.0
 
 # How long close() waits for a description change (candidate gathering is
 # bounded by aioice at 5 s) before closing the connection anyway.
