@@ -16,7 +16,7 @@ from ..types import TrackKind, TrackSource
 from .audio_frame import AudioFrame, AudioFrameEvent
 from .audio_resampler import AudioResampler, AudioResamplerQuality
 from .frame_processor import FrameProcessor, NoiseCancellationOptions
-from .frame_source import AVFrame, FrameFanout
+from .frame_source import AVFrame, FrameFanout, fanout_of
 
 if TYPE_CHECKING:
     from .apm import AudioProcessingModule
@@ -215,18 +215,7 @@ class _Converter:
 
 
 def _fanout_of(track: object) -> FrameFanout:
-    if isinstance(track, FrameFanout):
-        return track
-    kind = getattr(track, "kind", None)
-    if kind == TrackKind.KIND_VIDEO:
-        raise ValueError(f"track must be an audio track, got a video track ({track!r})")
-    frame_source = getattr(track, "_frame_source", None)
-    if not callable(frame_source):
-        raise ValueError(f"track must be an audio Track, got {type(track).__name__}")
-    fanout = frame_source()
-    if not isinstance(fanout, FrameFanout):
-        raise ValueError(f"track {track!r} has no readable audio")
-    return fanout
+    return fanout_of(track, TrackKind.KIND_AUDIO)
 
 
 def _source_name(track_source: int) -> str:

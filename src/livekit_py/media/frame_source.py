@@ -16,6 +16,7 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..log import get_logger
+from ..types import TrackKind
 
 __all__ = ["AVFrame", "FrameFanout", "FrameSink", "Subscription", "TrackReader"]
 
@@ -257,3 +258,35 @@ class TrackReader(FrameFanout):
             self._listening = False
             with contextlib.suppress(KeyError):
                 self._track.remove_listener("ended", self._on_track_ended)
+
+
+# what each kind is called in messages, with its article
+_KIND_NAMES: dict[int, tuple[str, str]] = {
+    TrackKind.KIND_AUDIO: ("an", "audio"),
+    TrackKind.KIND_VIDEO: ("a", "video"),
+}
+
+
+def fanout_of(track: object, kind: int) -> FrameFanout:
+    """Where to read ``track``'s frames: its ``_frame_source()``, or ``track`` if a fan-out.
+
+    Raises:
+        ValueError: If ``track`` is of the other kind, is not a track, or has no frames.
+    """
+    if isinstance(track, FrameFanout):
+        return track
+    article, name = _KIND_NAMES[kind]
+    other_kind = TrackKind.KIND_VIDEO if kind == TrackKind.KIND_AUDIO else TrackKind.KIND_AUDIO
+    if getattr(track, "kind", None) == other_kind:
+        other_article, other_name = _KIND_NAMES[other_kind]
+        raise ValueError(
+            f"track must be {article} {name} track, got {other_article} {other_name} track "
+            f"({track!r})"
+        )
+    frame_source = getattr(track, "_frame_source", None)
+    if not callable(frame_source):
+        raise ValueError(f"track must be {article} {name} Track, got {type(track).__name__}")
+    fanout = frame_source()
+    if not isinstance(fanout, FrameFanout):
+        raise ValueError(f"track {track!r} has no readable {name}")
+    return fanout

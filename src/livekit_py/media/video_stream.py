@@ -14,7 +14,7 @@ import av
 
 from ..log import get_logger
 from ..types import TrackKind, VideoBufferType, VideoRotation
-from .frame_source import AVFrame, FrameFanout, Subscription
+from .frame_source import AVFrame, FrameFanout, Subscription, fanout_of
 from .video_frame import VideoFrame, _from_av_frame
 from .video_source import CapturedVideoFrame, SentFrameInfo
 
@@ -104,18 +104,7 @@ def _check_format(format: object) -> Optional[int]:
 
 
 def _fanout_of(track: object) -> FrameFanout:
-    if isinstance(track, FrameFanout):
-        return track
-    kind = getattr(track, "kind", None)
-    if kind == TrackKind.KIND_AUDIO:
-        raise ValueError(f"track must be a video track, got an audio track ({track!r})")
-    frame_source = getattr(track, "_frame_source", None)
-    if not callable(frame_source):
-        raise ValueError(f"track must be a video Track, got {type(track).__name__}")
-    fanout = frame_source()
-    if not isinstance(fanout, FrameFanout):
-        raise ValueError(f"track {track!r} has no readable video")
-    return fanout
+    return fanout_of(track, TrackKind.KIND_VIDEO)
 
 
 class _Sink:
