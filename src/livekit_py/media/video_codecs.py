@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import NamedTuple, Optional, Union
+from types import ModuleType
+from typing import ClassVar, NamedTuple, Optional, Union
 
 import av
 from aiortc.codecs import h264 as aiortc_h264
@@ -262,17 +263,25 @@ class _Limits:
         return keyframe
 
 
-class Vp8VideoEncoder(Vp8Encoder):
-    """aiortc's VP8 encoder (libvpx, real-time CBR) capped at a bitrate and a frame rate."""
+class _CappedEncoder:
+    """Bitrate and frame-rate caps shared by our VP8 and H.264 encoders.
+
+    Listed before aiortc's encoder class in the bases. Subclasses name aiortc's
+    module (for its MIN/DEFAULT/MAX_BITRATE) and the private attribute aiortc's
+    own code reads the target bitrate from.
+    """
+
+    _aiortc_module: ClassVar[ModuleType]
+    _private_bitrate: ClassVar[str]
 
     def __init__(
         self, *, max_bitrate: Optional[int] = None, max_framerate: Optional[float] = None
     ) -> None:
-        """Create the encoder; the libvpx context is opened with the first frame.
+        """Create the encoder; the codec context is opened with the first frame.
 
         Args:
             max_bitrate: Upper bound of ``target_bitrate`` in bits/s, also its initial
-                value. None keeps aiortc's bounds (250 kbps to 1.5 Mbps, from 500 kbps).
+                value. None keeps aiortc's bounds for the codec.
             max_framerate: Frames per second above which frames are dropped; None for no
                 limit.
 
@@ -280,12 +289,13 @@ class Vp8VideoEncoder(Vp8Encoder):
             ValueError: If a limit is not positive.
         """
         max_bitrate, max_framerate = _check_limits(max_bitrate, max_framerate)
+        module = self._aiortc_module
         self._limits = _Limits(
             max_bitrate,
             max_framerate,
-            aiortc_vpx.MIN_BITRATE,
-            aiortc_vpx.DEFAULT_BITRATE,
-            aiortc_vpx.MAX_BITRATE,
+            module.MIN_BITRATE,
+            module.DEFAULT_BITRATE,
+            module.MAX_BITRATE,
         )
         self._bitrate = self._limits.initial
         super().__init__()
@@ -310,8 +320,18 @@ class Vp8VideoEncoder(Vp8Encoder):
     def target_bitrate(self, bitrate: int) -> None:
         value = self._limits.clamp(bitrate)
         self._bitrate = value
-        # aiortc's own code reads its private copy for the rate-control buffer size
-        setattr(self, "_Vp8Encoder__target_bitrate", value)  # noqa: B010
+        # aiortc's own code reads its private copy (rate control, reopening the codec)
+        setattr(self, self._private_bitrate, value)
+
+
+class Vp8VideoEncoder(_CappedEncoder, Vp8Encoder):
+    """aiortc's VP8 encoder (libvpx, real-time CBR) capped at a bitrate and a frame rate.
+
+    Without ``max_bitrate``, aiortc's bounds apply (250 kbps to 1.5 Mbps, from 500 kbps).
+    """
+
+    _aiortc_module: ClassVar[ModuleType] = aiortc_vpx
+    _private_bitrate: ClassVar[str] = "_Vp8Encoder__target_bitrate"
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         """Encode one frame into RTP payloads, or none when the frame is dropped."""
@@ -331,61 +351,18 @@ def _h264_level(width: int, height: int, framerate: float) -> str:
     return _H264_LEVELS[-1][0]
 
 
-class H264VideoEncoder(H264Encoder):
+class H264VideoEncoder(_CappedEncoder, H264Encoder):
     """aiortc's H.264 encoder (libx264, baseline, zero latency) with bitrate and frame-rate caps.
 
     Unlike aiortc's, the libx264 context counts time in 1/90000 s, the RTP clock: aiortc
     uses 1/30 s, which rounds timestamps of frames closer than 1/30 s together. The level
     follows the picture size (3.1 up to 720p at 30 fps, higher above), and pictures with
     an odd width or height are scaled to the even size below, which libx264 requires.
+    Without ``max_bitrate``, aiortc's bounds apply (500 kbps to 3 Mbps, from 1 Mbps).
     """
 
-    def __init__(
-        self, *, max_bitrate: Optional[int] = None, max_framerate: Optional[float] = None
-    ) -> None:
-        """Create the encoder; the libx264 context is opened with the first frame.
-
-        Args:
-            max_bitrate: Upper bound of ``target_bitrate`` in bits/s, also its initial
-                value. None keeps aiortc's bounds (500 kbps to 3 Mbps, from 1 Mbps).
-            max_framerate: Frames per second above which frames are dropped; None for no
-                limit.
-
-        Raises:
-            ValueError: If a limit is not positive.
-        """
-        max_bitrate, max_framerate = _check_limits(max_bitrate, max_framerate)
-        self._limits = _Limits(
-            max_bitrate,
-            max_framerate,
-            aiortc_h264.MIN_BITRATE,
-            aiortc_h264.DEFAULT_BITRATE,
-            aiortc_h264.MAX_BITRATE,
-        )
-        self._bitrate = self._limits.initial
-        super().__init__()
-        self.target_bitrate = self._limits.initial
-
-    @property
-    def max_bitrate(self) -> Optional[int]:
-        """The bitrate cap given at construction (None: aiortc's)."""
-        return self._limits.max_bitrate
-
-    @property
-    def max_framerate(self) -> Optional[float]:
-        """The frame-rate cap given at construction (None: no limit)."""
-        return self._limits.max_framerate
-
-    @property
-    def target_bitrate(self) -> int:
-        """The bitrate the encoder aims at, in bits/s, always within its bounds."""
-        return self._bitrate
-
-    @target_bitrate.setter
-    def target_bitrate(self, bitrate: int) -> None:
-        value = self._limits.clamp(bitrate)
-        self._bitrate = value
-        setattr(self, "_H264Encoder__target_bitrate", value)  # noqa: B010
+    _aiortc_module: ClassVar[ModuleType] = aiortc_h264
+    _private_bitrate: ClassVar[str] = "_H264Encoder__target_bitrate"
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         """Encode one frame into RTP payloads, or none when the frame is dropped."""
