@@ -12,13 +12,17 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from livekit.protocol import models as proto_models
+from livekit.protocol import rtc as proto_rtc
 
-from livekit_py.event_emitter import EventEmitter
+from livekit_py import Room
 from livekit_py.media import video_stream as video_stream_module
 from livekit_py.media.frame_source import FrameFanout
 from livekit_py.media.video_frame import VideoFrame
 from livekit_py.media.video_source import VideoSource, VideoSourceTrack
 from livekit_py.media.video_stream import VideoFrameEvent, VideoStream
+from livekit_py.room.participant import RemoteParticipant
+from livekit_py.signal.client import SignalClient
 from livekit_py.types import TrackKind, TrackSource, VideoBufferType, VideoRotation
 
 RED = (220, 30, 40)
@@ -73,7 +77,7 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="video Track"):
         VideoStream(object())
     with pytest.raises(ValueError, match="track_source is required"):
-        VideoStream(None, participant=SimpleNamespace(track_publications={}, identity="a"))
+        VideoStream(None, participant=RemoteParticipant(proto_models.ParticipantInfo()))
     with pytest.raises(ValueError, match="participant must be a Participant"):
         VideoStream.from_participant(participant=object(), track_source=TrackSource.SOURCE_CAMERA)
     assert fanout.subscriber_count == 0
@@ -254,64 +258,107 @@ async def test_reads_back_what_a_local_track_sent() -> None:
 # ---------------------------------------------------------------------- participants
 
 
-class FakeTrack:
-    def __init__(self, kind: int = TrackKind.KIND_VIDEO) -> None:
-        self.kind = kind
-        self.fanout = FrameFanout()
-
-    def _frame_source(self) -> FrameFanout:
-        return self.fanout
+_TYPES = {TrackKind.KIND_VIDEO: proto_models.TrackType.VIDEO}
 
 
-def publication(source: int, track: FakeTrack | None) -> SimpleNamespace:
-    return SimpleNamespace(source=source, track=track)
+def remote_track(sid: str, kind: int = TrackKind.KIND_VIDEO) -> Any:
+    """A real remote track whose frames the test publishes through its reader."""
+    from aiortc import AudioStreamTrack, VideoStreamTrack
+
+    from livekit_py.room.track import RemoteAudioTrack, RemoteVideoTrack
+
+    info = proto_models.TrackInfo(sid=sid, type=_TYPES.get(kind, proto_models.TrackType.AUDIO))
+    if kind == TrackKind.KIND_VIDEO:
+        return RemoteVideoTrack(info, VideoStreamTrack())
+    return RemoteAudioTrack(info, AudioStreamTrack())
 
 
-def participant(identity: str, room: Any, **pubs: SimpleNamespace) -> SimpleNamespace:
-    return SimpleNamespace(identity=identity, track_publications=pubs, _room=room)
+def room_with(*people: tuple[str, dict[str, tuple[int, int]]]) -> Room:
+    """A room model (no network) with remote participants publishing tracks.
+
+    Each person is (identity, {track sid: (TrackSource, TrackKind)}).
+    """
+    room = Room()
+    room._signal = SignalClient()
+    others = [
+        proto_models.ParticipantInfo(
+            identity=identity,
+            sid=f"PA_{identity}",
+            tracks=[
+                proto_models.TrackInfo(
+                    sid=sid,
+                    source=source,  # type: ignore[arg-type]
+                    type=_TYPES.get(kind, proto_models.TrackType.AUDIO),
+                )
+                for sid, (source, kind) in tracks.items()
+            ],
+        )
+        for identity, tracks in people
+    ]
+    room._on_join(
+        proto_rtc.JoinResponse(
+            room=proto_models.Room(sid="RM_1", name="r"),
+            participant=proto_models.ParticipantInfo(identity="me", sid="PA_me"),
+            other_participants=others,
+        )
+    )
+    return room
+
+
+def subscribe(room: Room, identity: str, sid: str, track: Any) -> None:
+    """What the room does when the server starts sending a track: attach and emit."""
+    participant = room.remote_participants[identity]
+    publication = participant.track_publications[sid]
+    publication._track = track
+    room.emit("track_subscribed", track, publication, participant)
+
+
+CAM = (TrackSource.SOURCE_CAMERA, TrackKind.KIND_VIDEO)
 
 
 async def test_from_participant_follows_its_tracks_until_it_leaves() -> None:
-    room: EventEmitter[str] = EventEmitter()
-    camera = FakeTrack()
-    mic = FakeTrack(TrackKind.KIND_AUDIO)
-    alice = participant(
-        "alice",
-        room,
-        TR_mic=publication(TrackSource.SOURCE_MICROPHONE, mic),
-        TR_cam=publication(TrackSource.SOURCE_CAMERA, camera),
+    room = room_with(
+        (
+            "alice",
+            {
+                "TR_mic": (TrackSource.SOURCE_MICROPHONE, TrackKind.KIND_AUDIO),
+                "TR_cam": CAM,
+                "TR_cam2": CAM,
+                "TR_cam3": CAM,
+                "TR_screen": (TrackSource.SOURCE_SCREENSHARE, TrackKind.KIND_VIDEO),
+            },
+        ),
+        ("bob", {"TR_bobcam": CAM}),
     )
+    alice = room.remote_participants["alice"]
+    bob = room.remote_participants["bob"]
+    camera = remote_track("TR_cam")
+    alice.track_publications["TR_mic"]._track = remote_track("TR_mic", TrackKind.KIND_AUDIO)
+    alice.track_publications["TR_cam"]._track = camera
     stream = VideoStream.from_participant(participant=alice, track_source=TrackSource.SOURCE_CAMERA)
     reader = asyncio.ensure_future(collect(stream))
-    camera.fanout.publish(av_frame(8, 8, RED, pts=9000))
+    camera._reader.publish(av_frame(8, 8, RED, pts=9000))
     # unsubscribed: the stream waits for the next track
-    camera.fanout.end()
+    camera._reader.end()
     await asyncio.sleep(0.02)
     assert not reader.done()
     # tracks of others, or of another source, are not read
-    other = FakeTrack()
-    room.emit(
-        "track_subscribed",
-        other,
-        publication(TrackSource.SOURCE_CAMERA, other),
-        SimpleNamespace(identity="bob"),
-    )
-    screen = FakeTrack()
-    room.emit(
-        "track_subscribed", screen, publication(TrackSource.SOURCE_SCREENSHARE, screen), alice
-    )
-    assert other.fanout.subscriber_count == 0 and screen.fanout.subscriber_count == 0
+    other = remote_track("TR_bobcam")
+    subscribe(room, "bob", "TR_bobcam", other)
+    screen = remote_track("TR_screen")
+    subscribe(room, "alice", "TR_screen", screen)
+    assert other._reader.subscriber_count == 0 and screen._reader.subscriber_count == 0
     # resubscribed
-    camera2 = FakeTrack()
-    room.emit("track_subscribed", camera2, publication(TrackSource.SOURCE_CAMERA, camera2), alice)
-    camera2.fanout.publish(av_frame(8, 8, RED, pts=18000))
+    camera2 = remote_track("TR_cam2")
+    subscribe(room, "alice", "TR_cam2", camera2)
+    camera2._reader.publish(av_frame(8, 8, RED, pts=18000))
     # a newer track replaces the one read
-    camera3 = FakeTrack()
-    room.emit("track_subscribed", camera3, publication(TrackSource.SOURCE_CAMERA, camera3), alice)
-    assert camera2.fanout.subscriber_count == 0
-    camera2.fanout.publish(av_frame(8, 8, RED, pts=99999))  # not read any more
-    camera3.fanout.publish(av_frame(8, 8, RED, pts=27000))
-    room.emit("participant_disconnected", SimpleNamespace(identity="bob"))
+    camera3 = remote_track("TR_cam3")
+    subscribe(room, "alice", "TR_cam3", camera3)
+    assert camera2._reader.subscriber_count == 0
+    camera2._reader.publish(av_frame(8, 8, RED, pts=99999))  # not read any more
+    camera3._reader.publish(av_frame(8, 8, RED, pts=27000))
+    room.emit("participant_disconnected", bob)
     await asyncio.sleep(0.02)
     assert not reader.done()
     room.emit("participant_disconnected", alice)
@@ -321,42 +368,50 @@ async def test_from_participant_follows_its_tracks_until_it_leaves() -> None:
 
 
 async def test_from_participant_waits_for_a_track_and_ends_on_disconnect() -> None:
-    room: EventEmitter[str] = EventEmitter()
-    alice = participant("alice", room)
+    room = room_with(("alice", {"TR_cam": CAM}))
+    alice = room.remote_participants["alice"]
     stream = VideoStream.from_participant(
         participant=alice, track_source=TrackSource.SOURCE_CAMERA, format=VideoBufferType.RGBA
     )
     reader = asyncio.ensure_future(collect(stream))
     await asyncio.sleep(0.02)
     assert not reader.done()
-    camera = FakeTrack()
-    room.emit("track_subscribed", camera, publication(TrackSource.SOURCE_CAMERA, camera), alice)
-    camera.fanout.publish(av_frame(8, 8, GREEN))
+    camera = remote_track("TR_cam")
+    subscribe(room, "alice", "TR_cam", camera)
+    camera._reader.publish(av_frame(8, 8, GREEN))
     room.emit("disconnected", 1)
     (event,) = await reader
     assert event.frame.type == VideoBufferType.RGBA
-    assert camera.fanout.subscriber_count == 0
+    assert camera._reader.subscriber_count == 0
     assert room._listener_count() == 0
 
 
 async def test_from_participant_aclose_removes_listeners() -> None:
-    room: EventEmitter[str] = EventEmitter()
-    camera = FakeTrack()
-    alice = participant("alice", room, TR_cam=publication(TrackSource.SOURCE_CAMERA, camera))
+    room = room_with(("alice", {"TR_cam": CAM}))
+    alice = room.remote_participants["alice"]
+    camera = remote_track("TR_cam")
+    alice.track_publications["TR_cam"]._track = camera
     stream = VideoStream.from_participant(participant=alice, track_source=TrackSource.SOURCE_CAMERA)
-    assert room._listener_count() == 3 and camera.fanout.subscriber_count == 1
+    # track_subscribed, local_track_published, participant_disconnected, disconnected
+    assert room._listener_count() == 4 and camera._reader.subscriber_count == 1
     await stream.aclose()
-    assert room._listener_count() == 0 and camera.fanout.subscriber_count == 0
+    assert room._listener_count() == 0 and camera._reader.subscriber_count == 0
 
 
 async def test_from_participant_without_a_room() -> None:
-    camera = FakeTrack()
-    alone = participant("alice", None, TR_cam=publication(TrackSource.SOURCE_CAMERA, camera))
+    camera = remote_track("TR_cam")
+    cam_info = proto_models.TrackInfo(
+        sid="TR_cam", type=proto_models.TrackType.VIDEO, source=proto_models.TrackSource.CAMERA
+    )
+    alone = RemoteParticipant(
+        proto_models.ParticipantInfo(identity="alice", sid="PA_a", tracks=[cam_info])
+    )
+    alone.track_publications["TR_cam"]._track = camera
     stream = VideoStream.from_participant(participant=alone, track_source=TrackSource.SOURCE_CAMERA)
-    camera.fanout.publish(av_frame(8, 8, RED))
-    camera.fanout.end()  # its only track ended: so does the stream
+    camera._reader.publish(av_frame(8, 8, RED))
+    camera._reader.end()  # its only track ended: so does the stream
     assert len(await collect(stream)) == 1
-    nothing = participant("bob", None)
+    nothing = RemoteParticipant(proto_models.ParticipantInfo(identity="bob", sid="PA_b"))
     stream = VideoStream.from_participant(
         participant=nothing, track_source=TrackSource.SOURCE_CAMERA
     )

@@ -122,77 +122,6 @@ class _Sink:
         self._stream._on_source_end(self)
 
 
-class _ParticipantWatch:
-    """Follows one participant's track of one source, as the official SDK does.
-
-    The stream reads the participant's current track of that source, if any, then each
-    one it gets subscribed to later (a newly subscribed track replaces the one read). The
-    stream ends when the participant leaves or the room disconnects.
-    """
-
-    def __init__(self, stream: VideoStream, participant: Any, track_source: int) -> None:
-        self._stream = stream
-        self._participant = participant
-        self._track_source = track_source
-        self._room: Any = getattr(participant, "_room", None)
-        self._listening = False
-
-    def start(self) -> None:
-        for publication in self._participant.track_publications.values():
-            track = publication.track
-            if (
-                publication.source == self._track_source
-                and track is not None
-                and getattr(track, "kind", None) == TrackKind.KIND_VIDEO
-            ):
-                self._attach(track)
-                break
-        room = self._room
-        if room is None or not hasattr(room, "on"):
-            # no room to watch: nothing else can come, the current track (if any) is all
-            self._stream._last_source()
-            return
-        room.on("track_subscribed", self._on_track_subscribed)
-        room.on("participant_disconnected", self._on_participant_disconnected)
-        room.on("disconnected", self._on_disconnected)
-        self._listening = True
-
-    def stop(self) -> None:
-        if not self._listening:
-            return
-        self._listening = False
-        room = self._room
-        room.off("track_subscribed", self._on_track_subscribed)
-        room.off("participant_disconnected", self._on_participant_disconnected)
-        room.off("disconnected", self._on_disconnected)
-
-    def _on_track_subscribed(self, track: Any, publication: Any, participant: Any) -> None:
-        if (
-            getattr(participant, "identity", None) != self._participant.identity
-            or publication.source != self._track_source
-            or getattr(track, "kind", None) != TrackKind.KIND_VIDEO
-        ):
-            return
-        self._attach(track)
-
-    def _attach(self, track: Any) -> None:
-        try:
-            fanout = _fanout_of(track)
-        except ValueError as exc:
-            logger.warning("VideoStream: cannot read track %r: %s", track, exc)
-            return
-        self._stream._attach(fanout)
-
-    def _on_participant_disconnected(self, participant: Any) -> None:
-        if getattr(participant, "identity", None) == self._participant.identity:
-            self.stop()
-            self._stream._end()
-
-    def _on_disconnected(self, *_args: Any) -> None:
-        self.stop()
-        self._stream._end()
-
-
 class VideoStream:
     """Receives the pictures of a video track as an async iterator of
     :class:`VideoFrameEvent`.
@@ -246,21 +175,20 @@ class VideoStream:
         self._ended = False
         self._closed = False
         self._dropped = 0
-        self._watch: Optional[_ParticipantWatch] = None
 
         if participant is not None:
             if track_source is None:
                 raise ValueError("track_source is required with participant")
             if isinstance(track_source, bool) or not isinstance(track_source, int):
                 raise ValueError(f"track_source must be a TrackSource value, got {track_source!r}")
-            if not hasattr(participant, "track_publications") or not hasattr(
-                participant, "identity"
-            ):
+            follow = getattr(participant, "_follow_track", None)
+            if not callable(follow):
                 raise ValueError(
                     f"participant must be a Participant, got {type(participant).__name__}"
                 )
-            self._watch = _ParticipantWatch(self, participant, track_source)
-            self._watch.start()
+            # the room-level follower moves between the participant's tracks and ends
+            # when the participant leaves
+            self._attach(follow(track_source, TrackKind.KIND_VIDEO))
         elif track is None:
             raise ValueError("track is required (or participant and track_source)")
         else:
@@ -334,17 +262,8 @@ class VideoStream:
         if subscription is not None:
             subscription.close()
 
-    def _last_source(self) -> None:
-        """Nothing will be attached any more: the stream ends once the current source does."""
-        self._watch = None
-        if self._subscription is None or self._subscription.closed:
-            self._end()
-
     def _end(self) -> None:
         """No picture follows the ones already waiting."""
-        if self._watch is not None:
-            self._watch.stop()
-            self._watch = None
         self._detach()
         self._ended = True
         self._ready.set()
@@ -354,9 +273,7 @@ class VideoStream:
             return  # a source we switched away from
         self._subscription = None
         self._sink = None
-        if self._watch is None:
-            self._end()
-        # following a participant: wait for its next track
+        self._end()
 
     def _on_frame(self, sink: _Sink, frame: Union[AVFrame, CapturedVideoFrame]) -> None:
         if self._closed or sink is not self._sink:
@@ -426,9 +343,6 @@ class VideoStream:
         if self._closed:
             return
         self._closed = True
-        if self._watch is not None:
-            self._watch.stop()
-            self._watch = None
         self._detach()
         self._queue.clear()
         self._ready.set()

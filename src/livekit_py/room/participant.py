@@ -130,10 +130,7 @@ class Participant:
         """Frames of this participant's current track of ``source`` (see track_follower)."""
         from .track_follower import ParticipantTrackFollower
 
-        room = self._room
-        if room is None:
-            raise ValueError(f"participant {self.identity!r} is not in a room")
-        return ParticipantTrackFollower(room, self, source, kind)
+        return ParticipantTrackFollower(self._room, self, source, kind)
 
     def _apply_info(self, info: proto_models.ParticipantInfo, room: Room) -> None:
         """Take a newer ParticipantInfo and emit the room events for what changed."""

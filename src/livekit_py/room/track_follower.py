@@ -40,7 +40,7 @@ class _Relay:
 class ParticipantTrackFollower(FrameFanout):
     """A FrameFanout carrying the frames of ``participant``'s current track of ``source``."""
 
-    def __init__(self, room: Room, participant: Participant, source: int, kind: int) -> None:
+    def __init__(self, room: Room | None, participant: Participant, source: int, kind: int) -> None:
         super().__init__()
         self._room = room
         self._participant = participant
@@ -55,14 +55,17 @@ class ParticipantTrackFollower(FrameFanout):
             ("participant_disconnected", self._on_participant_left),
             ("disconnected", self._on_room_disconnected),
         )
-        for event, callback in events:
-            room.on(event, callback)
-            self._listeners.append((event, callback))
+        if room is not None:
+            for event, callback in events:
+                room.on(event, callback)
+                self._listeners.append((event, callback))
         for publication in participant.track_publications.values():
             track = publication.track
             if track is not None and self._matches(publication.source, track):
                 self._attach(track)
                 break
+        if room is None and self._current_track is None:
+            self.end()  # no room: no track can come
 
     def _matches(self, source: int, track: Track) -> bool:
         return source == self._source and track.kind == self._kind
@@ -72,8 +75,11 @@ class ParticipantTrackFollower(FrameFanout):
             self._attach(track)
 
     def _on_local_published(self, publication: Any, track: Track) -> None:
-        if self._room._local_participant is self._participant and self._matches(
-            publication.source, track
+        room = self._room
+        if (
+            room is not None
+            and room._local_participant is self._participant
+            and self._matches(publication.source, track)
         ):
             self._attach(track)
 
@@ -98,11 +104,15 @@ class ParticipantTrackFollower(FrameFanout):
         current, self._current, self._current_track = self._current, None, None
         if current is not None:
             current.close()
+        if self._room is None:
+            self.end()  # no room: this was the only track that could come
 
     def end(self) -> None:
         self._detach(self._current_track)
+        room = self._room
         for event, callback in self._listeners:
-            self._room.off(event, callback)
+            if room is not None:
+                room.off(event, callback)
         self._listeners.clear()
         super().end()
 
