@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from livekit_py.media.video_frame import VideoFrame
+from livekit_py.rtc.video_frame import VideoFrame
 from livekit_py.types import VideoBufferType
 
 

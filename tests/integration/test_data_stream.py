@@ -16,7 +16,7 @@ import pytest
 from livekit import rtc as official
 
 from livekit_py import rtc
-from livekit_py.room.data_stream import ByteStreamReader, StreamError, TextStreamReader
+from livekit_py.rtc.data_stream import ByteStreamReader, StreamError, TextStreamReader
 from tests.conftest import TokenFactory
 from tests.helpers import wait_until
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from livekit_py import rtc
-from livekit_py.media import media_devices as md
-from livekit_py.media.media_devices import MediaDevices
+from livekit_py.rtc import media_devices as md
+from livekit_py.rtc.media_devices import MediaDevices
 from tests.conftest import TokenFactory
 from tests.helpers import EventLog
 from tests.integration.audio_utils import (

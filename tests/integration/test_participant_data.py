@@ -13,8 +13,8 @@ import pytest
 from livekit import rtc as official
 
 from livekit_py import rtc
-from livekit_py.room.signal_requests import SignalRequestError
-from livekit_py.room.transcription import Transcription, TranscriptionSegment
+from livekit_py.rtc.transcription import Transcription, TranscriptionSegment
+from livekit_py.session.requests import SignalRequestError
 from tests.conftest import TokenFactory
 from tests.helpers import EventLog, wait_until
 

@@ -10,7 +10,7 @@ import pytest
 from livekit import rtc as official
 
 from livekit_py import rtc
-from livekit_py.room.rpc import RpcError, RpcInvocationData
+from livekit_py.rtc.rpc import RpcError, RpcInvocationData
 from tests.conftest import TokenFactory
 from tests.helpers import wait_until
 

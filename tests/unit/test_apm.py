@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from livekit_py.media.apm import AudioProcessingModule
-from livekit_py.media.audio_frame import AudioFrame
+from livekit_py.rtc.apm import AudioProcessingModule
+from livekit_py.rtc.audio_frame import AudioFrame
 from tests.unit import apm_signals as sig
 
 rtc: Any

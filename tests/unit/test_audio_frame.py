@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from livekit import rtc
 
-from livekit_py.media.audio_frame import AudioFrame, AudioFrameEvent, combine_audio_frames
+from livekit_py.rtc.audio_frame import AudioFrame
+from livekit_py.rtc.audio_stream import AudioFrameEvent
+from livekit_py.rtc.utils import combine_audio_frames
 
 
 def _pcm(n: int, seed: int = 0) -> np.ndarray:

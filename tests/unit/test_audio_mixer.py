@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from livekit import rtc
 
-from livekit_py.media.audio_frame import AudioFrame
-from livekit_py.media.audio_mixer import AudioMixer
+from livekit_py.rtc.audio_frame import AudioFrame
+from livekit_py.rtc.audio_mixer import AudioMixer
 
 
 async def _frames(

@@ -10,8 +10,8 @@ import pytest
 from livekit import rtc
 from scipy import signal
 
-from livekit_py.media.audio_frame import AudioFrame
-from livekit_py.media.audio_resampler import AudioResampler, AudioResamplerQuality
+from livekit_py.rtc.audio_frame import AudioFrame
+from livekit_py.rtc.audio_resampler import AudioResampler, AudioResamplerQuality
 
 QUALITIES = list(AudioResamplerQuality)
 

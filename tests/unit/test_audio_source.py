@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
-from livekit_py.media.audio_frame import AudioFrame
-from livekit_py.media.audio_source import AudioSource, AudioSourceTrack
 from livekit_py.media.frame_source import FrameFanout
+from livekit_py.rtc.audio_frame import AudioFrame
+from livekit_py.rtc.audio_source import AudioSource, AudioSourceTrack
 
 
 @pytest.fixture(autouse=True)

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from livekit_py.media.audio_frame import AudioFrame
-from livekit_py.media.audio_source import AudioSource, AudioSourceTrack
-from livekit_py.media.audio_stream import AudioStream
-from livekit_py.media.frame_processor import FrameProcessor, NoiseCancellationOptions
 from livekit_py.media.frame_source import FrameFanout, TrackReader
+from livekit_py.rtc.audio_frame import AudioFrame
+from livekit_py.rtc.audio_source import AudioSource, AudioSourceTrack
+from livekit_py.rtc.audio_stream import AudioStream, NoiseCancellationOptions
+from livekit_py.rtc.frame_processor import FrameProcessor
 from livekit_py.types import TrackKind, TrackSource
 
 

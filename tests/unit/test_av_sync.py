@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from livekit_py.media.audio_frame import AudioFrame
-from livekit_py.media.audio_source import AudioSource
-from livekit_py.media.av_sync import AVSynchronizer
-from livekit_py.media.video_frame import VideoFrame
-from livekit_py.media.video_source import VideoSource
+from livekit_py.rtc.audio_frame import AudioFrame
+from livekit_py.rtc.audio_source import AudioSource
+from livekit_py.rtc.synchronizer import AVSynchronizer
+from livekit_py.rtc.video_frame import VideoFrame
+from livekit_py.rtc.video_source import VideoSource
 from livekit_py.types import VideoBufferType
 
 RATE = 48000

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from livekit.protocol import models as proto_models
 
-from livekit_py.room.data_stream import (
+from livekit_py.rtc.data_stream import (
     STREAM_CHUNK_SIZE,
     ByteStreamReader,
     ByteStreamWriter,
@@ -429,7 +429,7 @@ def test_register_twice_raises() -> None:
 def test_stream_without_handler_is_dropped(caplog: pytest.LogCaptureFixture) -> None:
     mgr, _ = manager()
     mgr.register_byte_stream_handler("t", Collect())  # bytes, but a text stream comes
-    with caplog.at_level(logging.INFO, logger="livekit_py.room.data_stream"):
+    with caplog.at_level(logging.INFO, logger="livekit_py.rtc.data_stream"):
         mgr.handle_packet(header_packet(topic="t"))
         mgr.handle_packet(chunk_packet(0, b"x"))
         mgr.handle_packet(trailer_packet())

@@ -21,12 +21,12 @@ from typing import Any, Optional
 import numpy as np
 import pytest
 
-from livekit_py.media import media_devices as md
-from livekit_py.media.apm import AudioProcessingModule
-from livekit_py.media.audio_frame import AudioFrame
-from livekit_py.media.audio_source import AudioSource
-from livekit_py.media.audio_stream import AudioStream
-from livekit_py.media.media_devices import MediaDevices
+from livekit_py.rtc import media_devices as md
+from livekit_py.rtc.apm import AudioProcessingModule
+from livekit_py.rtc.audio_frame import AudioFrame
+from livekit_py.rtc.audio_source import AudioSource
+from livekit_py.rtc.audio_stream import AudioStream
+from livekit_py.rtc.media_devices import MediaDevices
 from livekit_py.types import TrackKind
 from tests.helpers import wait_until
 from tests.integration.audio_utils import dominant_frequency, feed_sine, rms_dbfs
@@ -315,7 +315,7 @@ def test_importing_the_package_does_not_need_sounddevice() -> None:
     code = (
         "import sys; sys.modules['sounddevice'] = None\n"
         "import livekit_py, livekit_py.rtc\n"
-        "from livekit_py.media import media_devices, av_sync\n"
+        "from livekit_py.rtc import media_devices, synchronizer\n"
         "try:\n"
         "    media_devices.MediaDevices()\n"
         "except ImportError as e:\n"

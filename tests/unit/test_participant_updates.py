@@ -14,10 +14,10 @@ from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
 from livekit_py import rtc
-from livekit_py.room import participant as participant_module
-from livekit_py.room.participant import PublishDTMFError, PublishTranscriptionError
-from livekit_py.room.signal_requests import RequestTracker, SignalRequestError
-from livekit_py.room.transcription import Transcription, TranscriptionSegment
+from livekit_py.rtc import participant as participant_module
+from livekit_py.rtc.participant import PublishDTMFError, PublishTranscriptionError
+from livekit_py.rtc.transcription import Transcription, TranscriptionSegment
+from livekit_py.session.requests import RequestTracker, SignalRequestError
 from livekit_py.signal.client import SignalClient
 from livekit_py.types import ConnectionState, ParticipantTrackPermission
 from tests.helpers import EventLog

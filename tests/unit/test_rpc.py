@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from livekit.protocol import models as proto_models
 
-from livekit_py.room import rpc
-from livekit_py.room.rpc import RpcError, RpcInvocationData, RpcManager
+from livekit_py.rtc import rpc
+from livekit_py.rtc.rpc import RpcError, RpcInvocationData, RpcManager
 
 Code = RpcError.ErrorCode
 

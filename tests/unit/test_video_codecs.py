@@ -15,7 +15,11 @@ from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder, VpxPayloadDescriptor, vp8_
 from aiortc.jitterbuffer import JitterFrame
 
 from livekit_py.media.frame_source import TrackReader
-from livekit_py.media.video_codecs import (
+from livekit_py.rtc.video_frame import VideoFrame
+from livekit_py.rtc.video_source import VideoSource, VideoSourceTrack
+from livekit_py.rtc.video_stream import VideoStream
+from livekit_py.types import VideoBufferType, VideoCodec
+from livekit_py.webrtc.video_codecs import (
     H264VideoEncoder,
     Vp8VideoEncoder,
     _h264_level,
@@ -23,10 +27,6 @@ from livekit_py.media.video_codecs import (
     default_max_framerate,
     make_video_encoder,
 )
-from livekit_py.media.video_frame import VideoFrame
-from livekit_py.media.video_source import VideoSource, VideoSourceTrack
-from livekit_py.media.video_stream import VideoStream
-from livekit_py.types import VideoBufferType, VideoCodec
 
 ENCODERS = [VideoCodec.VP8, VideoCodec.H264]
 IDS = ["VP8", "H264"]

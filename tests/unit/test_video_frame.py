@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from livekit import rtc
 
-from livekit_py.media.video_frame import VideoFrame, _from_av_frame, _to_av_frame
+from livekit_py.rtc.video_frame import VideoFrame, _from_av_frame, _to_av_frame
 from livekit_py.types import VideoBufferType
 
 NAMES = ["RGBA", "ABGR", "ARGB", "BGRA", "RGB24", "I420", "I420A", "I422", "I444", "I010", "NV12"]

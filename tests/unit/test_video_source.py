@@ -18,16 +18,16 @@ from aiortc.codecs.vpx import Vp8Decoder, vp8_depayload
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 
-from livekit_py.media import video_source as video_source_module
-from livekit_py.media.video_codecs import make_video_encoder
-from livekit_py.media.video_frame import VideoFrame, _from_av_frame
-from livekit_py.media.video_source import (
+from livekit_py.rtc import video_source as video_source_module
+from livekit_py.rtc.video_frame import VideoFrame, _from_av_frame
+from livekit_py.rtc.video_source import (
     CapturedVideoFrame,
     SentFrameInfo,
     VideoSource,
     VideoSourceTrack,
 )
 from livekit_py.types import VideoBufferType, VideoCodec, VideoRotation
+from livekit_py.webrtc.video_codecs import make_video_encoder
 
 RED = (220, 30, 40)
 BLUE = (20, 60, 230)

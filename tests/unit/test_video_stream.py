@@ -16,12 +16,12 @@ from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
 from livekit_py import Room
-from livekit_py.media import video_stream as video_stream_module
 from livekit_py.media.frame_source import FrameFanout
-from livekit_py.media.video_frame import VideoFrame
-from livekit_py.media.video_source import VideoSource, VideoSourceTrack
-from livekit_py.media.video_stream import VideoFrameEvent, VideoStream
-from livekit_py.room.participant import RemoteParticipant
+from livekit_py.rtc import video_stream as video_stream_module
+from livekit_py.rtc.participant import RemoteParticipant
+from livekit_py.rtc.video_frame import VideoFrame
+from livekit_py.rtc.video_source import VideoSource, VideoSourceTrack
+from livekit_py.rtc.video_stream import VideoFrameEvent, VideoStream
 from livekit_py.signal.client import SignalClient
 from livekit_py.types import TrackKind, TrackSource, VideoBufferType, VideoRotation
 
@@ -265,7 +265,7 @@ def remote_track(sid: str, kind: int = TrackKind.KIND_VIDEO) -> Any:
     """A real remote track whose frames the test publishes through its reader."""
     from aiortc import AudioStreamTrack, VideoStreamTrack
 
-    from livekit_py.room.track import RemoteAudioTrack, RemoteVideoTrack
+    from livekit_py.rtc.track import RemoteAudioTrack, RemoteVideoTrack
 
     info = proto_models.TrackInfo(sid=sid, type=_TYPES.get(kind, proto_models.TrackType.AUDIO))
     if kind == TrackKind.KIND_VIDEO:

@@ -304,7 +304,7 @@ class RtcEngine:
             raise ConnectionError("the engine is not started")
         transceiver = self.publisher.pc.addTransceiver(media, direction="sendonly")
         if media.kind == "audio":
-            from ..media.opus import DEFAULT_AUDIO_BITRATE, OpusEncoder, install_encoder
+            from ..webrtc.opus import DEFAULT_AUDIO_BITRATE, OpusEncoder, install_encoder
 
             caps = RTCRtpSender.getCapabilities("audio")
             transceiver.setCodecPreferences(

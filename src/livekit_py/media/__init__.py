@@ -1,1 +1,2 @@
-"""Media layer: frames, sources, streams and the aiortc track adapters between them."""
+"""Media plumbing under the public media objects: frame fan-out from aiortc tracks to
+streams."""

@@ -13,8 +13,8 @@ from typing import Any, Optional, Union
 import av
 
 from ..log import get_logger
+from ..media.frame_source import AVFrame, FrameFanout, Subscription, fanout_of
 from ..types import TrackKind, VideoBufferType, VideoRotation
-from .frame_source import AVFrame, FrameFanout, Subscription, fanout_of
 from .video_frame import VideoFrame, _from_av_frame
 from .video_source import CapturedVideoFrame, SentFrameInfo
 

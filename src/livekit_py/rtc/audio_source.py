@@ -19,8 +19,8 @@ import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..log import get_logger
+from ..media.frame_source import AVFrame, FrameFanout
 from .audio_frame import AudioFrame
-from .frame_source import AVFrame, FrameFanout
 
 __all__ = ["AudioSource", "AudioSourceTrack"]
 

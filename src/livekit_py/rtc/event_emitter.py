@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
-from .log import get_logger
+from ..log import get_logger
 
 logger = get_logger("events")
 

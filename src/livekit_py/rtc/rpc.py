@@ -16,7 +16,7 @@ caller's timeout minus the acknowledgement allowance (never below
 :data:`MIN_HANDLER_TIMEOUT`), so that a callee that runs out of time can still report
 it before the caller stops listening. These numbers are those of the official SDKs.
 
-:class:`RpcManager` implements both roles for one :class:`~livekit_py.room.room.Room`;
+:class:`RpcManager` implements both roles for one :class:`~livekit_py.rtc.room.Room`;
 the public entry points are on ``LocalParticipant`` (``perform_rpc``,
 ``register_rpc_method``, ``unregister_rpc_method``).
 """

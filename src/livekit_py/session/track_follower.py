@@ -16,9 +16,9 @@ from ..log import get_logger
 from ..media.frame_source import AVFrame, FrameFanout, Subscription
 
 if TYPE_CHECKING:
-    from .participant import Participant
-    from .room import EventTypes, Room
-    from .track import Track
+    from ..rtc.participant import Participant
+    from ..rtc.room import EventTypes, Room
+    from ..rtc.track import Track
 
 logger = get_logger("room.follow")
 

@@ -20,9 +20,9 @@ from ..types import StreamState, TrackKind, TrackPublishOptions, VideoCodec
 if TYPE_CHECKING:
     from aiortc import MediaStreamTrack, RTCRtpTransceiver
 
-    from ..media.audio_source import AudioSource, AudioSourceTrack
-    from ..media.video_source import VideoSource, VideoSourceTrack
+    from .audio_source import AudioSource, AudioSourceTrack
     from .participant import LocalParticipant
+    from .video_source import VideoSource, VideoSourceTrack
 
 logger = get_logger("room.track")
 
@@ -127,7 +127,7 @@ class LocalAudioTrack(LocalTrack):
     """Audio captured into an :class:`AudioSource` and published to the room."""
 
     def __init__(self, name: str, source: AudioSource) -> None:
-        from ..media.audio_source import AudioSourceTrack
+        from .audio_source import AudioSourceTrack
 
         super().__init__(name, TrackKind.KIND_AUDIO)
         self._source = source
@@ -136,7 +136,7 @@ class LocalAudioTrack(LocalTrack):
     @staticmethod
     def create_audio_track(name: str, source: AudioSource) -> LocalAudioTrack:
         """A new audio track fed by ``source``; publish it with ``publish_track``."""
-        from ..media.audio_source import AudioSource
+        from .audio_source import AudioSource
 
         if not isinstance(source, AudioSource):
             raise ValueError(f"source must be an AudioSource, not {type(source).__name__}")
@@ -164,7 +164,7 @@ class LocalAudioTrack(LocalTrack):
         # aiortc stops a track when its sender stops (unpublish, disconnect), so a
         # track published again gets a fresh adapter on the same source.
         if self._rtc.readyState == "ended":
-            from ..media.audio_source import AudioSourceTrack
+            from .audio_source import AudioSourceTrack
 
             self._rtc = AudioSourceTrack(self._source)
             self._rtc.muted = self._muted
@@ -184,7 +184,7 @@ class LocalVideoTrack(LocalTrack):
     """
 
     def __init__(self, name: str, source: VideoSource) -> None:
-        from ..media.video_source import VideoSourceTrack
+        from .video_source import VideoSourceTrack
 
         super().__init__(name, TrackKind.KIND_VIDEO)
         self._source = source
@@ -193,7 +193,7 @@ class LocalVideoTrack(LocalTrack):
     @staticmethod
     def create_video_track(name: str, source: VideoSource) -> LocalVideoTrack:
         """A new video track fed by ``source``; publish it with ``publish_track``."""
-        from ..media.video_source import VideoSource
+        from .video_source import VideoSource
 
         if not isinstance(source, VideoSource):
             raise ValueError(f"source must be a VideoSource, not {type(source).__name__}")
@@ -237,7 +237,7 @@ class LocalVideoTrack(LocalTrack):
         )
 
     def _bitrate(self, options: TrackPublishOptions) -> int:
-        from ..media.video_codecs import default_max_bitrate
+        from ..webrtc.video_codecs import default_max_bitrate
 
         if options.HasField("video_encoding") and options.video_encoding.max_bitrate:
             return int(options.video_encoding.max_bitrate)
@@ -249,8 +249,8 @@ class LocalVideoTrack(LocalTrack):
         """Offer only the chosen codec (plus RTX) and install our encoder for it."""
         from aiortc import RTCRtpSender
 
-        from ..media.opus import install_encoder
-        from ..media.video_codecs import make_video_encoder
+        from ..webrtc.opus import install_encoder
+        from ..webrtc.video_codecs import make_video_encoder
 
         codec = self._codec(options)
         mime = "video/vp8" if codec == VideoCodec.VP8 else "video/h264"
@@ -267,7 +267,7 @@ class LocalVideoTrack(LocalTrack):
 
     def _media_track(self) -> MediaStreamTrack:
         if self._rtc.readyState == "ended":
-            from ..media.video_source import VideoSourceTrack
+            from .video_source import VideoSourceTrack
 
             self._rtc = VideoSourceTrack(self._source)
             self._rtc.muted = self._muted

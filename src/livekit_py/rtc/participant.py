@@ -10,6 +10,7 @@ from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
 from ..log import get_logger
+from ..session.requests import SignalRequestError, reason_name
 from ..types import (
     ConnectionQuality,
     DisconnectReason,
@@ -18,14 +19,13 @@ from ..types import (
     TrackPublishOptions,
     TrackSource,
 )
-from .publication import (
+from .track import LocalTrack
+from .track_publication import (
     SOURCE_TO_PROTO,
     LocalTrackPublication,
     RemoteTrackPublication,
     TrackPublication,
 )
-from .signal_requests import SignalRequestError, reason_name
-from .track import LocalTrack
 from .transcription import Transcription, transcription_to_proto
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ class Participant:
 
     def _follow_track(self, source: int, kind: int) -> FrameFanout:
         """Frames of this participant's current track of ``source`` (see track_follower)."""
-        from .track_follower import ParticipantTrackFollower
+        from ..session.track_follower import ParticipantTrackFollower
 
         return ParticipantTrackFollower(self._room, self, source, kind)
 

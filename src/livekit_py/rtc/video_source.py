@@ -27,8 +27,8 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..log import get_logger
+from ..media.frame_source import AVFrame, FrameFanout, FrameSink
 from ..types import VideoRotation
-from .frame_source import AVFrame, FrameFanout, FrameSink
 from .video_frame import VideoFrame, _buffer_size, _to_av_frame
 
 __all__ = ["CapturedVideoFrame", "SentFrameInfo", "VideoSource", "VideoSourceTrack"]

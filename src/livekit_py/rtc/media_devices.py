@@ -51,7 +51,7 @@ from .audio_source import AudioSource
 from .audio_stream import AudioStream
 
 if TYPE_CHECKING:
-    from ..room.track import Track
+    from .track import Track
 
 __all__ = [
     "AudioBackend",
@@ -176,7 +176,7 @@ def _import_sounddevice() -> Any:
         raise ImportError(
             "MediaDevices needs the optional 'sounddevice' package: install it with "
             f"`{INSTALL_HINT}` (or `pip install sounddevice`), or install another audio "
-            "backend with livekit_py.media.media_devices.set_audio_backend()"
+            "backend with livekit_py.rtc.media_devices.set_audio_backend()"
         ) from exc
     except OSError as exc:  # sounddevice is there but the PortAudio library is not
         raise ImportError(

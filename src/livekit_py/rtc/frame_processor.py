@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, Union
+from typing import Generic, TypeVar, Union
 
 from .audio_frame import AudioFrame
 from .video_frame import VideoFrame
 
-__all__ = ["FrameProcessor", "NoiseCancellationOptions"]
+__all__ = ["FrameProcessor"]
 
 T = TypeVar("T", bound=Union[AudioFrame, VideoFrame])
 
@@ -56,11 +55,3 @@ class FrameProcessor(Generic[T], ABC):
     @abstractmethod
     def _close(self) -> None:
         """Release what the processor holds; it is not used afterwards."""
-
-
-@dataclass
-class NoiseCancellationOptions:
-    """Selects an audio filter module by id, with module-specific options."""
-
-    module_id: str
-    options: dict[str, Any]

@@ -18,12 +18,12 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from ..dsp.aec import EchoCanceller
+from ..dsp.audio_filters import Block, HighPassFilter, RationalResampler
+from ..dsp.gain_control import GainController
+from ..dsp.noise_suppression import NoiseSuppressor
 from ..log import get_logger
-from .aec import EchoCanceller
-from .audio_filters import Block, HighPassFilter, RationalResampler
 from .audio_frame import AudioFrame
-from .gain_control import GainController
-from .noise_suppression import NoiseSuppressor
 
 __all__ = ["AudioProcessingModule"]
 

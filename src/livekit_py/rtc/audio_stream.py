@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 import av
@@ -12,18 +13,34 @@ import numpy as np
 import numpy.typing as npt
 
 from ..log import get_logger
+from ..media.frame_source import AVFrame, FrameFanout, fanout_of
 from ..types import TrackKind, TrackSource
-from .audio_frame import AudioFrame, AudioFrameEvent
+from .audio_frame import AudioFrame
 from .audio_resampler import AudioResampler, AudioResamplerQuality
-from .frame_processor import FrameProcessor, NoiseCancellationOptions
-from .frame_source import AVFrame, FrameFanout, fanout_of
+from .frame_processor import FrameProcessor
 
 if TYPE_CHECKING:
     from .apm import AudioProcessingModule
 
-__all__ = ["AudioStream"]
+__all__ = ["AudioFrameEvent", "AudioStream", "NoiseCancellationOptions"]
 
 logger = get_logger("media.audio_stream")
+
+
+@dataclass
+class NoiseCancellationOptions:
+    """Selects an audio filter module by id, with module-specific options."""
+
+    module_id: str
+    options: dict[str, Any]
+
+
+@dataclass
+class AudioFrameEvent:
+    """What an audio stream yields: one received frame."""
+
+    frame: AudioFrame
+
 
 Samples = npt.NDArray[np.int16]
 
@@ -147,7 +164,7 @@ class _Denoiser:
         except ImportError as exc:
             raise RuntimeError(
                 "noise_cancellation with NoiseCancellationOptions needs livekit_py's own "
-                f"noise suppression (livekit_py.media.apm), which cannot be imported: {exc}"
+                f"noise suppression (livekit_py.rtc.apm), which cannot be imported: {exc}"
             ) from exc
         self._apm: AudioProcessingModule = AudioProcessingModule(noise_suppression=True)
         self._sample_rate = sample_rate

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiortc import MediaStreamTrack, RTCIceServer, RTCRtpTransceiver
@@ -14,18 +15,98 @@ from livekit.protocol import rtc as proto_rtc
 from .._compat import timeout as connect_timeout
 from ..engine.engine import EngineConfig, RtcEngine
 from ..errors import ConnectError
-from ..event_emitter import EventEmitter
 from ..log import get_logger
+from ..session.requests import RequestTracker, reason_name
 from ..signal.client import SignalClient, SignalOptions
-from ..types import ConnectionState, DataPacketKind, DisconnectReason, StreamState, TrackKind
-from .options import DEFAULT_CONNECT_TIMEOUT, DataPacket, RoomOptions, RtcStats, SipDTMF
+from ..types import (
+    ConnectionState,
+    ContinualGatheringPolicy,
+    DataPacketKind,
+    DisconnectReason,
+    IceServer,
+    IceTransportType,
+    StreamState,
+    TrackKind,
+)
+from .e2ee import E2EEOptions
+from .event_emitter import EventEmitter
 from .participant import LocalParticipant, Participant, RemoteParticipant
-from .publication import LocalTrackPublication, RemoteTrackPublication
-from .signal_requests import RequestTracker, reason_name
 from .track import RemoteAudioTrack, RemoteTrack, RemoteVideoTrack
+from .track_publication import LocalTrackPublication, RemoteTrackPublication
 from .transcription import segments_from_proto
 
 logger = get_logger("room")
+
+
+@dataclass
+class RtcConfiguration:
+    """Peer connection settings.
+
+    ``ice_servers`` replaces the STUN/TURN servers the LiveKit server suggests
+    when non-empty. aiortc gathers candidates once per negotiation, so
+    ``continual_gathering_policy`` is accepted but has no effect, and
+    ``TRANSPORT_NOHOST`` gathers all candidates (aiortc knows only "all" and
+    "relay"); both are logged.
+    """
+
+    ice_transport_type: int = IceTransportType.TRANSPORT_ALL
+    continual_gathering_policy: int = ContinualGatheringPolicy.GATHER_CONTINUALLY
+    ice_servers: list[IceServer] = field(default_factory=list)
+
+
+@dataclass
+class RoomOptions:
+    """How :meth:`Room.connect` joins.
+
+    ``connect_timeout`` bounds each step of the join (the signal handshake, then
+    the media connection); None means 10 seconds each. E2EE options are accepted
+    for API compatibility; livekit-py does not encrypt media end to end and
+    rejects a connect that asks for it.
+    """
+
+    auto_subscribe: bool = True
+    dynacast: bool = False
+    e2ee: E2EEOptions | None = None
+    encryption: E2EEOptions | None = None
+    rtc_config: RtcConfiguration | None = None
+    connect_timeout: float | None = None
+
+
+@dataclass
+class DataPacket:
+    """A user data packet received from another participant."""
+
+    data: bytes
+    kind: int
+    participant: RemoteParticipant | None
+    topic: str | None = None
+
+
+@dataclass
+class SipDTMF:
+    """A DTMF tone received from a (usually SIP) participant."""
+
+    code: int
+    digit: str
+    participant: RemoteParticipant | None = None
+
+
+@dataclass
+class RtcStats:
+    """Statistics of both peer connections.
+
+    Each list holds aiortc's stats objects (``RTCOutboundRtpStreamStats``,
+    ``RTCInboundRtpStreamStats``, ``RTCTransportStats``, ...), whose fields
+    follow the W3C WebRTC statistics names, rather than the official SDK's
+    protobuf ``RtcStats`` messages.
+    """
+
+    publisher_stats: list[Any]
+    subscriber_stats: list[Any]
+
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
 
 EventTypes = Literal[
     "participant_connected",

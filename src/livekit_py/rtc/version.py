@@ -1,0 +1,5 @@
+"""The package version, as ``livekit.rtc.version``."""
+
+from ..version import __version__
+
+__all__ = ["__version__"]
