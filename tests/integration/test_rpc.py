@@ -22,8 +22,8 @@ BIG = "x" * (15 * 1024 + 1)
 
 def assert_no_rpc_leftovers(room: rtc.Room) -> None:
     manager = room._rpc_manager()
-    assert manager._calls == {}
-    assert manager._tasks == set()
+    assert manager.pending_calls == ()
+    assert manager.running_tasks == 0
 
 
 async def connect_ours(server_url: str, token: str) -> rtc.Room:

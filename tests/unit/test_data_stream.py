@@ -1,4 +1,4 @@
-"""Data streams without a server: a fake room captures the packets we send and
+"""Data streams without a server: a fake DataPort captures the packets we send and
 another manager receives them."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import os
 import random
 import time
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,61 +20,30 @@ from livekit_py.rtc.data_stream import (
     ByteStreamReader,
     ByteStreamWriter,
     StreamError,
-    StreamManager,
     TextStreamReader,
     TextStreamWriter,
     _utf8_chunks,
 )
+from livekit_py.session.stream_manager import StreamManager
+from livekit_py.session.stream_receiver import DEFAULT_MAX_PAYLOAD_BYTE_LENGTH, StreamReceiver
+from livekit_py.session.stream_sender import StreamSender
+from tests.unit.fake_data_port import FakeDataPort
 
 DS = proto_models.DataStream
 RELIABLE = proto_models.DataPacket.Kind.RELIABLE
 
 
-class FakeEngine:
-    def __init__(self) -> None:
-        self.sent: list[proto_models.DataPacket] = []
-        self.kinds: list[int] = []
-        self.deliver: Callable[[proto_models.DataPacket], None] | None = None
-
-    async def send_data(self, packet: proto_models.DataPacket, kind: int) -> None:
-        await asyncio.sleep(0)
-        wire = proto_models.DataPacket.FromString(packet.SerializeToString())
-        self.sent.append(wire)
-        self.kinds.append(kind)
-        if self.deliver is not None:
-            self.deliver(wire)
+def manager(identity: str = "me") -> tuple[StreamManager, FakeDataPort]:
+    port = FakeDataPort(identity)
+    return StreamManager(port), port
 
 
-class FakeLocalParticipant:
-    def __init__(self, room: FakeRoom, identity: str) -> None:
-        self.identity = identity
-        self._room = room
-        self._local_room = room
-
-
-class FakeRoom:
-    def __init__(self, identity: str = "me") -> None:
-        self.engine = FakeEngine()
-        self.connected = True
-        self.local_participant = FakeLocalParticipant(self, identity)
-
-    def _engine_or_raise(self) -> FakeEngine:
-        if not self.connected:
-            raise ConnectionError("the room is not connected")
-        return self.engine
-
-
-def manager(identity: str = "me") -> tuple[StreamManager, FakeRoom]:
-    room = FakeRoom(identity)
-    return StreamManager(room), room  # type: ignore[arg-type]
-
-
-def linked() -> tuple[StreamManager, StreamManager, FakeRoom]:
+def linked() -> tuple[StreamManager, StreamManager, FakeDataPort]:
     """A sending manager whose packets are delivered at once to a receiving one."""
-    sender, room = manager("me")
+    sender, port = manager("me")
     receiver, _ = manager("peer")
-    room.engine.deliver = receiver.handle_packet
-    return sender, receiver, room
+    port.deliver = receiver.handle_packet
+    return sender, receiver, port
 
 
 def values(packets: list[proto_models.DataPacket]) -> list[str]:
@@ -157,7 +125,7 @@ def test_utf8_chunks_never_split_a_character() -> None:
 
 
 async def test_send_text_packets() -> None:
-    mgr, room = manager()
+    mgr, port = manager()
     text = "héllo \N{GRINNING FACE} " * 3000  # multi-byte, > 2 chunks
     data = text.encode()
     before = int(time.time() * 1000)
@@ -168,11 +136,11 @@ async def test_send_text_packets() -> None:
         reply_to_id="prev-stream",
         destination_identities=["bob", "carol"],
     )
-    sent = room.engine.sent
+    sent = port.sent
     assert values(sent) == ["stream_header"] + ["stream_chunk"] * (len(sent) - 2) + [
         "stream_trailer"
     ]
-    assert all(k == RELIABLE for k in room.engine.kinds)
+    assert all(k == RELIABLE for k in port.kinds)
     for p in sent:
         assert p.kind == RELIABLE
         assert p.participant_identity == "me"
@@ -204,20 +172,20 @@ async def test_send_text_packets() -> None:
 
 
 async def test_send_text_empty_and_small() -> None:
-    mgr, room = manager()
+    mgr, port = manager()
     await mgr.send_text("")
-    assert values(room.engine.sent) == ["stream_header", "stream_trailer"]
-    assert room.engine.sent[0].stream_header.total_length == 0
-    assert room.engine.sent[0].destination_identities == []
+    assert values(port.sent) == ["stream_header", "stream_trailer"]
+    assert port.sent[0].stream_header.total_length == 0
+    assert port.sent[0].destination_identities == []
 
 
 async def test_send_file_packets(tmp_path: Path) -> None:
-    mgr, room = manager()
+    mgr, port = manager()
     data = os.urandom(3 * STREAM_CHUNK_SIZE + 123)
     path = tmp_path / "photo.png"
     path.write_bytes(data)
     info = await mgr.send_file(str(path), topic="files", attributes={"a": "1"})
-    sent = room.engine.sent
+    sent = port.sent
     assert values(sent) == ["stream_header"] + ["stream_chunk"] * 4 + ["stream_trailer"]
     header = sent[0].stream_header
     assert header.byte_header.name == "photo.png" and header.mime_type == "image/png"
@@ -240,7 +208,7 @@ async def test_send_file_packets(tmp_path: Path) -> None:
 
 
 async def test_send_file_reads_the_file_a_few_chunks_at_a_time() -> None:
-    mgr, room = manager()
+    mgr, port = manager()
     data = os.urandom(1_000_000)
 
     class File:
@@ -259,7 +227,7 @@ async def test_send_file_reads_the_file_a_few_chunks_at_a_time() -> None:
     await writer._write_file(f, len(data))  # type: ignore[arg-type]
     await writer.aclose()
     assert max(f.reads) <= 4 * STREAM_CHUNK_SIZE and len(f.reads) > 10
-    assert b"".join(p.stream_chunk.content for p in room.engine.sent[1:-1]) == data
+    assert b"".join(p.stream_chunk.content for p in port.sent[1:-1]) == data
 
     # a file that turns out shorter than its size ends the stream abnormally
     writer = await mgr.stream_bytes("g", total_size=10)
@@ -270,7 +238,7 @@ async def test_send_file_reads_the_file_a_few_chunks_at_a_time() -> None:
 
 
 async def test_stream_bytes_and_stream_text_headers() -> None:
-    mgr, room = manager()
+    mgr, port = manager()
     writer = await mgr.stream_bytes(
         "clip.bin",
         total_size=40_000,
@@ -281,33 +249,33 @@ async def test_stream_bytes_and_stream_text_headers() -> None:
         topic="up",
     )
     assert isinstance(writer, ByteStreamWriter)
-    header = room.engine.sent[0].stream_header
+    header = port.sent[0].stream_header
     assert header.stream_id == "my-id" and header.total_length == 40_000
     assert header.mime_type == "video/mp4" and header.byte_header.name == "clip.bin"
     assert writer.info.size == 40_000 and writer.info.name == "clip.bin"
     await writer.write(b"\x01" * 20_000)
     await writer.write(bytearray(b"\x02" * 20_000))
     await writer.aclose(attributes={"done": "yes"})
-    sent = room.engine.sent
+    sent = port.sent
     assert [len(p.stream_chunk.content) for p in sent[1:-1]] == [15_000, 5_000, 15_000, 5_000]
     assert [p.stream_chunk.chunk_index for p in sent[1:-1]] == [0, 1, 2, 3]
     assert dict(sent[-1].stream_trailer.attributes) == {"done": "yes"}
     assert all(list(p.destination_identities) == ["bob"] for p in sent)
 
-    room.engine.sent.clear()
+    port.sent.clear()
     text_writer = await mgr.stream_text(total_size=99, sender_identity="agent-proxy")
     assert isinstance(text_writer, TextStreamWriter)
-    header = room.engine.sent[0].stream_header
+    header = port.sent[0].stream_header
     # the length of an incrementally written text is not announced
     assert not header.HasField("total_length") and text_writer.info.size == 99
     assert header.mime_type == "text/plain" and header.text_header.reply_to_stream_id == ""
     await text_writer.write("x")
     await text_writer.aclose()
-    assert {p.participant_identity for p in room.engine.sent} == {"agent-proxy"}
+    assert {p.participant_identity for p in port.sent} == {"agent-proxy"}
 
 
 async def test_writer_misuse_and_errors() -> None:
-    mgr, room = manager()
+    mgr, port = manager()
     writer = await mgr.stream_text()
     await writer.aclose()
     with pytest.raises(RuntimeError):
@@ -317,24 +285,24 @@ async def test_writer_misuse_and_errors() -> None:
     with pytest.raises(TypeError):
         await (await mgr.stream_text()).write(b"bytes")  # type: ignore[arg-type]
 
-    room.connected = False
+    port.connected = False
     with pytest.raises(StreamError) as err:
         await mgr.send_text("hi")
     assert isinstance(err.value, ConnectionError) and "not connected" in err.value.description
 
-    room.connected = True
-    room.engine.sent.clear()
+    port.connected = True
+    port.sent.clear()
     with pytest.raises(StreamError, match="header"):
         await mgr.stream_text(attributes={"big": "x" * 20_000})
-    assert room.engine.sent == []
+    assert port.sent == []
 
 
 async def test_cancelled_send_file_aborts_the_stream(tmp_path: Path) -> None:
-    mgr, room = manager()
+    mgr, port = manager()
     path = tmp_path / "big.bin"
     path.write_bytes(os.urandom(50 * STREAM_CHUNK_SIZE))
     three_sent = asyncio.Event()
-    room.engine.deliver = lambda _: three_sent.set() if len(room.engine.sent) >= 3 else None
+    port.deliver = lambda _: three_sent.set() if len(port.sent) >= 3 else None
     task = asyncio.create_task(mgr.send_file(str(path)))
     await three_sent.wait()
     task.cancel()
@@ -342,7 +310,7 @@ async def test_cancelled_send_file_aborts_the_stream(tmp_path: Path) -> None:
         await task
     for _ in range(10):
         await asyncio.sleep(0)
-    last = room.engine.sent[-1]
+    last = port.sent[-1]
     assert last.WhichOneof("value") == "stream_trailer"
     assert last.stream_trailer.reason == "cancelled"
 
@@ -434,7 +402,7 @@ def test_stream_without_handler_is_dropped(caplog: pytest.LogCaptureFixture) -> 
         mgr.handle_packet(chunk_packet(0, b"x"))
         mgr.handle_packet(trailer_packet())
     assert "no handler" in caplog.text
-    assert mgr._incoming == {}
+    assert mgr.receiver.open_streams == ()
 
 
 def test_handler_exception_is_logged(caplog: pytest.LogCaptureFixture) -> None:
@@ -471,7 +439,7 @@ async def test_sender_leaving_ends_the_stream_with_an_error() -> None:
     with pytest.raises(StreamError):  # and again
         await reader.__anext__()
     mgr.handle_packet(chunk_packet(1, b"late"))  # ignored
-    assert mgr._incoming == {}
+    assert mgr.receiver.open_streams == ()
 
 
 async def test_disconnect_ends_waiting_readers() -> None:
@@ -554,7 +522,7 @@ async def test_compressed_and_inline_streams() -> None:
 
     mgr, reader = await receiving(text=False, inline_content=b"all at once", total=11)
     assert await drain(reader) == [b"all at once"]
-    assert mgr._incoming == {}
+    assert mgr.receiver.open_streams == ()
 
     mgr, reader = await receiving(
         inline_content=deflate_raw(b"tiny"), compression=DS.CompressionType.DEFLATE_RAW
@@ -570,18 +538,17 @@ async def test_closed_reader_drops_content() -> None:
     assert reader._buffered == 0
     assert await drain(reader) == []
     mgr.handle_packet(trailer_packet())
-    assert mgr._incoming == {}
+    assert mgr.receiver.open_streams == ()
 
 
 async def test_payload_limit() -> None:
-    room = FakeRoom()
-    mgr = StreamManager(room, max_payload_byte_length=10)  # type: ignore[arg-type]
+    mgr = StreamManager(FakeDataPort(), max_payload_byte_length=10)
     got = Collect()
     mgr.register_byte_stream_handler("t", got)
     mgr.handle_packet(header_packet(text=False, total=11))
     with pytest.raises(StreamError, match="larger than the 10 bytes"):
         await drain(got.reader)
-    assert mgr._incoming == {}
+    assert mgr.receiver.open_streams == ()
 
     got.calls.clear()
     mgr.handle_packet(header_packet("s2", text=False))
@@ -594,3 +561,51 @@ async def test_payload_limit() -> None:
     mgr.handle_packet(header_packet("s3", text=False, total=5, inline_content=b"abc"))
     with pytest.raises(StreamError, match="not the 5 announced"):
         await drain(got.reader)
+
+
+# -- the two halves alone -----------------------------------------------------------------
+
+
+async def test_receiver_reassembles_without_a_connection() -> None:
+    receiver = StreamReceiver()
+    got = Collect()
+    receiver.register_text_stream_handler("t", got)
+    receiver.handle_packet(header_packet(total=5))
+    assert receiver.open_streams == ("s1",)
+    receiver.handle_packet(chunk_packet(0, b"he"))
+    receiver.handle_packet(chunk_packet(1, b"llo"))
+    receiver.handle_packet(trailer_packet(attributes={"k": "v"}))
+    assert not receiver.open_streams
+    reader, identity = got.calls[0]
+    assert identity == "alice"
+    assert await reader.read_all() == "hello"
+    assert reader.info.attributes == {"k": "v"}
+
+
+def test_receiver_payload_limit_setting() -> None:
+    receiver = StreamReceiver()
+    assert receiver.max_payload_byte_length == DEFAULT_MAX_PAYLOAD_BYTE_LENGTH
+    receiver.max_payload_byte_length = 10
+    assert receiver.max_payload_byte_length == 10
+    for bad in (None, 0, -1, True):
+        receiver.max_payload_byte_length = bad
+        assert receiver.max_payload_byte_length == DEFAULT_MAX_PAYLOAD_BYTE_LENGTH
+    assert StreamReceiver(max_payload_byte_length=7).max_payload_byte_length == 7
+    mgr = StreamManager(FakeDataPort(), max_payload_byte_length=7)
+    assert mgr.receiver.max_payload_byte_length == 7
+
+
+async def test_sender_uses_the_ports_identity() -> None:
+    port = FakeDataPort("")  # before the first join
+    sender = StreamSender(port)
+    early = await sender.stream_text()
+    port.local_identity = "later"
+    await early.write("x")
+    await early.aclose()
+    assert {p.participant_identity for p in port.sent} == {""}  # read when opened
+    port.sent.clear()
+    await sender.send_bytes(b"abc", name="n", destination_identities=["bob"])
+    assert values(port.sent) == ["stream_header", "stream_chunk", "stream_trailer"]
+    assert {p.participant_identity for p in port.sent} == {"later"}
+    assert all(list(p.destination_identities) == ["bob"] for p in port.sent)
+    assert set(port.kinds) == {RELIABLE}

@@ -1,18 +1,19 @@
-"""RpcManager without a server: fake rooms joined by an in-memory "network"."""
+"""RpcManager without a server: peers with fake DataPorts joined by an in-memory "network"."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from livekit.protocol import models as proto_models
 
-from livekit_py.rtc import rpc
-from livekit_py.rtc.rpc import RpcError, RpcInvocationData, RpcManager
+from livekit_py.rtc.rpc import RpcError, RpcInvocationData
+from livekit_py.session import rpc
+from livekit_py.session.rpc import RpcManager
+from tests.unit.fake_data_port import FakeDataPort
 
 Code = RpcError.ErrorCode
 
@@ -20,55 +21,28 @@ Code = RpcError.ErrorCode
 # -- fakes ------------------------------------------------------------------------------
 
 
-class FakeEngine:
-    def __init__(self, room: FakeRoom) -> None:
-        self.room = room
-        self.sent: list[proto_models.DataPacket] = []
-        self.fail: Exception | None = None
-        self.kinds: list[int] = []
-
-    async def send_data(self, packet: proto_models.DataPacket, kind: int) -> None:
-        await asyncio.sleep(0)
-        if self.fail is not None:
-            raise self.fail
-        copy = proto_models.DataPacket()
-        copy.CopyFrom(packet)
-        self.sent.append(copy)
-        self.kinds.append(kind)
-        if self.room.network is not None:
-            self.room.network.deliver(self.room.identity, copy)
-
-
-class FakeRoom:
-    """What RpcManager uses of a Room."""
+class Peer:
+    """One participant: an RpcManager sending through a fake DataPort."""
 
     def __init__(
         self, identity: str, network: Network | None = None, server_version: str = "1.9.0"
     ) -> None:
         self.identity = identity
-        self.network = network
-        self._local_participant = SimpleNamespace(identity=identity)
-        self._server_info = proto_models.ServerInfo(version=server_version)
-        self.engine = FakeEngine(self)
-        self.connected = True
-        self.manager = RpcManager(self)
+        self.port = FakeDataPort(identity, server_version=server_version)
+        self.manager = RpcManager(self.port)
         if network is not None:
-            network.rooms[identity] = self
-
-    def _engine_or_raise(self) -> FakeEngine:
-        if not self.connected:
-            raise ConnectionError("the room is not connected")
-        return self.engine
+            network.peers[identity] = self
+            self.port.deliver = lambda packet: network.deliver(identity, packet)
 
     def sent(self, which: str) -> list[Any]:
-        return [getattr(p, which) for p in self.engine.sent if p.WhichOneof("value") == which]
+        return [getattr(p, which) for p in self.port.sent if p.WhichOneof("value") == which]
 
 
 class Network:
     """Delivers packets to their destination on the next loop iteration, like a server."""
 
     def __init__(self) -> None:
-        self.rooms: dict[str, FakeRoom] = {}
+        self.peers: dict[str, Peer] = {}
         self.muted: set[str] = set()  # identities whose packets are lost
 
     def deliver(self, sender: str, packet: proto_models.DataPacket) -> None:
@@ -77,14 +51,14 @@ class Network:
         packet.participant_identity = sender
         loop = asyncio.get_running_loop()
         for identity in packet.destination_identities:
-            room = self.rooms.get(identity)
-            if room is not None:
-                loop.call_soon(room.manager.handle_packet, packet)
+            peer = self.peers.get(identity)
+            if peer is not None:
+                loop.call_soon(peer.manager.handle_packet, packet)
 
     def leave(self, identity: str) -> None:
-        room = self.rooms.pop(identity)
-        room.connected = False
-        for other in self.rooms.values():
+        peer = self.peers.pop(identity)
+        peer.port.connected = False
+        for other in self.peers.values():
             other.manager.on_participant_left(identity)
 
 
@@ -114,21 +88,21 @@ async def settle(rounds: int = 5) -> None:
         await asyncio.sleep(0)
 
 
-async def wait_for_response(room: FakeRoom, count: int = 1) -> list[proto_models.RpcResponse]:
+async def wait_for_response(room: Peer, count: int = 1) -> list[proto_models.RpcResponse]:
     for _ in range(500):
         responses = room.sent("rpc_response")
         if len(responses) >= count:
             return responses
         await asyncio.sleep(0.005)
-    raise AssertionError(f"no response sent; sent {room.engine.sent}")
+    raise AssertionError(f"no response sent; sent {room.port.sent}")
 
 
-async def assert_clean(*rooms: FakeRoom) -> None:
+async def assert_clean(*rooms: Peer) -> None:
     """No pending call, task or timer is left behind."""
     await settle()
     for room in rooms:
-        assert room.manager._calls == {}
-        assert room.manager._tasks == set()
+        assert room.manager.pending_calls == ()
+        assert room.manager.running_tasks == 0
     current = asyncio.current_task()
     assert [t for t in asyncio.all_tasks() if t is not current] == []
     scheduled = getattr(asyncio.get_running_loop(), "_scheduled", [])
@@ -141,8 +115,8 @@ def network() -> Network:
 
 
 @pytest.fixture
-def pair(network: Network) -> tuple[FakeRoom, FakeRoom]:
-    return FakeRoom("alice", network), FakeRoom("bob", network)
+def pair(network: Network) -> tuple[Peer, Peer]:
+    return Peer("alice", network), Peer("bob", network)
 
 
 @pytest.fixture
@@ -269,7 +243,7 @@ def test_server_version_parsing() -> None:
 # -- calls between two managers ----------------------------------------------------------
 
 
-async def test_round_trip_async_and_sync_handlers(pair: tuple[FakeRoom, FakeRoom]) -> None:
+async def test_round_trip_async_and_sync_handlers(pair: tuple[Peer, Peer]) -> None:
     alice, bob = pair
     seen: list[RpcInvocationData] = []
 
@@ -305,28 +279,28 @@ async def test_round_trip_async_and_sync_handlers(pair: tuple[FakeRoom, FakeRoom
     req = alice.sent("rpc_request")[1]
     assert req.method == "upper" and req.payload == "abc" and req.version == 1
     assert req.response_timeout_ms == 13000
-    first = alice.engine.sent[0]
+    first = alice.port.sent[0]
     assert list(first.destination_identities) == ["bob"]
-    assert set(alice.engine.kinds) == {proto_models.DataPacket.Kind.RELIABLE}
+    assert set(alice.port.kinds) == {proto_models.DataPacket.Kind.RELIABLE}
     await assert_clean(alice, bob)
 
 
-async def test_ack_precedes_response_and_handler(pair: tuple[FakeRoom, FakeRoom]) -> None:
+async def test_ack_precedes_response_and_handler(pair: tuple[Peer, Peer]) -> None:
     alice, bob = pair
     sent_when_running: list[list[str | None]] = []
 
     async def handler(data: RpcInvocationData) -> str:
-        sent_when_running.append([p.WhichOneof("value") for p in bob.engine.sent])
+        sent_when_running.append([p.WhichOneof("value") for p in bob.port.sent])
         return "ok"
 
     bob.manager.register_rpc_method("m", handler)
     assert await alice.manager.perform_rpc(destination_identity="bob", method="m", payload="")
     assert sent_when_running == [["rpc_ack"]]
-    assert [p.WhichOneof("value") for p in bob.engine.sent] == ["rpc_ack", "rpc_response"]
+    assert [p.WhichOneof("value") for p in bob.port.sent] == ["rpc_ack", "rpc_response"]
     await assert_clean(alice, bob)
 
 
-async def test_unknown_and_unregistered_methods(pair: tuple[FakeRoom, FakeRoom]) -> None:
+async def test_unknown_and_unregistered_methods(pair: tuple[Peer, Peer]) -> None:
     alice, bob = pair
     with pytest.raises(RpcError) as err:
         await alice.manager.perform_rpc(destination_identity="bob", method="nope", payload="x")
@@ -343,7 +317,7 @@ async def test_unknown_and_unregistered_methods(pair: tuple[FakeRoom, FakeRoom])
     await assert_clean(alice, bob)
 
 
-async def test_handler_errors(pair: tuple[FakeRoom, FakeRoom]) -> None:
+async def test_handler_errors(pair: tuple[Peer, Peer]) -> None:
     alice, bob = pair
 
     async def custom(data: RpcInvocationData) -> str:
@@ -393,7 +367,7 @@ async def test_handler_errors(pair: tuple[FakeRoom, FakeRoom]) -> None:
     await assert_clean(alice, bob)
 
 
-async def test_payload_limits(pair: tuple[FakeRoom, FakeRoom]) -> None:
+async def test_payload_limits(pair: tuple[Peer, Peer]) -> None:
     alice, bob = pair
     bob.manager.register_rpc_method("echo", lambda d: d.payload)
     bob.manager.register_rpc_method("grow", lambda d: d.payload + "x")
@@ -403,7 +377,7 @@ async def test_payload_limits(pair: tuple[FakeRoom, FakeRoom]) -> None:
         destination_identity="bob", method="echo", payload=exactly
     ) == (exactly)
 
-    sent_before = len(alice.engine.sent)
+    sent_before = len(alice.port.sent)
     # 7681 two-byte characters are 15362 bytes: too large though only 7681 characters
     for too_big in ("a" * 15361, "é" * 7681):
         with pytest.raises(RpcError) as err:
@@ -412,7 +386,7 @@ async def test_payload_limits(pair: tuple[FakeRoom, FakeRoom]) -> None:
             )
         assert err.value.code == Code.REQUEST_PAYLOAD_TOO_LARGE
         assert err.value.message == "Request payload too large"
-    assert len(alice.engine.sent) == sent_before  # rejected before sending
+    assert len(alice.port.sent) == sent_before  # rejected before sending
 
     with pytest.raises(RpcError) as err:
         await alice.manager.perform_rpc(destination_identity="bob", method="grow", payload=exactly)
@@ -422,7 +396,7 @@ async def test_payload_limits(pair: tuple[FakeRoom, FakeRoom]) -> None:
 
 
 async def test_no_ack_is_a_connection_timeout(
-    network: Network, pair: tuple[FakeRoom, FakeRoom], fast_ack: None
+    network: Network, pair: tuple[Peer, Peer], fast_ack: None
 ) -> None:
     alice, bob = pair
     with pytest.raises(RpcError) as err:
@@ -438,7 +412,7 @@ async def test_no_ack_is_a_connection_timeout(
     await assert_clean(alice, bob)
 
 
-async def test_response_timeout_and_callee_deadline(pair: tuple[FakeRoom, FakeRoom]) -> None:
+async def test_response_timeout_and_callee_deadline(pair: tuple[Peer, Peer]) -> None:
     alice, bob = pair
     cancelled = asyncio.Event()
 
@@ -458,14 +432,14 @@ async def test_response_timeout_and_callee_deadline(pair: tuple[FakeRoom, FakeRo
     assert err.value.code == Code.RESPONSE_TIMEOUT
     assert err.value.message == "Response timeout"
     # the callee still runs its handler (1 s minimum); stop it by disconnecting
-    assert bob.manager._tasks
+    assert bob.manager.running_tasks
     await bob.manager.on_disconnected()
     assert cancelled.is_set()
     await assert_clean(alice, bob)
 
 
 async def test_callee_cancels_a_handler_past_its_deadline() -> None:
-    room = FakeRoom("callee")
+    room = Peer("callee")
     cancelled = asyncio.Event()
 
     async def slow(data: RpcInvocationData) -> str:
@@ -484,14 +458,14 @@ async def test_callee_cancels_a_handler_past_its_deadline() -> None:
     assert response.error.message == "Response timeout"
     await settle()
     assert cancelled.is_set()
-    ack, resp = room.engine.sent
+    ack, resp = room.port.sent
     assert ack.rpc_ack.request_id == "req-1" and list(ack.destination_identities) == ["caller"]
     assert list(resp.destination_identities) == ["caller"]
     assert ack.participant_identity == "callee"
     await assert_clean(room)
 
 
-async def test_very_short_timeouts(pair: tuple[FakeRoom, FakeRoom]) -> None:
+async def test_very_short_timeouts(pair: tuple[Peer, Peer]) -> None:
     alice, bob = pair
 
     async def quick(data: RpcInvocationData) -> str:
@@ -512,9 +486,7 @@ async def test_very_short_timeouts(pair: tuple[FakeRoom, FakeRoom]) -> None:
     await assert_clean(alice, bob)
 
 
-async def test_recipient_leaving_mid_call(
-    network: Network, pair: tuple[FakeRoom, FakeRoom]
-) -> None:
+async def test_recipient_leaving_mid_call(network: Network, pair: tuple[Peer, Peer]) -> None:
     alice, bob = pair
     started = asyncio.Event()
 
@@ -538,7 +510,7 @@ async def test_recipient_leaving_mid_call(
 
 
 async def test_recipient_leaving_before_the_ack(network: Network) -> None:
-    alice = FakeRoom("alice", network)
+    alice = Peer("alice", network)
     call = asyncio.ensure_future(
         alice.manager.perform_rpc(destination_identity="ghost", method="m", payload="")
     )
@@ -554,7 +526,7 @@ async def test_recipient_leaving_before_the_ack(network: Network) -> None:
 
 
 async def test_disconnect_fails_calls_and_stops_handlers(
-    pair: tuple[FakeRoom, FakeRoom],
+    pair: tuple[Peer, Peer],
 ) -> None:
     alice, bob = pair
     started = asyncio.Event()
@@ -573,18 +545,18 @@ async def test_disconnect_fails_calls_and_stops_handlers(
         alice.manager.perform_rpc(destination_identity="bob", method="hang", payload="")
     )
     await started.wait()
-    alice.connected = False
+    alice.port.connected = False
     await alice.manager.on_disconnected()
     with pytest.raises(RpcError) as err:
         await call
     assert err.value.code == Code.RECIPIENT_DISCONNECTED
 
-    bob.connected = False
+    bob.port.connected = False
     await bob.manager.on_disconnected()
     assert stopped.is_set()
     assert bob.sent("rpc_response") == []  # nothing could be sent
     # handlers stay registered for the next connection
-    assert "hang" in bob.manager._handlers
+    assert "hang" in bob.manager.registered_methods
     await assert_clean(alice, bob)
 
 
@@ -592,7 +564,7 @@ async def test_disconnect_does_not_wait_forever_for_a_stubborn_handler(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(rpc, "HANDLER_UNWIND_TIMEOUT", 0.05)
-    room = FakeRoom("callee")
+    room = Peer("callee")
     release = asyncio.Event()
 
     async def stubborn(data: RpcInvocationData) -> str:
@@ -612,17 +584,17 @@ async def test_disconnect_does_not_wait_forever_for_a_stubborn_handler(
     await assert_clean(room)
 
 
-async def test_send_failure(pair: tuple[FakeRoom, FakeRoom]) -> None:
+async def test_send_failure(pair: tuple[Peer, Peer]) -> None:
     alice, bob = pair
-    alice.connected = False
+    alice.port.connected = False
     with pytest.raises(RpcError) as err:
         await alice.manager.perform_rpc(destination_identity="bob", method="m", payload="")
     assert err.value.code == Code.SEND_FAILED
     assert err.value.message == "Failed to send"
     assert err.value.data == "the room is not connected"
 
-    alice.connected = True
-    alice.engine.fail = ConnectionError("the data channel is not open")
+    alice.port.connected = True
+    alice.port.fail = ConnectionError("the data channel is not open")
     with pytest.raises(RpcError) as err:
         await alice.manager.perform_rpc(destination_identity="bob", method="m", payload="")
     assert err.value.code == 1505 and err.value.data == "the data channel is not open"
@@ -638,9 +610,9 @@ async def test_unsupported_server(network: Network) -> None:
         ("", True),
         ("unknown", True),
     ]:
-        network.rooms.clear()
-        alice = FakeRoom("alice", network, server_version=version)
-        bob = FakeRoom("bob", network)
+        network.peers.clear()
+        alice = Peer("alice", network, server_version=version)
+        bob = Peer("bob", network)
         bob.manager.register_rpc_method("m", lambda d: "ok")
         if supported:
             assert (
@@ -652,12 +624,12 @@ async def test_unsupported_server(network: Network) -> None:
                 await alice.manager.perform_rpc(destination_identity="bob", method="m", payload="")
             assert err.value.code == Code.UNSUPPORTED_SERVER
             assert err.value.message == "RPC not supported by server"
-            assert alice.engine.sent == []
+            assert alice.port.sent == []
         await assert_clean(alice, bob)
 
 
 async def test_request_of_another_version_is_refused() -> None:
-    room = FakeRoom("callee")
+    room = Peer("callee")
     called = []
     room.manager.register_rpc_method("echo", lambda d: called.append(d) or "x")
     room.manager.handle_packet(request_packet(version=2))
@@ -677,7 +649,7 @@ async def test_request_of_another_version_is_refused() -> None:
 
 
 async def test_incoming_request_details() -> None:
-    room = FakeRoom("callee")
+    room = Peer("callee")
     seen: list[RpcInvocationData] = []
 
     async def echo(data: RpcInvocationData) -> str:
@@ -696,12 +668,12 @@ async def test_incoming_request_details() -> None:
     # a request without a caller cannot be answered: dropped
     room.manager.handle_packet(request_packet(caller=""))
     await settle()
-    assert len(room.engine.sent) == 4
+    assert len(room.port.sent) == 4
     await assert_clean(room)
 
 
 async def test_stray_and_malformed_packets_are_harmless(
-    pair: tuple[FakeRoom, FakeRoom], caplog: pytest.LogCaptureFixture
+    pair: tuple[Peer, Peer], caplog: pytest.LogCaptureFixture
 ) -> None:
     alice, bob = pair
     m = alice.manager
@@ -724,7 +696,7 @@ async def test_stray_and_malformed_packets_are_harmless(
     bob.manager.register_rpc_method("m", lambda d: "real")
     call = asyncio.ensure_future(m.perform_rpc(destination_identity="bob", method="m", payload=""))
     await asyncio.sleep(0)
-    (request_id,) = m._calls
+    (request_id,) = m.pending_calls
     m.handle_packet(
         proto_models.DataPacket(
             participant_identity="mallory",
@@ -736,7 +708,7 @@ async def test_stray_and_malformed_packets_are_harmless(
 
 
 async def test_response_may_arrive_without_ack() -> None:
-    room = FakeRoom("alice")
+    room = Peer("alice")
     call = asyncio.ensure_future(
         room.manager.perform_rpc(destination_identity="bob", method="m", payload="")
     )
@@ -756,7 +728,7 @@ async def test_response_may_arrive_without_ack() -> None:
     await assert_clean(room)
 
 
-async def test_cancelled_caller_leaves_nothing_behind(pair: tuple[FakeRoom, FakeRoom]) -> None:
+async def test_cancelled_caller_leaves_nothing_behind(pair: tuple[Peer, Peer]) -> None:
     alice, bob = pair
 
     async def slow(data: RpcInvocationData) -> str:
@@ -769,12 +741,12 @@ async def test_cancelled_caller_leaves_nothing_behind(pair: tuple[FakeRoom, Fake
             alice.manager.perform_rpc(destination_identity="bob", method="slow", payload=""),
             0.02,
         )
-    assert alice.manager._calls == {}
+    assert alice.manager.pending_calls == ()
     await asyncio.sleep(0.25)  # bob answers into the void
     await assert_clean(alice, bob)
 
 
-async def test_concurrent_calls_both_ways(pair: tuple[FakeRoom, FakeRoom]) -> None:
+async def test_concurrent_calls_both_ways(pair: tuple[Peer, Peer]) -> None:
     alice, bob = pair
 
     async def double(data: RpcInvocationData) -> str:
@@ -794,7 +766,7 @@ async def test_concurrent_calls_both_ways(pair: tuple[FakeRoom, FakeRoom]) -> No
     await assert_clean(alice, bob)
 
 
-async def test_bad_arguments(pair: tuple[FakeRoom, FakeRoom]) -> None:
+async def test_bad_arguments(pair: tuple[Peer, Peer]) -> None:
     alice, _ = pair
     m = alice.manager
     good: dict[str, Any] = {"destination_identity": "bob", "method": "m", "payload": ""}
@@ -826,11 +798,11 @@ async def test_bad_arguments(pair: tuple[FakeRoom, FakeRoom]) -> None:
         m.register_rpc_method("m")("not callable")  # type: ignore[type-var]
     with pytest.raises(ValueError):
         m.unregister_rpc_method(None)  # type: ignore[arg-type]
-    assert alice.engine.sent == []
+    assert alice.port.sent == []
     await assert_clean(alice)
 
 
-async def test_decorator_returns_the_function(pair: tuple[FakeRoom, FakeRoom]) -> None:
+async def test_decorator_returns_the_function(pair: tuple[Peer, Peer]) -> None:
     alice, bob = pair
 
     @bob.manager.register_rpc_method("a")
@@ -843,3 +815,17 @@ async def test_decorator_returns_the_function(pair: tuple[FakeRoom, FakeRoom]) -
     assert await alice.manager.perform_rpc(destination_identity="bob", method="a", payload="")
     assert bob.sent("rpc_response")[0].payload == "B"
     await assert_clean(alice, bob)
+
+
+async def test_requests_go_through_the_port_as_its_identity(fast_ack: None) -> None:
+    peer = Peer("alice")  # no network: nobody answers
+    with pytest.raises(RpcError) as err:
+        await peer.manager.perform_rpc(destination_identity="bob", method="m", payload="p")
+    assert err.value.code == Code.CONNECTION_TIMEOUT
+    (packet,) = peer.port.sent
+    assert packet.participant_identity == "alice"
+    assert list(packet.destination_identities) == ["bob"]
+    assert packet.kind == proto_models.DataPacket.Kind.RELIABLE
+    assert peer.port.kinds == [proto_models.DataPacket.Kind.RELIABLE]
+    assert packet.rpc_request.method == "m" and packet.rpc_request.payload == "p"
+    await assert_clean(peer)

@@ -15,29 +15,42 @@ Outgoing streams are written by :class:`TextStreamWriter` and
 ``send_bytes``); incoming streams are handed to the handler registered for
 their topic as a :class:`TextStreamReader` or :class:`ByteStreamReader`,
 which yields content as it arrives.
+
+This module holds the public classes only. Opening streams is
+``livekit_py.session.stream_sender``'s job, reassembling incoming ones
+``livekit_py.session.stream_receiver``'s; writers send through a
+:class:`~livekit_py.session.ports.DataPort`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import codecs
-import inspect
-import mimetypes
-import os
 import time
 import uuid
-import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Optional, Union
+from typing import BinaryIO, Optional, Union
 
 from livekit.protocol import models as proto_models
 
 from ..log import get_logger
+from ..session.ports import DataPort
 
-if TYPE_CHECKING:
-    from .participant import LocalParticipant
-    from .room import Room
+__all__ = [
+    "STREAM_CHUNK_SIZE",
+    "BaseStreamInfo",
+    "BaseStreamWriter",
+    "ByteStreamHandler",
+    "ByteStreamInfo",
+    "ByteStreamReader",
+    "ByteStreamWriter",
+    "StreamError",
+    "TextStreamHandler",
+    "TextStreamInfo",
+    "TextStreamReader",
+    "TextStreamWriter",
+]
 
 logger = get_logger("room.data_stream")
 
@@ -48,12 +61,8 @@ _DataStream = proto_models.DataStream
 _RELIABLE = proto_models.DataPacket.Kind.RELIABLE
 _TEXT_MIME_TYPE = "text/plain"
 _BYTE_MIME_TYPE = "application/octet-stream"
-_DEFLATE_RAW = _DataStream.CompressionType.Value("DEFLATE_RAW")
-_NO_COMPRESSION = _DataStream.CompressionType.Value("NONE")
 # Chunks read from a file per worker-thread call by send_file.
 _FILE_READ_CHUNKS = 4
-# The most content an incoming stream may carry unless RoomOptions.data_stream says otherwise.
-DEFAULT_MAX_PAYLOAD_BYTE_LENGTH = 5_000_000_000
 # Unread content a reader holds before it warns (once) that nobody is consuming it.
 _BUFFER_WARNING_BYTES = 64 * 1024 * 1024
 
@@ -143,7 +152,7 @@ class _ReaderBase:
         self._buffered = 0
         self._warned = False
 
-    # Called by the StreamManager, from the event loop.
+    # The feed, called by the session's stream receiver from the event loop.
 
     def _push(self, data: bytes) -> None:
         if self._ended or self._closed or not data:
@@ -315,12 +324,14 @@ class BaseStreamWriter:
     """Sends one outgoing stream: the header, then chunks, then the trailer.
 
     Writers are opened by ``LocalParticipant.stream_text`` / ``stream_bytes``,
-    which send the header before returning them.
+    which send the header before returning them. A writer sends through ``port``,
+    as ``sender_identity`` (by default ``port.local_identity``, read when the
+    writer is made).
     """
 
     def __init__(
         self,
-        local_participant: LocalParticipant,
+        port: DataPort,
         topic: str = "",
         attributes: Optional[dict[str, str]] = None,
         stream_id: str | None = None,
@@ -334,10 +345,9 @@ class BaseStreamWriter:
         destinations = list(destination_identities or [])
         if not all(isinstance(d, str) for d in destinations):
             raise ValueError("destination_identities must be a list of identity strings")
-        self._local_participant = local_participant
-        self._room: Room = local_participant._local_room
+        self._port = port
         self._destinations = destinations
-        self._sender_identity = sender_identity or local_participant.identity
+        self._sender_identity = sender_identity or port.local_identity
         self._header = _DataStream.Header(
             stream_id=stream_id or str(uuid.uuid4()),
             timestamp=_now_ms(),
@@ -364,7 +374,12 @@ class BaseStreamWriter:
         )
 
     async def _send(self, packet: proto_models.DataPacket) -> None:
-        await _send_packet(self._room, packet, self._stream_id)
+        try:
+            await self._port.send_data(packet, _RELIABLE)
+        except StreamError:
+            raise
+        except ConnectionError as e:
+            raise StreamError(f"could not send stream {self._stream_id}: {e}") from e
 
     async def _send_header(self) -> None:
         """Open the stream: send its header."""
@@ -422,7 +437,7 @@ class TextStreamWriter(BaseStreamWriter):
 
     def __init__(
         self,
-        local_participant: LocalParticipant,
+        port: DataPort,
         *,
         topic: str = "",
         attributes: Optional[dict[str, str]] = None,
@@ -435,7 +450,7 @@ class TextStreamWriter(BaseStreamWriter):
         # An incrementally written text has no known length: total_size is kept
         # in the local info only (as the official SDK does), never sent.
         super().__init__(
-            local_participant,
+            port,
             topic,
             attributes,
             stream_id,
@@ -473,7 +488,7 @@ class ByteStreamWriter(BaseStreamWriter):
 
     def __init__(
         self,
-        local_participant: LocalParticipant,
+        port: DataPort,
         *,
         name: str,
         topic: str = "",
@@ -484,7 +499,7 @@ class ByteStreamWriter(BaseStreamWriter):
         destination_identities: Optional[list[str]] = None,
     ) -> None:
         super().__init__(
-            local_participant,
+            port,
             topic,
             attributes,
             stream_id,
@@ -524,457 +539,3 @@ class ByteStreamWriter(BaseStreamWriter):
                 self._check_writable()
                 for chunk in _byte_chunks(block):
                     await self._send_chunk(chunk)
-
-
-async def _send_packet(room: Room, packet: proto_models.DataPacket, stream_id: str) -> None:
-    try:
-        await room._engine_or_raise().send_data(packet, _RELIABLE)
-    except StreamError:
-        raise
-    except ConnectionError as e:
-        raise StreamError(f"could not send stream {stream_id}: {e}") from e
-
-
-# -- the manager ---------------------------------------------------------------------------
-
-
-@dataclass
-class _Incoming:
-    """Receive-side state of one open stream."""
-
-    reader: TextStreamReader | ByteStreamReader
-    sender: str
-    total: int | None
-    limit: int
-    inflater: Any = None  # a zlib decompressor for deflate-raw streams
-    next_index: int = 0
-    received: int = 0
-
-
-class StreamManager:
-    """The data streams of one room: sending, and dispatching incoming streams to
-    the handlers registered per topic."""
-
-    def __init__(self, room: Room, *, max_payload_byte_length: int | None = None) -> None:
-        self._room = room
-        self._max_payload_byte_length = max_payload_byte_length
-        self._text_handlers: dict[str, TextStreamHandler] = {}
-        self._byte_handlers: dict[str, ByteStreamHandler] = {}
-        self._incoming: dict[str, _Incoming] = {}
-        self._tasks: set[asyncio.Future[Any]] = set()
-
-    # -- handlers --------------------------------------------------------------------
-
-    def register_text_stream_handler(self, topic: str, handler: TextStreamHandler) -> None:
-        if topic in self._text_handlers:
-            raise ValueError(f"text stream handler for topic '{topic}' already set")
-        self._text_handlers[topic] = handler
-
-    def unregister_text_stream_handler(self, topic: str) -> None:
-        self._text_handlers.pop(topic, None)
-
-    def register_byte_stream_handler(self, topic: str, handler: ByteStreamHandler) -> None:
-        if topic in self._byte_handlers:
-            raise ValueError(f"byte stream handler for topic '{topic}' already set")
-        self._byte_handlers[topic] = handler
-
-    def unregister_byte_stream_handler(self, topic: str) -> None:
-        self._byte_handlers.pop(topic, None)
-
-    # -- sending ---------------------------------------------------------------------
-
-    async def stream_text(
-        self,
-        *,
-        destination_identities: list[str] | None = None,
-        topic: str = "",
-        attributes: dict[str, str] | None = None,
-        stream_id: str | None = None,
-        reply_to_id: str | None = None,
-        total_size: int | None = None,
-        sender_identity: str | None = None,
-    ) -> TextStreamWriter:
-        writer = TextStreamWriter(
-            self._room.local_participant,
-            topic=topic,
-            attributes=attributes,
-            stream_id=stream_id,
-            total_size=total_size,
-            reply_to_id=reply_to_id,
-            destination_identities=destination_identities,
-            sender_identity=sender_identity,
-        )
-        await writer._send_header()
-        return writer
-
-    async def send_text(
-        self,
-        text: str,
-        *,
-        destination_identities: list[str] | None = None,
-        topic: str = "",
-        attributes: dict[str, str] | None = None,
-        reply_to_id: str | None = None,
-        compress: bool = True,
-    ) -> TextStreamInfo:
-        """Send ``text`` as one complete stream. ``compress`` is accepted for
-        compatibility; streams are sent uncompressed, which every client reads."""
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, not {type(text).__name__}")
-        data = text.encode("utf-8")
-        writer = TextStreamWriter(
-            self._room.local_participant,
-            topic=topic,
-            attributes=attributes,
-            reply_to_id=reply_to_id,
-            destination_identities=destination_identities,
-        )
-        writer._header.total_length = len(data)
-        writer._info.size = len(data)
-        await writer._send_header()
-        async with self._aborting_on_cancel(writer):
-            async with writer._write_lock:
-                for chunk in _utf8_chunks(data):
-                    await writer._send_chunk(chunk)
-            await writer.aclose()
-        return writer.info
-
-    async def stream_bytes(
-        self,
-        name: str,
-        *,
-        total_size: int | None = None,
-        mime_type: str = _BYTE_MIME_TYPE,
-        attributes: dict[str, str] | None = None,
-        stream_id: str | None = None,
-        destination_identities: list[str] | None = None,
-        topic: str = "",
-    ) -> ByteStreamWriter:
-        writer = ByteStreamWriter(
-            self._room.local_participant,
-            name=name,
-            topic=topic,
-            attributes=attributes,
-            stream_id=stream_id,
-            total_size=total_size,
-            mime_type=mime_type,
-            destination_identities=destination_identities,
-        )
-        await writer._send_header()
-        return writer
-
-    async def send_file(
-        self,
-        file_path: str,
-        *,
-        topic: str = "",
-        destination_identities: list[str] | None = None,
-        attributes: dict[str, str] | None = None,
-        stream_id: str | None = None,
-        compress: bool = True,
-    ) -> ByteStreamInfo:
-        """Send the file at ``file_path`` as a byte stream named after it, reading
-        it a few chunks at a time in a worker thread. ``compress`` is accepted for
-        compatibility; streams are sent uncompressed."""
-        path = os.fspath(file_path)
-        f: BinaryIO = await asyncio.to_thread(open, path, "rb")
-        try:
-            size = (await asyncio.to_thread(os.fstat, f.fileno())).st_size
-            mime_type = mimetypes.guess_type(path)[0] or _BYTE_MIME_TYPE
-            writer = ByteStreamWriter(
-                self._room.local_participant,
-                name=os.path.basename(path),
-                topic=topic,
-                attributes=attributes,
-                stream_id=stream_id,
-                total_size=size,
-                mime_type=mime_type,
-                destination_identities=destination_identities,
-            )
-            await writer._send_header()
-            async with self._aborting_on_cancel(writer):
-                await writer._write_file(f, size)
-                await writer.aclose()
-        finally:
-            await asyncio.to_thread(f.close)
-        return writer.info
-
-    async def send_bytes(
-        self,
-        data: bytes,
-        *,
-        topic: str = "",
-        name: str | None = None,
-        mime_type: str | None = None,
-        destination_identities: list[str] | None = None,
-        attributes: dict[str, str] | None = None,
-        stream_id: str | None = None,
-        compress: bool = True,
-    ) -> ByteStreamInfo:
-        """Send an in-memory buffer as one complete byte stream (``name`` defaults
-        to ``"unknown"``)."""
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TypeError(f"data must be bytes, not {type(data).__name__}")
-        writer = ByteStreamWriter(
-            self._room.local_participant,
-            name=name if name is not None else "unknown",
-            topic=topic,
-            attributes=attributes,
-            stream_id=stream_id,
-            total_size=memoryview(data).nbytes,
-            mime_type=mime_type or _BYTE_MIME_TYPE,
-            destination_identities=destination_identities,
-        )
-        await writer._send_header()
-        async with self._aborting_on_cancel(writer):
-            await writer.write(data)
-            await writer.aclose()
-        return writer.info
-
-    def _aborting_on_cancel(self, writer: BaseStreamWriter) -> _AbortOnCancel:
-        return _AbortOnCancel(self, writer)
-
-    def _abort_soon(self, writer: BaseStreamWriter, reason: str) -> None:
-        """End ``writer``'s stream abnormally in the background (best effort)."""
-        if writer._closed or not writer._opened:
-            return
-        writer._closed = True
-
-        async def abort() -> None:
-            try:
-                await writer._send_trailer(reason, None)
-            except (ConnectionError, RuntimeError) as e:
-                logger.debug("could not abort stream %s: %s", writer._stream_id, e)
-
-        task = asyncio.get_running_loop().create_task(abort())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    # -- receiving -------------------------------------------------------------------
-
-    def _max_payload(self) -> int:
-        """The most content one incoming stream may carry: the constructor's value,
-        else ``RoomOptions.data_stream.max_payload_byte_length`` when the room's
-        options have it, else :data:`DEFAULT_MAX_PAYLOAD_BYTE_LENGTH`."""
-        limit: Any = self._max_payload_byte_length
-        if limit is None:
-            options = getattr(getattr(self._room, "_options", None), "data_stream", None)
-            limit = getattr(options, "max_payload_byte_length", None)
-        if isinstance(limit, int) and limit > 0:
-            return limit
-        return DEFAULT_MAX_PAYLOAD_BYTE_LENGTH
-
-    def handle_packet(self, packet: proto_models.DataPacket) -> None:
-        """Process a received ``stream_header`` / ``stream_chunk`` / ``stream_trailer``."""
-        which = packet.WhichOneof("value")
-        if which == "stream_header":
-            self._on_header(packet.stream_header, packet.participant_identity)
-        elif which == "stream_chunk":
-            self._on_chunk(packet.stream_chunk)
-        elif which == "stream_trailer":
-            self._on_trailer(packet.stream_trailer)
-
-    def _on_header(self, header: proto_models.DataStream.Header, sender: str) -> None:
-        stream_id = header.stream_id
-        kind = header.WhichOneof("content_header")
-        if kind not in ("text_header", "byte_header"):
-            logger.warning(
-                "stream %s from %r has neither a text nor a byte header", stream_id, sender
-            )
-            return
-        if header.compression not in (_NO_COMPRESSION, _DEFLATE_RAW):
-            logger.warning(
-                "stream %s from %r uses unknown compression %d: ignored",
-                stream_id,
-                sender,
-                header.compression,
-            )
-            return
-        if stream_id in self._incoming:
-            logger.warning("stream %s from %r is already open: header ignored", stream_id, sender)
-            return
-        reader: TextStreamReader | ByteStreamReader
-        handler: Callable[[Any, str], Any] | None
-        if kind == "text_header":
-            handler = self._text_handlers.get(header.topic)
-            reader = TextStreamReader(header)
-        else:
-            handler = self._byte_handlers.get(header.topic)
-            reader = ByteStreamReader(header)
-        if handler is None:
-            logger.info(
-                "ignoring %s stream from %r with topic %r: no handler registered",
-                "text" if kind == "text_header" else "byte",
-                sender,
-                header.topic,
-            )
-            return
-        compressed = header.compression == _DEFLATE_RAW
-        total = header.total_length if header.HasField("total_length") else None
-        limit = self._max_payload()
-        if total is not None and total > limit:
-            reader._end(StreamError(_too_large(stream_id, limit)))
-        elif header.HasField("inline_content"):
-            # The whole payload came with the header: the stream is already complete.
-            reader._end(self._inline(header, reader, limit))
-        else:
-            self._incoming[stream_id] = _Incoming(
-                reader=reader,
-                sender=sender,
-                total=total,
-                limit=limit,
-                inflater=zlib.decompressobj(wbits=-15) if compressed else None,
-            )
-        self._call_handler(handler, reader, sender)
-
-    @staticmethod
-    def _inline(
-        header: proto_models.DataStream.Header, reader: _ReaderBase, limit: int
-    ) -> StreamError | None:
-        """Deliver a header's inline content; the error that ends the stream, if any."""
-        stream_id = header.stream_id
-        content = header.inline_content
-        if header.compression == _DEFLATE_RAW:
-            inflater = zlib.decompressobj(wbits=-15)
-            try:
-                content = inflater.decompress(content, limit + 1)
-            except zlib.error as e:
-                return StreamError(f"stream {stream_id} could not be decompressed: {e}")
-        if len(content) > limit:
-            return StreamError(_too_large(stream_id, limit))
-        if header.HasField("total_length") and len(content) != header.total_length:
-            return StreamError(
-                f"stream {stream_id} carries {len(content)} bytes, not the "
-                f"{header.total_length} announced"
-            )
-        reader._push(content)
-        return None
-
-    def _call_handler(
-        self, handler: Callable[[Any, str], Any], reader: _ReaderBase, sender: str
-    ) -> None:
-        try:
-            result = handler(reader, sender)
-        except Exception:
-            logger.exception("stream handler for topic %r raised", reader._header.topic)
-            return
-        if inspect.isawaitable(result):
-            # An async handler: run it rather than leaving the coroutine unawaited.
-            task = asyncio.ensure_future(result)
-            self._tasks.add(task)
-            task.add_done_callback(self._handler_done)
-
-    def _handler_done(self, task: asyncio.Future[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("stream handler raised", exc_info=task.exception())
-
-    def _fail(self, stream_id: str, description: str) -> None:
-        state = self._incoming.pop(stream_id, None)
-        if state is not None:
-            logger.warning("%s", description)
-            state.reader._end(StreamError(description))
-
-    def _on_chunk(self, chunk: proto_models.DataStream.Chunk) -> None:
-        stream_id = chunk.stream_id
-        state = self._incoming.get(stream_id)
-        if state is None:
-            return  # a stream nobody handles, or one that already ended
-        if chunk.chunk_index < state.next_index:
-            logger.debug("stream %s: duplicate chunk %d dropped", stream_id, chunk.chunk_index)
-            return
-        if chunk.chunk_index > state.next_index:
-            self._fail(
-                stream_id,
-                f"stream {stream_id}: chunk {chunk.chunk_index} arrived when "
-                f"{state.next_index} was expected (chunks were lost)",
-            )
-            return
-        state.next_index += 1
-        content = chunk.content
-        if state.inflater is not None:
-            try:
-                content = state.inflater.decompress(content)
-            except zlib.error as e:
-                self._fail(stream_id, f"stream {stream_id} could not be decompressed: {e}")
-                return
-        state.received += len(content)
-        if state.received > state.limit:
-            self._fail(stream_id, _too_large(stream_id, state.limit))
-            return
-        if state.total is not None and state.received > state.total:
-            self._fail(
-                stream_id,
-                f"stream {stream_id}: received more than the {state.total} bytes announced",
-            )
-            return
-        state.reader._push(content)
-
-    def _on_trailer(self, trailer: proto_models.DataStream.Trailer) -> None:
-        stream_id = trailer.stream_id
-        state = self._incoming.get(stream_id)
-        if state is None:
-            return
-        if state.inflater is not None:
-            try:
-                rest = state.inflater.flush()
-            except zlib.error as e:
-                self._fail(stream_id, f"stream {stream_id} could not be decompressed: {e}")
-                return
-            state.received += len(rest)
-            if state.received > state.limit:
-                self._fail(stream_id, _too_large(stream_id, state.limit))
-                return
-            state.reader._push(rest)
-        state.reader._merge_attributes(dict(trailer.attributes))
-        if trailer.reason:
-            self._fail(stream_id, f"stream {stream_id} was ended by its sender: {trailer.reason}")
-        elif state.total is not None and state.received < state.total:
-            self._fail(
-                stream_id,
-                f"stream {stream_id} ended after {state.received} of the "
-                f"{state.total} bytes announced",
-            )
-        else:
-            del self._incoming[stream_id]
-            state.reader._end()
-
-    def on_participant_left(self, identity: str) -> None:
-        """End the streams ``identity`` was sending with an error."""
-        for stream_id, state in list(self._incoming.items()):
-            if state.sender == identity:
-                self._fail(
-                    stream_id,
-                    f"participant {identity} left the room in the middle of sending "
-                    f"stream {stream_id}",
-                )
-
-    async def on_disconnected(self) -> None:
-        """End every stream being received with an error (the room is gone)."""
-        incoming, self._incoming = self._incoming, {}
-        for stream_id, state in incoming.items():
-            state.reader._end(
-                StreamError(f"disconnected from the room while receiving stream {stream_id}")
-            )
-
-
-def _too_large(stream_id: str, limit: int) -> str:
-    return f"stream {stream_id} is larger than the {limit} bytes allowed"
-
-
-class _AbortOnCancel:
-    """If the body fails or is cancelled, end the stream abnormally (best effort) so
-    that its readers get an error instead of waiting for the rest."""
-
-    def __init__(self, manager: StreamManager, writer: BaseStreamWriter) -> None:
-        self._manager = manager
-        self._writer = writer
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: Any, tb: Any) -> None:
-        if exc_type is None:
-            return
-        reason = "cancelled" if isinstance(exc, asyncio.CancelledError) else f"failed: {exc}"
-        self._manager._abort_soon(self._writer, reason)

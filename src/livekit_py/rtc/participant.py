@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
 from ..log import get_logger
 from ..session.requests import SignalRequestError, reason_name
+from ..session.rpc import F
 from ..types import (
     ConnectionQuality,
     DisconnectReason,
@@ -19,6 +20,7 @@ from ..types import (
     TrackPublishOptions,
     TrackSource,
 )
+from .data_stream import ByteStreamInfo, ByteStreamWriter, TextStreamInfo, TextStreamWriter
 from .track import LocalTrack
 from .track_publication import (
     SOURCE_TO_PROTO,
@@ -501,7 +503,7 @@ class LocalParticipant(Participant):
             if isinstance(pub, LocalTrackPublication)
         }
 
-    # -- RPC (room/rpc.py) ------------------------------------------------------------
+    # -- RPC (session/rpc.py) ----------------------------------------------------------
 
     async def perform_rpc(
         self,
@@ -513,24 +515,57 @@ class LocalParticipant(Participant):
     ) -> str:
         """Call ``method`` on another participant and return its response payload.
 
-        Raises RpcError (with the standard codes) on any failure.
+        Args:
+            destination_identity: The identity of the participant to call.
+            method: The name of the method to call.
+            payload: The request payload (at most 15 KiB of UTF-8).
+            response_timeout: Seconds to wait for the response once the callee has
+                acknowledged the request (default 15).
+
+        Returns:
+            The response payload.
+
+        Raises:
+            RpcError: The call failed (with one of the standard codes, or the error
+                the remote handler raised).
+            ValueError: The arguments are malformed.
         """
-        result: str = await self._local_room._rpc_manager().perform_rpc(
+        return await self._local_room._rpc_manager().perform_rpc(
             destination_identity=destination_identity,
             method=method,
             payload=payload,
             response_timeout=response_timeout,
         )
-        return result
 
-    def register_rpc_method(self, method_name: str, handler: Any = None) -> Any:
-        """Handle calls of ``method_name``; usable as a decorator when ``handler`` is omitted."""
+    @overload
+    def register_rpc_method(self, method_name: str, handler: F) -> F: ...
+
+    @overload
+    def register_rpc_method(self, method_name: str, handler: None = None) -> Callable[[F], F]: ...
+
+    def register_rpc_method(
+        self, method_name: str, handler: F | None = None
+    ) -> F | Callable[[F], F]:
+        """Serve calls of ``method_name``; usable as a decorator when ``handler`` is omitted.
+
+        Args:
+            method_name: The name callers use.
+            handler: Takes an RpcInvocationData and returns (or, as a coroutine
+                function, resolves to) the response payload; None counts as empty.
+                An RpcError it raises reaches the caller as is, any other exception
+                as ``APPLICATION_ERROR``. Registering a name again replaces the
+                previous handler.
+
+        Returns:
+            The handler, or (without one) a decorator that registers its function.
+        """
         return self._local_room._rpc_manager().register_rpc_method(method_name, handler)
 
     def unregister_rpc_method(self, method: str) -> None:
+        """Stop serving ``method``; later calls get ``UNSUPPORTED_METHOD``."""
         self._local_room._rpc_manager().unregister_rpc_method(method)
 
-    # -- data streams (room/data_stream.py) ------------------------------------------------
+    # -- data streams (session/stream_manager.py) ----------------------------------
 
     async def send_text(
         self,
@@ -540,14 +575,20 @@ class LocalParticipant(Participant):
         topic: str = "",
         attributes: dict[str, str] | None = None,
         reply_to_id: str | None = None,
-    ) -> Any:
-        """Send ``text`` as a text stream and return its TextStreamInfo."""
+        compress: bool = True,
+    ) -> TextStreamInfo:
+        """Send ``text`` as one complete text stream and return its TextStreamInfo.
+
+        ``compress`` is accepted for compatibility; streams are sent uncompressed,
+        which every client reads. Raises StreamError when the stream cannot be sent.
+        """
         return await self._local_room._stream_manager().send_text(
             text,
             destination_identities=destination_identities,
             topic=topic,
             attributes=attributes,
             reply_to_id=reply_to_id,
+            compress=compress,
         )
 
     async def stream_text(
@@ -560,7 +601,7 @@ class LocalParticipant(Participant):
         reply_to_id: str | None = None,
         total_size: int | None = None,
         sender_identity: str | None = None,
-    ) -> Any:
+    ) -> TextStreamWriter:
         """Open a TextStreamWriter; ``write`` text to it and ``aclose`` it when done."""
         return await self._local_room._stream_manager().stream_text(
             destination_identities=destination_identities,
@@ -580,14 +621,19 @@ class LocalParticipant(Participant):
         destination_identities: list[str] | None = None,
         attributes: dict[str, str] | None = None,
         stream_id: str | None = None,
-    ) -> Any:
-        """Send a file as a byte stream, read in chunks; returns its ByteStreamInfo."""
+        compress: bool = True,
+    ) -> ByteStreamInfo:
+        """Send a file as a byte stream, read in chunks; returns its ByteStreamInfo.
+
+        ``compress`` is accepted for compatibility; streams are sent uncompressed.
+        """
         return await self._local_room._stream_manager().send_file(
             file_path,
             topic=topic,
             destination_identities=destination_identities,
             attributes=attributes,
             stream_id=stream_id,
+            compress=compress,
         )
 
     async def stream_bytes(
@@ -600,7 +646,7 @@ class LocalParticipant(Participant):
         stream_id: str | None = None,
         destination_identities: list[str] | None = None,
         topic: str = "",
-    ) -> Any:
+    ) -> ByteStreamWriter:
         """Open a ByteStreamWriter; ``write`` bytes to it and ``aclose`` it when done."""
         return await self._local_room._stream_manager().stream_bytes(
             name,

@@ -17,6 +17,8 @@ from ..engine.engine import EngineConfig, RtcEngine
 from ..errors import ConnectError
 from ..log import get_logger
 from ..session.requests import RequestTracker, reason_name
+from ..session.rpc import RpcManager
+from ..session.stream_manager import StreamManager
 from ..signal.client import SignalClient, SignalOptions
 from ..types import (
     ConnectionState,
@@ -28,6 +30,7 @@ from ..types import (
     StreamState,
     TrackKind,
 )
+from .data_stream import ByteStreamHandler, TextStreamHandler
 from .e2ee import E2EEOptions
 from .event_emitter import EventEmitter
 from .participant import LocalParticipant, Participant, RemoteParticipant
@@ -186,8 +189,8 @@ class Room(EventEmitter[EventTypes]):
         self._disconnect_task: asyncio.Task[None] | None = None
         self._server_info = proto_models.ServerInfo()
         self._pending_remote: dict[str, tuple[MediaStreamTrack, RTCRtpTransceiver]] = {}
-        self._rpc: Any = None
-        self._streams: Any = None
+        self._rpc: RpcManager | None = None
+        self._streams: StreamManager | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._requests = RequestTracker()
         # track sid -> whether the publisher lets us subscribe (from the server's
@@ -263,34 +266,50 @@ class Room(EventEmitter[EventTypes]):
         """End-to-end encryption is not available in livekit-py: always None."""
         return None
 
-    # -- RPC and data streams (room/rpc.py, room/data_stream.py) --------------------------
+    # -- RPC and data streams (session/rpc.py, session/stream_manager.py) -------------
 
-    def _rpc_manager(self) -> Any:
+    def _rpc_manager(self) -> RpcManager:
         if self._rpc is None:
-            from .rpc import RpcManager
-
-            self._rpc = RpcManager(self)
+            self._rpc = RpcManager(_RoomDataPort(self))
         return self._rpc
 
-    def _stream_manager(self) -> Any:
+    def _stream_manager(self) -> StreamManager:
         if self._streams is None:
-            from .data_stream import StreamManager
-
-            self._streams = StreamManager(self)
+            self._streams = StreamManager(_RoomDataPort(self))
         return self._streams
 
-    def register_text_stream_handler(self, topic: str, handler: Any) -> None:
-        """Call ``handler(reader, participant_identity)`` for text streams on ``topic``."""
+    def register_text_stream_handler(self, topic: str, handler: TextStreamHandler) -> None:
+        """Call ``handler(reader, participant_identity)`` for text streams on ``topic``.
+
+        Args:
+            topic: The topic the streams are sent on.
+            handler: Called with a TextStreamReader and the sender's identity as each
+                stream opens; it may also be a coroutine function (then it is run).
+
+        Raises:
+            ValueError: A text stream handler is already registered for ``topic``.
+        """
         self._stream_manager().register_text_stream_handler(topic, handler)
 
     def unregister_text_stream_handler(self, topic: str) -> None:
+        """Stop handling text streams on ``topic``; later ones are ignored."""
         self._stream_manager().unregister_text_stream_handler(topic)
 
-    def register_byte_stream_handler(self, topic: str, handler: Any) -> None:
-        """Call ``handler(reader, participant_identity)`` for byte streams on ``topic``."""
+    def register_byte_stream_handler(self, topic: str, handler: ByteStreamHandler) -> None:
+        """Call ``handler(reader, participant_identity)`` for byte streams on ``topic``.
+
+        Args:
+            topic: The topic the streams are sent on.
+            handler: Called with a ByteStreamReader and the sender's identity as each
+                stream opens; it may also be a coroutine function (then it is run).
+
+        Raises:
+            ValueError: A byte stream handler is already registered for ``topic``.
+        """
         self._stream_manager().register_byte_stream_handler(topic, handler)
 
     def unregister_byte_stream_handler(self, topic: str) -> None:
+        """Stop handling byte streams on ``topic``; later ones are ignored."""
         self._stream_manager().unregister_byte_stream_handler(topic)
 
     async def get_rtc_stats(self) -> RtcStats:
@@ -871,3 +890,23 @@ class Room(EventEmitter[EventTypes]):
     def __repr__(self) -> str:
         state = ConnectionState.Name(self._connection_state)
         return f"Room(sid={self.sid!r}, name={self.name!r}, state={state})"
+
+
+class _RoomDataPort:
+    """The :class:`~livekit_py.session.ports.DataPort` the room's RPC and stream
+    managers send through (a stand-in until the session object provides it)."""
+
+    def __init__(self, room: Room) -> None:
+        self._room = room
+
+    @property
+    def local_identity(self) -> str:
+        local = self._room._local_participant
+        return local.identity if local is not None else ""
+
+    @property
+    def server_version(self) -> str:
+        return self._room._server_info.version
+
+    async def send_data(self, packet: proto_models.DataPacket, kind: int) -> None:
+        await self._room._engine_or_raise().send_data(packet, kind)
