@@ -1,11 +1,11 @@
 """Incoming data streams: reassembly of header, chunks and trailer, and dispatch.
 
-:class:`StreamReceiver` is pure: it is fed the ``stream_header`` / ``stream_chunk``
+:class:`StreamReceiver` does no I/O: it is fed the ``stream_header`` / ``stream_chunk``
 / ``stream_trailer`` packets the room receives, checks their order, lengths and
 compression, and hands each new stream to the handler registered for its topic as
 a :class:`~livekit_py.rtc.data_stream.TextStreamReader` or
 :class:`~livekit_py.rtc.data_stream.ByteStreamReader`, which it then feeds. It
-sends nothing and needs no connection.
+sends nothing and needs no connection (a coroutine handler is run as a task).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from ..rtc.data_stream import (
     StreamError,
     TextStreamHandler,
     TextStreamReader,
-    _ReaderBase,
 )
 
 logger = get_logger("room.data_stream")
@@ -39,6 +38,9 @@ DEFAULT_MAX_PAYLOAD_BYTE_LENGTH = 5_000_000_000
 _DataStream = proto_models.DataStream
 _DEFLATE_RAW = _DataStream.CompressionType.Value("DEFLATE_RAW")
 _NO_COMPRESSION = _DataStream.CompressionType.Value("NONE")
+
+# What the receiver feeds (through the readers' _push / _end / _merge_attributes).
+_Reader = TextStreamReader | ByteStreamReader
 
 
 @dataclass
@@ -93,19 +95,23 @@ class StreamReceiver:
     # -- handlers --------------------------------------------------------------------
 
     def register_text_stream_handler(self, topic: str, handler: TextStreamHandler) -> None:
+        """Hand text streams on ``topic`` to ``handler``; ValueError if one is set."""
         if topic in self._text_handlers:
             raise ValueError(f"text stream handler for topic '{topic}' already set")
         self._text_handlers[topic] = handler
 
     def unregister_text_stream_handler(self, topic: str) -> None:
+        """Forget the text stream handler of ``topic`` (if any)."""
         self._text_handlers.pop(topic, None)
 
     def register_byte_stream_handler(self, topic: str, handler: ByteStreamHandler) -> None:
+        """Hand byte streams on ``topic`` to ``handler``; ValueError if one is set."""
         if topic in self._byte_handlers:
             raise ValueError(f"byte stream handler for topic '{topic}' already set")
         self._byte_handlers[topic] = handler
 
     def unregister_byte_stream_handler(self, topic: str) -> None:
+        """Forget the byte stream handler of ``topic`` (if any)."""
         self._byte_handlers.pop(topic, None)
 
     # -- input from the room -------------------------------------------------------
@@ -139,7 +145,7 @@ class StreamReceiver:
         if stream_id in self._incoming:
             logger.warning("stream %s from %r is already open: header ignored", stream_id, sender)
             return
-        reader: TextStreamReader | ByteStreamReader
+        reader: _Reader
         handler: Callable[[Any, str], Any] | None
         if kind == "text_header":
             handler = self._text_handlers.get(header.topic)
@@ -175,7 +181,7 @@ class StreamReceiver:
 
     @staticmethod
     def _inline(
-        header: proto_models.DataStream.Header, reader: _ReaderBase, limit: int
+        header: proto_models.DataStream.Header, reader: _Reader, limit: int
     ) -> StreamError | None:
         """Deliver a header's inline content; the error that ends the stream, if any."""
         stream_id = header.stream_id
@@ -197,12 +203,12 @@ class StreamReceiver:
         return None
 
     def _call_handler(
-        self, handler: Callable[[Any, str], Any], reader: _ReaderBase, sender: str
+        self, handler: Callable[[Any, str], Any], reader: _Reader, sender: str
     ) -> None:
         try:
             result = handler(reader, sender)
         except Exception:
-            logger.exception("stream handler for topic %r raised", reader._header.topic)
+            logger.exception("stream handler for topic %r raised", reader.info.topic)
             return
         if inspect.isawaitable(result):
             # An async handler: run it rather than leaving the coroutine unawaited.
