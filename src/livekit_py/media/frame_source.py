@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Protocol, Union
+from typing import Protocol, Union, runtime_checkable
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -18,7 +18,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from ..log import get_logger
 from ..types import TrackKind
 
-__all__ = ["AVFrame", "FrameFanout", "FrameSink", "Subscription", "TrackReader"]
+__all__ = ["AVFrame", "FrameFanout", "FrameSink", "HasFrames", "Subscription", "TrackReader"]
 
 logger = get_logger("media.frame_source")
 
@@ -33,6 +33,24 @@ class FrameSink(Protocol):
 
     def on_end(self) -> None:
         """The producer is done: no frame follows."""
+
+
+@runtime_checkable
+class HasFrames(Protocol):
+    """What a stream reads a track through: its kind and where its frames appear.
+
+    Every public ``Track`` satisfies it; the streams take tracks through this seam
+    instead of importing the track classes (which sit in a higher layer).
+    """
+
+    @property
+    def kind(self) -> int:
+        """A :class:`TrackKind` value."""
+        ...
+
+    def _frame_source(self) -> FrameFanout:
+        """The fan-out where the track's frames appear (ValueError if it has none)."""
+        ...
 
 
 class Subscription:
@@ -283,10 +301,9 @@ def fanout_of(track: object, kind: int) -> FrameFanout:
             f"track must be {article} {name} track, got {other_article} {other_name} track "
             f"({track!r})"
         )
-    frame_source = getattr(track, "_frame_source", None)
-    if not callable(frame_source):
+    if not isinstance(track, HasFrames):
         raise ValueError(f"track must be {article} {name} Track, got {type(track).__name__}")
-    fanout = frame_source()
+    fanout = track._frame_source()
     if not isinstance(fanout, FrameFanout):
         raise ValueError(f"track {track!r} has no readable {name}")
     return fanout
