@@ -23,7 +23,7 @@ from ..webrtc.encoders import (
 )
 
 if TYPE_CHECKING:
-    from aiortc import MediaStreamTrack
+    from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 
     from .audio_source import AudioSource, AudioSourceTrack
     from .participant import LocalParticipant
@@ -93,7 +93,7 @@ class LocalTrack(Track):
     def __init__(self, name: str, kind: int) -> None:
         super().__init__(name, kind)
         self._participant: LocalParticipant | None = None
-        self._sender: Any = None  # aiortc RTCRtpSender once published
+        self._sender: RTCRtpSender | None = None  # once published
 
     def _set_muted(self, muted: bool) -> None:
         if muted == self._muted:
@@ -262,7 +262,7 @@ class RemoteTrack(Track):
         self._muted = info.muted
         self._rtc = rtc_track
         self._reader = TrackReader(rtc_track)
-        self._receiver: Any = None
+        self._receiver: RTCRtpReceiver | None = None
 
     def _start(self) -> None:
         self._reader.start()

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
-from typing import Union
 
 import aioice
 import aiortc
@@ -51,7 +50,7 @@ __all__ = [
     "set_aiortc_target_bitrate",
 ]
 
-AiortcVideoEncoder = Union[Vp8Encoder, H264Encoder]
+AiortcVideoEncoder = Vp8Encoder | H264Encoder
 """The aiortc video encoders whose private bitrate :func:`set_aiortc_target_bitrate` writes."""
 
 # The mangled names of the private attributes used below.

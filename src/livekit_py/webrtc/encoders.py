@@ -15,7 +15,7 @@ offers only the chosen codec and installs our encoder for it on aiortc's sender:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Union
+from typing import ClassVar, Literal
 
 from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs.base import Encoder
@@ -61,7 +61,7 @@ class VideoEncoderConfig:
     kind: ClassVar[Literal["video"]] = "video"
 
 
-EncoderConfig = Union[AudioEncoderConfig, VideoEncoderConfig]
+EncoderConfig = AudioEncoderConfig | VideoEncoderConfig
 """The encoder settings of one publication."""
 
 
