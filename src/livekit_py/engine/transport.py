@@ -286,6 +286,7 @@ class PeerTransport:
             await asyncio.wait(set(self._candidate_tasks), timeout=CLOSE_WAIT)
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=CLOSE_WAIT)
+        # a consent loop started by a late ICE completion must not outlive the connection
         for connection in ice_connections(self.pc):
             disable_consent_checks(connection)
         with contextlib.suppress(Exception):
