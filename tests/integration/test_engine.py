@@ -12,6 +12,7 @@ from livekit.protocol import rtc as proto_rtc
 from livekit_py import rtc
 from livekit_py.engine.engine import RtcEngine
 from livekit_py.signal.client import SignalClient, SignalOptions
+from livekit_py.webrtc.encoders import AudioEncoderConfig
 from tests.conftest import TokenFactory
 
 pytestmark = pytest.mark.server
@@ -38,7 +39,7 @@ async def test_track_added_while_the_publisher_is_still_connecting_sends_media(
             cid=media.id, name="early", type=proto_models.TrackType.AUDIO
         )
         await engine.add_track(request)
-        transceiver = engine.add_publisher_track(media, track, rtc.TrackPublishOptions())
+        transceiver = engine.add_publisher_track(media, AudioEncoderConfig())
         await engine.negotiate_publisher()  # queued right behind the first negotiation
 
         async def feed() -> None:

@@ -19,6 +19,11 @@ from livekit_py.rtc.video_frame import VideoFrame
 from livekit_py.rtc.video_source import VideoSource, VideoSourceTrack
 from livekit_py.rtc.video_stream import VideoStream
 from livekit_py.types import VideoBufferType, VideoCodec
+from livekit_py.webrtc.aiortc_adapter import (
+    aiortc_target_bitrate,
+    install_encoder,
+    installed_encoder,
+)
 from livekit_py.webrtc.video_codecs import (
     H264VideoEncoder,
     Vp8VideoEncoder,
@@ -172,7 +177,7 @@ def test_codec_context_uses_the_clamped_bitrate(codec: int) -> None:
     assert payloads
     assert encoder.codec.bit_rate == 900_000
     if codec == VideoCodec.VP8:  # aiortc's copy (its rate-control buffer size) follows too
-        assert encoder._Vp8Encoder__target_bitrate == 900_000
+        assert aiortc_target_bitrate(encoder) == 900_000
 
 
 # ---------------------------------------------------------------------- frame rate
@@ -294,7 +299,7 @@ async def test_installed_on_an_rtc_rtp_sender(codec: int) -> None:
     stream: VideoStream | None = None
     try:
         rtp_sender = sender_pc.addTrack(track)
-        rtp_sender._RTCRtpSender__encoder = encoder  # what the publishing code does
+        install_encoder(rtp_sender, encoder)  # what the publishing code does
         transceiver = next(t for t in sender_pc.getTransceivers() if t.sender is rtp_sender)
         transceiver.setCodecPreferences(
             [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == mime]
@@ -333,7 +338,7 @@ async def test_installed_on_an_rtc_rtp_sender(codec: int) -> None:
         finally:
             capturing.cancel()
             await asyncio.wait({capturing})
-        assert rtp_sender._RTCRtpSender__encoder is encoder  # ours was used, not replaced
+        assert installed_encoder(rtp_sender) is encoder  # ours was used, not replaced
         assert encoder.codec is not None  # type: ignore[attr-defined]
         stamps = [e.timestamp_us for e in received]
         assert (np.diff(stamps) > 0).all()

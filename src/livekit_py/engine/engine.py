@@ -15,14 +15,13 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
     RTCDataChannel,
     RTCIceServer,
-    RTCRtpSender,
     RTCRtpTransceiver,
 )
 from aiortc.rtcconfiguration import RTCBundlePolicy, RTCIceTransportPolicy
@@ -32,8 +31,9 @@ from livekit.protocol import rtc as proto_rtc
 
 from .._compat import timeout
 from ..log import get_logger
-from ..signal.client import SignalClient
+from ..signal.client import Handler
 from ..types import ContinualGatheringPolicy, IceTransportType
+from ..webrtc.encoders import EncoderConfig, configure_sender
 from .transport import PeerTransport
 
 logger = get_logger("engine")
@@ -56,6 +56,16 @@ RemoteTrackHandler = Callable[[str, MediaStreamTrack, RTCRtpTransceiver], None]
 RemoteTrackEndHandler = Callable[[str], None]
 
 
+class EngineSignal(Protocol):
+    """What the engine needs of the signal connection (``SignalClient`` has it)."""
+
+    def on(self, kind: str, handler: Handler) -> None:
+        """Handle every SignalResponse whose oneof ``message`` is ``kind``."""
+
+    async def send(self, request: proto_rtc.SignalRequest) -> None:
+        """Send one request; raises ConnectionError when the connection is gone."""
+
+
 @dataclass
 class EngineConfig:
     """Peer connection settings taken from RoomOptions.rtc_config."""
@@ -68,7 +78,7 @@ class EngineConfig:
 class RtcEngine:
     """Publisher and subscriber transports, negotiation and data channels of one session."""
 
-    def __init__(self, signal: SignalClient, config: EngineConfig | None = None) -> None:
+    def __init__(self, signal: EngineSignal, config: EngineConfig | None = None) -> None:
         self._signal = signal
         self._config = config or EngineConfig()
         self.publisher: PeerTransport | None = None
@@ -297,25 +307,21 @@ class RtcEngine:
                 logger.warning("publisher negotiation failed: %s", e)
 
     def add_publisher_track(
-        self, media: MediaStreamTrack, track: Any, options: Any
+        self, media: MediaStreamTrack, encoder: EncoderConfig
     ) -> RTCRtpTransceiver:
-        """Add a send-only m-line for ``media`` to the publisher (negotiate afterwards)."""
+        """Add a send-only m-line for ``media``, encoded as ``encoder`` says (negotiate afterwards).
+
+        Raises:
+            ConnectionError: If the engine is not started.
+            ValueError: If ``media`` and ``encoder`` are not of the same kind, or the
+                encoder cannot be made.
+        """
         if self.publisher is None:
             raise ConnectionError("the engine is not started")
+        if media.kind != encoder.kind:
+            raise ValueError(f"a {media.kind} track cannot be sent with a {encoder.kind} encoder")
         transceiver = self.publisher.pc.addTransceiver(media, direction="sendonly")
-        if media.kind == "audio":
-            from ..webrtc.opus import DEFAULT_AUDIO_BITRATE, OpusEncoder, install_encoder
-
-            caps = RTCRtpSender.getCapabilities("audio")
-            transceiver.setCodecPreferences(
-                [c for c in caps.codecs if c.mimeType.lower() == "audio/opus"]
-            )
-            bitrate = DEFAULT_AUDIO_BITRATE
-            if options.HasField("audio_encoding") and options.audio_encoding.max_bitrate:
-                bitrate = options.audio_encoding.max_bitrate
-            install_encoder(transceiver.sender, OpusEncoder(bitrate))
-        else:
-            track._configure_transceiver(transceiver, options)
+        configure_sender(transceiver, encoder)
         return transceiver
 
     async def remove_publisher_track(

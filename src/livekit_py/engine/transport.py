@@ -26,6 +26,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from .._compat import timeout
 from ..log import get_logger
+from ..webrtc.aiortc_adapter import disable_consent_checks, ice_connections
 
 logger = get_logger("engine.transport")
 
@@ -285,8 +286,9 @@ class PeerTransport:
             await asyncio.wait(set(self._candidate_tasks), timeout=CLOSE_WAIT)
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=CLOSE_WAIT)
-        for connection in _ice_connections(self.pc):
-            _disable_late_consent_checks(connection)
+        # a consent loop started by a late ICE completion must not outlive the connection
+        for connection in ice_connections(self.pc):
+            disable_consent_checks(connection)
         with contextlib.suppress(Exception):
             await self.pc.close()
 
@@ -297,33 +299,3 @@ SETTLE_WAIT = 10.0
 # How long close() waits for a description change (candidate gathering is
 # bounded by aioice at 5 s) before closing the connection anyway.
 CLOSE_WAIT = 6.0
-
-
-def _ice_connections(pc: RTCPeerConnection) -> list[Any]:
-    """The aioice connections under ``pc`` (one per ICE transport)."""
-    transports = [t.receiver.transport for t in pc.getTransceivers()]
-    if pc.sctp is not None:
-        transports.append(pc.sctp.transport)
-    out = []
-    for dtls in transports:
-        connection = getattr(getattr(dtls.transport, "iceGatherer", None), "_connection", None)
-        if connection is not None and connection not in out:
-            out.append(connection)
-    return out
-
-
-async def _no_consent_checks() -> None:
-    return None
-
-
-def _disable_late_consent_checks(connection: Any) -> None:
-    """Make sure no consent freshness loop outlives ``connection``.
-
-    aioice (0.9 to 0.13) starts its consent loop when ICE completes. If the
-    completion was queued just before close(), connect() resumes during or
-    after close() and starts the loop on a connection whose nominated pairs
-    are gone; that loop then never ends. The connection is about to close, so
-    its consent checks are replaced by a no-op on this instance; a loop that is
-    already running is cancelled by aioice's own close().
-    """
-    connection.query_consent = _no_consent_checks

@@ -682,7 +682,7 @@ class LocalParticipant(Participant):
         media = track._media_track()
         assert media is not None
         info = await engine.add_track(request)
-        transceiver = engine.add_publisher_track(media, track, options)
+        transceiver = engine.add_publisher_track(media, track._encoder_config(options))
         try:
             await engine.negotiate_publisher()
         except BaseException:

@@ -16,9 +16,14 @@ from livekit.protocol import rtc as proto_rtc
 from ..log import get_logger
 from ..media.frame_source import FrameFanout, TrackReader
 from ..types import StreamState, TrackKind, TrackPublishOptions, VideoCodec
+from ..webrtc.encoders import (
+    EncoderConfig,
+    audio_encoder_config,
+    video_encoder_config,
+)
 
 if TYPE_CHECKING:
-    from aiortc import MediaStreamTrack, RTCRtpTransceiver
+    from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 
     from .audio_source import AudioSource, AudioSourceTrack
     from .participant import LocalParticipant
@@ -88,7 +93,7 @@ class LocalTrack(Track):
     def __init__(self, name: str, kind: int) -> None:
         super().__init__(name, kind)
         self._participant: LocalParticipant | None = None
-        self._sender: Any = None  # aiortc RTCRtpSender once published
+        self._sender: RTCRtpSender | None = None  # once published
 
     def _set_muted(self, muted: bool) -> None:
         if muted == self._muted:
@@ -105,6 +110,10 @@ class LocalTrack(Track):
         self, request: proto_rtc.AddTrackRequest, options: TrackPublishOptions
     ) -> None:
         """Describe this track's media to the server (type, features, size...)."""
+        raise ValueError(f"{type(self).__name__} cannot be published")
+
+    def _encoder_config(self, options: TrackPublishOptions) -> EncoderConfig:
+        """How this track's media is to be encoded when published with ``options``."""
         raise ValueError(f"{type(self).__name__} cannot be published")
 
     def mute(self) -> None:
@@ -160,6 +169,9 @@ class LocalAudioTrack(LocalTrack):
         if not dtx:
             request.audio_features.append(proto_models.AudioTrackFeature.TF_NO_DTX)
 
+    def _encoder_config(self, options: TrackPublishOptions) -> EncoderConfig:
+        return audio_encoder_config(options)
+
     def _media_track(self) -> MediaStreamTrack:
         # aiortc stops a track when its sender stops (unpublish, disconnect), so a
         # track published again gets a fresh adapter on the same source.
@@ -202,21 +214,11 @@ class LocalVideoTrack(LocalTrack):
     def _apply_mute(self, muted: bool) -> None:
         self._rtc.muted = muted
 
-    @staticmethod
-    def _codec(options: TrackPublishOptions) -> int:
-        codec = options.video_codec if options.HasField("video_codec") else VideoCodec.VP8
-        if codec not in (VideoCodec.VP8, VideoCodec.H264):
-            name = VideoCodec.Name(codec) if codec in VideoCodec.values() else str(codec)
-            raise ValueError(
-                f"video codec {name} is not available in livekit-py (aiortc encodes VP8 and "
-                "H264 only); publish with VideoCodec.VP8 or VideoCodec.H264"
-            )
-        return codec
-
     def _fill_add_track_request(
         self, request: proto_rtc.AddTrackRequest, options: TrackPublishOptions
     ) -> None:
-        codec = self._codec(options)
+        config = video_encoder_config(options, self._source.width, self._source.height)
+        codec = config.codec
         if options.HasField("simulcast") and options.simulcast:
             logger.info("simulcast is not available with aiortc: publishing one layer")
         width, height = self._source.width, self._source.height
@@ -227,7 +229,7 @@ class LocalVideoTrack(LocalTrack):
                 quality=proto_models.VideoQuality.HIGH,
                 width=width,
                 height=height,
-                bitrate=self._bitrate(options),
+                bitrate=config.max_bitrate,
             )
         )
         request.simulcast_codecs.append(
@@ -236,34 +238,8 @@ class LocalVideoTrack(LocalTrack):
             )
         )
 
-    def _bitrate(self, options: TrackPublishOptions) -> int:
-        from ..webrtc.video_codecs import default_max_bitrate
-
-        if options.HasField("video_encoding") and options.video_encoding.max_bitrate:
-            return int(options.video_encoding.max_bitrate)
-        return default_max_bitrate(self._source.width, self._source.height)
-
-    def _configure_transceiver(
-        self, transceiver: RTCRtpTransceiver, options: TrackPublishOptions
-    ) -> None:
-        """Offer only the chosen codec (plus RTX) and install our encoder for it."""
-        from aiortc import RTCRtpSender
-
-        from ..webrtc.opus import install_encoder
-        from ..webrtc.video_codecs import make_video_encoder
-
-        codec = self._codec(options)
-        mime = "video/vp8" if codec == VideoCodec.VP8 else "video/h264"
-        caps = RTCRtpSender.getCapabilities("video").codecs
-        transceiver.setCodecPreferences(
-            [c for c in caps if c.mimeType.lower() in (mime, "video/rtx")]
-        )
-        framerate = None
-        if options.HasField("video_encoding") and options.video_encoding.max_framerate:
-            framerate = float(options.video_encoding.max_framerate)
-        install_encoder(
-            transceiver.sender, make_video_encoder(codec, self._bitrate(options), framerate)
-        )
+    def _encoder_config(self, options: TrackPublishOptions) -> EncoderConfig:
+        return video_encoder_config(options, self._source.width, self._source.height)
 
     def _media_track(self) -> MediaStreamTrack:
         if self._rtc.readyState == "ended":
@@ -286,7 +262,7 @@ class RemoteTrack(Track):
         self._muted = info.muted
         self._rtc = rtc_track
         self._reader = TrackReader(rtc_track)
-        self._receiver: Any = None
+        self._receiver: RTCRtpReceiver | None = None
 
     def _start(self) -> None:
         self._reader.start()

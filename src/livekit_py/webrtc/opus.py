@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiortc.codecs.opus import OpusEncoder as _AiortcOpusEncoder
 
 DEFAULT_AUDIO_BITRATE = 48_000
@@ -21,12 +19,3 @@ class OpusEncoder(_AiortcOpusEncoder):
     @property
     def bitrate(self) -> int:
         return int(self.codec.bit_rate or 0)
-
-
-def install_encoder(sender: Any, encoder: Any) -> None:  # also used for video encoders
-    """Make aiortc's RTCRtpSender use ``encoder`` instead of creating its own.
-
-    aiortc (1.14 to 1.16) creates the encoder lazily, on the first frame, only
-    when the sender has none, so setting it before media flows is enough.
-    """
-    sender._RTCRtpSender__encoder = encoder

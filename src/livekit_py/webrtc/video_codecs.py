@@ -34,6 +34,7 @@ from av.frame import Frame
 
 from ..log import get_logger
 from ..types import VideoCodec
+from .aiortc_adapter import set_aiortc_target_bitrate
 
 __all__ = [
     "H264VideoEncoder",
@@ -267,12 +268,10 @@ class _CappedEncoder:
     """Bitrate and frame-rate caps shared by our VP8 and H.264 encoders.
 
     Listed before aiortc's encoder class in the bases. Subclasses name aiortc's
-    module (for its MIN/DEFAULT/MAX_BITRATE) and the private attribute aiortc's
-    own code reads the target bitrate from.
+    module (for its MIN/DEFAULT/MAX_BITRATE).
     """
 
     _aiortc_module: ClassVar[ModuleType]
-    _private_bitrate: ClassVar[str]
 
     def __init__(
         self, *, max_bitrate: Optional[int] = None, max_framerate: Optional[float] = None
@@ -321,7 +320,8 @@ class _CappedEncoder:
         value = self._limits.clamp(bitrate)
         self._bitrate = value
         # aiortc's own code reads its private copy (rate control, reopening the codec)
-        setattr(self, self._private_bitrate, value)
+        assert isinstance(self, (Vp8Encoder, H264Encoder))
+        set_aiortc_target_bitrate(self, value)
 
 
 class Vp8VideoEncoder(_CappedEncoder, Vp8Encoder):
@@ -331,7 +331,6 @@ class Vp8VideoEncoder(_CappedEncoder, Vp8Encoder):
     """
 
     _aiortc_module: ClassVar[ModuleType] = aiortc_vpx
-    _private_bitrate: ClassVar[str] = "_Vp8Encoder__target_bitrate"
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         """Encode one frame into RTP payloads, or none when the frame is dropped."""
@@ -362,7 +361,6 @@ class H264VideoEncoder(_CappedEncoder, H264Encoder):
     """
 
     _aiortc_module: ClassVar[ModuleType] = aiortc_h264
-    _private_bitrate: ClassVar[str] = "_H264Encoder__target_bitrate"
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         """Encode one frame into RTP payloads, or none when the frame is dropped."""

@@ -1,0 +1,221 @@
+"""Every use of an aiortc or aioice private name, behind named functions.
+
+livekit-py needs a few things aiortc and aioice have no public API for. They
+all live here, and nowhere else in the package:
+
+* :func:`install_encoder` / :func:`installed_encoder`: the encoder slot of
+  ``RTCRtpSender`` (``RTCRtpSender.__encoder``). aiortc creates its own encoder
+  on the first frame when the slot is empty; ours (Opus at the publisher's
+  bitrate, VP8/H.264 with LiveKit's bitrate and frame-rate caps) go there
+  before media flows.
+* :func:`set_aiortc_target_bitrate` / :func:`aiortc_target_bitrate`: the
+  private bitrate of aiortc's ``Vp8Encoder`` and ``H264Encoder``
+  (``__target_bitrate``). aiortc's VP8 encoding code reads the private copy,
+  not the ``target_bitrate`` property our encoders override, so our caps must
+  be written there too (for H.264 it keeps aiortc's own accessor in step).
+* :func:`ice_connections`: the aioice ``Connection`` under each ICE gatherer
+  of a peer connection (``RTCIceGatherer._connection``).
+* :func:`disable_consent_checks`: replaces ``Connection.query_consent`` on
+  one aioice connection by a no-op, so that a consent loop started late (ICE
+  completing while the connection is being closed) cannot outlive it.
+
+At import the module checks that the installed aiortc and aioice still have
+each of these (on the classes, or in the compiled code of the methods that
+create and read them) and raises :class:`ImportError` naming what is missing
+and the installed versions: a renamed internal fails loudly here instead of
+turning a hook into a silent no-op.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+
+import aioice
+import aiortc
+from aioice import Connection
+from aiortc import RTCPeerConnection, RTCRtpSender
+from aiortc.codecs.base import Encoder
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.rtcicetransport import RTCIceGatherer
+
+__all__ = [
+    "AiortcVideoEncoder",
+    "aiortc_target_bitrate",
+    "disable_consent_checks",
+    "ice_connections",
+    "install_encoder",
+    "installed_encoder",
+    "set_aiortc_target_bitrate",
+]
+
+AiortcVideoEncoder = Vp8Encoder | H264Encoder
+"""The aiortc video encoders whose private bitrate :func:`set_aiortc_target_bitrate` writes."""
+
+# The mangled names of the private attributes used below.
+_SENDER_ENCODER = "_RTCRtpSender__encoder"
+_VP8_BITRATE = "_Vp8Encoder__target_bitrate"
+_H264_BITRATE = "_H264Encoder__target_bitrate"
+_GATHERER_CONNECTION = "_connection"
+_QUERY_CONSENT = "query_consent"
+
+
+# -- the import-time check ----------------------------------------------------------
+
+
+def _code_names(func: object) -> set[str]:
+    """Attribute and global names the compiled code of ``func`` uses (nested code too)."""
+    code = getattr(func, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return set()
+    names: set[str] = set()
+    stack = [code]
+    while stack:
+        current = stack.pop()
+        names.update(current.co_names)
+        stack.extend(c for c in current.co_consts if isinstance(c, types.CodeType))
+    return names
+
+
+def _class_uses(cls: type, name: str, *, exclude: tuple[str, ...] = ()) -> bool:
+    """Whether a method (or property accessor) of ``cls`` not in ``exclude`` uses ``name``."""
+    for key, value in vars(cls).items():
+        if key in exclude:
+            continue
+        funcs = [value.fget, value.fset] if isinstance(value, property) else [value]
+        if any(name in _code_names(f) for f in funcs):
+            return True
+    return False
+
+
+def _missing_internals() -> list[str]:
+    """What this module relies on and the installed aiortc/aioice does not have."""
+    missing: list[str] = []
+    # RTCRtpSender: the encoder slot is an instance attribute created empty in
+    # __init__ and filled lazily (only when still empty) by the sending code.
+    if _SENDER_ENCODER not in _code_names(RTCRtpSender.__init__):
+        missing.append(f"RTCRtpSender.__init__ no longer sets {_SENDER_ENCODER}")
+    elif not _class_uses(RTCRtpSender, _SENDER_ENCODER, exclude=("__init__",)):
+        missing.append(f"RTCRtpSender no longer reads {_SENDER_ENCODER} when sending")
+    # Vp8Encoder/H264Encoder: the private bitrate, set in __init__. VP8's encode
+    # reads it directly (libvpx's buffer size); aiortc's H.264 code reads it only
+    # through the property ours overrides, and it is written to keep the two equal.
+    for cls, attr in ((Vp8Encoder, _VP8_BITRATE), (H264Encoder, _H264_BITRATE)):
+        if attr not in _code_names(cls.__init__):
+            missing.append(f"{cls.__name__}.__init__ no longer sets {attr}")
+    if not _class_uses(Vp8Encoder, _VP8_BITRATE, exclude=("__init__", "target_bitrate")):
+        missing.append(f"Vp8Encoder no longer reads {_VP8_BITRATE} when encoding")
+        if not isinstance(vars(cls).get("target_bitrate"), property):
+            missing.append(f"{cls.__name__}.target_bitrate is no longer a property")
+    # RTCIceGatherer: its aioice Connection, created in __init__.
+    if _GATHERER_CONNECTION not in _code_names(RTCIceGatherer.__init__):
+        missing.append(f"RTCIceGatherer.__init__ no longer sets {_GATHERER_CONNECTION}")
+    # aioice Connection: the consent loop is a method looked up on the instance
+    # when connect() starts it, so an instance attribute replaces it.
+    if not callable(getattr(Connection, _QUERY_CONSENT, None)):
+        missing.append(f"aioice Connection has no method {_QUERY_CONSENT}")
+    elif _QUERY_CONSENT not in _code_names(Connection.connect):
+        missing.append(f"aioice Connection.connect no longer starts {_QUERY_CONSENT}")
+    return missing
+
+
+def _check_internals() -> None:
+    missing = _missing_internals()
+    if missing:
+        raise ImportError(
+            "livekit_py relies on aiortc/aioice internals that the installed versions "
+            f"(aiortc {aiortc.__version__}, aioice {aioice.__version__}) do not have: "
+            + "; ".join(missing)
+            + ". Install the versions livekit_py supports (see its pyproject.toml)."
+        )
+
+
+_check_internals()
+
+
+# -- RTCRtpSender's encoder slot --------------------------------------------------
+
+
+def install_encoder(sender: RTCRtpSender, encoder: Encoder) -> None:
+    """Make ``sender`` encode with ``encoder`` instead of creating its own.
+
+    aiortc (1.14 to 1.16) creates the encoder lazily, on the first frame, only
+    when the sender has none, so setting it before media flows is enough.
+
+    Raises:
+        ValueError: If ``sender`` is not an RTCRtpSender or ``encoder`` not an Encoder.
+    """
+    if not isinstance(sender, RTCRtpSender):
+        raise ValueError(f"sender must be an aiortc RTCRtpSender, not {type(sender).__name__}")
+    if not isinstance(encoder, Encoder):
+        raise ValueError(f"encoder must be an aiortc Encoder, not {type(encoder).__name__}")
+    setattr(sender, _SENDER_ENCODER, encoder)
+
+
+def installed_encoder(sender: RTCRtpSender) -> Encoder | None:
+    """The encoder ``sender`` encodes with (None until it has one)."""
+    encoder: Encoder | None = getattr(sender, _SENDER_ENCODER)
+    return encoder
+
+
+# -- the video encoders' private bitrate ---------------------------------------------
+
+
+def _bitrate_attribute(encoder: AiortcVideoEncoder) -> str:
+    if isinstance(encoder, Vp8Encoder):
+        return _VP8_BITRATE
+    if isinstance(encoder, H264Encoder):
+        return _H264_BITRATE
+    raise ValueError(
+        f"encoder must be an aiortc Vp8Encoder or H264Encoder, not {type(encoder).__name__}"
+    )
+
+
+def set_aiortc_target_bitrate(encoder: AiortcVideoEncoder, bitrate: int) -> None:
+    """Set the bitrate aiortc's own encoding code reads (no clamping to aiortc's bounds).
+
+    Raises:
+        ValueError: If ``encoder`` is not one of aiortc's VP8/H.264 encoders.
+    """
+    setattr(encoder, _bitrate_attribute(encoder), int(bitrate))
+
+
+def aiortc_target_bitrate(encoder: AiortcVideoEncoder) -> int:
+    """The bitrate aiortc's own encoding code uses for ``encoder``."""
+    return int(getattr(encoder, _bitrate_attribute(encoder)))
+
+
+# -- ICE connections and consent ------------------------------------------------------
+
+
+def ice_connections(pc: RTCPeerConnection) -> list[Connection]:
+    """The aioice connections under ``pc`` (one per ICE transport; one with bundling)."""
+    dtls_transports = [t.receiver.transport for t in pc.getTransceivers()]
+    if pc.sctp is not None:
+        dtls_transports.append(pc.sctp.transport)
+    out: list[Connection] = []
+    for dtls in dtls_transports:
+        gatherer = dtls.transport.iceGatherer
+        connection = getattr(gatherer, _GATHERER_CONNECTION)
+        if isinstance(connection, Connection) and connection not in out:
+            out.append(connection)
+    return out
+
+
+async def _no_consent_checks() -> None:
+    return None
+
+
+def disable_consent_checks(connection: Connection) -> None:
+    """Make sure no consent freshness loop outlives ``connection``; call it just before closing.
+
+    aioice (0.9 to 0.13) starts its consent loop when ICE completes. If the
+    completion was queued just before close(), connect() resumes during or
+    after close() and starts the loop on a connection whose nominated pairs are
+    gone; that loop then never ends. The connection is about to close, so its
+    consent checks are replaced by a no-op on this instance; a loop that is
+    already running is cancelled by aioice's own close().
+    """
+    replacement: Callable[[], object] = _no_consent_checks
+    setattr(connection, _QUERY_CONSENT, replacement)

@@ -1,0 +1,214 @@
+"""Canaries for the aiortc/aioice internals livekit_py uses: one per hook, on real objects.
+
+If one of these fails after an aiortc or aioice upgrade, the hook no longer does
+what livekit_py needs, even if the import-time check still passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import aioice
+import aiortc
+import av
+import numpy as np
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.opus import OpusEncoder
+from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.mediastreams import AudioStreamTrack
+
+from livekit_py.webrtc import aiortc_adapter
+from livekit_py.webrtc.aiortc_adapter import (
+    aiortc_target_bitrate,
+    disable_consent_checks,
+    ice_connections,
+    install_encoder,
+    installed_encoder,
+    set_aiortc_target_bitrate,
+)
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "livekit_py"
+
+
+def _video_frame(width: int = 64, height: int = 48, pts: int = 0) -> av.VideoFrame:
+    pixels = np.full((height, width, 3), 128, np.uint8)
+    pixels[: height // 2] = 30
+    frame = av.VideoFrame.from_ndarray(pixels, format="rgb24").reformat(format="yuv420p")
+    frame.pts = pts
+    frame.time_base = Fraction(1, 90000)
+    return frame
+
+
+# ---------------------------------------------------------------------- the import check
+
+
+def test_the_installed_versions_have_every_internal() -> None:
+    assert aiortc_adapter._missing_internals() == []
+
+
+def test_a_missing_internal_fails_the_import_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiortc_adapter, "_SENDER_ENCODER", "_RTCRtpSender__renamed")
+    monkeypatch.setattr(aiortc_adapter, "_QUERY_CONSENT", "renamed_consent")
+    with pytest.raises(ImportError) as caught:
+        aiortc_adapter._check_internals()
+    message = str(caught.value)
+    assert "_RTCRtpSender__renamed" in message
+    assert "renamed_consent" in message
+    assert f"aiortc {aiortc.__version__}" in message
+    assert f"aioice {aioice.__version__}" in message
+
+
+# ---------------------------------------------------------------------- install_encoder
+
+
+class _CountingOpusEncoder(OpusEncoder):
+    """aiortc's Opus encoder that reports, on the loop, each frame it encodes."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, enough: int) -> None:
+        super().__init__()
+        self._loop = loop
+        self._lock = threading.Lock()
+        self.count = 0
+        self.enough = enough
+        self.done = asyncio.Event()
+
+    def encode(
+        self, frame: av.frame.Frame, force_keyframe: bool = False
+    ) -> tuple[list[bytes], int]:
+        with self._lock:
+            self.count += 1
+            if self.count == self.enough:
+                self._loop.call_soon_threadsafe(self.done.set)
+        return super().encode(frame, force_keyframe)
+
+
+async def test_install_encoder_makes_a_real_sender_encode_with_ours() -> None:
+    """A real RTCRtpSender, sending on localhost, encodes with the installed encoder."""
+    config = RTCConfiguration(iceServers=[])
+    sender_pc, receiver_pc = RTCPeerConnection(config), RTCPeerConnection(config)
+    track = AudioStreamTrack()
+    encoder = _CountingOpusEncoder(asyncio.get_running_loop(), enough=5)
+    try:
+        rtp_sender = sender_pc.addTrack(track)
+        assert installed_encoder(rtp_sender) is None  # aiortc would make its own
+        install_encoder(rtp_sender, encoder)
+        assert installed_encoder(rtp_sender) is encoder
+        await sender_pc.setLocalDescription(await sender_pc.createOffer())
+        await receiver_pc.setRemoteDescription(sender_pc.localDescription)
+        await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
+        await sender_pc.setRemoteDescription(receiver_pc.localDescription)
+        await asyncio.wait_for(encoder.done.wait(), 30)
+        assert installed_encoder(rtp_sender) is encoder  # not replaced by aiortc's
+    finally:
+        track.stop()
+        await sender_pc.close()
+        await receiver_pc.close()
+
+
+def test_install_encoder_refuses_what_is_not_a_sender_or_an_encoder() -> None:
+    with pytest.raises(ValueError, match="RTCRtpSender"):
+        install_encoder(object(), OpusEncoder())  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- target bitrate
+
+
+@pytest.mark.parametrize(
+    ("cls", "bitrate"), [(Vp8Encoder, 800_000), (H264Encoder, 1_200_000)], ids=["VP8", "H264"]
+)
+def test_the_private_bitrate_is_what_aiortc_encodes_with(
+    cls: type[Vp8Encoder] | type[H264Encoder], bitrate: int
+) -> None:
+    """Set through the hook, read back by aiortc's own accessor and codec setup."""
+    encoder = cls()
+    assert aiortc_target_bitrate(encoder) != bitrate
+    set_aiortc_target_bitrate(encoder, bitrate)
+    assert aiortc_target_bitrate(encoder) == bitrate
+    assert cls.target_bitrate.fget(encoder) == bitrate  # type: ignore[attr-defined]
+    payloads, _ = encoder.encode(_video_frame())
+    assert payloads
+    assert encoder.codec is not None
+    assert encoder.codec.bit_rate == bitrate
+
+
+def test_the_bitrate_hook_refuses_other_encoders() -> None:
+    with pytest.raises(ValueError, match="Vp8Encoder or H264Encoder"):
+        set_aiortc_target_bitrate(OpusEncoder(), 1)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- ICE connections
+
+
+async def test_ice_connections_are_the_gatherers_aioice_connections() -> None:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        transceiver = pc.addTransceiver("audio")
+        (connection,) = ice_connections(pc)
+        assert isinstance(connection, aioice.Connection)
+        gatherer = transceiver.receiver.transport.transport.iceGatherer
+        local = gatherer.getLocalParameters()
+        assert (connection.local_username, connection.local_password) == (
+            local.usernameFragment,
+            local.password,
+        )
+    finally:
+        await pc.close()
+
+
+# ---------------------------------------------------------------------- consent checks
+
+
+async def test_disabled_consent_checks_are_what_connect_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aioice's connect() starts the consent loop through the instance: ours replaces it."""
+    calls: list[str] = []
+
+    async def replacement() -> None:
+        calls.append("replacement")
+
+    monkeypatch.setattr(aiortc_adapter, "_no_consent_checks", replacement)
+    a = aioice.Connection(ice_controlling=True, components=1, use_ipv4=True, use_ipv6=False)
+    b = aioice.Connection(ice_controlling=False, components=1, use_ipv4=True, use_ipv6=False)
+    try:
+        await asyncio.gather(a.gather_candidates(), b.gather_candidates())
+        for this, other in ((a, b), (b, a)):
+            this.remote_username = other.local_username
+            this.remote_password = other.local_password
+            for candidate in other.local_candidates:
+                await this.add_remote_candidate(candidate)
+            await this.add_remote_candidate(None)
+        disable_consent_checks(a)
+        await asyncio.wait_for(asyncio.gather(a.connect(), b.connect()), 30)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert calls == ["replacement"]
+    finally:
+        await a.close()
+        await b.close()
+
+
+# ---------------------------------------------------------------------- one place
+
+
+_PRIVATE_NAMES = re.compile(
+    r"_RTCRtp|__encoder|\b_connection\b|query_consent|_rtp_router|__target_bitrate"
+)
+
+
+def test_private_names_appear_only_in_the_adapter() -> None:
+    offenders = sorted(
+        f"{path.relative_to(SRC)}:{number}: {line.strip()}"
+        for path in SRC.rglob("*.py")
+        if path.name != "aiortc_adapter.py" or path.parent.name != "webrtc"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if _PRIVATE_NAMES.search(line)
+    )
+    assert offenders == []
+    assert _PRIVATE_NAMES.search((SRC / "webrtc" / "aiortc_adapter.py").read_text())

@@ -1,0 +1,671 @@
+"""The engine without a server: negotiation ordering, candidate buffering, m-line mapping.
+
+The peer connections are fakes that record what the engine does to them (and
+can hold a description change or report a connection state), and the signal
+client is a fake that records requests and delivers responses. Nothing here
+opens a socket except the tests of ``add_publisher_track``, which make offers
+on real aiortc connections without gathering candidates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, ClassVar
+
+import pytest
+from aiortc import RTCConfiguration, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack, VideoStreamTrack
+from livekit.protocol import models as proto_models
+from livekit.protocol import rtc as proto_rtc
+from pyee.asyncio import AsyncIOEventEmitter
+
+from livekit_py.engine import transport as transport_module
+from livekit_py.engine.engine import RtcEngine
+from livekit_py.engine.transport import PeerTransport, parse_candidate_init
+from livekit_py.signal.client import Handler
+from livekit_py.types import TrackPublishOptions, VideoCodec
+from livekit_py.webrtc.aiortc_adapter import installed_encoder
+from livekit_py.webrtc.encoders import (
+    AudioEncoderConfig,
+    VideoEncoderConfig,
+    audio_encoder_config,
+    video_encoder_config,
+)
+from livekit_py.webrtc.opus import OpusEncoder
+from livekit_py.webrtc.video_codecs import Vp8VideoEncoder
+
+CANDIDATE_1 = "candidate:1 1 udp 2130706431 192.0.2.1 50000 typ host"
+CANDIDATE_2 = "candidate:2 1 udp 2130706431 192.0.2.2 50001 typ host"
+
+
+def candidate_init(line: str) -> str:
+    return json.dumps({"candidate": line, "sdpMid": "0", "sdpMLineIndex": 0})
+
+
+async def idle(turns: int = 50) -> None:
+    """Let every task that can make progress without outside input do so."""
+    for _ in range(turns):
+        await asyncio.sleep(0)
+
+
+# ---------------------------------------------------------------------- fakes
+
+
+class FakeChannel(AsyncIOEventEmitter):
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+        self.readyState = "connecting"
+        self.bufferedAmount = 0
+        self.bufferedAmountLowThreshold = 0
+
+
+class FakeReceiver:
+    def __init__(self) -> None:
+        self.track = object()
+
+
+class FakeTransceiver:
+    def __init__(self, mid: str, kind: str) -> None:
+        self.mid = mid
+        self.kind = kind
+        self.receiver = FakeReceiver()
+
+
+class FakePC(AsyncIOEventEmitter):
+    """Records description changes and candidates in ``log``, in the order they happen."""
+
+    created: ClassVar[list[FakePC]] = []
+
+    def __init__(self, configuration: RTCConfiguration | None = None) -> None:
+        super().__init__()
+        FakePC.created.append(self)
+        self.connectionState = "new"
+        self.localDescription: RTCSessionDescription | None = None
+        self.remoteDescription: RTCSessionDescription | None = None
+        self.sctp = None
+        self.log: list[str] = []
+        self.hold_remote: asyncio.Event | None = None
+        self._transceivers: dict[str, FakeTransceiver] = {}
+        self._offers = 0
+
+    async def createOffer(self) -> RTCSessionDescription:
+        self._offers += 1
+        return RTCSessionDescription(sdp=f"offer {self._offers}", type="offer")
+
+    async def createAnswer(self) -> RTCSessionDescription:
+        assert self.remoteDescription is not None
+        first_line = self.remoteDescription.sdp.splitlines()[0]
+        return RTCSessionDescription(sdp=f"answer to {first_line!r}", type="answer")
+
+    async def setLocalDescription(self, description: RTCSessionDescription) -> None:
+        self.log.append(f"local {description.type}")
+        self.localDescription = description
+
+    async def setRemoteDescription(self, description: RTCSessionDescription) -> None:
+        self.log.append(f"remote {description.type} begins")
+        if self.hold_remote is not None:
+            await self.hold_remote.wait()
+        if description.type == "offer" and description.sdp.startswith("v=0"):
+            from aiortc.sdp import SessionDescription
+
+            for media in SessionDescription.parse(description.sdp).media:
+                mid = media.rtp.muxId
+                if media.kind in ("audio", "video") and mid not in self._transceivers:
+                    self._transceivers[mid] = FakeTransceiver(mid, media.kind)
+        self.remoteDescription = description
+        self.log.append(f"remote {description.type}")
+
+    async def addIceCandidate(self, candidate: Any) -> None:
+        self.log.append("end of candidates" if candidate is None else f"candidate {candidate.ip}")
+
+    def getTransceivers(self) -> list[FakeTransceiver]:
+        return list(self._transceivers.values())
+
+    def createDataChannel(self, label: str, **kwargs: Any) -> FakeChannel:
+        return FakeChannel(label)
+
+    def set_state(self, state: str) -> None:
+        self.connectionState = state
+        self.emit("connectionstatechange")
+
+    async def close(self) -> None:
+        self.connectionState = "closed"
+
+
+class FakeSignal:
+    """Records requests; ``deliver`` hands a response to the engine as the server would."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, Handler] = {}
+        self.sent: asyncio.Queue[proto_rtc.SignalRequest] = asyncio.Queue()
+
+    def on(self, kind: str, handler: Handler) -> None:
+        self.handlers[kind] = handler
+
+    async def send(self, request: proto_rtc.SignalRequest) -> None:
+        self.sent.put_nowait(request)
+
+    def deliver(self, kind: str, message: Any) -> None:
+        self.handlers[kind](message)
+
+    async def next_sent(self, kind: str) -> proto_rtc.SignalRequest:
+        while True:
+            request = await asyncio.wait_for(self.sent.get(), 10)
+            if request.WhichOneof("message") == kind:
+                return request
+
+
+@pytest.fixture
+def fake_peer_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    FakePC.created = []
+    monkeypatch.setattr(transport_module, "RTCPeerConnection", FakePC)
+    monkeypatch.setattr(transport_module, "ice_connections", lambda pc: [])
+
+
+@pytest.fixture
+async def transport(fake_peer_connections: None) -> AsyncIterator[PeerTransport]:
+    t = PeerTransport("subscriber", RTCConfiguration(iceServers=[]))
+    yield t
+    await t.close()
+
+
+def fake_pc(t: PeerTransport) -> FakePC:
+    assert isinstance(t.pc, FakePC)
+    return t.pc
+
+
+class Offers:
+    """The ``send_offer`` of a negotiation: records what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int]] = []
+        self.arrived = asyncio.Queue[tuple[str, int]]()
+
+    async def __call__(self, sdp: str, offer_id: int) -> None:
+        self.sent.append((sdp, offer_id))
+        self.arrived.put_nowait((sdp, offer_id))
+
+    async def next(self) -> tuple[str, int]:
+        return await asyncio.wait_for(self.arrived.get(), 10)
+
+
+# ---------------------------------------------------------------------- candidates (pure)
+
+
+def test_a_trickled_candidate_is_pinned_to_the_bundle_m_line() -> None:
+    candidate = parse_candidate_init(candidate_init(CANDIDATE_1))
+    assert candidate is not None
+    assert (candidate.ip, candidate.port, candidate.type) == ("192.0.2.1", 50000, "host")
+    assert (candidate.sdpMid, candidate.sdpMLineIndex) == (None, 0)
+
+
+def test_an_empty_candidate_is_the_end_of_candidates() -> None:
+    assert parse_candidate_init(json.dumps({"candidate": ""})) is None
+
+
+def test_a_candidate_that_is_not_json_is_refused() -> None:
+    with pytest.raises(ValueError, match="not JSON"):
+        parse_candidate_init("candidate:1 1 udp")
+
+
+# ---------------------------------------------------------------------- client offers
+
+
+async def test_offers_are_serialized_and_concurrent_requests_coalesce(
+    transport: PeerTransport,
+) -> None:
+    pc = fake_pc(transport)
+    offers = Offers()
+    first = asyncio.ensure_future(transport.negotiate(offers))
+    assert await offers.next() == ("offer 1", 1)
+    # three more requests while the first offer waits for its answer
+    more = [asyncio.ensure_future(transport.negotiate(offers)) for _ in range(3)]
+    await idle()
+    assert offers.sent == [("offer 1", 1)]
+    assert pc.log == ["local offer"]
+
+    transport.handle_answer("answer 1")
+    # one follow-up offer for all three, made after the first answer was applied
+    assert await offers.next() == ("offer 2", 2)
+    assert pc.log == ["local offer", "remote answer begins", "remote answer", "local offer"]
+    await idle()
+    # every call returns once a negotiation that started after it has completed
+    assert not any(task.done() for task in [first, *more])
+
+    transport.handle_answer("answer 2")
+    await asyncio.wait_for(asyncio.gather(first, *more), 10)
+    assert offers.sent == [("offer 1", 1), ("offer 2", 2)]
+    assert pc.log[-2:] == ["remote answer begins", "remote answer"]
+
+
+async def test_an_answer_with_no_offer_pending_is_ignored(transport: PeerTransport) -> None:
+    transport.handle_answer("stray")
+    await idle()
+    assert fake_pc(transport).log == []
+
+
+async def test_a_renegotiation_waits_for_ice_and_dtls_to_settle(transport: PeerTransport) -> None:
+    pc = fake_pc(transport)
+    pc.set_state("connecting")  # the previous negotiation's ICE/DTLS is still being set up
+    offers = Offers()
+    task = asyncio.ensure_future(transport.negotiate(offers))
+    await idle()
+    assert offers.sent == []
+    assert pc.log == []
+
+    pc.set_state("connected")
+    assert await offers.next() == ("offer 1", 1)
+    transport.handle_answer("answer 1")
+    await asyncio.wait_for(task, 10)
+
+
+async def test_a_server_offer_waits_for_ice_and_dtls_to_settle(transport: PeerTransport) -> None:
+    pc = fake_pc(transport)
+    pc.set_state("connecting")
+    answers: list[str] = []
+
+    async def send_answer(sdp: str) -> None:
+        answers.append(sdp)
+
+    transport.handle_offer("server offer", send_answer)
+    await idle()
+    assert pc.log == []
+    pc.set_state("connected")
+    await _until(lambda: bool(answers))
+    assert pc.log == ["remote offer begins", "remote offer", "local answer"]
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async def wait() -> None:
+        while not condition():  # noqa: ASYNC110 - the fakes have no event to wait on
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(wait(), 10)
+
+
+# ---------------------------------------------------------------------- server offers
+
+
+async def test_server_offers_are_applied_one_at_a_time_in_arrival_order(
+    transport: PeerTransport,
+) -> None:
+    pc = fake_pc(transport)
+    pc.hold_remote = asyncio.Event()
+    answers: list[str] = []
+
+    def sender(name: str) -> Callable[[str], Awaitable[None]]:
+        async def send_answer(sdp: str) -> None:
+            answers.append(f"{name}: {sdp}")
+
+        return send_answer
+
+    transport.handle_offer("offer A", sender("A"))
+    transport.handle_offer("offer B", sender("B"))
+    await idle()
+    assert pc.log == ["remote offer begins"]  # B waits for A to be applied and answered
+    pc.hold_remote.set()
+    await _until(lambda: len(answers) == 2)
+    assert answers == ["A: answer to 'offer A'", "B: answer to 'offer B'"]
+    assert pc.log == [
+        "remote offer begins",
+        "remote offer",
+        "local answer",
+        "remote offer begins",
+        "remote offer",
+        "local answer",
+    ]
+
+
+async def test_a_failing_server_message_does_not_stop_the_next(transport: PeerTransport) -> None:
+    pc = fake_pc(transport)
+    answers: list[str] = []
+
+    async def broken(sdp: str) -> None:
+        raise ConnectionError("the signal connection is closed")
+
+    async def send_answer(sdp: str) -> None:
+        answers.append(sdp)
+
+    transport.handle_offer("offer A", broken)
+    transport.handle_offer("offer B", send_answer)
+    await _until(lambda: bool(answers))
+    assert answers == ["answer to 'offer B'"]
+    assert pc.log.count("local answer") == 2
+
+
+# ---------------------------------------------------------------------- candidate buffering
+
+
+async def test_candidates_before_the_remote_description_wait_for_it(
+    transport: PeerTransport,
+) -> None:
+    pc = fake_pc(transport)
+    pc.hold_remote = asyncio.Event()
+    transport.add_candidate(candidate_init(CANDIDATE_1))
+    transport.add_candidate(candidate_init(CANDIDATE_2), final=True)
+    answers: list[str] = []
+
+    async def send_answer(sdp: str) -> None:
+        answers.append(sdp)
+
+    transport.handle_offer("offer", send_answer)
+    await idle()
+    assert pc.log == ["remote offer begins"]  # nothing applied before the description
+    pc.hold_remote.set()
+    await _until(lambda: bool(answers))
+    assert pc.log == [
+        "remote offer begins",
+        "remote offer",
+        "candidate 192.0.2.1",
+        "candidate 192.0.2.2",
+        "end of candidates",
+        "local answer",
+    ]
+
+
+async def test_candidates_after_the_remote_description_are_applied_at_once(
+    transport: PeerTransport,
+) -> None:
+    pc = fake_pc(transport)
+    answers: list[str] = []
+
+    async def send_answer(sdp: str) -> None:
+        answers.append(sdp)
+
+    transport.handle_offer("offer", send_answer)
+    await _until(lambda: bool(answers))
+    # a renegotiation waits for ICE/DTLS to settle; the candidates ICE needs
+    # for that do not queue behind it
+    pc.set_state("connecting")
+    transport.handle_offer("offer 2", send_answer)
+    await idle()
+    transport.add_candidate(candidate_init(CANDIDATE_1))
+    await _until(lambda: "candidate 192.0.2.1" in pc.log)
+    transport.add_candidate(json.dumps({"candidate": ""}))  # end of candidates
+    await _until(lambda: "end of candidates" in pc.log)
+    assert pc.log[-3:] == ["local answer", "candidate 192.0.2.1", "end of candidates"]
+    pc.set_state("connected")
+    await _until(lambda: len(answers) == 2)
+    assert pc.log[-3:] == ["remote offer begins", "remote offer", "local answer"]
+
+
+async def test_candidates_before_our_offer_is_answered_wait_for_the_answer(
+    transport: PeerTransport,
+) -> None:
+    pc = fake_pc(transport)
+    offers = Offers()
+    task = asyncio.ensure_future(transport.negotiate(offers))
+    await offers.next()
+    transport.add_candidate(candidate_init(CANDIDATE_1))
+    await idle()
+    assert pc.log == ["local offer"]
+    transport.handle_answer("answer")
+    await asyncio.wait_for(task, 10)
+    assert pc.log == ["local offer", "remote answer begins", "remote answer", "candidate 192.0.2.1"]
+
+
+# ---------------------------------------------------------------------- the engine
+
+
+def sdp_offer(*mlines: tuple[str, str, str, str | None, int]) -> str:
+    """An offer with (kind, mid, direction, msid or None, port) m-lines and a data m-line."""
+    mids = [m[1] for m in mlines] + ["data"]
+    lines = ["v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE " + " ".join(mids)]
+    for kind, mid, direction, msid, port in mlines:
+        pt, rtpmap = (111, "opus/48000/2") if kind == "audio" else (96, "VP8/90000")
+        lines += [f"m={kind} {port} UDP/TLS/RTP/SAVPF {pt}", "c=IN IP4 0.0.0.0", f"a=mid:{mid}"]
+        lines.append(f"a={direction}")
+        if msid:
+            lines.append(f"a=msid:{msid}")
+        lines.append(f"a=rtpmap:{pt} {rtpmap}")
+    lines += [
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+        "c=IN IP4 0.0.0.0",
+        "a=mid:data",
+        "a=sctp-port:5000",
+    ]
+    return "\r\n".join(lines) + "\r\n"
+
+
+class Reported:
+    """What the engine reports about remote tracks, in order."""
+
+    def __init__(self, engine: RtcEngine) -> None:
+        self.events: list[tuple[str, str, str]] = []  # (started|ended, track sid, mid)
+        self.tracks: dict[str, object] = {}
+        self._mids: dict[str, str] = {}
+        engine.on_remote_track = self._started
+        engine.on_remote_track_ended = self._ended
+
+    def _started(self, sid: str, track: MediaStreamTrack, transceiver: RTCRtpTransceiver) -> None:
+        self._mids[sid] = str(transceiver.mid)
+        self.tracks[sid] = track
+        self.events.append(("started", sid, str(transceiver.mid)))
+
+    def _ended(self, sid: str) -> None:
+        self.events.append(("ended", sid, self._mids.get(sid, "?")))
+
+
+@pytest.fixture
+async def engine(fake_peer_connections: None) -> AsyncIterator[tuple[RtcEngine, FakeSignal]]:
+    signal = FakeSignal()
+    e = RtcEngine(signal)
+    e.start(proto_rtc.JoinResponse(subscriber_primary=True))
+    yield e, signal
+    await e.close()
+
+
+async def offer_from_server(
+    signal: FakeSignal, sdp: str, offer_id: int, mid_to_track_id: dict[str, str] | None = None
+) -> proto_rtc.SignalRequest:
+    signal.deliver(
+        "offer",
+        proto_rtc.SessionDescription(
+            type="offer", sdp=sdp, id=offer_id, mid_to_track_id=mid_to_track_id or {}
+        ),
+    )
+    return await signal.next_sent("answer")
+
+
+async def test_the_publisher_is_negotiated_at_start(engine: tuple[RtcEngine, FakeSignal]) -> None:
+    e, signal = engine
+    request = await signal.next_sent("offer")
+    assert (request.offer.type, request.offer.sdp, request.offer.id) == ("offer", "offer 1", 1)
+    signal.deliver("answer", proto_rtc.SessionDescription(type="answer", sdp="answer", id=1))
+    assert e.publisher is not None
+    await _until(lambda: fake_pc(e.publisher).log[-1] == "remote answer")  # type: ignore[arg-type]
+
+
+async def test_a_server_offer_is_answered_with_its_id(
+    engine: tuple[RtcEngine, FakeSignal],
+) -> None:
+    _, signal = engine
+    answer = await offer_from_server(signal, sdp_offer(), 7)
+    assert (answer.answer.type, answer.answer.id) == ("answer", 7)
+    assert answer.answer.sdp == "answer to 'v=0'"
+
+
+async def test_trickled_candidates_go_to_the_transport_they_target(
+    engine: tuple[RtcEngine, FakeSignal],
+) -> None:
+    e, signal = engine
+    assert e.publisher is not None and e.subscriber is not None
+    await offer_from_server(signal, sdp_offer(), 1)
+    signal.deliver(
+        "trickle",
+        proto_rtc.TrickleRequest(
+            candidateInit=candidate_init(CANDIDATE_1), target=proto_rtc.SignalTarget.SUBSCRIBER
+        ),
+    )
+    signal.deliver(
+        "trickle",
+        proto_rtc.TrickleRequest(
+            candidateInit=candidate_init(CANDIDATE_2), target=proto_rtc.SignalTarget.PUBLISHER
+        ),
+    )
+    subscriber = fake_pc(e.subscriber)
+    await _until(lambda: "candidate 192.0.2.1" in subscriber.log)
+    await idle()
+    # the publisher has no answer yet: its candidate waits
+    assert "candidate 192.0.2.2" not in fake_pc(e.publisher).log
+    assert "candidate 192.0.2.2" not in subscriber.log
+
+
+async def test_m_lines_map_to_track_sids_from_mid_to_track_id(
+    engine: tuple[RtcEngine, FakeSignal],
+) -> None:
+    e, signal = engine
+    reported = Reported(e)
+    sdp = sdp_offer(
+        ("audio", "0", "sendonly", "PA_alice TR_msid_a", 9),
+        ("video", "1", "sendonly", "PA_alice TR_msid_v", 9),
+    )
+    await offer_from_server(signal, sdp, 1, {"0": "TR_audio", "1": "TR_video"})
+    # mid_to_track_id wins over the msid
+    assert reported.events == [("started", "TR_audio", "0"), ("started", "TR_video", "1")]
+    assert e.subscriber is not None
+    transceivers = {t.mid: t for t in fake_pc(e.subscriber).getTransceivers()}
+    assert reported.tracks["TR_audio"] is transceivers["0"].receiver.track
+    assert reported.tracks["TR_video"] is transceivers["1"].receiver.track
+
+
+async def test_the_msid_names_the_track_when_mid_to_track_id_is_absent(
+    engine: tuple[RtcEngine, FakeSignal],
+) -> None:
+    e, signal = engine
+    reported = Reported(e)
+    sdp = sdp_offer(
+        ("audio", "0", "sendonly", "PA_alice TR_from_msid", 9),
+        ("video", "1", "sendonly", "PA_alice", 9),  # no track id at all: not reported
+    )
+    await offer_from_server(signal, sdp, 1, {"1": ""})
+    assert reported.events == [("started", "TR_from_msid", "0")]
+
+
+async def test_reused_and_inactive_m_lines_end_and_start_tracks(
+    engine: tuple[RtcEngine, FakeSignal],
+) -> None:
+    e, signal = engine
+    reported = Reported(e)
+    first = sdp_offer(("audio", "0", "sendonly", None, 9), ("video", "1", "sendonly", None, 9))
+    await offer_from_server(signal, first, 1, {"0": "TR_A", "1": "TR_V"})
+    reported.events.clear()
+
+    # an offer that changes nothing reports nothing
+    await offer_from_server(signal, first, 2, {"0": "TR_A", "1": "TR_V"})
+    assert reported.events == []
+
+    # TR_A unsubscribed (its m-line inactive), TR_V's m-line now carries TR_W
+    second = sdp_offer(("audio", "0", "inactive", None, 9), ("video", "1", "sendonly", None, 9))
+    await offer_from_server(signal, second, 3, {"0": "TR_A", "1": "TR_W"})
+    assert reported.events == [
+        ("ended", "TR_A", "0"),
+        ("ended", "TR_V", "1"),
+        ("started", "TR_W", "1"),
+    ]
+    # aiortc keeps one receiving track per m-line: TR_W comes on TR_V's track object
+    assert reported.tracks["TR_W"] is reported.tracks["TR_V"]
+
+    # the audio m-line comes back with another track; a rejected m-line (port 0) carries none
+    reported.events.clear()
+    third = sdp_offer(("audio", "0", "sendrecv", None, 9), ("video", "1", "sendonly", None, 0))
+    await offer_from_server(signal, third, 4, {"0": "TR_B", "1": "TR_W"})
+    assert reported.events == [("ended", "TR_W", "1"), ("started", "TR_B", "0")]
+
+
+async def test_track_published_resolves_add_track(engine: tuple[RtcEngine, FakeSignal]) -> None:
+    e, signal = engine
+    request = proto_rtc.AddTrackRequest(cid="cid-1", name="mic")
+    pending = asyncio.ensure_future(e.add_track(request))
+    sent = await signal.next_sent("add_track")
+    assert sent.add_track.cid == "cid-1"
+    signal.deliver(
+        "track_published",
+        proto_rtc.TrackPublishedResponse(cid="cid-1", track=proto_models.TrackInfo(sid="TR_mic")),
+    )
+    info = await asyncio.wait_for(pending, 10)
+    assert info.sid == "TR_mic"
+
+
+# ---------------------------------------------------------------------- publication encoders
+
+
+def test_audio_encoder_config_follows_the_options() -> None:
+    assert audio_encoder_config(TrackPublishOptions()) == AudioEncoderConfig(bitrate=48_000)
+    options = TrackPublishOptions()
+    options.audio_encoding.max_bitrate = 24_000
+    assert audio_encoder_config(options) == AudioEncoderConfig(bitrate=24_000)
+
+
+def test_video_encoder_config_follows_the_options() -> None:
+    default = video_encoder_config(TrackPublishOptions(), 1280, 720)
+    assert default == VideoEncoderConfig(codec=VideoCodec.VP8, max_bitrate=1_700_000)
+    options = TrackPublishOptions(video_codec=VideoCodec.H264)
+    options.video_encoding.max_bitrate = 900_000
+    options.video_encoding.max_framerate = 15
+    assert video_encoder_config(options, 640, 360) == VideoEncoderConfig(
+        codec=VideoCodec.H264, max_bitrate=900_000, max_framerate=15.0
+    )
+    with pytest.raises(ValueError, match="VP9 is not available"):
+        video_encoder_config(TrackPublishOptions(video_codec=VideoCodec.VP9), 640, 360)
+
+
+@pytest.fixture
+async def real_publisher() -> AsyncIterator[RtcEngine]:
+    """An engine whose publisher is a real aiortc connection (offers only: no ICE)."""
+    e = RtcEngine(FakeSignal())
+    e.publisher = PeerTransport("publisher", RTCConfiguration(iceServers=[]))
+    yield e
+    await e.close()
+
+
+async def test_add_publisher_track_installs_the_chosen_audio_encoder(
+    real_publisher: RtcEngine,
+) -> None:
+    track = AudioStreamTrack()
+    transceiver = real_publisher.add_publisher_track(track, AudioEncoderConfig(bitrate=32_000))
+    encoder = installed_encoder(transceiver.sender)
+    assert isinstance(encoder, OpusEncoder) and encoder.bitrate == 32_000
+    assert real_publisher.publisher is not None
+    offer = await real_publisher.publisher.pc.createOffer()
+    rtpmaps = [line for line in offer.sdp.splitlines() if line.startswith("a=rtpmap:")]
+    assert rtpmaps and all("opus/48000" in line for line in rtpmaps)
+    track.stop()
+
+
+async def test_add_publisher_track_installs_the_chosen_video_encoder(
+    real_publisher: RtcEngine,
+) -> None:
+    track = VideoStreamTrack()
+    config = VideoEncoderConfig(codec=VideoCodec.VP8, max_bitrate=400_000, max_framerate=15.0)
+    transceiver = real_publisher.add_publisher_track(track, config)
+    encoder = installed_encoder(transceiver.sender)
+    assert isinstance(encoder, Vp8VideoEncoder)
+    assert (encoder.max_bitrate, encoder.max_framerate) == (400_000, 15.0)
+    assert real_publisher.publisher is not None
+    offer = await real_publisher.publisher.pc.createOffer()
+    codecs = {
+        line.split()[1].split("/")[0]
+        for line in offer.sdp.splitlines()
+        if line.startswith("a=rtpmap:")
+    }
+    assert codecs == {"VP8", "rtx"}
+    track.stop()
+
+
+async def test_add_publisher_track_refuses_a_mismatched_encoder(real_publisher: RtcEngine) -> None:
+    track = AudioStreamTrack()
+    with pytest.raises(ValueError, match="audio track cannot be sent with a video encoder"):
+        real_publisher.add_publisher_track(
+            track, VideoEncoderConfig(codec=VideoCodec.VP8, max_bitrate=1)
+        )
+    track.stop()
+
+
+async def test_add_publisher_track_needs_a_started_engine() -> None:
+    e = RtcEngine(FakeSignal())
+    with pytest.raises(ConnectionError, match="not started"):
+        e.add_publisher_track(AudioStreamTrack(), AudioEncoderConfig())
