@@ -15,7 +15,8 @@ from aiortc.mediastreams import MediaStreamError
 
 from livekit_py.media.frame_source import FrameFanout
 from livekit_py.rtc.audio_frame import AudioFrame
-from livekit_py.rtc.audio_source import AudioSource, AudioSourceTrack
+from livekit_py.rtc.audio_source import AudioSource
+from livekit_py.webrtc.source_tracks import AudioSourceTrack
 
 
 @pytest.fixture(autouse=True)

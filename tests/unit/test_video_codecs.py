@@ -16,9 +16,10 @@ from aiortc.jitterbuffer import JitterFrame
 
 from livekit_py.media.frame_source import TrackReader
 from livekit_py.rtc.video_frame import VideoFrame
-from livekit_py.rtc.video_source import VideoSource, VideoSourceTrack
+from livekit_py.rtc.video_source import VideoSource
 from livekit_py.rtc.video_stream import VideoStream
 from livekit_py.types import VideoBufferType, VideoCodec
+from livekit_py.webrtc.source_tracks import VideoSourceTrack
 from livekit_py.webrtc.video_codecs import (
     H264VideoEncoder,
     Vp8VideoEncoder,

@@ -18,15 +18,11 @@ from aiortc.codecs.vpx import Vp8Decoder, vp8_depayload
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 
-from livekit_py.rtc import video_source as video_source_module
 from livekit_py.rtc.video_frame import VideoFrame, _from_av_frame
-from livekit_py.rtc.video_source import (
-    CapturedVideoFrame,
-    SentFrameInfo,
-    VideoSource,
-    VideoSourceTrack,
-)
+from livekit_py.rtc.video_source import CapturedVideoFrame, SentFrameInfo, VideoSource
 from livekit_py.types import VideoBufferType, VideoCodec, VideoRotation
+from livekit_py.webrtc import source_tracks as source_tracks_module
+from livekit_py.webrtc.source_tracks import VideoSourceTrack
 from livekit_py.webrtc.video_codecs import make_video_encoder
 
 RED = (220, 30, 40)
@@ -145,13 +141,13 @@ async def test_capture_is_sync_and_newest_wins() -> None:
 
 async def test_capture_does_no_pixel_work_on_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     threads: list[threading.Thread] = []
-    original = video_source_module._prepare
+    original = source_tracks_module._prepare
 
     def spy(frame: VideoFrame, width: int, height: int) -> av.VideoFrame:
         threads.append(threading.current_thread())
         return original(frame, width, height)
 
-    monkeypatch.setattr(video_source_module, "_prepare", spy)
+    monkeypatch.setattr(source_tracks_module, "_prepare", spy)
     source = VideoSource(1280, 720)
     track = VideoSourceTrack(source)
     big = solid(1280, 720, RED)
@@ -270,7 +266,7 @@ async def test_pts_from_monotonic_clock_strictly_increase() -> None:
 
 
 async def test_idle_source_repeats_its_last_picture(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(video_source_module, "IDLE_REPEAT_INTERVAL", 0.05)
+    monkeypatch.setattr(source_tracks_module, "IDLE_REPEAT_INTERVAL", 0.05)
     source = VideoSource(16, 16)
     track = VideoSourceTrack(source)
     with pytest.raises(asyncio.TimeoutError):  # nothing captured yet: nothing to repeat
@@ -292,7 +288,7 @@ async def test_idle_source_repeats_its_last_picture(monkeypatch: pytest.MonkeyPa
 
 
 async def test_muted_track_sends_black_at_a_low_rate(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(video_source_module, "MUTED_FRAME_RATE", 20.0)
+    monkeypatch.setattr(source_tracks_module, "MUTED_FRAME_RATE", 20.0)
     source = VideoSource(32, 24)
     track = VideoSourceTrack(source)
     source.capture_frame(solid(32, 24, RED))
@@ -436,7 +432,7 @@ async def test_loopback_through_our_encoders_keeps_colours(
 async def test_a_picture_that_cannot_be_prepared_is_skipped(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    original = video_source_module._prepare
+    original = source_tracks_module._prepare
     calls = 0
 
     def fails_once(frame: VideoFrame, width: int, height: int) -> av.VideoFrame:
@@ -446,7 +442,7 @@ async def test_a_picture_that_cannot_be_prepared_is_skipped(
             raise RuntimeError("boom")
         return original(frame, width, height)
 
-    monkeypatch.setattr(video_source_module, "_prepare", fails_once)
+    monkeypatch.setattr(source_tracks_module, "_prepare", fails_once)
     source = VideoSource(16, 16)
     track = VideoSourceTrack(source)
     receiving = asyncio.ensure_future(track.recv())
