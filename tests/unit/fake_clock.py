@@ -74,6 +74,16 @@ class FakeClock:
         self._now = max(self._now, target)
         await self.settle()
 
+    async def jump(self, seconds: float) -> None:
+        """Move time forward by ``seconds`` at once, as a blocked event loop sees it.
+
+        Every sleeper due by then wakes at the same instant, late, with ``now()`` at the
+        end of the jump.
+        """
+        await self.settle()
+        self._step_to(self._now + seconds)
+        await self.settle()
+
     async def run(self, awaitable: Awaitable[_T], *, limit: float = 60.0) -> _T:
         """Await ``awaitable``, moving time to the next deadline whenever all tasks wait.
 
