@@ -432,3 +432,13 @@ async def test_av_frame_is_encodable_by_aiortc_opus(clock: FakeClock) -> None:
     assert packets >= 3
     track.stop()
     await source.aclose()
+
+
+def test_the_aiortc_track_lives_beside_the_adapter() -> None:
+    import livekit_py.rtc.audio_source as public
+    import livekit_py.webrtc.source_tracks as adapter
+
+    assert public.__all__ == ["AudioSource"]
+    assert not hasattr(public, "AudioSourceTrack")
+    assert "aiortc" not in public.__dict__ and "MediaStreamTrack" not in public.__dict__
+    assert adapter.AudioSourceTrack.__module__ == "livekit_py.webrtc.source_tracks"

@@ -479,3 +479,12 @@ async def test_a_picture_that_cannot_be_prepared_is_skipped(
     assert to_rgb(frame).mean() == pytest.approx(90, abs=2)
     track.stop()
     await source.aclose()
+
+
+def test_the_aiortc_track_lives_beside_the_adapter() -> None:
+    import livekit_py.rtc.video_source as public
+
+    assert "VideoSource" in public.__all__ and "VideoSourceTrack" not in public.__all__
+    assert not hasattr(public, "VideoSourceTrack")
+    assert "MediaStreamTrack" not in public.__dict__
+    assert VideoSourceTrack.__module__ == "livekit_py.webrtc.source_tracks"
