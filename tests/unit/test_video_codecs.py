@@ -19,7 +19,6 @@ from livekit_py.rtc.video_frame import VideoFrame
 from livekit_py.rtc.video_source import VideoSource
 from livekit_py.rtc.video_stream import VideoStream
 from livekit_py.types import VideoBufferType, VideoCodec
-from livekit_py.webrtc.source_tracks import VideoSourceTrack
 from livekit_py.webrtc.video_codecs import (
     H264VideoEncoder,
     Vp8VideoEncoder,
@@ -285,6 +284,8 @@ async def test_installed_on_an_rtc_rtp_sender(codec: int) -> None:
     """VideoSource -> VideoSourceTrack -> our encoder in RTCRtpSender -> RTP on localhost ->
     aiortc receiver -> TrackReader -> VideoStream."""
     from aiortc import RTCPeerConnection, RTCRtpSender
+
+    from livekit_py.webrtc.source_tracks import VideoSourceTrack
 
     mime = "video/VP8" if codec == VideoCodec.VP8 else "video/H264"
     sender_pc, receiver_pc = RTCPeerConnection(), RTCPeerConnection()
