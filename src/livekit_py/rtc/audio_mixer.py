@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 
@@ -33,7 +32,7 @@ class _Input:
 
     chunks: list[np.ndarray] = field(default_factory=list)  # each (frames, channels) int16
     buffered: int = 0  # samples per channel held in ``chunks``
-    pending: Optional[asyncio.Future[AudioFrame]] = None  # a read not yet consumed
+    pending: asyncio.Future[AudioFrame] | None = None  # a read not yet consumed
     stalled: int = 0  # consecutive rounds that ended on a timeout
     finished: bool = False  # the stream ended, failed or was given up on
 
@@ -102,7 +101,7 @@ class AudioMixer:
         self._stream_timeout = stream_timeout_ms / 1000.0
         self._clock = resolve_clock(clock)
         self._inputs: dict[AsyncIterator[AudioFrame], _Input] = {}
-        self._queue: asyncio.Queue[Optional[AudioFrame]] = asyncio.Queue(maxsize=capacity)
+        self._queue: asyncio.Queue[AudioFrame | None] = asyncio.Queue(maxsize=capacity)
         self._ending = False  # end_input() or aclose() was called: no new streams
         self._output_done = False  # the consumer has seen the end of the output
         self._task = asyncio.get_running_loop().create_task(self._run())

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from typing import Optional, Union
 
 from ..log import get_logger
 from ..media.clock import MediaClock, resolve_clock
@@ -28,7 +27,7 @@ __all__ = ["AVSynchronizer"]
 
 logger = get_logger("media.av_sync")
 
-_VideoItem = tuple[VideoFrame, Optional[float]]
+_VideoItem = tuple[VideoFrame, float | None]
 
 
 class _FramePacer:
@@ -43,7 +42,7 @@ class _FramePacer:
         self._clock = clock
         self._interval = 1.0 / fps
         self._max_delay = max_delay
-        self._due: Optional[float] = None
+        self._due: float | None = None
         self._sent: deque[float] = deque(maxlen=max(2, int(fps)))
 
     def reset(self) -> None:
@@ -147,9 +146,7 @@ class AVSynchronizer:
             self._send_video(), name="AVSynchronizer video"
         )
 
-    async def push(
-        self, frame: Union[VideoFrame, AudioFrame], timestamp: Optional[float] = None
-    ) -> None:
+    async def push(self, frame: VideoFrame | AudioFrame, timestamp: float | None = None) -> None:
         """Give the synchronizer the next audio or video frame.
 
         An audio frame is captured into the audio source (waiting while its queue is

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from fractions import Fraction
-from typing import Optional, Union
 
 import av
 import numpy as np
@@ -194,18 +193,18 @@ class VideoSourceTrack(MediaStreamTrack):
         self._clock = source._clock if clock is None else resolve_clock(clock)
         self._sent = FrameFanout()
         self._muted = False
-        self._pending: Optional[CapturedVideoFrame] = None
-        self._last: Optional[CapturedVideoFrame] = None
+        self._pending: CapturedVideoFrame | None = None
+        self._last: CapturedVideoFrame | None = None
         self._wake = asyncio.Event()
         self._source_ended = False
         self._stopped = False
         self._dropped = 0
         # timing of the previous returned frame
-        self._last_pts: Optional[int] = None
+        self._last_pts: int | None = None
         self._last_clock = 0.0  # clock seconds
-        self._last_user_us: Optional[int] = None  # its captured timestamp_us, if given
-        self._last_sent_at: Optional[float] = None  # clock time recv() returned it
-        self._last_black_at: Optional[float] = None
+        self._last_user_us: int | None = None  # its captured timestamp_us, if given
+        self._last_sent_at: float | None = None  # clock time recv() returned it
+        self._last_black_at: float | None = None
         sink: FrameSink = self
         self._subscription = source._fanout.subscribe(sink)
 
@@ -236,7 +235,7 @@ class VideoSourceTrack(MediaStreamTrack):
 
     # ------------------------------------------------------------------ sink side
 
-    def on_frame(self, frame: Union[AVFrame, CapturedVideoFrame]) -> None:
+    def on_frame(self, frame: AVFrame | CapturedVideoFrame) -> None:
         if not isinstance(frame, CapturedVideoFrame) or self._stopped:
             return
         self._last = frame
@@ -287,9 +286,7 @@ class VideoSourceTrack(MediaStreamTrack):
 
     async def _next_job(
         self,
-    ) -> tuple[
-        asyncio.Future[av.VideoFrame], Optional[CapturedVideoFrame], Optional[CapturedVideoFrame]
-    ]:
+    ) -> tuple[asyncio.Future[av.VideoFrame], CapturedVideoFrame | None, CapturedVideoFrame | None]:
         """Wait for something to send and start preparing it in the executor.
 
         Returns:
@@ -330,7 +327,7 @@ class VideoSourceTrack(MediaStreamTrack):
             else:
                 await self._sleep(None)
 
-    async def _sleep(self, seconds: Optional[float]) -> None:
+    async def _sleep(self, seconds: float | None) -> None:
         """Wait for news (a capture, mute change, the end) or ``seconds``."""
         self._wake.clear()
         await wait_event(self._wake, None if seconds is None else max(seconds, 0.0), self._clock)
@@ -338,13 +335,13 @@ class VideoSourceTrack(MediaStreamTrack):
     def _stamp(
         self,
         out: av.VideoFrame,
-        captured: Optional[CapturedVideoFrame],
-        repeat_of: Optional[CapturedVideoFrame],
+        captured: CapturedVideoFrame | None,
+        repeat_of: CapturedVideoFrame | None,
     ) -> None:
         """Give ``out`` its 90 kHz timestamp and its :class:`SentFrameInfo`."""
         if captured is not None:
             clock = captured.capture_time
-            user_us: Optional[int] = captured.timestamp_us or None
+            user_us: int | None = captured.timestamp_us or None
             info = SentFrameInfo(captured.effective_timestamp_us, captured.rotation)
         else:
             clock = self._clock.now()
