@@ -1,9 +1,12 @@
-"""AudioSource (queue, back-pressure, real-time clock) and AudioSourceTrack (20 ms frames)."""
+"""AudioSource (queue, back-pressure, real-time clock) and AudioSourceTrack (20 ms frames).
+
+Timing tests run the source on a FakeClock: its playout clock ticks on virtual time, so
+durations and block counts are exact however loaded the machine is.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from fractions import Fraction
 from typing import Any
@@ -15,7 +18,9 @@ from aiortc.mediastreams import MediaStreamError
 
 from livekit_py.media.frame_source import FrameFanout
 from livekit_py.rtc.audio_frame import AudioFrame
-from livekit_py.rtc.audio_source import AudioSource, AudioSourceTrack
+from livekit_py.rtc.audio_source import AudioSource
+from livekit_py.webrtc.source_tracks import AudioSourceTrack
+from tests.unit.fake_clock import FakeClock
 
 
 @pytest.fixture(autouse=True)
@@ -28,17 +33,24 @@ async def no_leftover_tasks() -> AsyncIterator[None]:
     assert not left, f"tasks left running: {left}"
 
 
-class Collector:
-    """A frame sink keeping what it gets."""
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
-    def __init__(self) -> None:
+
+class Collector:
+    """A frame sink keeping what it gets, and when (on ``clock``)."""
+
+    def __init__(self, clock: FakeClock | None = None) -> None:
         self.frames: list[Any] = []
         self.ended = 0
         self.times: list[float] = []
+        self._clock = clock
 
     def on_frame(self, frame: Any) -> None:
         self.frames.append(frame)
-        self.times.append(time.monotonic())
+        if self._clock is not None:
+            self.times.append(self._clock.now())
 
     def on_end(self) -> None:
         self.ended += 1
@@ -91,87 +103,92 @@ async def test_mismatched_frames_raise() -> None:
 # ---------------------------------------------------------------------- queue
 
 
-async def test_capture_waits_when_queue_full() -> None:
-    source = AudioSource(48000, 1, queue_size_ms=100)
+async def test_capture_waits_when_queue_full(clock: FakeClock) -> None:
+    source = AudioSource(48000, 1, queue_size_ms=100, clock=clock)
     # 100 ms fit without waiting
-    start = time.monotonic()
+    start = clock.now()
     await source.capture_frame(pcm_frame(np.ones(4800)))
-    assert time.monotonic() - start < 0.05
+    assert clock.now() - start < 0.05
     assert source.queued_duration == pytest.approx(0.1)
 
     # 60 ms more must wait for the clock to make room (about 60 ms)
     task = asyncio.create_task(source.capture_frame(pcm_frame(np.ones(2880))))
-    await asyncio.sleep(0.015)
+    await clock.advance(0.015)
     assert not task.done()
     assert source.queued_duration <= 0.1 + 1e-9
-    await asyncio.wait_for(task, 5)
-    assert time.monotonic() - start >= 0.04
+    await clock.run(task, limit=5)
+    assert clock.now() - start >= 0.04
     assert source.queued_duration <= 0.1 + 1e-9
     await source.aclose()
 
 
-async def test_frame_longer_than_queue_is_queued_in_pieces() -> None:
-    source = AudioSource(16000, 1, queue_size_ms=50)
+async def test_frame_longer_than_queue_is_queued_in_pieces(clock: FakeClock) -> None:
+    source = AudioSource(16000, 1, queue_size_ms=50, clock=clock)
     sink = Collector()
     source._fanout.subscribe(sink)
-    start = time.monotonic()
+    start = clock.now()
     # 300 ms into a 50 ms queue: returns once the last piece is queued (~250 ms)
-    await asyncio.wait_for(source.capture_frame(pcm_frame(np.full(4800, 7), rate=16000)), 5)
-    elapsed = time.monotonic() - start
+    await clock.run(source.capture_frame(pcm_frame(np.full(4800, 7), rate=16000)), limit=5)
+    elapsed = clock.now() - start
     assert 0.15 <= elapsed <= 2.0
-    await asyncio.wait_for(source.wait_for_playout(), 5)
+    await clock.run(source.wait_for_playout(), limit=5)
     played = sink.samples()
     assert np.count_nonzero(played == 7) == 4800
     await source.aclose()
 
 
-async def test_clear_queue() -> None:
-    source = AudioSource(48000, 1)
+async def test_clear_queue(clock: FakeClock) -> None:
+    source = AudioSource(48000, 1, clock=clock)
     await source.capture_frame(pcm_frame(np.ones(24000)))
     assert source.queued_duration == pytest.approx(0.5)
     source.clear_queue()
     assert source.queued_duration == 0.0
-    await asyncio.wait_for(source.wait_for_playout(), 0.1)
+    await clock.run(source.wait_for_playout(), limit=0.1)
     await source.aclose()
 
 
-async def test_clear_queue_drops_rest_of_waiting_capture() -> None:
-    source = AudioSource(48000, 1, queue_size_ms=50)
+async def test_clear_queue_drops_rest_of_waiting_capture(clock: FakeClock) -> None:
+    source = AudioSource(48000, 1, queue_size_ms=50, clock=clock)
     sink = Collector()
     source._fanout.subscribe(sink)
     task = asyncio.create_task(source.capture_frame(pcm_frame(np.full(48000, 3))))
-    await asyncio.sleep(0.05)
+    await clock.advance(0.05)
     assert not task.done()
     source.clear_queue()
-    await asyncio.wait_for(task, 1)
-    await asyncio.sleep(0.05)
+    await clock.run(task, limit=1)
+    await clock.advance(0.05)
     assert source.queued_duration == 0.0
     assert np.count_nonzero(sink.samples() == 3) < 48000 // 2
     await source.aclose()
 
 
-async def test_wait_for_playout_takes_the_queued_duration() -> None:
-    source = AudioSource(48000, 2)
+async def test_wait_for_playout_takes_the_queued_duration(clock: FakeClock) -> None:
+    source = AudioSource(48000, 2, clock=clock)
     await source.wait_for_playout()  # nothing captured: returns at once
-    start = time.monotonic()
+    start = clock.now()
     await source.capture_frame(pcm_frame(np.ones(2 * 14400), channels=2))  # 300 ms
-    await asyncio.wait_for(source.wait_for_playout(), 5)
-    elapsed = time.monotonic() - start
+    await clock.run(source.wait_for_playout(), limit=5)
+    elapsed = clock.now() - start
     assert 0.25 <= elapsed <= 1.5
+    assert elapsed == pytest.approx(0.3)  # 30 ticks of 10 ms, exactly, on the fake clock
     assert source.queued_duration == 0.0
     await source.aclose()
 
 
-async def test_real_time_pacing_of_one_second() -> None:
-    source = AudioSource(48000, 1, queue_size_ms=100)
+async def test_real_time_pacing_of_one_second(clock: FakeClock) -> None:
+    source = AudioSource(48000, 1, queue_size_ms=100, clock=clock)
     sink = Collector()
     source._fanout.subscribe(sink)
     audio = sine(440, 1.0)
-    start = time.monotonic()
-    for i in range(0, audio.size, 480):
-        await source.capture_frame(pcm_frame(audio[i : i + 480]))
-    await source.wait_for_playout()
-    elapsed = time.monotonic() - start
+    start = clock.now()
+
+    async def produce() -> None:
+        for i in range(0, audio.size, 480):
+            await source.capture_frame(pcm_frame(audio[i : i + 480]))
+        await source.wait_for_playout()
+
+    await clock.run(produce(), limit=5)
+    elapsed = clock.now() - start
     assert 0.9 <= elapsed <= 2.5, elapsed
     # played out exactly, in 10 ms blocks with pts counting samples
     assert all(f.samples == 480 for f in sink.frames)
@@ -185,9 +202,9 @@ async def test_real_time_pacing_of_one_second() -> None:
     await source.aclose()
 
 
-async def test_odd_frame_sizes_are_joined_exactly() -> None:
+async def test_odd_frame_sizes_are_joined_exactly(clock: FakeClock) -> None:
     rate = 44100
-    source = AudioSource(rate, 2)
+    source = AudioSource(rate, 2, clock=clock)
     ramp = (np.arange(2 * 20000) % 30000 + 1).astype(np.int16)
     pos = 0
     sizes = [7, 331, 1000, 1, 4410, 97]
@@ -199,7 +216,7 @@ async def test_odd_frame_sizes_are_joined_exactly() -> None:
         i += 1
     sink = Collector()
     source._fanout.subscribe(sink)
-    await asyncio.wait_for(source.wait_for_playout(), 5)
+    await clock.run(source.wait_for_playout(), limit=5)
     played = sink.samples()
     assert np.array_equal(played[: ramp.size], ramp)
     assert all(f.samples == 441 for f in sink.frames)
@@ -207,14 +224,12 @@ async def test_odd_frame_sizes_are_joined_exactly() -> None:
     await source.aclose()
 
 
-async def test_rate_not_multiple_of_100_keeps_exact_time() -> None:
-    source = AudioSource(22050, 1)
+async def test_rate_not_multiple_of_100_keeps_exact_time(clock: FakeClock) -> None:
+    source = AudioSource(22050, 1, clock=clock)
     sink = Collector()
     source._fanout.subscribe(sink)
-    for _ in range(200):
-        if len(sink.frames) >= 101:
-            break
-        await asyncio.sleep(0.05)
+    await clock.advance(1.0)  # ticks at 0, 10, ..., 1000 ms
+    assert len(sink.frames) == 101
     sizes = [f.samples for f in sink.frames[:100]]
     assert set(sizes) == {220, 221}
     assert sum(sizes) == 22050
@@ -225,44 +240,47 @@ async def test_rate_not_multiple_of_100_keeps_exact_time() -> None:
     await source.aclose()
 
 
-async def test_clock_resynchronizes_after_a_blocked_loop() -> None:
-    source = AudioSource(48000, 1)
-    sink = Collector()
+async def test_clock_resynchronizes_after_a_blocked_loop(clock: FakeClock) -> None:
+    source = AudioSource(48000, 1, clock=clock)
+    sink = Collector(clock)
     source._fanout.subscribe(sink)
-    await asyncio.sleep(0.1)
-    time.sleep(0.3)  # noqa: ASYNC251 - block the loop: the clock falls 300 ms behind
-    blocked_end = time.monotonic()
-    await asyncio.sleep(0.1)
+    await clock.advance(0.1)
+    await clock.jump(0.3)  # as a blocked loop sees it: the clock falls 300 ms behind
+    blocked_end = clock.now()
+    await clock.advance(0.1)
     burst = [t for t in sink.times if blocked_end <= t < blocked_end + 0.005]
     # no catch-up burst of ~30 blocks, just the one late tick
     assert len(burst) <= 6, len(burst)
+    assert len(burst) == 1
     # and still playing in real time afterwards
     assert len([t for t in sink.times if t >= blocked_end]) >= 4
+    assert len([t for t in sink.times if t > blocked_end]) == 10  # one per 10 ms
     await source.aclose()
 
 
-async def test_clock_idles_without_tracks_or_audio() -> None:
-    source = AudioSource(48000, 1)
+async def test_clock_idles_without_tracks_or_audio(clock: FakeClock) -> None:
+    source = AudioSource(48000, 1, clock=clock)
     await source.capture_frame(pcm_frame(np.ones(480)))
-    await source.wait_for_playout()
-    await asyncio.sleep(0.05)
+    await clock.run(source.wait_for_playout())
+    await clock.advance(0.05)
     task = source._clock_task
     assert task is not None and not task.done()
     pts_before = source._pts
-    await asyncio.sleep(0.05)
+    await clock.advance(0.05)
     assert source._pts == pts_before  # resting: no silent ticks without a track
     await source.aclose()
     assert task.done()
 
 
-async def test_aclose_releases_waiters_and_ends_fanout() -> None:
-    source = AudioSource(48000, 1, queue_size_ms=20)
+async def test_aclose_releases_waiters_and_ends_fanout(clock: FakeClock) -> None:
+    source = AudioSource(48000, 1, queue_size_ms=20, clock=clock)
     sink = Collector()
     source._fanout.subscribe(sink)
     await source.capture_frame(pcm_frame(np.ones(960)))
     capture = asyncio.create_task(source.capture_frame(pcm_frame(np.ones(48000))))
     playout = asyncio.create_task(source.wait_for_playout())
-    await asyncio.sleep(0.02)
+    await clock.advance(0.02)
+    assert not capture.done() and not playout.done()
     await source.aclose()
     await asyncio.wait_for(asyncio.gather(capture, playout), 1)
     assert sink.ended == 1
@@ -275,15 +293,15 @@ async def test_aclose_releases_waiters_and_ends_fanout() -> None:
 # ---------------------------------------------------------------------- track
 
 
-async def test_track_loopback_frames() -> None:
-    source = AudioSource(48000, 1)
+async def test_track_loopback_frames(clock: FakeClock) -> None:
+    source = AudioSource(48000, 1, clock=clock)
     track = AudioSourceTrack(source)
     assert track.kind == "audio"
     sent = Collector()
     track._sent.subscribe(sent)
 
     # nothing captured: 20 ms of silence, paced by the clock
-    first = await asyncio.wait_for(track.recv(), 1)
+    first = await clock.run(track.recv(), limit=1)
     assert first.samples == 960
     assert first.sample_rate == 48000
     assert first.format.name == "s16"
@@ -294,7 +312,7 @@ async def test_track_loopback_frames() -> None:
 
     tone = sine(1000, 0.2)
     await source.capture_frame(pcm_frame(tone))
-    frames = [await asyncio.wait_for(track.recv(), 1) for _ in range(15)]
+    frames = [await clock.run(track.recv(), limit=1) for _ in range(15)]
     pts = [first.pts] + [f.pts for f in frames]
     assert pts == [960 * i for i in range(16)]
     both = np.concatenate([f.to_ndarray().reshape(-1, 2) for f in frames])
@@ -308,42 +326,44 @@ async def test_track_loopback_frames() -> None:
     await source.aclose()
 
 
-async def test_track_recv_is_paced() -> None:
-    source = AudioSource(16000, 1)
+async def test_track_recv_is_paced(clock: FakeClock) -> None:
+    source = AudioSource(16000, 1, clock=clock)
     track = AudioSourceTrack(source)
-    await track.recv()
-    start = time.monotonic()
+    await clock.run(track.recv())
+    start = clock.now()
     for _ in range(25):  # 500 ms
-        await asyncio.wait_for(track.recv(), 1)
-    elapsed = time.monotonic() - start
+        await clock.run(track.recv(), limit=1)
+    elapsed = clock.now() - start
     assert 0.4 <= elapsed <= 1.5, elapsed
+    assert elapsed == pytest.approx(0.5)
     track.stop()
     await source.aclose()
 
 
-async def test_track_mute_gives_silence_and_keeps_consuming() -> None:
-    source = AudioSource(48000, 2)
+async def test_track_mute_gives_silence_and_keeps_consuming(clock: FakeClock) -> None:
+    source = AudioSource(48000, 2, clock=clock)
     track = AudioSourceTrack(source)
     track.muted = True
     await source.capture_frame(pcm_frame(np.full(2 * 9600, 1000), channels=2))  # 200 ms
     queued = source.queued_duration
-    frames = [await asyncio.wait_for(track.recv(), 1) for _ in range(5)]
+    frames = [await clock.run(track.recv(), limit=1) for _ in range(5)]
     assert all(f.samples == 960 and f.layout.name == "stereo" for f in frames)
     assert not any(np.any(f.to_ndarray()) for f in frames)
     assert source.queued_duration < queued
     track.muted = False
-    frames = [await asyncio.wait_for(track.recv(), 1) for _ in range(2)]
+    frames = [await clock.run(track.recv(), limit=1) for _ in range(2)]
     assert any(np.any(f.to_ndarray() == 1000) for f in frames)
     track.stop()
     await source.aclose()
 
 
-async def test_track_buffer_drops_oldest() -> None:
-    source = AudioSource(48000, 1)
+async def test_track_buffer_drops_oldest(clock: FakeClock) -> None:
+    source = AudioSource(48000, 1, clock=clock)
     track = AudioSourceTrack(source)
     await source.capture_frame(pcm_frame(np.arange(1, 24001, dtype=np.int16)))  # 500 ms
-    await asyncio.sleep(0.4)  # nobody reads: the track keeps only ~100 ms
+    await clock.advance(0.4)  # nobody reads: the track keeps only ~100 ms
     assert len(track._blocks) <= 10
+    assert track._dropped == 31  # blocks of ticks 0-40 ms, of 41 played
     frame = await track.recv()
     values = frame.to_ndarray().reshape(-1)
     assert values[0] > 48000 * 0.2  # recent audio, not the start
@@ -351,8 +371,8 @@ async def test_track_buffer_drops_oldest() -> None:
     await source.aclose()
 
 
-async def test_track_stop_and_source_close_end_recv() -> None:
-    source = AudioSource(48000, 1)
+async def test_track_stop_and_source_close_end_recv(clock: FakeClock) -> None:
+    source = AudioSource(48000, 1, clock=clock)
     track = AudioSourceTrack(source)
     sent = Collector()
     track._sent.subscribe(sent)
@@ -369,20 +389,21 @@ async def test_track_stop_and_source_close_end_recv() -> None:
     assert source._fanout.subscriber_count == 0
 
     other = AudioSourceTrack(source)
-    await other.recv()
+    await clock.run(other.recv())
     await source.aclose()
     with pytest.raises(MediaStreamError):
         for _ in range(20):
-            await asyncio.wait_for(other.recv(), 1)
+            await clock.run(other.recv(), limit=1)
     assert other.readyState == "ended"
 
 
 def test_source_and_track_created_outside_a_loop() -> None:
-    source = AudioSource(48000, 1)
+    clock = FakeClock()
+    source = AudioSource(48000, 1, clock=clock)
     track = AudioSourceTrack(source)  # no loop yet: the clock starts on the first recv()
 
     async def use() -> None:
-        frame = await asyncio.wait_for(track.recv(), 1)
+        frame = await clock.run(track.recv(), limit=1)
         assert frame.samples == 960
         track.stop()
         await source.aclose()
@@ -395,19 +416,29 @@ def test_track_rejects_non_source() -> None:
         AudioSourceTrack(FrameFanout())  # type: ignore[arg-type]
 
 
-async def test_av_frame_is_encodable_by_aiortc_opus() -> None:
+async def test_av_frame_is_encodable_by_aiortc_opus(clock: FakeClock) -> None:
     from aiortc.codecs.opus import OpusEncoder
 
-    source = AudioSource(16000, 1)
+    source = AudioSource(16000, 1, clock=clock)
     track = AudioSourceTrack(source)
     await source.capture_frame(pcm_frame(sine(440, 0.1, rate=16000), rate=16000))
     encoder = OpusEncoder()
     packets = 0
     for _ in range(5):
-        frame = await track.recv()
+        frame = await clock.run(track.recv())
         assert isinstance(frame, av.AudioFrame)
         payloads, _ts = encoder.encode(frame)
         packets += len(payloads)
     assert packets >= 3
     track.stop()
     await source.aclose()
+
+
+def test_the_aiortc_track_lives_beside_the_adapter() -> None:
+    import livekit_py.rtc.audio_source as public
+    import livekit_py.webrtc.source_tracks as adapter
+
+    assert public.__all__ == ["AudioSource"]
+    assert not hasattr(public, "AudioSourceTrack")
+    assert "aiortc" not in public.__dict__ and "MediaStreamTrack" not in public.__dict__
+    assert adapter.AudioSourceTrack.__module__ == "livekit_py.webrtc.source_tracks"

@@ -16,10 +16,11 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from livekit_py.media.frame_source import FrameFanout, TrackReader
 from livekit_py.rtc.audio_frame import AudioFrame
-from livekit_py.rtc.audio_source import AudioSource, AudioSourceTrack
+from livekit_py.rtc.audio_source import AudioSource
 from livekit_py.rtc.audio_stream import AudioStream, NoiseCancellationOptions
 from livekit_py.rtc.frame_processor import FrameProcessor
 from livekit_py.types import TrackKind, TrackSource
+from livekit_py.webrtc.source_tracks import AudioSourceTrack
 
 
 @pytest.fixture(autouse=True)

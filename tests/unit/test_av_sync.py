@@ -1,13 +1,13 @@
 """AVSynchronizer: video pacing, audio/video alignment, queue handling.
 
-Timing bounds are generous on purpose: the CI machine is a loaded 2-core box.
+The synchronizer, its sources and the tests run on one FakeClock: times are virtual, so
+they are exact however loaded the machine is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import statistics
-import time
 from typing import Any
 
 import numpy as np
@@ -19,19 +19,26 @@ from livekit_py.rtc.synchronizer import AVSynchronizer
 from livekit_py.rtc.video_frame import VideoFrame
 from livekit_py.rtc.video_source import VideoSource
 from livekit_py.types import VideoBufferType
+from tests.unit.fake_clock import FakeClock
 
 RATE = 48000
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 class RecordingVideoSource(VideoSource):
     """A VideoSource that remembers when each frame was captured."""
 
-    def __init__(self, width: int, height: int) -> None:
-        super().__init__(width, height)
+    def __init__(self, width: int, height: int, clock: FakeClock) -> None:
+        super().__init__(width, height, clock=clock)
+        self.clock = clock
         self.captured: list[tuple[float, VideoFrame]] = []
 
     def capture_frame(self, frame: VideoFrame, **kwargs: Any) -> None:
-        self.captured.append((time.monotonic(), frame))
+        self.captured.append((self.clock.now(), frame))
         super().capture_frame(frame, **kwargs)
 
     @property
@@ -51,24 +58,28 @@ def audio_frame(seconds: float) -> AudioFrame:
     return AudioFrame(data.tobytes(), RATE, 1, samples)
 
 
-async def test_paces_video_and_keeps_audio_in_step() -> None:
+async def test_paces_video_and_keeps_audio_in_step(clock: FakeClock) -> None:
     fps = 30.0
     seconds = 5.0
     count = int(seconds * fps)
-    audio = AudioSource(RATE, 1)
-    video = RecordingVideoSource(16, 16)
-    sync = AVSynchronizer(audio_source=audio, video_source=video, video_fps=fps)
+    audio = AudioSource(RATE, 1, clock=clock)
+    video = RecordingVideoSource(16, 16, clock)
+    sync = AVSynchronizer(audio_source=audio, video_source=video, video_fps=fps, clock=clock)
     gaps: list[float] = []
-    started = time.monotonic()
-    try:
+    started = clock.now()
+
+    async def produce() -> None:
         for i in range(count):
             await sync.push(video_frame(i), i / fps)
             await sync.push(audio_frame(1 / fps), (i + 1) / fps)
             if i >= fps:  # after the first second
                 gaps.append(sync.last_audio_time - sync.last_video_time)
+
+    try:
+        await clock.run(produce(), limit=10)
         fps_near_end = sync.actual_fps
-        await asyncio.wait_for(sync.wait_for_playout(), 10)
-        elapsed = time.monotonic() - started
+        await clock.run(sync.wait_for_playout(), limit=10)
+        elapsed = clock.now() - started
     finally:
         await sync.aclose()
         await audio.aclose()
@@ -93,14 +104,24 @@ async def test_paces_video_and_keeps_audio_in_step() -> None:
     assert np.mean(np.abs(gaps) <= frame + 0.01) > 0.9
     assert sync.last_video_time == pytest.approx((count - 1) / fps)
     assert sync.last_audio_time == pytest.approx(seconds, abs=0.011)
+    # on the fake clock the schedule is exact
+    assert np.allclose(intervals, frame)
+    assert fps_near_end == pytest.approx(fps)
+    assert max(map(abs, gaps)) <= frame
 
 
-async def test_a_short_stall_is_caught_up_a_long_one_restarts_the_schedule() -> None:
+async def test_a_short_stall_is_caught_up_a_long_one_restarts_the_schedule(
+    clock: FakeClock,
+) -> None:
     fps = 10.0  # 100 ms frames
-    audio = AudioSource(RATE, 1)
-    video = RecordingVideoSource(16, 16)
+    audio = AudioSource(RATE, 1, clock=clock)
+    video = RecordingVideoSource(16, 16, clock)
     sync = AVSynchronizer(
-        audio_source=audio, video_source=video, video_fps=fps, _max_delay_tolerance_ms=600
+        audio_source=audio,
+        video_source=video,
+        video_fps=fps,
+        _max_delay_tolerance_ms=600,
+        clock=clock,
     )
 
     async def push(n: int) -> None:
@@ -108,20 +129,20 @@ async def test_a_short_stall_is_caught_up_a_long_one_restarts_the_schedule() -> 
             await sync.push(video_frame(i))
 
     try:
-        await push(3)
-        await asyncio.wait_for(sync.wait_for_playout(), 5)
+        await clock.run(push(3), limit=5)
+        await clock.run(sync.wait_for_playout(), limit=5)
         # the next frame was due 100 ms after the last one: now 250 ms behind the schedule,
         # under the 600 ms limit
-        await asyncio.sleep(0.35)
+        await clock.advance(0.35)
         first = len(video.captured)
-        await push(4)
-        await asyncio.wait_for(sync.wait_for_playout(), 5)
+        await clock.run(push(4), limit=5)
+        await clock.run(sync.wait_for_playout(), limit=5)
         caught_up = video.times[first : first + 3]
 
-        await asyncio.sleep(1.2)  # far behind: the schedule starts over
+        await clock.advance(1.2)  # far behind: the schedule starts over
         first = len(video.captured)
-        await push(4)
-        await asyncio.wait_for(sync.wait_for_playout(), 5)
+        await clock.run(push(4), limit=5)
+        await clock.run(sync.wait_for_playout(), limit=5)
         restarted = video.times[first : first + 3]
     finally:
         await sync.aclose()
@@ -133,25 +154,30 @@ async def test_a_short_stall_is_caught_up_a_long_one_restarts_the_schedule() -> 
     )
     assert burst < 0.1  # sent back to back to catch up (paced: 200 ms)
     assert paced > 0.15  # paced again from the restart
+    assert burst == pytest.approx(0.0) and paced == pytest.approx(0.2)  # exact on the fake clock
 
 
-async def test_clear_queue_reset_and_aclose() -> None:
-    audio = AudioSource(RATE, 1)
-    video = RecordingVideoSource(16, 16)
+async def test_clear_queue_reset_and_aclose(clock: FakeClock) -> None:
+    audio = AudioSource(RATE, 1, clock=clock)
+    video = RecordingVideoSource(16, 16, clock)
     before = asyncio.all_tasks()
     sync = AVSynchronizer(
-        audio_source=audio, video_source=video, video_fps=10.0, video_queue_size_ms=500
+        audio_source=audio,
+        video_source=video,
+        video_fps=10.0,
+        video_queue_size_ms=500,
+        clock=clock,
     )
     try:
         for i in range(5):  # room for 5 frames: none of these waits
             await asyncio.wait_for(sync.push(video_frame(i), float(i)), 1)
         await sync.push(audio_frame(0.5), 0.5)
-        await asyncio.sleep(0.05)
+        await clock.advance(0.05)
         assert len(video.captured) == 1  # the first goes at once, the rest are paced
         await sync.clear_queue()
         assert audio.queued_duration == 0
-        await asyncio.wait_for(sync.wait_for_playout(), 1)
-        await asyncio.sleep(0.3)
+        await clock.run(sync.wait_for_playout(), limit=1)
+        await clock.advance(0.3)
         # the frame already taken by the video task (waiting for its turn) still goes
         assert len(video.captured) == 2
         assert sync.last_video_time == 1.0
@@ -159,7 +185,7 @@ async def test_clear_queue_reset_and_aclose() -> None:
         sync.reset()
         assert sync.actual_fps == 0.0
         await sync.push(video_frame(9), 9.0)
-        await asyncio.sleep(0.05)
+        await clock.advance(0.05)
         assert len(video.captured) == 3 and sync.last_video_time == 9.0
         with pytest.raises(ValueError, match="AudioFrame or a VideoFrame"):
             await sync.push("nope")  # type: ignore[arg-type]
@@ -173,17 +199,23 @@ async def test_clear_queue_reset_and_aclose() -> None:
     assert {t for t in asyncio.all_tasks() if not t.done()} - before == set()
 
 
-async def test_a_full_video_queue_makes_push_wait() -> None:
-    audio = AudioSource(RATE, 1)
-    video = RecordingVideoSource(16, 16)
+async def test_a_full_video_queue_makes_push_wait(clock: FakeClock) -> None:
+    audio = AudioSource(RATE, 1, clock=clock)
+    video = RecordingVideoSource(16, 16, clock)
     # 100 ms at 20 fps: two frames wait at most
-    sync = AVSynchronizer(audio_source=audio, video_source=video, video_fps=20.0)
+    sync = AVSynchronizer(audio_source=audio, video_source=video, video_fps=20.0, clock=clock)
     try:
-        started = time.monotonic()
-        for i in range(10):
-            await sync.push(video_frame(i))
-        # the first goes at once and two wait: the tenth push waits for ~7 intervals
-        assert time.monotonic() - started > 6 * 0.05 * 0.8
+        started = clock.now()
+
+        async def push_ten() -> None:
+            for i in range(10):
+                await sync.push(video_frame(i))
+
+        await clock.run(push_ten(), limit=5)
+        # the first goes at once and two wait: the tenth push waits for six intervals
+        waited = clock.now() - started
+        assert waited > 6 * 0.05 * 0.8
+        assert waited == pytest.approx(6 * 0.05)
     finally:
         await sync.aclose()
         await audio.aclose()

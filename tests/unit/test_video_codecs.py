@@ -16,7 +16,7 @@ from aiortc.jitterbuffer import JitterFrame
 
 from livekit_py.media.frame_source import TrackReader
 from livekit_py.rtc.video_frame import VideoFrame
-from livekit_py.rtc.video_source import VideoSource, VideoSourceTrack
+from livekit_py.rtc.video_source import VideoSource
 from livekit_py.rtc.video_stream import VideoStream
 from livekit_py.types import VideoBufferType, VideoCodec
 from livekit_py.webrtc.aiortc_adapter import (
@@ -289,6 +289,8 @@ async def test_installed_on_an_rtc_rtp_sender(codec: int) -> None:
     """VideoSource -> VideoSourceTrack -> our encoder in RTCRtpSender -> RTP on localhost ->
     aiortc receiver -> TrackReader -> VideoStream."""
     from aiortc import RTCPeerConnection, RTCRtpSender
+
+    from livekit_py.webrtc.source_tracks import VideoSourceTrack
 
     mime = "video/VP8" if codec == VideoCodec.VP8 else "video/H264"
     sender_pc, receiver_pc = RTCPeerConnection(), RTCPeerConnection()

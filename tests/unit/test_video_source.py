@@ -18,19 +18,21 @@ from aiortc.codecs.vpx import Vp8Decoder, vp8_depayload
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 
-from livekit_py.rtc import video_source as video_source_module
 from livekit_py.rtc.video_frame import VideoFrame, _from_av_frame
-from livekit_py.rtc.video_source import (
-    CapturedVideoFrame,
-    SentFrameInfo,
-    VideoSource,
-    VideoSourceTrack,
-)
+from livekit_py.rtc.video_source import CapturedVideoFrame, SentFrameInfo, VideoSource
 from livekit_py.types import VideoBufferType, VideoCodec, VideoRotation
+from livekit_py.webrtc import source_tracks as source_tracks_module
+from livekit_py.webrtc.source_tracks import VideoSourceTrack
 from livekit_py.webrtc.video_codecs import make_video_encoder
+from tests.unit.fake_clock import FakeClock
 
 RED = (220, 30, 40)
 BLUE = (20, 60, 230)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture(autouse=True)
@@ -124,9 +126,9 @@ async def test_properties_and_repr() -> None:
 # ---------------------------------------------------------------------- capture
 
 
-async def test_capture_is_sync_and_newest_wins() -> None:
+async def test_capture_is_sync_and_newest_wins(clock: FakeClock) -> None:
     assert not inspect.iscoroutinefunction(VideoSource.capture_frame)
-    source = VideoSource(64, 48)
+    source = VideoSource(64, 48, clock=clock)
     track = VideoSourceTrack(source)
     levels = list(range(20, 220, 20))  # 10 grey levels
     for level in levels:
@@ -136,22 +138,26 @@ async def test_capture_is_sync_and_newest_wins() -> None:
     assert (frame.width, frame.height, frame.format.name) == (64, 48, "yuv420p")
     assert to_rgb(frame).mean() == pytest.approx(levels[-1], abs=2)
     assert track.dropped_frames == 9
-    # nothing newer: the next recv waits
-    with pytest.raises(asyncio.TimeoutError):
-        await asyncio.wait_for(track.recv(), 0.1)
+    # nothing newer: the next recv waits (until the idle repeat, a second later)
+    waiting = asyncio.ensure_future(track.recv())
+    await clock.advance(0.1)
+    assert not waiting.done()
     track.stop()
+    with pytest.raises(MediaStreamError):
+        await asyncio.wait_for(waiting, 5)
     await source.aclose()
 
 
+@pytest.mark.wallclock
 async def test_capture_does_no_pixel_work_on_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     threads: list[threading.Thread] = []
-    original = video_source_module._prepare
+    original = source_tracks_module._prepare
 
     def spy(frame: VideoFrame, width: int, height: int) -> av.VideoFrame:
         threads.append(threading.current_thread())
         return original(frame, width, height)
 
-    monkeypatch.setattr(video_source_module, "_prepare", spy)
+    monkeypatch.setattr(source_tracks_module, "_prepare", spy)
     source = VideoSource(1280, 720)
     track = VideoSourceTrack(source)
     big = solid(1280, 720, RED)
@@ -246,17 +252,17 @@ async def test_pts_follow_given_timestamps_on_90khz() -> None:
     await source.aclose()
 
 
-async def test_pts_from_monotonic_clock_strictly_increase() -> None:
-    source = VideoSource(16, 16)
+async def test_pts_from_monotonic_clock_strictly_increase(clock: FakeClock) -> None:
+    source = VideoSource(16, 16, clock=clock)
     track = VideoSourceTrack(source)
     pts: list[int] = []
     captured_at: list[float] = []
     for i in range(6):
-        captured_at.append(time.monotonic())
+        captured_at.append(clock.now())
         source.capture_frame(solid(16, 16, RED))
         pts.append((await asyncio.wait_for(track.recv(), 5)).pts)
         if i % 2:
-            await asyncio.sleep(0.03)
+            await clock.advance(0.03)
     # even back-to-back captures get distinct, increasing timestamps
     source.capture_frame(solid(16, 16, RED))
     pts.append((await asyncio.wait_for(track.recv(), 5)).pts)
@@ -265,22 +271,29 @@ async def test_pts_from_monotonic_clock_strictly_increase() -> None:
     assert (np.diff(pts) > 0).all()
     elapsed = (pts[5] - pts[0]) / 90000
     assert elapsed == pytest.approx(captured_at[5] - captured_at[0], abs=0.01)
+    # on the fake clock, exactly: two 30 ms pauses, and one tick for each back-to-back pair
+    assert pts[5] - pts[0] == 2 * 2700 + 3
     track.stop()
     await source.aclose()
 
 
-async def test_idle_source_repeats_its_last_picture(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(video_source_module, "IDLE_REPEAT_INTERVAL", 0.05)
-    source = VideoSource(16, 16)
+async def test_idle_source_repeats_its_last_picture(clock: FakeClock) -> None:
+    interval = source_tracks_module.IDLE_REPEAT_INTERVAL
+    source = VideoSource(16, 16, clock=clock)
     track = VideoSourceTrack(source)
-    with pytest.raises(asyncio.TimeoutError):  # nothing captured yet: nothing to repeat
-        await asyncio.wait_for(track.recv(), 0.15)
+    waiting = asyncio.ensure_future(track.recv())
+    await clock.advance(3 * interval)  # nothing captured yet: nothing to repeat
+    assert not waiting.done()
     source.capture_frame(solid(16, 16, (180, 180, 180)), rotation=VideoRotation.VIDEO_ROTATION_180)
-    first = await asyncio.wait_for(track.recv(), 5)
-    start = time.monotonic()
-    again = await asyncio.wait_for(track.recv(), 5)
-    assert time.monotonic() - start >= 0.04
+    first = await asyncio.wait_for(waiting, 5)
+    start = clock.now()
+    repeat = asyncio.ensure_future(track.recv())
+    await clock.advance(interval * 0.99)
+    assert not repeat.done()  # not before the interval
+    again = await clock.run(repeat, limit=interval)
+    assert clock.now() - start == pytest.approx(interval)
     assert again.pts > first.pts
+    assert again.pts - first.pts == round(interval * 90000)
     assert to_rgb(again).mean() == pytest.approx(180, abs=2)
     assert isinstance(again.opaque, SentFrameInfo)
     assert again.opaque.rotation == VideoRotation.VIDEO_ROTATION_180
@@ -291,20 +304,21 @@ async def test_idle_source_repeats_its_last_picture(monkeypatch: pytest.MonkeyPa
 # ---------------------------------------------------------------------- mute
 
 
-async def test_muted_track_sends_black_at_a_low_rate(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(video_source_module, "MUTED_FRAME_RATE", 20.0)
-    source = VideoSource(32, 24)
+async def test_muted_track_sends_black_at_a_low_rate(clock: FakeClock) -> None:
+    rate = source_tracks_module.MUTED_FRAME_RATE
+    source = VideoSource(32, 24, clock=clock)
     track = VideoSourceTrack(source)
     source.capture_frame(solid(32, 24, RED))
     track.muted = True
     assert track.muted
-    start = time.monotonic()
+    start = clock.now()
     frames = []
     for _ in range(4):
         source.capture_frame(solid(32, 24, BLUE))  # dropped while muted
-        frames.append(await asyncio.wait_for(track.recv(), 5))
-    elapsed = time.monotonic() - start
-    assert elapsed >= 3 / 20 * 0.9  # the first at once, then 20 per second
+        frames.append(await clock.run(track.recv(), limit=5 / rate))
+    elapsed = clock.now() - start
+    assert elapsed >= 3 / rate * 0.9  # the first at once, then MUTED_FRAME_RATE per second
+    assert elapsed == pytest.approx(3 / rate)
     for frame in frames:
         assert (frame.width, frame.height) == (32, 24)
         y, u, v = (np.frombuffer(p, np.uint8) for p in frame.planes)
@@ -317,17 +331,17 @@ async def test_muted_track_sends_black_at_a_low_rate(monkeypatch: pytest.MonkeyP
     # unmuted: captured pictures again
     track.muted = False
     source.capture_frame(solid(32, 24, BLUE))
-    frame = await asyncio.wait_for(track.recv(), 5)
+    frame = await asyncio.wait_for(track.recv(), 5)  # at once: no clock involved
     assert_halves(to_rgb(frame), BLUE, BLUE, tol=3)
     track.stop()
     await source.aclose()
 
 
-async def test_mute_wakes_a_waiting_recv() -> None:
-    source = VideoSource(16, 16)
+async def test_mute_wakes_a_waiting_recv(clock: FakeClock) -> None:
+    source = VideoSource(16, 16, clock=clock)
     track = VideoSourceTrack(source)
     waiting = asyncio.ensure_future(track.recv())
-    await asyncio.sleep(0.05)
+    await clock.advance(0.05)
     assert not waiting.done()
     track.muted = True
     frame = await asyncio.wait_for(waiting, 5)
@@ -436,7 +450,7 @@ async def test_loopback_through_our_encoders_keeps_colours(
 async def test_a_picture_that_cannot_be_prepared_is_skipped(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    original = video_source_module._prepare
+    original = source_tracks_module._prepare
     calls = 0
 
     def fails_once(frame: VideoFrame, width: int, height: int) -> av.VideoFrame:
@@ -446,12 +460,18 @@ async def test_a_picture_that_cannot_be_prepared_is_skipped(
             raise RuntimeError("boom")
         return original(frame, width, height)
 
-    monkeypatch.setattr(video_source_module, "_prepare", fails_once)
+    monkeypatch.setattr(source_tracks_module, "_prepare", fails_once)
     source = VideoSource(16, 16)
     track = VideoSourceTrack(source)
     receiving = asyncio.ensure_future(track.recv())
     source.capture_frame(solid(16, 16, RED))
-    await asyncio.sleep(0.05)
+
+    async def logged() -> None:  # the failing job runs in a thread: wait for its outcome
+        while "cannot prepare a picture" not in caplog.text:  # noqa: ASYNC110 - a log line
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(logged(), 5)
+    await asyncio.sleep(0)
     assert not receiving.done()  # skipped, the track lives on
     assert "cannot prepare a picture" in caplog.text
     source.capture_frame(solid(16, 16, (90, 90, 90)))
@@ -459,3 +479,12 @@ async def test_a_picture_that_cannot_be_prepared_is_skipped(
     assert to_rgb(frame).mean() == pytest.approx(90, abs=2)
     track.stop()
     await source.aclose()
+
+
+def test_the_aiortc_track_lives_beside_the_adapter() -> None:
+    import livekit_py.rtc.video_source as public
+
+    assert "VideoSource" in public.__all__ and "VideoSourceTrack" not in public.__all__
+    assert not hasattr(public, "VideoSourceTrack")
+    assert "MediaStreamTrack" not in public.__dict__
+    assert VideoSourceTrack.__module__ == "livekit_py.webrtc.source_tracks"

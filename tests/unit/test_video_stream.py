@@ -20,10 +20,11 @@ from livekit_py.media.frame_source import FrameFanout
 from livekit_py.rtc import video_stream as video_stream_module
 from livekit_py.rtc.participant import RemoteParticipant
 from livekit_py.rtc.video_frame import VideoFrame
-from livekit_py.rtc.video_source import VideoSource, VideoSourceTrack
+from livekit_py.rtc.video_source import VideoSource
 from livekit_py.rtc.video_stream import VideoFrameEvent, VideoStream
 from livekit_py.signal.client import SignalClient
 from livekit_py.types import TrackKind, TrackSource, VideoBufferType, VideoRotation
+from livekit_py.webrtc.source_tracks import VideoSourceTrack
 
 RED = (220, 30, 40)
 GREEN = (40, 200, 60)

@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 
 from ..log import get_logger
+from ..media.clock import MediaClock, resolve_clock, wait_done
 from .audio_frame import AudioFrame
 
 __all__ = ["AudioMixer"]
@@ -32,7 +32,7 @@ class _Input:
 
     chunks: list[np.ndarray] = field(default_factory=list)  # each (frames, channels) int16
     buffered: int = 0  # samples per channel held in ``chunks``
-    pending: Optional[asyncio.Future[AudioFrame]] = None  # a read not yet consumed
+    pending: asyncio.Future[AudioFrame] | None = None  # a read not yet consumed
     stalled: int = 0  # consecutive rounds that ended on a timeout
     finished: bool = False  # the stream ended, failed or was given up on
 
@@ -60,6 +60,7 @@ class AudioMixer:
         blocksize: int = 0,
         stream_timeout_ms: int = 100,
         capacity: int = 100,
+        clock: MediaClock | None = None,
     ) -> None:
         """Create a mixer and start mixing.
 
@@ -72,6 +73,8 @@ class AudioMixer:
                 counts as silent for the current block.
             capacity: How many mixed frames may wait for the consumer before mixing pauses
                 (0: no limit).
+            clock: Where the stream timeout and the mixer's pauses are timed; the running
+                event loop's time when omitted.
 
         Raises:
             ValueError: If an argument is out of range.
@@ -96,8 +99,9 @@ class AudioMixer:
         if self._chunk_size <= 0:
             raise ValueError(f"blocksize must be given when sample_rate ({sample_rate}) < 10 Hz")
         self._stream_timeout = stream_timeout_ms / 1000.0
+        self._clock = resolve_clock(clock)
         self._inputs: dict[AsyncIterator[AudioFrame], _Input] = {}
-        self._queue: asyncio.Queue[Optional[AudioFrame]] = asyncio.Queue(maxsize=capacity)
+        self._queue: asyncio.Queue[AudioFrame | None] = asyncio.Queue(maxsize=capacity)
         self._ending = False  # end_input() or aclose() was called: no new streams
         self._output_done = False  # the consumer has seen the end of the output
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -180,7 +184,7 @@ class AudioMixer:
             if not self._inputs:
                 if self._ending:
                     return
-                await asyncio.sleep(_IDLE_SLEEP)
+                await self._clock.sleep(_IDLE_SLEEP)
                 continue
 
             inputs = list(self._inputs.items())
@@ -195,7 +199,7 @@ class AudioMixer:
                     self.remove_stream(stream)
 
             if not any_data:
-                await asyncio.sleep(_EMPTY_ROUND_SLEEP)
+                await self._clock.sleep(_EMPTY_ROUND_SLEEP)
                 continue
 
             total = np.sum(np.stack(blocks), axis=0, dtype=np.int32)
@@ -221,8 +225,7 @@ class AudioMixer:
             if read is None:
                 read = asyncio.ensure_future(stream.__anext__())
                 state.pending = read
-            done, _ = await asyncio.wait({read}, timeout=self._stream_timeout)
-            if not done:
+            if not await wait_done(read, self._stream_timeout, self._clock):
                 # the read stays pending: cancelling it could end an async generator for good
                 state.stalled += 1
                 logger.warning("AudioMixer: stream %r timed out, mixing silence", stream)

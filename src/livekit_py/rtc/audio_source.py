@@ -1,10 +1,10 @@
-"""Real-time audio source: a paced queue of captured PCM, and the aiortc track that sends it.
+"""Real-time audio source: a paced queue of captured PCM.
 
 :class:`AudioSource` queues what :meth:`AudioSource.capture_frame` receives and plays it
-out on its own clock, 10 ms at a time, as ``s16`` :class:`av.AudioFrame` objects published
-through a :class:`~.frame_source.FrameFanout`. :class:`AudioSourceTrack` is an aiortc
-``MediaStreamTrack`` subscribed to that fan-out; an ``RTCRtpSender`` reads it in 20 ms
-frames for the Opus encoder.
+out on its clock (a :class:`~livekit_py.media.clock.MediaClock`, the event loop's by
+default), 10 ms at a time, as ``s16`` :class:`av.AudioFrame` objects published through a
+:class:`~livekit_py.media.frame_source.FrameFanout`. The aiortc track that an
+``RTCRtpSender`` reads from it lives in :mod:`livekit_py.webrtc.source_tracks`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from fractions import Fraction
 import av
 import numpy as np
 import numpy.typing as npt
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..log import get_logger
+from ..media.clock import MediaClock, resolve_clock
 from ..media.frame_source import AVFrame, FrameFanout
 from .audio_frame import AudioFrame
 
-__all__ = ["AudioSource", "AudioSourceTrack"]
+__all__ = ["AudioSource"]
 
 logger = get_logger("media.audio_source")
 
@@ -33,10 +33,6 @@ _TICKS_PER_SECOND = 100
 # a clock further behind than this (the event loop was blocked) starts over from "now"
 # instead of catching up with a burst of blocks
 _RESYNC_AFTER = 0.06
-# blocks (10 ms each) an AudioSourceTrack keeps for its reader; older ones are dropped
-_TRACK_MAX_BLOCKS = 10
-# blocks joined into one frame returned by AudioSourceTrack.recv() (20 ms, as Opus sends)
-_BLOCKS_PER_PACKET = 2
 
 
 def _check_positive_int(name: str, value: object) -> int:
@@ -101,6 +97,8 @@ class AudioSource:
         num_channels: int,
         queue_size_ms: int = 1000,
         loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        clock: MediaClock | None = None,
     ) -> None:
         """Create a source.
 
@@ -110,6 +108,8 @@ class AudioSource:
             queue_size_ms: How much audio the queue holds before :meth:`capture_frame`
                 waits, in milliseconds. At least 10 ms are always accepted.
             loop: The event loop running the clock; the running loop when omitted.
+            clock: Where the playout clock takes its time from; the running event loop's
+                time when omitted.
 
         Raises:
             ValueError: If a rate, channel count or queue size is out of range.
@@ -128,6 +128,7 @@ class AudioSource:
             except RuntimeError:
                 loop = None  # resolved when first needed, from within a running loop
         self._loop = loop
+        self._clock = resolve_clock(clock)
         self._queue_size_ms = queue_size_ms
         one_tick = -(-sample_rate // _TICKS_PER_SECOND)
         self._capacity = max(queue_size_ms * sample_rate // 1000, one_tick)
@@ -340,17 +341,17 @@ class AudioSource:
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
     async def _run_clock(self) -> None:
-        loop = asyncio.get_running_loop()
+        clock = self._clock
         rate = self._sample_rate
-        origin = loop.time()
+        origin = clock.now()
         since_origin = 0  # samples played since origin
         deadline = origin
         try:
             while True:
-                delay = deadline - loop.time()
+                delay = deadline - clock.now()
                 if delay > 0:
-                    await asyncio.sleep(delay)
-                now = loop.time()
+                    await clock.sleep(delay)
+                now = clock.now()
                 # every block emitted before this tick has now played for its whole length
                 self._played_total = self._emitted_total
                 self._release_playout()
@@ -362,7 +363,7 @@ class AudioSource:
                 if self._queued == 0 and self._fanout.subscriber_count == 0:
                     self._wake.clear()
                     await self._wake.wait()
-                    origin, since_origin = loop.time(), 0
+                    origin, since_origin = clock.now(), 0
                     deadline = origin
                     continue
                 count = _tick_samples(rate, self._tick)
@@ -378,100 +379,3 @@ class AudioSource:
         except Exception:
             logger.exception("%r: clock failed", self)
             raise
-
-
-class AudioSourceTrack(MediaStreamTrack):
-    """The aiortc track of an :class:`AudioSource`: what an ``RTCRtpSender`` sends.
-
-    :meth:`recv` returns 20 ms ``s16`` stereo frames at the source's rate (a mono source
-    is copied to both channels, which is what the Opus encoder sends anyway),
-    paced by the source's clock, with ``pts`` counting samples from 0. At most 100 ms wait
-    for the reader; older audio is dropped so that a slow reader does not build latency.
-    While :attr:`muted` is true the frames hold silence (the source keeps playing out).
-    Every frame returned by :meth:`recv` is also published through ``_sent``.
-    """
-
-    kind = "audio"
-
-    def __init__(self, source: AudioSource) -> None:
-        """Attach a new track to ``source``; its clock runs from now on."""
-        if not isinstance(source, AudioSource):
-            raise ValueError(f"source must be an AudioSource, got {type(source).__name__}")
-        super().__init__()
-        self._source = source
-        self.muted = False
-        self._sent = FrameFanout()
-        self._blocks: deque[Samples] = deque()
-        self._ready = asyncio.Event()
-        self._source_ended = False
-        self._stopped = False
-        self._pts = 0
-        self._dropped = 0
-        self._subscription = source._fanout.subscribe(self)
-
-    @property
-    def source(self) -> AudioSource:
-        """The source played by this track."""
-        return self._source
-
-    def on_frame(self, frame: AVFrame) -> None:
-        if not isinstance(frame, av.AudioFrame):
-            return
-        self._blocks.append(np.asarray(frame.to_ndarray(), dtype=np.int16).reshape(-1))
-        if len(self._blocks) > _TRACK_MAX_BLOCKS:
-            self._blocks.popleft()
-            self._dropped += 1
-            if self._dropped == 1 or self._dropped % 500 == 0:
-                logger.debug(
-                    "audio track %s: nobody reads it fast enough, %d block(s) dropped",
-                    self.id,
-                    self._dropped,
-                )
-        self._ready.set()
-
-    def on_end(self) -> None:
-        self._source_ended = True
-        self._ready.set()
-
-    async def recv(self) -> AVFrame:
-        """The next 20 ms of audio.
-
-        Raises:
-            MediaStreamError: Once the track is stopped, or its source closed and the
-                remaining audio has been returned.
-        """
-        while True:
-            if self._stopped or self.readyState != "live":
-                raise MediaStreamError
-            if len(self._blocks) >= _BLOCKS_PER_PACKET:
-                break
-            if self._source_ended:
-                self.stop()
-                raise MediaStreamError
-            self._source._ensure_clock()
-            self._ready.clear()
-            await self._ready.wait()
-
-        parts = [self._blocks.popleft() for _ in range(_BLOCKS_PER_PACKET)]
-        samples = np.concatenate(parts)
-        count = samples.size // self._source.num_channels
-        if self.muted:
-            samples = np.zeros(2 * count, dtype=np.int16)
-        elif self._source.num_channels == 1:
-            # aiortc's encoder converts everything to stereo, and its mono to stereo upmix
-            # lowers the level by 3 dB: both channels get the mono samples instead
-            samples = np.repeat(samples, 2)
-        frame = _make_av_frame(samples, self._source.sample_rate, 2, self._pts)
-        self._pts += count
-        self._sent.publish(frame)
-        return frame
-
-    def stop(self) -> None:
-        """Detach from the source and end the track (and ``_sent``)."""
-        if not self._stopped:
-            self._stopped = True
-            self._subscription.close()
-            self._blocks.clear()
-            self._ready.set()
-            self._sent.end()
-        super().stop()

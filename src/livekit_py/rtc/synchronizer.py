@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from typing import Optional, Union
 
 from ..log import get_logger
+from ..media.clock import MediaClock, resolve_clock
 from .audio_frame import AudioFrame
 from .audio_source import AudioSource
 from .video_frame import VideoFrame
@@ -27,21 +27,22 @@ __all__ = ["AVSynchronizer"]
 
 logger = get_logger("media.av_sync")
 
-_VideoItem = tuple[VideoFrame, Optional[float]]
+_VideoItem = tuple[VideoFrame, float | None]
 
 
 class _FramePacer:
-    """Spaces frames ``1 / fps`` apart on the event loop's clock.
+    """Spaces frames ``1 / fps`` apart on ``clock``.
 
     A frame that comes late is sent at once and the schedule is kept (the next frames
     follow quickly until the schedule is met again), unless it is more than
     ``max_delay`` seconds late: then the schedule starts over from now.
     """
 
-    def __init__(self, fps: float, max_delay: float) -> None:
+    def __init__(self, fps: float, max_delay: float, clock: MediaClock) -> None:
+        self._clock = clock
         self._interval = 1.0 / fps
         self._max_delay = max_delay
-        self._due: Optional[float] = None
+        self._due: float | None = None
         self._sent: deque[float] = deque(maxlen=max(2, int(fps)))
 
     def reset(self) -> None:
@@ -50,20 +51,19 @@ class _FramePacer:
 
     async def wait(self) -> None:
         """Wait until the next frame is due."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = self._clock.now()
         if self._due is None:
             self._due = now
         ahead = self._due - now
         if ahead > 0:
-            await asyncio.sleep(ahead)
+            await self._clock.sleep(ahead)
         elif -ahead > self._max_delay:
             logger.warning("AVSynchronizer: video is %.1f ms behind schedule", -ahead * 1000)
-            self._due = loop.time()
+            self._due = self._clock.now()
 
     def sent(self) -> None:
         """Record that a frame was sent; the next is due one interval after this one."""
-        now = asyncio.get_running_loop().time()
+        now = self._clock.now()
         self._sent.append(now)
         self._due = (now if self._due is None else self._due) + self._interval
 
@@ -100,6 +100,7 @@ class AVSynchronizer:
         video_fps: float,
         video_queue_size_ms: float = 100,
         _max_delay_tolerance_ms: float = 300,
+        clock: MediaClock | None = None,
     ) -> None:
         """Create a synchronizer.
 
@@ -111,6 +112,8 @@ class AVSynchronizer:
                 frame) may wait to be sent before :meth:`push` waits; 0 or less: no limit.
             _max_delay_tolerance_ms: How late the video may fall behind its schedule before
                 the schedule starts over instead of catching up.
+            clock: Where the video schedule is timed; the running event loop's time when
+                omitted. Give the audio and video sources the same clock.
 
         Raises:
             ValueError: If ``video_fps`` is not a positive number.
@@ -133,7 +136,9 @@ class AVSynchronizer:
         if video_queue_size_ms > 0:
             capacity = max(1, capacity)
         self._video_queue: asyncio.Queue[_VideoItem] = asyncio.Queue(maxsize=max(0, capacity))
-        self._pacer = _FramePacer(self._video_fps, max(0.0, _max_delay_tolerance_ms) / 1000)
+        self._pacer = _FramePacer(
+            self._video_fps, max(0.0, _max_delay_tolerance_ms) / 1000, resolve_clock(clock)
+        )
         self._last_video_time = 0.0
         self._last_audio_time = 0.0
         self._closed = False
@@ -141,9 +146,7 @@ class AVSynchronizer:
             self._send_video(), name="AVSynchronizer video"
         )
 
-    async def push(
-        self, frame: Union[VideoFrame, AudioFrame], timestamp: Optional[float] = None
-    ) -> None:
+    async def push(self, frame: VideoFrame | AudioFrame, timestamp: float | None = None) -> None:
         """Give the synchronizer the next audio or video frame.
 
         An audio frame is captured into the audio source (waiting while its queue is

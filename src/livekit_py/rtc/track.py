@@ -25,9 +25,10 @@ from ..webrtc.encoders import (
 if TYPE_CHECKING:
     from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 
-    from .audio_source import AudioSource, AudioSourceTrack
+    from ..webrtc.source_tracks import AudioSourceTrack, VideoSourceTrack
+    from .audio_source import AudioSource
     from .participant import LocalParticipant
-    from .video_source import VideoSource, VideoSourceTrack
+    from .video_source import VideoSource
 
 logger = get_logger("room.track")
 
@@ -136,7 +137,7 @@ class LocalAudioTrack(LocalTrack):
     """Audio captured into an :class:`AudioSource` and published to the room."""
 
     def __init__(self, name: str, source: AudioSource) -> None:
-        from .audio_source import AudioSourceTrack
+        from ..webrtc.source_tracks import AudioSourceTrack
 
         super().__init__(name, TrackKind.KIND_AUDIO)
         self._source = source
@@ -176,7 +177,7 @@ class LocalAudioTrack(LocalTrack):
         # aiortc stops a track when its sender stops (unpublish, disconnect), so a
         # track published again gets a fresh adapter on the same source.
         if self._rtc.readyState == "ended":
-            from .audio_source import AudioSourceTrack
+            from ..webrtc.source_tracks import AudioSourceTrack
 
             self._rtc = AudioSourceTrack(self._source)
             self._rtc.muted = self._muted
@@ -196,7 +197,7 @@ class LocalVideoTrack(LocalTrack):
     """
 
     def __init__(self, name: str, source: VideoSource) -> None:
-        from .video_source import VideoSourceTrack
+        from ..webrtc.source_tracks import VideoSourceTrack
 
         super().__init__(name, TrackKind.KIND_VIDEO)
         self._source = source
@@ -243,7 +244,7 @@ class LocalVideoTrack(LocalTrack):
 
     def _media_track(self) -> MediaStreamTrack:
         if self._rtc.readyState == "ended":
-            from .video_source import VideoSourceTrack
+            from ..webrtc.source_tracks import VideoSourceTrack
 
             self._rtc = VideoSourceTrack(self._source)
             self._rtc.muted = self._muted
