@@ -9,7 +9,6 @@ and attached to the test report with ``record_property``.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -267,31 +266,3 @@ def test_format_change_and_reverse_before_capture() -> None:
     frame = _frame(noise[:320], 16000, 2)  # capture format change
     apm.process_stream(frame)
     assert frame.samples_per_channel == 160
-
-
-# --------------------------------------------------------------------------- cost
-
-
-def test_frame_cost_with_everything_enabled(record_property: Callable[[str, object], None]) -> None:
-    far, mic = sig.echo_scenario(2.0, 48000)
-    apm = AudioProcessingModule(
-        echo_cancellation=True,
-        noise_suppression=True,
-        high_pass_filter=True,
-        auto_gain_control=True,
-    )
-    apm.set_stream_delay_ms(40)
-    costs = []
-    for i in range(200):
-        chunk = slice(i * 480, (i + 1) * 480)
-        reverse = _frame(far[chunk], 48000, 1)
-        capture = _frame(mic[chunk], 48000, 1)
-        start = time.perf_counter()
-        apm.process_reverse_stream(reverse)
-        apm.process_stream(capture)
-        costs.append(time.perf_counter() - start)
-    mean_ms = float(np.mean(costs[20:])) * 1e3
-    record_property("frame_cost_ms", mean_ms)
-    FIGURES["frame_cost_ms"] = {"ours": mean_ms, "official": None}
-    print(f"\n[apm] 48 kHz mono frame, all features: {mean_ms:.3f} ms")
-    assert mean_ms < 8.0

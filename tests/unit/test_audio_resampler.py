@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import pytest
@@ -270,17 +269,3 @@ def test_bad_push_arguments() -> None:
     # the resampler still works afterwards
     out = resampler.push(AudioFrame.create(48000, 2, 4800)) + resampler.flush()
     assert sum(f.samples_per_channel for f in out) == 1600
-
-
-def test_speed_of_10ms_pushes() -> None:
-    """48 kHz -> 16 kHz mono in 10 ms pushes must run far faster than real time."""
-    seconds = 5
-    x = np.round(_tones([440.0], 48000, 48000 * seconds, 10000)).astype(np.int16)
-    frames = [AudioFrame(x[i : i + 480].tobytes(), 48000, 1, 480) for i in range(0, len(x), 480)]
-    resampler = AudioResampler(48000, 16000)
-    start = time.perf_counter()
-    for frame in frames:
-        resampler.push(frame)
-    resampler.flush()
-    elapsed = time.perf_counter() - start
-    assert seconds / elapsed > 20.0, f"only {seconds / elapsed:.0f}x real time"

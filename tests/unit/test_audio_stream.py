@@ -21,6 +21,7 @@ from livekit_py.rtc.audio_stream import AudioStream, NoiseCancellationOptions
 from livekit_py.rtc.frame_processor import FrameProcessor
 from livekit_py.types import TrackKind, TrackSource
 from livekit_py.webrtc.source_tracks import AudioSourceTrack
+from tests.unit.fake_clock import FakeClock
 
 
 @pytest.fixture(autouse=True)
@@ -486,7 +487,8 @@ async def test_track_reader_ends_when_track_stops() -> None:
 
 
 async def test_local_loopback_source_track_reader_stream() -> None:
-    source = AudioSource(48000, 1)
+    clock = FakeClock()
+    source = AudioSource(48000, 1, clock=clock)
     track = AudioSourceTrack(source)
     reader = TrackReader(track)
     stream = AudioStream(reader, sample_rate=16000, frame_size_ms=20)
@@ -494,12 +496,16 @@ async def test_local_loopback_source_track_reader_stream() -> None:
     reader.start()
     t = np.arange(24000) / 48000
     tone = (6000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
-    await source.capture_frame(AudioFrame(tone.tobytes(), 48000, 1, tone.size))
-    await asyncio.wait_for(source.wait_for_playout(), 5)
-    await asyncio.sleep(0.05)
-    await source.aclose()  # ends the track, so the reader, so the streams
-    frames = await collect(stream)
-    sent = await collect(sent_stream)
+
+    async def play() -> None:
+        await source.capture_frame(AudioFrame(tone.tobytes(), 48000, 1, tone.size))
+        await source.wait_for_playout()
+        await clock.sleep(0.05)
+        await source.aclose()  # ends the track, so the reader, so the streams
+
+    await clock.run(play())
+    frames = await clock.run(collect(stream))
+    sent = await clock.run(collect(sent_stream))
     assert reader.ended
     samples = pcm(frames)
     loud = samples[np.abs(samples) > 0]
