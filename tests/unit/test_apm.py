@@ -1,4 +1,4 @@
-"""AudioProcessingModule: quality against the official module, frame checks, state, cost.
+"""AudioProcessingModule: quality against the official module, frame checks, state.
 
 Every quality test runs the same synthetic input (``tests/unit/apm_signals.py``) through
 livekit-py's module and through the official ``livekit.rtc`` one, asserts thresholds on
