@@ -338,7 +338,7 @@ async def test_session_stays_alive_past_the_ping_timeout(
     try:
         await alice.connect(server_url, make_token("alice"))
         await bob.connect(server_url, make_token("bob"))
-        signal = alice._signal
+        signal = alice._session.signal
         assert signal is not None and signal._ping_timeout == 15
         await asyncio.sleep(signal._ping_timeout + 2)
         assert alice.isconnected() and bob.isconnected()
