@@ -59,13 +59,14 @@ class FakeEngine:
         self.connected = asyncio.Event()
         self.connected.set()
         self.closed = False
+        self.started = asyncio.Event()
         self.on_data_packet: Any = None
         self.on_failure: Any = None
         self.on_remote_track: Any = None
         self.on_remote_track_ended: Any = None
 
     def start(self, join: proto_rtc.JoinResponse) -> None:
-        pass
+        self.started.set()
 
     async def wait_connected(self) -> None:
         await self.connected.wait()
