@@ -10,14 +10,23 @@ participant leaves or the room disconnects.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from ..log import get_logger
 from ..media.frame_source import AVFrame, FrameFanout, Subscription
 from .ports import RoomEvents
 
-if TYPE_CHECKING:
-    from ..rtc.track import Track
+
+class Track(Protocol):
+    """What the follower reads of a track (livekit_py.rtc.track.Track satisfies it)."""
+
+    @property
+    def sid(self) -> str: ...
+
+    @property
+    def kind(self) -> int: ...
+
+    def _frame_source(self) -> FrameFanout: ...
 
 
 class _Publication(Protocol):
