@@ -440,9 +440,9 @@ class Room(EventEmitter[EventTypes]):
             self._set_public_state(ConnectionState.CONN_RECONNECTING)
             self.emit("reconnecting")
         elif change.new is SessionState.DISCONNECTED:
-            lp = self._local_participant
-            if lp is not None and change.reason is not None:
-                lp._record.disconnect_reason = change.reason
+            local = self._model.local
+            if local is not None and change.reason is not None:
+                local.disconnect_reason = change.reason  # what local_participant reports
             if self._connection_state != ConnectionState.CONN_DISCONNECTED:
                 self._set_public_state(ConnectionState.CONN_DISCONNECTED)
                 self.emit(
