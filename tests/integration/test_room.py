@@ -10,6 +10,7 @@ import time
 import pytest
 from aiortc import RTCPeerConnection
 from livekit import api
+from livekit.protocol import rtc as proto_rtc
 
 from livekit_py import rtc
 from tests.conftest import TokenFactory
@@ -338,11 +339,24 @@ async def test_session_stays_alive_past_the_ping_timeout(
     try:
         await alice.connect(server_url, make_token("alice"))
         await bob.connect(server_url, make_token("bob"))
-        signal = alice._signal
+        signal = alice._session.signal
         assert signal is not None and signal._ping_timeout == 15
+        # count the server's answers to our pings as the read loop dispatches them
+        pongs: list[int] = []
+        dispatch = signal._dispatch
+
+        def counting(res: proto_rtc.SignalResponse) -> None:
+            if res.WhichOneof("message") == "pong_resp":
+                pongs.append(res.pong_resp.last_ping_timestamp)
+            dispatch(res)
+
+        signal._dispatch = counting  # type: ignore[method-assign]
         await asyncio.sleep(signal._ping_timeout + 2)
         assert alice.isconnected() and bob.isconnected()
-        assert signal.rtt_ms >= 0 and time.monotonic() - signal._last_pong < 6
+        # several pings answered, each echoing its timestamp, and a plausible rtt from them
+        assert len(pongs) >= 2 and all(pongs) and pongs == sorted(pongs)
+        assert 0 <= signal.rtt_ms < 2000
+        assert time.monotonic() - signal._last_pong < 6
         await alice.local_participant.publish_data(b"still here")
         await wait_until(lambda: got == [b"still here"])
     finally:

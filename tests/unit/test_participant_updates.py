@@ -18,9 +18,9 @@ from livekit_py.rtc import participant as participant_module
 from livekit_py.rtc.participant import PublishDTMFError, PublishTranscriptionError
 from livekit_py.rtc.transcription import Transcription, TranscriptionSegment
 from livekit_py.session.requests import RequestTracker, SignalRequestError
-from livekit_py.signal.client import SignalClient
-from livekit_py.types import ConnectionState, ParticipantTrackPermission
+from livekit_py.types import ParticipantTrackPermission
 from tests.helpers import EventLog
+from tests.unit.session_fakes import FakeEngine, FakeSignal, connected_room, join_response
 
 EVENTS = [
     "participant_metadata_changed",
@@ -35,56 +35,26 @@ OK = proto_rtc.RequestResponse.Reason.OK
 NOT_ALLOWED = proto_rtc.RequestResponse.Reason.NOT_ALLOWED
 
 
-class FakeSignal(SignalClient):
-    """Records sent requests; ``answer`` decides how the 'server' reacts to each."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[proto_rtc.SignalRequest] = []
-        self.answer: Any = None
-
-    async def send(self, request: proto_rtc.SignalRequest) -> None:
-        self.sent.append(request)
-        if self.answer is not None:
-            asyncio.get_running_loop().call_soon(self.answer, request)
-
-
-class FakeEngine:
-    def __init__(self) -> None:
-        self.packets: list[tuple[proto_models.DataPacket, int]] = []
-        self.fail = False
-
-    async def send_data(self, packet: proto_models.DataPacket, kind: int) -> None:
-        if self.fail:
-            raise ConnectionError("the data channel is not open")
-        self.packets.append((packet, kind))
-
-
-def make_room() -> tuple[rtc.Room, FakeSignal, FakeEngine, EventLog]:
-    room = rtc.Room()
-    signal = FakeSignal()
-    room._signal = signal
-    room._on_join(
-        proto_rtc.JoinResponse(
-            room=proto_models.Room(sid="RM_1", name="r"),
-            participant=proto_models.ParticipantInfo(identity="me", sid="PA_me", name="Me"),
-            other_participants=[
-                proto_models.ParticipantInfo(
-                    identity="a",
-                    sid="PA_a",
-                    tracks=[proto_models.TrackInfo(sid="TR_a", type=proto_models.TrackType.AUDIO)],
-                )
-            ],
+async def make_room() -> tuple[rtc.Room, FakeSignal, FakeEngine, EventLog]:
+    room, signal, engine = await connected_room(
+        join_response(
+            proto_models.ParticipantInfo(
+                identity="a",
+                sid="PA_a",
+                tracks=[proto_models.TrackInfo(sid="TR_a", type=proto_models.TrackType.AUDIO)],
+            )
         )
     )
-    engine = FakeEngine()
-    room._engine = engine  # type: ignore[assignment]
-    room._connection_state = ConnectionState.CONN_CONNECTED
     return room, signal, engine, EventLog(room, EVENTS)
 
 
 def server_like(
-    room: rtc.Room, *, allowed: bool = True, broadcast: bool = True, respond: bool = True
+    room: rtc.Room,
+    signal: FakeSignal,
+    *,
+    allowed: bool = True,
+    broadcast: bool = True,
+    respond: bool = True,
 ) -> Any:
     """React to update_metadata like livekit-server: update broadcast, then the response."""
     version = 1
@@ -95,8 +65,14 @@ def server_like(
             return
         update = request.update_metadata
         if allowed and broadcast:
-            info = proto_models.ParticipantInfo()
-            info.CopyFrom(room.local_participant._info)
+            lp = room.local_participant
+            info = proto_models.ParticipantInfo(
+                identity=lp.identity,
+                sid=lp.sid,
+                name=lp.name,
+                metadata=lp.metadata,
+                attributes=lp.attributes,
+            )
             if update.name:
                 info.name = update.name
             if update.metadata:
@@ -108,7 +84,7 @@ def server_like(
                     info.attributes.pop(key, None)
             version += 1
             info.version = version
-            room._on_participant_update(proto_rtc.ParticipantUpdate(participants=[info]))
+            signal.deliver(update=proto_rtc.ParticipantUpdate(participants=[info]))
         if not respond:
             return
         response = proto_rtc.RequestResponse(
@@ -116,14 +92,14 @@ def server_like(
             reason=OK if allowed else NOT_ALLOWED,
             message="" if allowed else "does not have permission to update own metadata",
         )
-        room._on_request_response(response)
+        signal.deliver(request_response=response)
 
     return answer
 
 
 async def test_set_metadata_name_attributes_send_one_field_with_a_request_id() -> None:
-    room, signal, _, log = make_room()
-    signal.answer = server_like(room)
+    room, signal, _, log = await make_room()
+    signal.answer = server_like(room, signal)
     lp = room.local_participant
 
     await lp.set_metadata("m1")
@@ -153,8 +129,8 @@ async def test_set_metadata_name_attributes_send_one_field_with_a_request_id() -
 
 
 async def test_refusal_raises_a_clear_error_quickly() -> None:
-    room, signal, _, log = make_room()
-    signal.answer = server_like(room, allowed=False)
+    room, signal, _, log = await make_room()
+    signal.answer = server_like(room, signal, allowed=False)
     lp = room.local_participant
     for call in (lp.set_metadata("x"), lp.set_name("y"), lp.set_attributes({"k": "v"})):
         with pytest.raises(SignalRequestError) as info:
@@ -167,15 +143,15 @@ async def test_refusal_raises_a_clear_error_quickly() -> None:
 
 
 async def test_the_participant_update_alone_is_enough() -> None:
-    room, signal, _, _ = make_room()
-    signal.answer = server_like(room, respond=False)
+    room, signal, _, _ = await make_room()
+    signal.answer = server_like(room, signal, respond=False)
     await asyncio.wait_for(room.local_participant.set_metadata("m"), 1)
     assert room.local_participant.metadata == "m"
 
 
 async def test_no_answer_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(participant_module, "UPDATE_RESPONSE_TIMEOUT", 0.2)
-    room, _, _, _ = make_room()
+    room, _, _, _ = await make_room()
     with pytest.raises(TimeoutError, match="did not answer"):
         await room.local_participant.set_metadata("m")
     # no answer but nothing to change: not an error
@@ -183,25 +159,33 @@ async def test_no_answer_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_accepted_without_update_returns_after_the_grace(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(participant_module, "UPDATE_APPLY_TIMEOUT", 0.2)
-    room, signal, _, _ = make_room()
-    signal.answer = server_like(room, broadcast=False)
-    await asyncio.wait_for(room.local_participant.set_metadata("m"), 1)
+    grace = 0.2
+    monkeypatch.setattr(participant_module, "UPDATE_APPLY_TIMEOUT", grace)
+    room, signal, _, _ = await make_room()
+    signal.answer = server_like(room, signal, broadcast=False)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.wait_for(room.local_participant.set_metadata("m"), 5)
+    # it waited the whole grace for the participant update (a lower bound only: a
+    # loaded machine makes it longer, never shorter) and said it gave up
+    assert loop.time() - started >= grace
+    assert any("sent no participant update" in r.getMessage() for r in caplog.records)
+    assert signal.sent[-1].update_metadata.metadata == "m"
 
 
 async def test_disconnect_while_waiting_raises_connection_error() -> None:
-    room, _, _, _ = make_room()
+    room, _, _, _ = await make_room()
     task = asyncio.ensure_future(room.local_participant.set_metadata("m"))
     await asyncio.sleep(0.05)
-    room._requests.fail_all(ConnectionError("gone"))
+    await room.disconnect()
     with pytest.raises(ConnectionError):
         await asyncio.wait_for(task, 1)
 
 
 async def test_argument_validation() -> None:
-    room, signal, _, _ = make_room()
+    room, signal, _, _ = await make_room()
     lp = room.local_participant
     bad: list[Any] = [
         lp.set_metadata(1),  # type: ignore[arg-type]
@@ -231,14 +215,14 @@ async def test_argument_validation() -> None:
 
 
 async def test_not_connected() -> None:
-    room, _, engine, _ = make_room()
+    room, _, engine, _ = await make_room()
     lp = room.local_participant
     engine.fail = True
     with pytest.raises(PublishDTMFError):
         await lp.publish_dtmf(code=1, digit="1")
     with pytest.raises(PublishTranscriptionError):
         await lp.publish_transcription(Transcription("me", "", []))
-    room._connection_state = ConnectionState.CONN_DISCONNECTED
+    await room.disconnect()
     with pytest.raises(ConnectionError):
         await lp.set_metadata("m")
     with pytest.raises(ConnectionError):
@@ -246,7 +230,7 @@ async def test_not_connected() -> None:
 
 
 async def test_publish_transcription_and_dtmf_packets() -> None:
-    room, _, engine, _ = make_room()
+    room, _, engine, _ = await make_room()
     lp = room.local_participant
     segments = [
         TranscriptionSegment("s1", "hello", 10, 500, "en", False),
@@ -272,7 +256,7 @@ async def test_publish_transcription_and_dtmf_packets() -> None:
 
 
 async def test_received_transcriptions_and_dtmf() -> None:
-    room, _, _, log = make_room()
+    room, _, engine, log = await make_room()
     a = room.remote_participants["a"]
     reliable = proto_models.DataPacket.Kind.RELIABLE
     segment = proto_models.TranscriptionSegment(
@@ -285,8 +269,8 @@ async def test_received_transcriptions_and_dtmf() -> None:
                 transcribed_participant_identity=identity, track_id=track, segments=[segment]
             ),
         )
-        room._on_data_packet(packet, reliable)
-    room._on_data_packet(
+        engine.on_data_packet(packet, reliable)
+    engine.on_data_packet(
         proto_models.DataPacket(
             participant_identity="a", sip_dtmf=proto_models.SipDTMF(code=3, digit="3")
         ),
@@ -303,7 +287,7 @@ async def test_received_transcriptions_and_dtmf() -> None:
 
 
 async def test_set_track_subscription_permissions_message() -> None:
-    room, signal, _, _ = make_room()
+    room, signal, _, _ = await make_room()
     lp = room.local_participant
     lp.set_track_subscription_permissions(
         allow_all_participants=False,
@@ -326,26 +310,26 @@ async def test_set_track_subscription_permissions_message() -> None:
 
 
 async def test_subscription_permission_update() -> None:
-    room, _, _, log = make_room()
+    room, signal, _, log = await make_room()
     a = room.remote_participants["a"]
-    room._on_subscription_permission_update(
-        proto_rtc.SubscriptionPermissionUpdate(
+    signal.deliver(
+        subscription_permission_update=proto_rtc.SubscriptionPermissionUpdate(
             participant_sid="PA_a", track_sid="TR_a", allowed=True
         )
     )
-    assert log.items == [] and room._subscription_allowed == {"TR_a": True}
-    room._on_subscription_permission_update(
-        proto_rtc.SubscriptionPermissionUpdate(
+    assert log.items == [] and room._model.subscription_allowed == {"TR_a": True}
+    signal.deliver(
+        subscription_permission_update=proto_rtc.SubscriptionPermissionUpdate(
             participant_sid="PA_a", track_sid="TR_a", allowed=False
         )
     )
     (failed,) = log.args("track_subscription_failed")
     assert failed[:2] == (a, "TR_a") and "does not allow" in failed[2]
     assert log.args("track_unsubscribed") == []  # it was not subscribed
-    assert room._subscription_allowed == {"TR_a": False}
+    assert room._model.subscription_allowed == {"TR_a": False}
     # unknown tracks are remembered but produce no event
-    room._on_subscription_permission_update(
-        proto_rtc.SubscriptionPermissionUpdate(
+    signal.deliver(
+        subscription_permission_update=proto_rtc.SubscriptionPermissionUpdate(
             participant_sid="PA_z", track_sid="TR_z", allowed=False
         )
     )

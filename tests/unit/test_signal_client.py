@@ -10,6 +10,7 @@ import pytest
 from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
+from livekit_py.signal import client as signal_client_module
 from livekit_py.signal.client import SignalClient, _parse, describe
 from livekit_py.signal.url import PROTOCOL_VERSION, base_ws_url, redact, rtc_url
 
@@ -88,12 +89,37 @@ def test_dispatch_routes_each_message_to_its_handler() -> None:
     assert seen[1][1].sdp == "v=0"
 
 
-def test_pongs_update_liveness_without_handlers() -> None:
+class FakeTime:
+    """Stands in for the ``time`` module of the signal client: the test sets the clocks."""
+
+    def __init__(self) -> None:
+        self.mono = 100.0
+        self.wall_ms = 1_700_000_000_000
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def time(self) -> float:
+        return self.wall_ms / 1000
+
+
+def test_pongs_update_liveness_and_rtt_without_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeTime()
+    monkeypatch.setattr(signal_client_module, "time", clock)
     client, seen = _client_with_log()
-    before = client._last_pong
-    client._dispatch(proto_rtc.SignalResponse(pong_resp=proto_rtc.Pong(last_ping_timestamp=1)))
+    client._last_pong = 0.0
+    # a pong answering the ping sent 42 ms ago
+    clock.mono = 200.0
+    sent_ms = clock.wall_ms - 42
+    client._dispatch(
+        proto_rtc.SignalResponse(pong_resp=proto_rtc.Pong(last_ping_timestamp=sent_ms))
+    )
+    assert client._last_pong == 200.0 and client.rtt_ms == 42
+    # the legacy pong refreshes liveness and leaves the rtt alone
+    clock.mono = 230.0
     client._dispatch(proto_rtc.SignalResponse(pong=5))
-    assert client._last_pong >= before and seen == []
+    assert client._last_pong == 230.0 and client.rtt_ms == 42
+    assert seen == []  # pongs never reach message handlers
 
 
 def test_unhandled_and_unknown_messages_are_ignored(caplog: pytest.LogCaptureFixture) -> None:

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from ..log import get_logger
 from ..media.frame_source import AVFrame, FrameFanout, fanout_of
+from ..session.ports import FollowsTracks
 from ..types import TrackKind, TrackSource
 from .audio_frame import AudioFrame
 from .audio_resampler import AudioResampler, AudioResamplerQuality
@@ -21,6 +22,8 @@ from .frame_processor import FrameProcessor
 
 if TYPE_CHECKING:
     from .apm import AudioProcessingModule
+    from .participant import Participant
+    from .track import Track
 
 __all__ = ["AudioFrameEvent", "AudioStream", "NoiseCancellationOptions"]
 
@@ -242,17 +245,16 @@ def _source_name(track_source: int) -> str:
         return str(track_source)
 
 
-def _participant_track(participant: Any, track_source: int) -> Any:
+def _participant_track(participant: object, track_source: int) -> FrameFanout:
     """A FrameFanout following the participant's audio track of ``track_source``.
 
     Like the official SDK, the stream waits for such a track to be subscribed,
     follows it when it changes, and ends when the participant leaves.
     """
-    follow = getattr(participant, "_follow_track", None)
-    if not callable(follow):
+    if not isinstance(participant, FollowsTracks):
         raise ValueError(f"participant must be a Participant, got {type(participant).__name__}")
     _source_name(track_source)
-    return follow(track_source, TrackKind.KIND_AUDIO)
+    return participant._follow_track(track_source, TrackKind.KIND_AUDIO)
 
 
 class AudioStream:
@@ -366,7 +368,7 @@ class AudioStream:
     def from_participant(
         cls,
         *,
-        participant: Any,
+        participant: Participant,
         track_source: int,
         loop: Optional[asyncio.AbstractEventLoop] = None,
         capacity: int = 0,
@@ -412,7 +414,7 @@ class AudioStream:
     def from_track(
         cls,
         *,
-        track: Any,
+        track: Track,
         loop: Optional[asyncio.AbstractEventLoop] = None,
         capacity: int = 0,
         sample_rate: int = 48000,

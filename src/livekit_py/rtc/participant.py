@@ -10,11 +10,14 @@ from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
 from ..log import get_logger
+from ..session.model import ParticipantRecord
+from ..session.ports import LocalParticipantPort, RoomEvents, SignalPort
 from ..session.requests import SignalRequestError, reason_name
 from ..session.rpc import F
+from ..session.track_follower import ParticipantTrackFollower
+from ..types import ConnectionQuality as ConnectionQuality  # the official module exports it
+from ..types import DisconnectReason as DisconnectReason  # (and this)
 from ..types import (
-    ConnectionQuality,
-    DisconnectReason,
     ParticipantKind,
     ParticipantTrackPermission,
     TrackPublishOptions,
@@ -32,7 +35,6 @@ from .transcription import Transcription, transcription_to_proto
 
 if TYPE_CHECKING:
     from ..media.frame_source import FrameFanout
-    from .room import Room
 
 logger = get_logger("room.participant")
 
@@ -65,16 +67,24 @@ _KIND_FROM_PROTO[_CONNECTOR_KIND] = ParticipantKind.PARTICIPANT_KIND_CONNECTOR
 
 
 class Participant:
-    """State shared by local and remote participants, kept from the server's ParticipantInfo."""
+    """State shared by local and remote participants: a view of the room model's record."""
 
-    def __init__(self, info: proto_models.ParticipantInfo) -> None:
-        self._info = proto_models.ParticipantInfo()
-        self._info.CopyFrom(info)
+    def __init__(
+        self,
+        info: ParticipantRecord | proto_models.ParticipantInfo,
+        *,
+        events: RoomEvents | None = None,
+    ) -> None:
+        self._record = (
+            info if isinstance(info, ParticipantRecord) else ParticipantRecord.from_info(info)
+        )
         self._track_publications: dict[str, TrackPublication] = {}
-        self._disconnect_reason: int | None = None
-        self._connection_quality: int = ConnectionQuality.QUALITY_GOOD
-        self._room: Room | None = None
-        self._audio_level = 0.0
+        # the room's events, for following this participant's tracks (None: no room)
+        self._events = events
+
+    @property
+    def _info(self) -> proto_models.ParticipantInfo:
+        return self._record.info
 
     @property
     def sid(self) -> str:
@@ -112,60 +122,57 @@ class Participant:
     @property
     def disconnect_reason(self) -> int | None:
         """Why the participant left (a :class:`DisconnectReason`), None while present."""
-        return self._disconnect_reason
+        return self._record.disconnect_reason
 
     @property
     def connection_quality(self) -> int:
         """The last :class:`ConnectionQuality` the server reported."""
-        return self._connection_quality
+        return self._record.connection_quality
 
     @property
     def audio_level(self) -> float:
         """The audio level from the last active-speaker update (0 when not speaking)."""
-        return self._audio_level
+        return self._record.audio_level
 
     @property
     def is_speaking(self) -> bool:
-        return self._audio_level > 0
+        return self.audio_level > 0
 
     def _follow_track(self, source: int, kind: int) -> FrameFanout:
         """Frames of this participant's current track of ``source`` (see track_follower)."""
-        from ..session.track_follower import ParticipantTrackFollower
+        return ParticipantTrackFollower(
+            self._events, self, source, kind, local=isinstance(self, LocalParticipant)
+        )
 
-        return ParticipantTrackFollower(self._room, self, source, kind)
+    def _add_publication(self, publication: TrackPublication) -> None:
+        self._track_publications[publication.sid] = publication
 
-    def _apply_info(self, info: proto_models.ParticipantInfo, room: Room) -> None:
-        """Take a newer ParticipantInfo and emit the room events for what changed."""
-        old = self._info
-        self._info = proto_models.ParticipantInfo()
-        self._info.CopyFrom(info)
-        if old.metadata != info.metadata:
-            room.emit("participant_metadata_changed", self, old.metadata, info.metadata)
-        if old.name != info.name:
-            room.emit("participant_name_changed", self, old.name, info.name)
-        changed = _changed_attributes(dict(old.attributes), dict(info.attributes))
-        if changed:
-            room.emit("participant_attributes_changed", changed, self)
+    def _pop_publication(self, track_sid: str) -> TrackPublication | None:
+        return self._track_publications.pop(track_sid, None)
 
     def __repr__(self) -> str:
         cls = type(self).__name__
         return f"{cls}(sid={self.sid!r}, identity={self.identity!r}, name={self.name!r})"
 
 
-def _changed_attributes(old: dict[str, str], new: dict[str, str]) -> dict[str, str]:
-    """Keys added or changed in ``new`` with their values; removed keys map to ""."""
-    changed = {k: v for k, v in new.items() if old.get(k) != v}
-    changed.update({k: "" for k in old if k not in new})
-    return changed
-
-
 class RemoteParticipant(Participant):
     """Another participant in the room."""
 
-    def __init__(self, info: proto_models.ParticipantInfo, room: Room | None = None) -> None:
-        super().__init__(info)
-        self._room = room
-        self._track_publications = {t.sid: RemoteTrackPublication(t, self) for t in info.tracks}
+    def __init__(
+        self,
+        info: ParticipantRecord | proto_models.ParticipantInfo,
+        *,
+        signal: SignalPort | None = None,
+        events: RoomEvents | None = None,
+    ) -> None:
+        super().__init__(info, events=events)
+        self._signal = signal
+        for track_info in self._record.tracks.values():
+            self._add_publication(self._new_publication(track_info))
+
+    def _new_publication(self, info: proto_models.TrackInfo) -> RemoteTrackPublication:
+        """A view of ``info`` (the model's TrackInfo of one of this participant's tracks)."""
+        return RemoteTrackPublication(info, self.sid, self._signal)
 
     @property
     def track_publications(self) -> Mapping[str, RemoteTrackPublication]:
@@ -176,41 +183,25 @@ class RemoteParticipant(Participant):
             if isinstance(pub, RemoteTrackPublication)
         }
 
-    def _mark_disconnected(self, reason: int) -> None:
-        self._disconnect_reason = reason or DisconnectReason.UNKNOWN_REASON
-
-    def _sync_tracks(self, info: proto_models.ParticipantInfo, room: Room) -> None:
-        """Bring publications in line with ``info.tracks`` and emit the events."""
-        current = {t.sid: t for t in info.tracks}
-        for sid in [s for s in self._track_publications if s not in current]:
-            room._remove_remote_publication(self, sid)
-        for sid, track_info in current.items():
-            pub = self._track_publications.get(sid)
-            if not isinstance(pub, RemoteTrackPublication):
-                pub = RemoteTrackPublication(track_info, self)
-                self._track_publications[sid] = pub
-                room.emit("track_published", pub, self)
-                room._attach_pending_track(self, pub)
-                continue
-            was_muted = pub.muted
-            pub._update_info(track_info)
-            if track_info.muted != was_muted:
-                track = pub.track
-                if track is not None:
-                    track._muted = track_info.muted
-                room.emit("track_muted" if track_info.muted else "track_unmuted", self, pub)
-
 
 class LocalParticipant(Participant):
     """This client's participant: publishes tracks and data."""
 
-    def __init__(self, info: proto_models.ParticipantInfo, room: Room) -> None:
-        super().__init__(info)
-        self._room = room
-        self._local_room: Room = room
+    def __init__(
+        self,
+        info: ParticipantRecord | proto_models.ParticipantInfo,
+        port: LocalParticipantPort,
+        *,
+        events: RoomEvents | None = None,
+    ) -> None:
+        super().__init__(info, events=events)
+        self._port = port
+        # Read by data_stream.py's writers until they take a DataPort (the
+        # data-managers change); set by the room. Not used here.
         # (condition, future) pairs resolved when a server update makes condition() true
         self._info_waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._subscription_permission: proto_rtc.SubscriptionPermission | None = None
+        self._unpublishing: set[str] = set()
 
     # -- our own name, metadata and attributes ----------------------------------------
 
@@ -288,9 +279,8 @@ class LocalParticipant(Participant):
         Success is either the server's OK for our request id or a participant
         update about us that satisfies ``applied``; a refusal raises.
         """
-        room = self._local_room
-        signal = room._signal_or_raise()
-        tracker = room._requests
+        port = self._port
+        tracker = port.requests
         request_id = tracker.next_id()
         update.request_id = request_id
         answered = tracker.expect(request_id)
@@ -301,7 +291,7 @@ class LocalParticipant(Participant):
         try:
             try:
                 await asyncio.wait_for(
-                    signal.send(proto_rtc.SignalRequest(update_metadata=update)),
+                    port.send_signal(proto_rtc.SignalRequest(update_metadata=update)),
                     UPDATE_RESPONSE_TIMEOUT,
                 )
             except asyncio.TimeoutError:
@@ -355,11 +345,16 @@ class LocalParticipant(Participant):
             if not applied_now.done():
                 applied_now.cancel()
 
-    def _apply_info(self, info: proto_models.ParticipantInfo, room: Room) -> None:
-        super()._apply_info(info, room)
+    def _info_updated(self) -> None:
+        """The server sent our ParticipantInfo: wake the updates it satisfies."""
         for condition, future in list(self._info_waiters):
             if not future.done() and condition():
                 future.set_result(None)
+
+    def _cancel_waiters(self) -> None:
+        """The session ended: stop waiting for updates."""
+        for _, future in self._info_waiters:
+            future.cancel()
 
     # -- transcriptions, DTMF, subscription permissions --------------------------------
 
@@ -407,8 +402,7 @@ class LocalParticipant(Participant):
             raise PublishDTMFError(f"could not publish the DTMF tone: {e}") from e
 
     async def _send_reliable(self, packet: proto_models.DataPacket) -> None:
-        engine = self._local_room._engine_or_raise()
-        await engine.send_data(packet, proto_models.DataPacket.Kind.RELIABLE)
+        await self._port.send_data(packet, proto_models.DataPacket.Kind.RELIABLE)
 
     def set_track_subscription_permissions(
         self,
@@ -448,7 +442,7 @@ class LocalParticipant(Participant):
         message = proto_rtc.SubscriptionPermission(
             all_participants=allow_all_participants, track_permissions=track_permissions
         )
-        self._local_room._send_soon(proto_rtc.SignalRequest(subscription_permission=message))
+        self._port.send_signal_soon(proto_rtc.SignalRequest(subscription_permission=message))
         self._subscription_permission = message
 
     async def publish_data(
@@ -492,7 +486,7 @@ class LocalParticipant(Participant):
                 topic=topic,
             ),
         )
-        await self._local_room._engine_or_raise().send_data(packet, kind)
+        await self._port.send_data(packet, kind)
 
     @property
     def track_publications(self) -> Mapping[str, LocalTrackPublication]:
@@ -530,7 +524,7 @@ class LocalParticipant(Participant):
                 the remote handler raised).
             ValueError: The arguments are malformed.
         """
-        return await self._local_room._rpc_manager().perform_rpc(
+        return await self._port.rpc.perform_rpc(
             destination_identity=destination_identity,
             method=method,
             payload=payload,
@@ -559,11 +553,11 @@ class LocalParticipant(Participant):
         Returns:
             The handler, or (without one) a decorator that registers its function.
         """
-        return self._local_room._rpc_manager().register_rpc_method(method_name, handler)
+        return self._port.rpc.register_rpc_method(method_name, handler)
 
     def unregister_rpc_method(self, method: str) -> None:
         """Stop serving ``method``; later calls get ``UNSUPPORTED_METHOD``."""
-        self._local_room._rpc_manager().unregister_rpc_method(method)
+        self._port.rpc.unregister_rpc_method(method)
 
     # -- data streams (session/stream_manager.py) ----------------------------------
 
@@ -582,7 +576,7 @@ class LocalParticipant(Participant):
         ``compress`` is accepted for compatibility; streams are sent uncompressed,
         which every client reads. Raises StreamError when the stream cannot be sent.
         """
-        return await self._local_room._stream_manager().send_text(
+        return await self._port.streams.send_text(
             text,
             destination_identities=destination_identities,
             topic=topic,
@@ -603,7 +597,7 @@ class LocalParticipant(Participant):
         sender_identity: str | None = None,
     ) -> TextStreamWriter:
         """Open a TextStreamWriter; ``write`` text to it and ``aclose`` it when done."""
-        return await self._local_room._stream_manager().stream_text(
+        return await self._port.streams.stream_text(
             destination_identities=destination_identities,
             topic=topic,
             attributes=attributes,
@@ -627,7 +621,7 @@ class LocalParticipant(Participant):
 
         ``compress`` is accepted for compatibility; streams are sent uncompressed.
         """
-        return await self._local_room._stream_manager().send_file(
+        return await self._port.streams.send_file(
             file_path,
             topic=topic,
             destination_identities=destination_identities,
@@ -648,7 +642,7 @@ class LocalParticipant(Participant):
         topic: str = "",
     ) -> ByteStreamWriter:
         """Open a ByteStreamWriter; ``write`` bytes to it and ``aclose`` it when done."""
-        return await self._local_room._stream_manager().stream_bytes(
+        return await self._port.streams.stream_bytes(
             name,
             total_size=total_size,
             mime_type=mime_type,
@@ -676,26 +670,19 @@ class LocalParticipant(Participant):
             raise ValueError(f"publish_track needs a local track, not {type(track).__name__}")
         if track._participant is not None and track.sid:
             raise ValueError(f"track {track.name!r} is already published as {track.sid}")
-        room = self._local_room
-        engine = room._engine_or_raise()
         request = self._add_track_request(track, options)
         media = track._media_track()
         assert media is not None
-        info = await engine.add_track(request)
-        transceiver = engine.add_publisher_track(media, track._encoder_config(options))
-        try:
-            await engine.negotiate_publisher()
-        except BaseException:
-            await engine.remove_publisher_track(transceiver, renegotiate=False)
-            raise
+        published = await self._port.publish_track(request, media, track._encoder_config(options))
+        info = published.info
         track._sid = info.sid
         track._participant = self
-        track._sender = transceiver.sender
+        track._sender = published.transceiver.sender
         publication = LocalTrackPublication(info, track)
-        publication._transceiver = transceiver
-        self._track_publications[info.sid] = publication
+        publication._transceiver = published.transceiver
+        self._add_publication(publication)
         logger.info("published %s track %r as %s", info.mime_type or "a", track.name, info.sid)
-        room.emit("local_track_published", publication, track)
+        self._port.local_track_published(publication._info)
         return publication
 
     def _add_track_request(
@@ -717,16 +704,18 @@ class LocalParticipant(Participant):
     async def unpublish_track(self, track_sid: str) -> None:
         """Stop publishing the track ``track_sid``; raises ValueError for an unknown sid."""
         publication = self._track_publications.get(track_sid)
-        if not isinstance(publication, LocalTrackPublication):
+        if not isinstance(publication, LocalTrackPublication) or track_sid in self._unpublishing:
             raise ValueError(f"no published track with sid {track_sid!r}")
-        room = self._local_room
-        engine = room._engine_or_raise()
-        del self._track_publications[track_sid]
-        await engine.remove_publisher_track(publication._transceiver, renegotiate=True)
-        self._detach(publication)
-        room.emit("local_track_unpublished", publication)
+        self._unpublishing.add(track_sid)
+        try:
+            await self._port.unpublish_track(publication._transceiver)
+        finally:
+            self._unpublishing.discard(track_sid)
+        # the room drops the publication and emits local_track_unpublished
+        self._port.local_track_unpublished(track_sid)
 
     def _detach(self, publication: LocalTrackPublication) -> None:
+        """The publication ended: its track is no longer published."""
         track = publication.track
         if track is not None:
             track._participant = None
@@ -734,12 +723,9 @@ class LocalParticipant(Participant):
             track._sid = ""
 
     def _on_local_mute(self, track: LocalTrack, muted: bool) -> None:
-        publication = self._track_publications.get(track.sid)
-        if publication is None:
+        if track.sid not in self._track_publications:
             return
-        publication._info.muted = muted
-        room = self._local_room
-        room._send_soon(
+        self._port.send_signal_soon(
             proto_rtc.SignalRequest(mute=proto_rtc.MuteTrackRequest(sid=track.sid, muted=muted))
         )
-        room.emit("track_muted" if muted else "track_unmuted", self, publication)
+        self._port.local_track_muted(track.sid, muted)

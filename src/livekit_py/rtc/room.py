@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -12,12 +12,15 @@ from aiortc import MediaStreamTrack, RTCIceServer, RTCRtpTransceiver
 from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
-from .._compat import timeout as connect_timeout
 from ..engine.engine import EngineConfig, RtcEngine
-from ..errors import ConnectError
+from ..errors import ConnectError as ConnectError  # the official module exports it
 from ..log import get_logger
+from ..session import model as m
+from ..session import session as _session_module
+from ..session.ports import PublishedTrack
 from ..session.requests import RequestTracker, reason_name
 from ..session.rpc import RpcManager
+from ..session.session import Session, SessionState, StateChange
 from ..session.stream_manager import StreamManager
 from ..signal.client import SignalClient, SignalOptions
 from ..types import (
@@ -30,6 +33,7 @@ from ..types import (
     StreamState,
     TrackKind,
 )
+from ..webrtc.encoders import EncoderConfig
 from .data_stream import ByteStreamHandler, TextStreamHandler
 from .e2ee import E2EEOptions
 from .event_emitter import EventEmitter
@@ -149,7 +153,7 @@ EventTypes = Literal[
 ]
 
 # How long a transport failure waits for the server's leave message (and its reason).
-TRANSPORT_GRACE = 0.5
+TRANSPORT_GRACE = _session_module.TRANSPORT_GRACE
 
 _EVENT_NAMES: frozenset[str] = frozenset(EventTypes.__args__)  # type: ignore[attr-defined]
 
@@ -160,12 +164,21 @@ _DATA_KIND: dict[int, int] = {
 }
 
 
+# the engine's handle for a remote track: the aiortc track and its transceiver
+_Media = tuple[MediaStreamTrack, RTCRtpTransceiver]
+
+
 class Room(EventEmitter[EventTypes]):
     """A LiveKit room as seen by one participant.
 
     ``connect`` joins; the room then mirrors the server's view of participants
     and emits events (see :data:`EventTypes`) as they change. Event handlers are
     plain functions registered with :meth:`on`.
+
+    Inside, a :class:`~livekit_py.session.session.Session` owns the connection and
+    its lifecycle, a pure :class:`~livekit_py.session.model.RoomModel` turns server
+    messages into model events, and :meth:`_dispatch` is the one place where those
+    become the public objects' state and the public events.
     """
 
     _valid_events = _EVENT_NAMES
@@ -173,31 +186,34 @@ class Room(EventEmitter[EventTypes]):
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__()
         self._loop = loop
-        self._info = proto_models.Room()
+        self._model: m.RoomModel[_Media] = m.RoomModel()
+        self._session = Session(on_state=self._on_session_state, on_closed=self._on_session_closed)
+        self._port = _RoomPort(self)
         self._connection_state: int = ConnectionState.CONN_DISCONNECTED
         self._local_participant: LocalParticipant | None = None
         self._remote_participants: dict[str, RemoteParticipant] = {}
-        self._signal: SignalClient | None = None
-        self._engine: RtcEngine | None = None
         self._token: str | None = None
         self._url: str | None = None
         self._options = RoomOptions()
-        self._active_speakers: dict[str, float] = {}
-        self._connecting = False
-        self._leaving: asyncio.Event | None = None
-        self._disconnect_reason: int | None = None
-        self._disconnect_task: asyncio.Task[None] | None = None
-        self._server_info = proto_models.ServerInfo()
-        self._pending_remote: dict[str, tuple[MediaStreamTrack, RTCRtpTransceiver]] = {}
         self._rpc: RpcManager | None = None
         self._streams: StreamManager | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._requests = RequestTracker()
-        # track sid -> whether the publisher lets us subscribe (from the server's
-        # SubscriptionPermissionUpdate); tracks the server said nothing about are absent
-        self._subscription_allowed: dict[str, bool] = {}
 
     # -- properties -------------------------------------------------------------
+
+    @property
+    def _info(self) -> proto_models.Room:
+        return self._model.room
+
+    @property
+    def _server_info(self) -> proto_models.ServerInfo:
+        return self._model.server_info
+
+    @property
+    def _subscription_allowed(self) -> Mapping[str, bool]:
+        """Track sid -> whether its publisher lets us subscribe (what the server said)."""
+        return self._model.subscription_allowed
 
     @property
     def name(self) -> str:
@@ -270,12 +286,12 @@ class Room(EventEmitter[EventTypes]):
 
     def _rpc_manager(self) -> RpcManager:
         if self._rpc is None:
-            self._rpc = RpcManager(_RoomDataPort(self))
+            self._rpc = RpcManager(self._port)
         return self._rpc
 
     def _stream_manager(self) -> StreamManager:
         if self._streams is None:
-            self._streams = StreamManager(_RoomDataPort(self))
+            self._streams = StreamManager(self._port)
         return self._streams
 
     def register_text_stream_handler(self, topic: str, handler: TextStreamHandler) -> None:
@@ -314,7 +330,7 @@ class Room(EventEmitter[EventTypes]):
 
     async def get_rtc_stats(self) -> RtcStats:
         """Statistics of the publisher and subscriber peer connections."""
-        engine = self._engine
+        engine = self._session.engine
         if engine is None or not self.isconnected():
             raise RuntimeError("the room isn't connected")
         publisher, subscriber = await engine.get_stats()
@@ -340,46 +356,20 @@ class Room(EventEmitter[EventTypes]):
             raise ValueError("token must be a non-empty access token string")
         if options.e2ee is not None or options.encryption is not None:
             raise ValueError("livekit-py does not support end-to-end encryption (e2ee/encryption)")
-        if self._connecting or self.isconnected():
+        if self._session.state is not SessionState.DISCONNECTED:
             raise RuntimeError("the room is already connected or connecting")
-        self._connecting = True
         self._options = options
         timeout = options.connect_timeout or DEFAULT_CONNECT_TIMEOUT
-        signal = SignalClient()
-        engine: RtcEngine | None = None
-        try:
-            join = await signal.join(
-                url,
-                token,
-                SignalOptions(auto_subscribe=options.auto_subscribe, connect_timeout=timeout),
-            )
-            self._signal = signal
-            self._url, self._token = url, token
-            self._on_join(join)
-            engine = RtcEngine(signal, self._engine_config(options))
-            self._engine = engine
-            engine.on_data_packet = self._on_data_packet
-            engine.on_failure = self._on_engine_failure
-            engine.on_remote_track = self._on_remote_track
-            engine.on_remote_track_ended = self._on_remote_track_ended
-            signal.on_close = self._on_signal_closed
-            engine.start(join)
-            try:
-                async with connect_timeout(timeout):
-                    await engine.wait_connected()
-            except asyncio.TimeoutError:
-                raise ConnectError(
-                    f"the media connection to the LiveKit server was not established within "
-                    f"{timeout:g}s (ICE/DTLS did not complete)"
-                ) from None
-        except BaseException:
-            await self._teardown(send_leave=True)
-            raise
-        finally:
-            self._connecting = False
-
-        self._set_state(ConnectionState.CONN_CONNECTED)
-        self.emit("connected")
+        await self._session.connect(
+            url,
+            token,
+            SignalOptions(auto_subscribe=options.auto_subscribe, connect_timeout=timeout),
+            self._engine_config(options),
+            timeout=timeout,
+            on_joined=lambda join, signal, engine: self._on_joined(
+                url, token, join, signal, engine
+            ),
+        )
 
     def _engine_config(self, options: RoomOptions) -> EngineConfig:
         rc = options.rtc_config
@@ -398,72 +388,90 @@ class Room(EventEmitter[EventTypes]):
 
     async def disconnect(self, *, reason: int = DisconnectReason.CLIENT_INITIATED) -> None:
         """Leave the room. Safe to call more than once and when not connected."""
-        if not self.isconnected() and self._signal is None:
-            return
-        await self._disconnect(reason, send_leave=True)
+        await self._session.disconnect(reason)
 
-    async def _disconnect(self, reason: int, *, send_leave: bool) -> None:
-        if self._leaving is not None:
-            # Another path is already leaving (e.g. the server's reply to our
-            # leave request): let that one finish and report.
-            await self._leaving.wait()
-            return
-        was_connected = self.isconnected()
-        self._leaving = asyncio.Event()
-        try:
-            await self._teardown(send_leave=send_leave)
-        finally:
-            self._leaving.set()
-            self._leaving = None
-        if self._local_participant is not None:
-            self._local_participant._disconnect_reason = reason
-        if was_connected:
-            self._set_state(ConnectionState.CONN_DISCONNECTED)
-            self.emit("disconnected", reason)
-
-    async def _teardown(self, *, send_leave: bool) -> None:
-        """Close the engine and the signal socket and forget the remote participants."""
-        engine, signal = self._engine, self._signal
-        self._engine = None
-        self._signal = None
-        if signal is not None:
-            signal.on_close = None
-        if engine is not None:
-            engine.on_failure = None
-        leave = (
-            proto_rtc.LeaveRequest(
-                can_reconnect=False,
-                reason=proto_models.DisconnectReason.CLIENT_INITIATED,
-                action=proto_rtc.LeaveRequest.Action.DISCONNECT,
-            )
-            if send_leave
-            else None
+    def _on_joined(
+        self,
+        url: str,
+        token: str,
+        join: proto_rtc.JoinResponse,
+        signal: SignalClient,
+        engine: RtcEngine,
+    ) -> None:
+        """The session joined: build the model and listen to the server and the engine."""
+        self._url, self._token = url, token
+        self._on_join(join)
+        handlers: dict[str, Any] = {
+            "update": self._on_participant_update,
+            "speakers_changed": self._on_speakers_changed,
+            "room_update": self._on_room_update,
+            "connection_quality": self._on_connection_quality,
+            "refresh_token": self._on_refresh_token,
+            "mute": self._on_server_mute,
+            "track_unpublished": self._on_server_unpublish,
+            "track_subscribed": self._on_local_track_subscribed,
+            "subscription_response": self._on_subscription_response,
+            "stream_state_update": self._on_stream_state_update,
+            "request_response": self._on_request_response,
+            "subscription_permission_update": self._on_subscription_permission_update,
+        }
+        for kind, handler in handlers.items():
+            signal.on(kind, handler)
+        engine.on_data_packet = self._on_data_packet
+        engine.on_remote_track = self._on_remote_track
+        engine.on_remote_track_ended = self._on_remote_track_ended
+        logger.info(
+            "joined room %r (%s) as %r, server %s, %d other participant(s)",
+            join.room.name,
+            join.room.sid,
+            join.participant.identity,
+            self._model.server_version,
+            len(join.other_participants),
         )
-        # Shield the cleanup so that a cancelled connect still closes everything.
-        cleanup = asyncio.ensure_future(self._close_parts(engine, signal, leave))
-        try:
-            await asyncio.shield(cleanup)
-        except asyncio.CancelledError:
-            await cleanup
-            raise
-        self._end_all_tracks()
-        self._requests.fail_all(ConnectionError("the room disconnected before the server answered"))
-        lp = self._local_participant
-        if lp is not None:
-            for _, waiter in lp._info_waiters:
-                waiter.cancel()
-        for manager in (self._rpc, self._streams):
-            if manager is not None:
-                await manager.on_disconnected()
-        if self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
-        self._remote_participants.clear()
-        self._active_speakers.clear()
-        self._pending_remote.clear()
-        self._subscription_allowed.clear()
 
-    def _end_all_tracks(self) -> None:
-        """Remote tracks end (their streams stop); local publications are dropped."""
+    def _on_join(self, join: proto_rtc.JoinResponse) -> None:
+        """Start the model (and the participant views) from a JoinResponse."""
+        self._dispatch(self._model.apply_join(join))
+        local = self._model.local
+        assert local is not None
+        lp = LocalParticipant(local, self._port, events=self)
+        self._local_participant = lp
+        self._remote_participants = {
+            identity: self._remote_view(record) for identity, record in self._model.remote.items()
+        }
+
+    def _remote_view(self, record: m.ParticipantRecord) -> RemoteParticipant:
+        return RemoteParticipant(record, signal=self._port, events=self)
+
+    # -- the lifecycle, as the public sees it ------------------------------------------
+
+    def _on_session_state(self, change: StateChange) -> None:
+        """Map session transitions to ConnectionState and the lifecycle events."""
+        if change.new is SessionState.CONNECTED:
+            resumed = change.old is SessionState.RECONNECTING
+            self._set_public_state(ConnectionState.CONN_CONNECTED)
+            self.emit("reconnected" if resumed else "connected")
+        elif change.new is SessionState.RECONNECTING:
+            self._set_public_state(ConnectionState.CONN_RECONNECTING)
+            self.emit("reconnecting")
+        elif change.new is SessionState.DISCONNECTED:
+            local = self._model.local
+            if local is not None and change.reason is not None:
+                local.disconnect_reason = change.reason  # what local_participant reports
+            if self._connection_state != ConnectionState.CONN_DISCONNECTED:
+                self._set_public_state(ConnectionState.CONN_DISCONNECTED)
+                self.emit(
+                    "disconnected",
+                    change.reason if change.reason is not None else DisconnectReason.UNKNOWN_REASON,
+                )
+
+    def _set_public_state(self, state: int) -> None:
+        if state != self._connection_state:
+            self._connection_state = state
+            self.emit("connection_state_changed", state)
+
+    async def _on_session_closed(self) -> None:
+        """The engine and the signal client are closed: end what was built on them."""
         for participant in self._remote_participants.values():
             for pub in participant._track_publications.values():
                 track = pub._track
@@ -472,337 +480,266 @@ class Room(EventEmitter[EventTypes]):
                     self._spawn(track._end())
         lp = self._local_participant
         if lp is not None:
-            for pub in list(lp._track_publications.values()):
-                if isinstance(pub, LocalTrackPublication):
-                    lp._detach(pub)
-            lp._track_publications.clear()
+            for sid in list(lp._track_publications):
+                local_pub = lp._pop_publication(sid)
+                if isinstance(local_pub, LocalTrackPublication):
+                    lp._detach(local_pub)
+        self._requests.fail_all(ConnectionError("the room disconnected before the server answered"))
+        if lp is not None:
+            lp._cancel_waiters()
+        for manager in (self._rpc, self._streams):
+            if manager is not None:
+                await manager.on_disconnected()
+        if self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+        self._remote_participants.clear()
+        self._model.clear_remote()
 
-    @staticmethod
-    async def _close_parts(
-        engine: RtcEngine | None, signal: SignalClient | None, leave: proto_rtc.LeaveRequest | None
-    ) -> None:
-        if engine is not None:
-            engine.begin_close()
-        if signal is not None:
-            await signal.close(leave)
-        if engine is not None:
-            await engine.close()
+    # -- helpers the port uses ---------------------------------------------------------
 
-    def _schedule_disconnect(self, reason: int, why: str, *, grace: float = 0.0) -> None:
-        """Disconnect from inside a callback (server leave, lost socket, failed media).
-
-        The server closes the media connections right after telling us why we
-        are leaving, and the two can arrive in either order; a disconnect caused
-        by a transport waits ``grace`` seconds so that the server's reason, if
-        one is on its way, is the one reported.
-        """
-        if not self.isconnected() or self._leaving is not None:
-            return
-        if grace == 0.0 or self._disconnect_reason is None:
-            self._disconnect_reason = reason
-        if self._disconnect_task is not None and not self._disconnect_task.done():
-            return
-        logger.info("disconnecting: %s", why)
-
-        async def run() -> None:
-            if grace:
-                await asyncio.sleep(grace)
-            final = self._disconnect_reason
-            self._disconnect_reason = None
-            await self._disconnect(final if final is not None else reason, send_leave=False)
-
-        self._disconnect_task = asyncio.get_running_loop().create_task(
-            run(), name="livekit_py.room.disconnect"
-        )
-
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run ``coro`` in the background; teardown waits for it."""
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _send_soon(self, request: proto_rtc.SignalRequest) -> None:
-        """Send a signal request from synchronous code (errors are logged)."""
-        signal = self._signal_or_raise()
-
-        async def send() -> None:
-            try:
-                await signal.send(request)
-            except ConnectionError as e:
-                logger.warning("could not send %s: %s", request.WhichOneof("message"), e)
-
-        self._spawn(send())
-
-    def _set_state(self, state: int) -> None:
-        if state != self._connection_state:
-            self._connection_state = state
-            self.emit("connection_state_changed", state)
-
     def _engine_or_raise(self) -> RtcEngine:
-        if self._engine is None or not self.isconnected():
+        engine = self._session.engine
+        if engine is None or self._session.state is not SessionState.CONNECTED:
             raise ConnectionError("the room is not connected")
-        return self._engine
+        return engine
 
     def _signal_or_raise(self) -> SignalClient:
-        if self._signal is None or not self.isconnected():
+        signal = self._session.signal
+        if signal is None or self._session.state is not SessionState.CONNECTED:
             raise ConnectionError("the room is not connected")
-        return self._signal
+        return signal
 
-    # -- the model ------------------------------------------------------------------------
+    # -- server messages -> the model -> events ----------------------------------------
 
-    def _on_join(self, join: proto_rtc.JoinResponse) -> None:
-        self._info.CopyFrom(join.room)
-        self._server_info.CopyFrom(join.server_info)
-        self._local_participant = LocalParticipant(join.participant, self)
-        self._remote_participants = {}
-        for info in join.other_participants:
-            self._remote_participants[info.identity] = RemoteParticipant(info, self)
-        signal = self._signal
-        assert signal is not None
-        signal.on("update", self._on_participant_update)
-        signal.on("leave", self._on_leave)
-        signal.on("speakers_changed", self._on_speakers_changed)
-        signal.on("room_update", self._on_room_update)
-        signal.on("connection_quality", self._on_connection_quality)
-        signal.on("refresh_token", self._on_refresh_token)
-        signal.on("mute", self._on_server_mute)
-        signal.on("track_unpublished", self._on_server_unpublish)
-        signal.on("track_subscribed", self._on_local_track_subscribed)
-        signal.on("subscription_response", self._on_subscription_response)
-        signal.on("stream_state_update", self._on_stream_state_update)
-        signal.on("request_response", self._on_request_response)
-        signal.on("subscription_permission_update", self._on_subscription_permission_update)
+    def _on_participant_update(self, update: proto_rtc.ParticipantUpdate) -> None:
+        self._dispatch(self._model.apply_participant_update(update))
+
+    def _on_speakers_changed(self, msg: proto_rtc.SpeakersChanged) -> None:
+        self._dispatch(self._model.apply_speakers(msg))
+
+    def _on_room_update(self, msg: proto_rtc.RoomUpdate) -> None:
+        self._dispatch(self._model.apply_room_update(msg))
+
+    def _on_connection_quality(self, msg: proto_rtc.ConnectionQualityUpdate) -> None:
+        self._dispatch(self._model.apply_connection_quality(msg))
+
+    def _on_subscription_response(self, msg: proto_rtc.SubscriptionResponse) -> None:
+        self._dispatch(self._model.apply_subscription_response(msg))
+
+    def _on_stream_state_update(self, msg: proto_rtc.StreamStateUpdate) -> None:
+        self._dispatch(self._model.apply_stream_states(msg))
+
+    def _on_subscription_permission_update(
+        self, msg: proto_rtc.SubscriptionPermissionUpdate
+    ) -> None:
         logger.info(
-            "joined room %r (%s) as %r, server %s, %d other participant(s)",
-            self._info.name,
-            self._info.sid,
-            join.participant.identity,
-            join.server_info.version or join.server_version,
-            len(join.other_participants),
+            "%s to subscribe to %s of %s",
+            "allowed" if msg.allowed else "not allowed",
+            msg.track_sid,
+            msg.participant_sid,
         )
+        self._dispatch(self._model.apply_subscription_permission(msg))
 
-    def _participant_by_sid(self, sid: str) -> Participant | None:
-        lp = self._local_participant
-        if lp is not None and lp.sid == sid:
-            return lp
-        return next((p for p in self._remote_participants.values() if p.sid == sid), None)
+    def _on_server_mute(self, msg: proto_rtc.MuteTrackRequest) -> None:
+        self._dispatch(self._model.apply_mute_request(msg))
 
-    def _participant_by_identity(self, identity: str) -> Participant | None:
+    def _on_server_unpublish(self, msg: proto_rtc.TrackUnpublishedResponse) -> None:
+        self._dispatch(self._model.apply_local_unpublished(msg))
+
+    def _on_local_track_subscribed(self, msg: proto_rtc.TrackSubscribed) -> None:
+        self._dispatch(self._model.apply_local_subscribed(msg))
+
+    def _on_remote_track(
+        self, track_sid: str, rtc_track: MediaStreamTrack, transceiver: RTCRtpTransceiver
+    ) -> None:
+        self._dispatch(self._model.remote_track_started(track_sid, (rtc_track, transceiver)))
+
+    def _on_remote_track_ended(self, track_sid: str) -> None:
+        self._dispatch(self._model.remote_track_ended(track_sid))
+
+    def _on_refresh_token(self, token: str) -> None:
+        self._token = token
+        self.emit("token_refreshed")
+
+    def _on_request_response(self, msg: proto_rtc.RequestResponse) -> None:
+        if self._requests.handle(msg):
+            return
+        reasons = proto_rtc.RequestResponse.Reason
+        if msg.reason not in (reasons.OK, reasons.QUEUED):
+            logger.warning(
+                "the server refused a %s request: %s (%s)",
+                msg.WhichOneof("request") or "signal",
+                msg.message,
+                reason_name(msg.reason),
+            )
+
+    # -- the one place model events become public state and events ---------------------
+
+    def _view(self, identity: str) -> Participant | None:
         lp = self._local_participant
         if lp is not None and lp.identity == identity:
             return lp
         return self._remote_participants.get(identity)
 
-    def _on_participant_update(self, update: proto_rtc.ParticipantUpdate) -> None:
-        lp = self._local_participant
-        for info in update.participants:
-            if lp is not None and (info.identity == lp.identity or info.sid == lp.sid):
-                if info.state != proto_models.ParticipantInfo.State.DISCONNECTED:
-                    lp._apply_info(info, self)
-                continue
-            rp = self._remote_participants.get(info.identity)
-            if info.state == proto_models.ParticipantInfo.State.DISCONNECTED:
-                if rp is not None and rp.sid == info.sid:
-                    self._participant_left(rp, info.disconnect_reason)
-                continue
-            if rp is not None and rp.sid != info.sid:
-                # Same identity, new session: the old one is gone.
-                self._participant_left(rp, proto_models.DisconnectReason.DUPLICATE_IDENTITY)
-                rp = None
+    def _dispatch(self, events: list[m.ModelEvent[_Media]]) -> None:
+        """Apply model events to the views and emit the public events, in order."""
+        for event in events:
+            self._apply(event)
+
+    def _apply(self, event: m.ModelEvent[_Media]) -> None:
+        if isinstance(event, m.ParticipantConnected):
+            joined = self._remote_view(self._model.remote[event.identity])
+            self._remote_participants[event.identity] = joined
+            self.emit("participant_connected", joined)
+        elif isinstance(event, m.ParticipantDisconnected):
+            for manager in (self._rpc, self._streams):
+                if manager is not None:
+                    manager.on_participant_left(event.identity)
+            gone = self._remote_participants.pop(event.identity, None)
+            if gone is not None:
+                self.emit("participant_disconnected", gone)
+        elif isinstance(event, m.ParticipantMetadataChanged):
+            self._emit_for(event.identity, "participant_metadata_changed", event.old, event.new)
+        elif isinstance(event, m.ParticipantNameChanged):
+            self._emit_for(event.identity, "participant_name_changed", event.old, event.new)
+        elif isinstance(event, m.ParticipantAttributesChanged):
+            participant = self._view(event.identity)
+            if participant is not None:
+                self.emit("participant_attributes_changed", event.changed, participant)
+        elif isinstance(event, m.LocalParticipantUpdated):
+            if self._local_participant is not None:
+                self._local_participant._info_updated()
+        elif isinstance(event, m.TrackPublished):
+            rp = self._remote_participants.get(event.identity)
             if rp is None:
-                rp = RemoteParticipant(info, self)
-                self._remote_participants[info.identity] = rp
-                self.emit("participant_connected", rp)
-                for pub in list(rp.track_publications.values()):
-                    self.emit("track_published", pub, rp)
-                    self._attach_pending_track(rp, pub)
-            elif info.version >= rp._info.version:
-                rp._apply_info(info, self)
-                rp._sync_tracks(info, self)
+                return
+            pub = rp._track_publications.get(event.track_sid)
+            if pub is None:
+                pub = rp._new_publication(
+                    self._model.remote[event.identity].tracks[event.track_sid]
+                )
+                rp._add_publication(pub)
+            self.emit("track_published", pub, rp)
+        elif isinstance(event, m.TrackUnpublished):
+            owner = self._remote_participants.get(event.identity)
+            removed = owner._pop_publication(event.track_sid) if owner is not None else None
+            if removed is not None:
+                self.emit("track_unpublished", removed, owner)
+        elif isinstance(event, m.TrackMuted | m.TrackUnmuted):
+            self._apply_mute(event.identity, event.track_sid, isinstance(event, m.TrackMuted))
+        elif isinstance(event, m.TrackSubscribed):
+            self._subscribe(event.identity, event.track_sid, event.media)
+        elif isinstance(event, m.TrackUnsubscribed):
+            self._unsubscribe(event.identity, event.track_sid)
+        elif isinstance(event, m.TrackSubscriptionFailed):
+            who = self._remote_participants.get(event.identity) if event.identity else None
+            self.emit("track_subscription_failed", who, event.track_sid, event.error)
+        elif isinstance(event, m.StreamStateChanged):
+            track = self._remote_track(event.identity, event.track_sid)
+            if track is not None:
+                paused = StreamState.STATE_PAUSED if event.paused else StreamState.STATE_ACTIVE
+                track._stream_state = paused
+        elif isinstance(event, m.ActiveSpeakersChanged):
+            speakers = [p for p in map(self._view, event.identities) if p is not None]
+            self.emit("active_speakers_changed", speakers)
+        elif isinstance(event, m.ConnectionQualityChanged):
+            self._emit_for(event.identity, "connection_quality_changed", event.quality)
+        elif isinstance(event, m.RoomMetadataChanged):
+            self.emit("room_metadata_changed", event.old, event.new)
+        elif isinstance(event, m.RoomUpdated):
+            self.emit("room_updated")
+        else:
+            self._apply_local(event)
 
-    def _participant_left(self, rp: RemoteParticipant, reason: int) -> None:
-        for sid in list(rp._track_publications):
-            self._remove_remote_publication(rp, sid)
-        for manager in (self._rpc, self._streams):
-            if manager is not None:
-                manager.on_participant_left(rp.identity)
-        self._remote_participants.pop(rp.identity, None)
-        self._active_speakers.pop(rp.sid, None)
-        rp._mark_disconnected(reason)
-        self.emit("participant_disconnected", rp)
-
-    # -- remote tracks ------------------------------------------------------------------
-
-    def _find_publication(
-        self, track_sid: str
-    ) -> tuple[RemoteParticipant, RemoteTrackPublication] | None:
-        for rp in self._remote_participants.values():
-            pub = rp._track_publications.get(track_sid)
-            if isinstance(pub, RemoteTrackPublication):
-                return rp, pub
-        return None
-
-    def _on_remote_track(
-        self, track_sid: str, rtc_track: MediaStreamTrack, transceiver: RTCRtpTransceiver
-    ) -> None:
-        found = self._find_publication(track_sid)
-        if found is None:
-            # The participant update announcing the track has not arrived yet.
-            self._pending_remote[track_sid] = (rtc_track, transceiver)
+    def _apply_local(self, event: m.ModelEvent[_Media]) -> None:
+        lp = self._local_participant
+        if lp is None:
             return
-        self._subscribe(found[0], found[1], rtc_track, transceiver)
+        if isinstance(event, m.LocalTrackPublished):
+            pub = lp._track_publications.get(event.track_sid)
+            if isinstance(pub, LocalTrackPublication):
+                self.emit("local_track_published", pub, pub.track)
+        elif isinstance(event, m.LocalTrackUnpublished):
+            pub = lp._pop_publication(event.track_sid)
+            if not isinstance(pub, LocalTrackPublication):
+                return
+            if event.by_server:
+                logger.info("the server unpublished our track %s", event.track_sid)
+                engine = self._session.engine
+                if engine is not None:
+                    self._spawn(engine.remove_publisher_track(pub._transceiver, renegotiate=True))
+            lp._detach(pub)
+            self.emit("local_track_unpublished", pub)
+        elif isinstance(event, m.LocalTrackMuteRequested):
+            pub = lp._track_publications.get(event.track_sid)
+            track = pub.track if isinstance(pub, LocalTrackPublication) else None
+            if track is None:
+                logger.debug("server mute for unknown local track %s", event.track_sid)
+            elif event.muted:
+                track.mute()
+            else:
+                track.unmute()
+        elif isinstance(event, m.LocalTrackSubscribed):
+            pub = lp._track_publications.get(event.track_sid)
+            if isinstance(pub, LocalTrackPublication):
+                pub._subscribed.set()
+                if pub.track is not None:
+                    self.emit("local_track_subscribed", pub.track)
 
-    def _attach_pending_track(self, rp: RemoteParticipant, pub: RemoteTrackPublication) -> None:
-        pending = self._pending_remote.pop(pub.sid, None)
-        if pending is not None:
-            self._subscribe(rp, pub, *pending)
+    def _emit_for(self, identity: str, name: EventTypes, *args: Any) -> None:
+        participant = self._view(identity)
+        if participant is not None:
+            self.emit(name, participant, *args)
 
-    def _subscribe(
-        self,
-        rp: RemoteParticipant,
-        pub: RemoteTrackPublication,
-        rtc_track: MediaStreamTrack,
-        transceiver: RTCRtpTransceiver,
-    ) -> None:
+    def _remote_track(self, identity: str, track_sid: str) -> RemoteTrack | None:
+        rp = self._remote_participants.get(identity)
+        pub = rp._track_publications.get(track_sid) if rp is not None else None
+        return pub.track if isinstance(pub, RemoteTrackPublication) else None
+
+    def _apply_mute(self, identity: str, track_sid: str, muted: bool) -> None:
+        participant = self._view(identity)
+        pub = participant._track_publications.get(track_sid) if participant else None
+        if participant is None or pub is None:
+            return
+        if isinstance(pub, RemoteTrackPublication) and pub.track is not None:
+            pub.track._muted = muted
+        self.emit("track_muted" if muted else "track_unmuted", participant, pub)
+
+    def _subscribe(self, identity: str, track_sid: str, media: _Media) -> None:
+        rp = self._remote_participants.get(identity)
+        pub = rp._track_publications.get(track_sid) if rp is not None else None
+        if rp is None or not isinstance(pub, RemoteTrackPublication):
+            return
         old = pub.track
         if old is not None:
             pub._track = None
             self._spawn(old._end())
+        rtc_track, transceiver = media
         cls = RemoteAudioTrack if pub.kind == TrackKind.KIND_AUDIO else RemoteVideoTrack
         track = cls(pub._info, rtc_track)
         track._receiver = transceiver.receiver
         track._start()
         pub._track = track
-        logger.debug("subscribed to %s of %s", pub.sid, rp.identity)
+        logger.debug("subscribed to %s of %s", track_sid, identity)
         self.emit("track_subscribed", track, pub, rp)
 
-    def _on_remote_track_ended(self, track_sid: str) -> None:
-        self._pending_remote.pop(track_sid, None)
-        found = self._find_publication(track_sid)
-        if found is not None:
-            self._unsubscribe(*found)
-
-    def _unsubscribe(self, rp: RemoteParticipant, pub: RemoteTrackPublication) -> None:
-        track = pub.track
-        if track is None:
+    def _unsubscribe(self, identity: str, track_sid: str) -> None:
+        rp = self._remote_participants.get(identity)
+        pub = rp._track_publications.get(track_sid) if rp is not None else None
+        track = pub.track if isinstance(pub, RemoteTrackPublication) else None
+        if rp is None or pub is None or track is None:
             return
         pub._track = None
         self._spawn(track._end())
         self.emit("track_unsubscribed", track, pub, rp)
 
-    def _remove_remote_publication(self, rp: RemoteParticipant, track_sid: str) -> None:
-        pub = rp._track_publications.get(track_sid)
-        if not isinstance(pub, RemoteTrackPublication):
-            return
-        self._unsubscribe(rp, pub)
-        del rp._track_publications[track_sid]
-        self._subscription_allowed.pop(track_sid, None)
-        self.emit("track_unpublished", pub, rp)
-
-    def _on_subscription_response(self, msg: proto_rtc.SubscriptionResponse) -> None:
-        if not msg.err:
-            return
-        found = self._find_publication(msg.track_sid)
-        error = proto_models.SubscriptionError.Name(msg.err)
-        participant = found[0] if found is not None else None
-        self.emit("track_subscription_failed", participant, msg.track_sid, error)
-
-    def _on_stream_state_update(self, msg: proto_rtc.StreamStateUpdate) -> None:
-        for info in msg.stream_states:
-            found = self._find_publication(info.track_sid)
-            track = found[1].track if found is not None else None
-            if track is not None:
-                paused = info.state == proto_rtc.StreamState.PAUSED
-                track._stream_state = (
-                    StreamState.STATE_PAUSED if paused else StreamState.STATE_ACTIVE
-                )
-
-    # -- local tracks, as the server sees them ------------------------------------------
-
-    def _on_server_mute(self, msg: proto_rtc.MuteTrackRequest) -> None:
-        lp = self._local_participant
-        pub = lp._track_publications.get(msg.sid) if lp is not None else None
-        track = pub.track if isinstance(pub, LocalTrackPublication) else None
-        if track is None:
-            logger.debug("server mute for unknown local track %s", msg.sid)
-            return
-        if msg.muted:
-            track.mute()
-        else:
-            track.unmute()
-
-    def _on_server_unpublish(self, msg: proto_rtc.TrackUnpublishedResponse) -> None:
-        lp = self._local_participant
-        pub = lp._track_publications.get(msg.track_sid) if lp is not None else None
-        if lp is None or not isinstance(pub, LocalTrackPublication):
-            return
-        logger.info("the server unpublished our track %s", msg.track_sid)
-        del lp._track_publications[msg.track_sid]
-        engine = self._engine
-        if engine is not None:
-            self._spawn(engine.remove_publisher_track(pub._transceiver, renegotiate=True))
-        lp._detach(pub)
-        self.emit("local_track_unpublished", pub)
-
-    def _on_local_track_subscribed(self, msg: proto_rtc.TrackSubscribed) -> None:
-        lp = self._local_participant
-        pub = lp._track_publications.get(msg.track_sid) if lp is not None else None
-        if not isinstance(pub, LocalTrackPublication):
-            return
-        first = not pub._subscribed.is_set()
-        pub._subscribed.set()
-        if first and pub.track is not None:
-            self.emit("local_track_subscribed", pub.track)
-
-    def _on_leave(self, leave: proto_rtc.LeaveRequest) -> None:
-        reason = leave.reason or DisconnectReason.UNKNOWN_REASON
-        action = proto_rtc.LeaveRequest.Action.Name(leave.action)
-        self._schedule_disconnect(
-            reason,
-            f"the server asked us to leave ({proto_models.DisconnectReason.Name(leave.reason)}, "
-            f"action {action})",
-        )
-
-    def _on_signal_closed(self, why: str) -> None:
-        self._schedule_disconnect(DisconnectReason.SIGNAL_CLOSE, why, grace=TRANSPORT_GRACE)
-
-    def _on_engine_failure(self, why: str) -> None:
-        self._schedule_disconnect(DisconnectReason.MEDIA_FAILURE, why, grace=TRANSPORT_GRACE)
-
-    def _on_speakers_changed(self, msg: proto_rtc.SpeakersChanged) -> None:
-        for speaker in msg.speakers:
-            if speaker.active:
-                self._active_speakers[speaker.sid] = speaker.level
-            else:
-                self._active_speakers.pop(speaker.sid, None)
-        speakers: list[Participant] = []
-        for sid in sorted(self._active_speakers, key=lambda s: -self._active_speakers[s]):
-            participant = self._participant_by_sid(sid)
-            if participant is not None:
-                speakers.append(participant)
-        for participant in [self._local_participant, *self._remote_participants.values()]:
-            if participant is not None:
-                participant._audio_level = self._active_speakers.get(participant.sid, 0.0)
-        self.emit("active_speakers_changed", speakers)
-
-    def _on_room_update(self, msg: proto_rtc.RoomUpdate) -> None:
-        old_metadata = self._info.metadata
-        self._info.CopyFrom(msg.room)
-        if old_metadata != msg.room.metadata:
-            self.emit("room_metadata_changed", old_metadata, msg.room.metadata)
-        self.emit("room_updated")
-
-    def _on_connection_quality(self, msg: proto_rtc.ConnectionQualityUpdate) -> None:
-        for update in msg.updates:
-            participant = self._participant_by_sid(update.participant_sid)
-            if participant is None:
-                continue
-            participant._connection_quality = int(update.quality)
-            self.emit("connection_quality_changed", participant, int(update.quality))
-
-    def _on_refresh_token(self, token: str) -> None:
-        self._token = token
-        self.emit("token_refreshed")
+    # -- data packets ----------------------------------------------------------------------
 
     def _on_data_packet(self, packet: proto_models.DataPacket, kind: int) -> None:
         which = packet.WhichOneof("value")
@@ -837,53 +774,11 @@ class Room(EventEmitter[EventTypes]):
             logger.debug("data packet %s from %r not handled", which, identity)
 
     def _on_transcription(self, message: proto_models.Transcription) -> None:
-        participant = self._participant_by_identity(message.transcribed_participant_identity)
+        participant = self._view(message.transcribed_participant_identity)
         publication = None
         if participant is not None:
             publication = participant._track_publications.get(message.track_id)
         self.emit("transcription_received", segments_from_proto(message), participant, publication)
-
-    # -- request responses and subscription permissions ---------------------------------
-
-    def _on_request_response(self, msg: proto_rtc.RequestResponse) -> None:
-        if self._requests.handle(msg):
-            return
-        reasons = proto_rtc.RequestResponse.Reason
-        if msg.reason not in (reasons.OK, reasons.QUEUED):
-            logger.warning(
-                "the server refused a %s request: %s (%s)",
-                msg.WhichOneof("request") or "signal",
-                msg.message,
-                reason_name(msg.reason),
-            )
-
-    def _on_subscription_permission_update(
-        self, msg: proto_rtc.SubscriptionPermissionUpdate
-    ) -> None:
-        self._subscription_allowed[msg.track_sid] = msg.allowed
-        found = self._find_publication(msg.track_sid)
-        if found is None:
-            logger.debug("permission update for unknown track %s", msg.track_sid)
-            return
-        rp, pub = found
-        logger.info(
-            "%s to subscribe to %s of %s",
-            "allowed" if msg.allowed else "not allowed",
-            msg.track_sid,
-            rp.identity,
-        )
-        if msg.allowed:
-            return
-        # The server stops forwarding the track; drop it now rather than when
-        # the subscriber transceiver goes away.
-        self._pending_remote.pop(msg.track_sid, None)
-        self._unsubscribe(rp, pub)
-        self.emit(
-            "track_subscription_failed",
-            rp,
-            msg.track_sid,
-            f"{rp.identity} does not allow us to subscribe to track {msg.track_sid}",
-        )
 
     # -- misc ---------------------------------------------------------------------------
 
@@ -892,21 +787,88 @@ class Room(EventEmitter[EventTypes]):
         return f"Room(sid={self.sid!r}, name={self.name!r}, state={state})"
 
 
-class _RoomDataPort:
-    """The :class:`~livekit_py.session.ports.DataPort` the room's RPC and stream
-    managers send through (a stand-in until the session object provides it)."""
+class _RoomPort:
+    """The session as the public objects see it (the protocols of session/ports.py).
+
+    Participants, publications and the RPC/data-stream managers hold this, not the
+    room: it is the only way they reach the connection.
+    """
 
     def __init__(self, room: Room) -> None:
         self._room = room
 
+    # DataPort
+
     @property
     def local_identity(self) -> str:
-        local = self._room._local_participant
+        local = self._room._model.local
         return local.identity if local is not None else ""
 
     @property
     def server_version(self) -> str:
-        return self._room._server_info.version
+        return self._room._model.server_version
 
     async def send_data(self, packet: proto_models.DataPacket, kind: int) -> None:
         await self._room._engine_or_raise().send_data(packet, kind)
+
+    # SignalPort
+
+    async def send_signal(self, request: proto_rtc.SignalRequest) -> None:
+        await self._room._signal_or_raise().send(request)
+
+    def send_signal_soon(self, request: proto_rtc.SignalRequest) -> None:
+        signal = self._room._signal_or_raise()
+
+        async def send() -> None:
+            try:
+                await signal.send(request)
+            except ConnectionError as e:
+                logger.warning("could not send %s: %s", request.WhichOneof("message"), e)
+
+        self._room._spawn(send())
+
+    # LocalParticipantPort
+
+    @property
+    def requests(self) -> RequestTracker:
+        return self._room._requests
+
+    @property
+    def rpc(self) -> RpcManager:
+        return self._room._rpc_manager()
+
+    @property
+    def streams(self) -> StreamManager:
+        return self._room._stream_manager()
+
+    async def publish_track(
+        self,
+        request: proto_rtc.AddTrackRequest,
+        media: MediaStreamTrack,
+        encoder: EncoderConfig,
+    ) -> PublishedTrack:
+        engine = self._room._engine_or_raise()
+        info = await engine.add_track(request)
+        transceiver = engine.add_publisher_track(media, encoder)
+        try:
+            await engine.negotiate_publisher()
+        except BaseException:
+            await engine.remove_publisher_track(transceiver, renegotiate=False)
+            raise
+        return PublishedTrack(info, transceiver)
+
+    async def unpublish_track(self, transceiver: RTCRtpTransceiver) -> None:
+        engine = self._room._engine_or_raise()
+        await engine.remove_publisher_track(transceiver, renegotiate=True)
+
+    def local_track_published(self, info: proto_models.TrackInfo) -> None:
+        room = self._room
+        room._dispatch(room._model.local_track_published(info))
+
+    def local_track_unpublished(self, track_sid: str) -> None:
+        room = self._room
+        room._dispatch(room._model.local_track_unpublished(track_sid))
+
+    def local_track_muted(self, track_sid: str, muted: bool) -> None:
+        room = self._room
+        room._dispatch(room._model.local_track_muted(track_sid, muted))

@@ -8,7 +8,7 @@ frames out to any number of AudioStreams/VideoStreams.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
     from ..webrtc.source_tracks import AudioSourceTrack, VideoSourceTrack
     from .audio_source import AudioSource
-    from .participant import LocalParticipant
     from .video_source import VideoSource
 
 logger = get_logger("room.track")
@@ -88,12 +87,20 @@ class Track:
         return f"{type(self).__name__}(sid={self.sid!r}, name={self.name!r})"
 
 
+class _Publisher(Protocol):
+    """What a published local track tells its participant (LocalParticipant is one)."""
+
+    def _on_local_mute(self, track: LocalTrack, muted: bool) -> None:
+        """``track`` was muted or unmuted by the user."""
+        ...
+
+
 class LocalTrack(Track):
     """A track published (or publishable) by the local participant."""
 
     def __init__(self, name: str, kind: int) -> None:
         super().__init__(name, kind)
-        self._participant: LocalParticipant | None = None
+        self._participant: _Publisher | None = None
         self._sender: RTCRtpSender | None = None  # once published
 
     def _set_muted(self, muted: bool) -> None:

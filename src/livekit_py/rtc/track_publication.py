@@ -12,7 +12,7 @@ from ..types import EncryptionType, TrackKind, TrackSource
 from .track import KIND_FROM_PROTO, LocalTrack, RemoteTrack, Track
 
 if TYPE_CHECKING:
-    from .participant import RemoteParticipant
+    from ..session.ports import SignalPort
 
 # livekit-protocol TrackSource -> public TrackSource (the same numbers, kept explicit)
 SOURCE_FROM_PROTO: dict[int, int] = {
@@ -26,11 +26,13 @@ SOURCE_TO_PROTO: dict[int, int] = {v: k for k, v in SOURCE_FROM_PROTO.items()}
 
 
 class TrackPublication:
-    """A published track as the server describes it (TrackInfo)."""
+    """A published track as the server describes it: a view of its TrackInfo.
+
+    ``info`` is kept, not copied: the room model updates it in place.
+    """
 
     def __init__(self, info: proto_models.TrackInfo) -> None:
-        self._info = proto_models.TrackInfo()
-        self._info.CopyFrom(info)
+        self._info = info
         self._track: Track | None = None
 
     @property
@@ -85,9 +87,6 @@ class TrackPublication:
     def track(self) -> Track | None:
         return self._track
 
-    def _update_info(self, info: proto_models.TrackInfo) -> None:
-        self._info.CopyFrom(info)
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}(sid={self.sid!r}, name={self.name!r}, kind={self.kind})"
 
@@ -114,9 +113,15 @@ class LocalTrackPublication(TrackPublication):
 class RemoteTrackPublication(TrackPublication):
     """A track published by another participant."""
 
-    def __init__(self, info: proto_models.TrackInfo, participant: RemoteParticipant) -> None:
+    def __init__(
+        self,
+        info: proto_models.TrackInfo,
+        participant_sid: str = "",
+        signal: SignalPort | None = None,
+    ) -> None:
         super().__init__(info)
-        self._participant = participant
+        self._participant_sid = participant_sid
+        self._signal = signal
         self._subscribed = False
         self._wants_subscription: bool | None = None
 
@@ -136,16 +141,16 @@ class RemoteTrackPublication(TrackPublication):
         ``track_subscribed``/``track_unsubscribed`` follow once it has done so.
         """
         self._wants_subscription = bool(subscribed)
-        room = self._participant._room
-        if room is None:
+        signal = self._signal
+        if signal is None:
             raise ConnectionError("the room is not connected")
         request = proto_rtc.UpdateSubscription(
             track_sids=[self.sid],
             subscribe=bool(subscribed),
             participant_tracks=[
                 proto_models.ParticipantTracks(
-                    participant_sid=self._participant.sid, track_sids=[self.sid]
+                    participant_sid=self._participant_sid, track_sids=[self.sid]
                 )
             ],
         )
-        room._send_soon(proto_rtc.SignalRequest(subscription=request))
+        signal.send_signal_soon(proto_rtc.SignalRequest(subscription=request))

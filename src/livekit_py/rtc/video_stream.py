@@ -8,15 +8,20 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import av
 
 from ..log import get_logger
 from ..media.frame_source import AVFrame, FrameFanout, Subscription, fanout_of
+from ..session.ports import FollowsTracks
 from ..types import TrackKind, VideoBufferType, VideoRotation
 from .video_frame import VideoFrame, _from_av_frame
 from .video_source import CapturedVideoFrame, SentFrameInfo
+
+if TYPE_CHECKING:
+    from .participant import Participant
+    from .track import Track
 
 __all__ = ["VideoFrameEvent", "VideoStream"]
 
@@ -181,14 +186,13 @@ class VideoStream:
                 raise ValueError("track_source is required with participant")
             if isinstance(track_source, bool) or not isinstance(track_source, int):
                 raise ValueError(f"track_source must be a TrackSource value, got {track_source!r}")
-            follow = getattr(participant, "_follow_track", None)
-            if not callable(follow):
+            if not isinstance(participant, FollowsTracks):
                 raise ValueError(
                     f"participant must be a Participant, got {type(participant).__name__}"
                 )
             # the room-level follower moves between the participant's tracks and ends
             # when the participant leaves
-            self._attach(follow(track_source, TrackKind.KIND_VIDEO))
+            self._attach(participant._follow_track(track_source, TrackKind.KIND_VIDEO))
         elif track is None:
             raise ValueError("track is required (or participant and track_source)")
         else:
@@ -198,7 +202,7 @@ class VideoStream:
     def from_participant(
         cls,
         *,
-        participant: Any,
+        participant: Participant,
         track_source: int,
         loop: Optional[asyncio.AbstractEventLoop] = None,
         format: Optional[int] = None,
@@ -235,7 +239,7 @@ class VideoStream:
     def from_track(
         cls,
         *,
-        track: Any,
+        track: Track,
         loop: Optional[asyncio.AbstractEventLoop] = None,
         format: Optional[int] = None,
         capacity: int = 0,

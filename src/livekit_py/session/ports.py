@@ -2,15 +2,27 @@
 
 The RPC and data-stream managers, participants, publications and tracks reach the
 connection only through these; none of them imports the room or the session, so the
-layers stay one-way (see docs/architecture.md).
+layers stay one-way (see docs/architecture.md). ``Room`` implements all of them.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
+
+from .requests import RequestTracker
+
+if TYPE_CHECKING:
+    from aiortc import MediaStreamTrack, RTCRtpTransceiver
+
+    from ..media.frame_source import FrameFanout
+    from ..webrtc.encoders import EncoderConfig
+    from .rpc import RpcManager
+    from .stream_manager import StreamManager
 
 
 class DataPort(Protocol):
@@ -36,12 +48,96 @@ class DataPort(Protocol):
 
 
 class SignalPort(Protocol):
-    """Signal requests as the local participant, and the server's answers to them."""
+    """Signal requests as the local participant."""
 
     async def send_signal(self, request: proto_rtc.SignalRequest) -> None:
         """Send ``request``; ConnectionError when the room is not connected."""
         ...
 
     def send_signal_soon(self, request: proto_rtc.SignalRequest) -> None:
-        """Send ``request`` from synchronous code; a failure is logged, not raised."""
+        """Send ``request`` from synchronous code.
+
+        Raises ConnectionError at once when the room is not connected; a failure
+        while sending is logged, not raised.
+        """
+        ...
+
+
+@dataclass
+class PublishedTrack:
+    """What the engine made of one of our tracks: the server's TrackInfo and the
+    publisher transceiver carrying it."""
+
+    info: proto_models.TrackInfo
+    transceiver: RTCRtpTransceiver
+
+
+class LocalParticipantPort(DataPort, SignalPort, Protocol):
+    """Everything the local participant asks of the session.
+
+    The ``local_track_*`` notifications tell the session what changed so that
+    the room model records it and the room emits the public event (they do not
+    touch the network).
+    """
+
+    @property
+    def requests(self) -> RequestTracker:
+        """Request ids and the server's answers to them (RequestResponse)."""
+        ...
+
+    @property
+    def rpc(self) -> RpcManager:
+        """The room's RPC calls and handlers (made on first use)."""
+        ...
+
+    @property
+    def streams(self) -> StreamManager:
+        """The room's outgoing and incoming data streams (made on first use)."""
+        ...
+
+    async def publish_track(
+        self,
+        request: proto_rtc.AddTrackRequest,
+        media: MediaStreamTrack,
+        encoder: EncoderConfig,
+    ) -> PublishedTrack:
+        """Announce ``request`` to the server, add ``media`` to the publisher and negotiate.
+
+        ``encoder`` says which codec the publisher offers and how it encodes. Nothing
+        stays published when this raises. ConnectionError when not connected.
+        """
+        ...
+
+    async def unpublish_track(self, transceiver: RTCRtpTransceiver) -> None:
+        """Remove a publisher transceiver and renegotiate."""
+        ...
+
+    def local_track_published(self, info: proto_models.TrackInfo) -> None:
+        """Our publication ``info.sid`` exists now (its view holds ``info``)."""
+        ...
+
+    def local_track_unpublished(self, track_sid: str) -> None:
+        """Our publication ``track_sid`` is gone."""
+        ...
+
+    def local_track_muted(self, track_sid: str, muted: bool) -> None:
+        """We muted or unmuted a published track (the server is told in the background)."""
+        ...
+
+
+class RoomEvents(Protocol):
+    """Registering for the room's public events (what a track follower listens to)."""
+
+    def on(self, event: Any, callback: Callable[..., Any] | None = None) -> Any: ...
+
+    def off(self, event: Any, callback: Callable[..., Any]) -> None: ...
+
+
+@runtime_checkable
+class FollowsTracks(Protocol):
+    """A participant whose current track of a source can be followed
+    (``AudioStream``/``VideoStream.from_participant``)."""
+
+    def _follow_track(self, source: int, kind: int) -> FrameFanout:
+        """A fanout of the frames of the participant's current track of ``source``."""
         ...

@@ -9,16 +9,41 @@ participant leaves or the room disconnects.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from ..log import get_logger
 from ..media.frame_source import AVFrame, FrameFanout, Subscription
+from .ports import RoomEvents
 
-if TYPE_CHECKING:
-    from ..rtc.participant import Participant
-    from ..rtc.room import EventTypes, Room
-    from ..rtc.track import Track
+
+class Track(Protocol):
+    """What the follower reads of a track (livekit_py.rtc.track.Track satisfies it)."""
+
+    @property
+    def sid(self) -> str: ...
+
+    @property
+    def kind(self) -> int: ...
+
+    def _frame_source(self) -> FrameFanout: ...
+
+
+class _Publication(Protocol):
+    @property
+    def source(self) -> int: ...
+
+    @property
+    def track(self) -> Track | None: ...
+
+
+class _Participant(Protocol):
+    @property
+    def identity(self) -> str: ...
+
+    @property
+    def track_publications(self) -> Mapping[str, _Publication]: ...
+
 
 logger = get_logger("room.follow")
 
@@ -38,18 +63,32 @@ class _Relay:
 
 
 class ParticipantTrackFollower(FrameFanout):
-    """A FrameFanout carrying the frames of ``participant``'s current track of ``source``."""
+    """A FrameFanout carrying the frames of ``participant``'s current track of ``source``.
 
-    def __init__(self, room: Room | None, participant: Participant, source: int, kind: int) -> None:
+    ``room`` is where the room's events come from (None: the participant is in no
+    room, only its current track can be read); ``local`` says the participant is
+    the local one (its tracks come with ``local_track_published``).
+    """
+
+    def __init__(
+        self,
+        room: RoomEvents | None,
+        participant: _Participant,
+        source: int,
+        kind: int,
+        *,
+        local: bool = False,
+    ) -> None:
         super().__init__()
         self._room = room
+        self._local = local
         self._participant = participant
         self._source = source
         self._kind = kind
         self._current: Subscription | None = None
         self._current_track: Track | None = None
-        self._listeners: list[tuple[EventTypes, Callable[..., None]]] = []
-        events: tuple[tuple[EventTypes, Callable[..., None]], ...] = (
+        self._listeners: list[tuple[str, Callable[..., None]]] = []
+        events: tuple[tuple[str, Callable[..., None]], ...] = (
             ("track_subscribed", self._on_subscribed),
             ("local_track_published", self._on_local_published),
             ("participant_disconnected", self._on_participant_left),
@@ -70,20 +109,15 @@ class ParticipantTrackFollower(FrameFanout):
     def _matches(self, source: int, track: Track) -> bool:
         return source == self._source and track.kind == self._kind
 
-    def _on_subscribed(self, track: Track, publication: Any, participant: Any) -> None:
+    def _on_subscribed(self, track: Track, publication: _Publication, participant: object) -> None:
         if participant is self._participant and self._matches(publication.source, track):
             self._attach(track)
 
-    def _on_local_published(self, publication: Any, track: Track) -> None:
-        room = self._room
-        if (
-            room is not None
-            and room._local_participant is self._participant
-            and self._matches(publication.source, track)
-        ):
+    def _on_local_published(self, publication: _Publication, track: Track) -> None:
+        if self._local and self._matches(publication.source, track):
             self._attach(track)
 
-    def _on_participant_left(self, participant: Any) -> None:
+    def _on_participant_left(self, participant: object) -> None:
         if participant is self._participant:
             self.end()
 

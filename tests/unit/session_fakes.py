@@ -1,0 +1,118 @@
+"""A fake signal client and engine, so a Room can go through its real connect,
+message handling and disconnect without a server or a network."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from livekit.protocol import models as proto_models
+from livekit.protocol import rtc as proto_rtc
+
+from livekit_py import rtc
+from livekit_py.signal.client import SignalClient, SignalOptions
+
+
+class FakeSignal(SignalClient):
+    """Answers ``join`` with ``join_response``; records sent requests; ``deliver`` plays
+    the server. ``answer(request)``, when set, is called soon after each send."""
+
+    def __init__(self, join_response: proto_rtc.JoinResponse) -> None:
+        super().__init__()
+        self.join_response = join_response
+        self.sent: list[proto_rtc.SignalRequest] = []
+        self.answer: Any = None
+        self.closed_with: list[proto_rtc.LeaveRequest | None] = []
+        self.open = False
+
+    async def join(self, url: str, token: str, options: SignalOptions) -> proto_rtc.JoinResponse:
+        self.open = True
+        return self.join_response
+
+    async def send(self, request: proto_rtc.SignalRequest) -> None:
+        if not self.open:
+            raise ConnectionError("the signal connection is closed")
+        self.sent.append(request)
+        if self.answer is not None:
+            asyncio.get_running_loop().call_soon(self.answer, request)
+
+    async def close(self, leave: proto_rtc.LeaveRequest | None = None) -> None:
+        self.closed_with.append(leave)
+        self.open = False
+
+    def deliver(self, **message: Any) -> None:
+        """The server sends a SignalResponse with ``message`` (one oneof field)."""
+        self._dispatch(proto_rtc.SignalResponse(**message))
+
+    def drop(self, why: str = "signal connection closed") -> None:
+        """The socket ends (as the read loop reports it)."""
+        if self.on_close is not None:
+            self.on_close(why)
+
+
+class FakeEngine:
+    """The engine surface the session and the room use."""
+
+    def __init__(self) -> None:
+        self.packets: list[tuple[proto_models.DataPacket, int]] = []
+        self.fail = False
+        self.connected = asyncio.Event()
+        self.connected.set()
+        self.closed = False
+        self.started = asyncio.Event()
+        self.on_data_packet: Any = None
+        self.on_failure: Any = None
+        self.on_remote_track: Any = None
+        self.on_remote_track_ended: Any = None
+
+    def start(self, join: proto_rtc.JoinResponse) -> None:
+        self.started.set()
+
+    async def wait_connected(self) -> None:
+        await self.connected.wait()
+
+    def begin_close(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def send_data(self, packet: proto_models.DataPacket, kind: int) -> None:
+        if self.fail:
+            raise ConnectionError("the data channel is not open")
+        self.packets.append((packet, kind))
+
+    async def get_stats(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {}, {}
+
+
+def join_response(
+    *others: proto_models.ParticipantInfo, name: str = "Me", metadata: str = ""
+) -> proto_rtc.JoinResponse:
+    return proto_rtc.JoinResponse(
+        room=proto_models.Room(sid="RM_1", name="r", metadata="m0"),
+        participant=proto_models.ParticipantInfo(
+            identity="me", sid="PA_me", name=name, metadata=metadata
+        ),
+        other_participants=list(others),
+        server_info=proto_models.ServerInfo(version="1.9.0"),
+    )
+
+
+def fake_room(join: proto_rtc.JoinResponse) -> tuple[rtc.Room, FakeSignal, FakeEngine]:
+    """A Room whose session will use the fakes (call ``connect`` next)."""
+    room = rtc.Room()
+    signal = FakeSignal(join)
+    engine = FakeEngine()
+    room._session.signal_factory = lambda: signal
+    room._session.engine_factory = lambda _signal, _config: engine  # type: ignore[assignment,return-value]
+    return room, signal, engine
+
+
+async def connected_room(
+    join: proto_rtc.JoinResponse,
+) -> tuple[rtc.Room, FakeSignal, FakeEngine]:
+    """A Room connected (through its real connect) to the fakes."""
+    room, signal, engine = fake_room(join)
+    await room.connect("ws://fake.invalid", "token")
+    return room, signal, engine
