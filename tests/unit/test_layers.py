@@ -44,6 +44,7 @@ _BASE = {
     "errors",
     "types",
     "_compat",
+    "_validate",
     "version",
     "rtc.event_emitter",
     "rtc.e2ee",

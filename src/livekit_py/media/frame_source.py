@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Protocol, Union, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -22,7 +22,7 @@ __all__ = ["AVFrame", "FrameFanout", "FrameSink", "HasFrames", "Subscription", "
 
 logger = get_logger("media.frame_source")
 
-AVFrame = Union[av.AudioFrame, av.VideoFrame]
+AVFrame = av.AudioFrame | av.VideoFrame
 
 
 class FrameSink(Protocol):

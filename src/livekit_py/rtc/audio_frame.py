@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import wave
-from typing import Any, Union
+from typing import Any
+
+from .._validate import check_int, copy_buffer
 
 __all__ = ["AudioFrame"]
 
@@ -12,29 +14,9 @@ _SAMPLE_WIDTH = 2  # bytes in one int16 sample
 
 
 def _check_shape(sample_rate: int, num_channels: int, samples_per_channel: int) -> None:
-    for name, value in (
-        ("sample_rate", sample_rate),
-        ("num_channels", num_channels),
-        ("samples_per_channel", samples_per_channel),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be an int, got {type(value).__name__}")
-    if sample_rate <= 0:
-        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    if num_channels <= 0:
-        raise ValueError(f"num_channels must be positive, got {num_channels}")
-    if samples_per_channel < 0:
-        raise ValueError(f"samples_per_channel must not be negative, got {samples_per_channel}")
-
-
-def _copy_buffer(data: Union[bytes, bytearray, memoryview]) -> bytearray:
-    try:
-        # copies the bytes in logical order, also for strided or non-byte memoryviews
-        return bytearray(memoryview(data))
-    except TypeError:
-        raise TypeError(
-            f"data must be bytes, bytearray or memoryview, got {type(data).__name__}"
-        ) from None
+    check_int("sample_rate", sample_rate)
+    check_int("num_channels", num_channels)
+    check_int("samples_per_channel", samples_per_channel, minimum=0)
 
 
 class AudioFrame:
@@ -47,12 +29,12 @@ class AudioFrame:
 
     def __init__(
         self,
-        data: Union[bytes, bytearray, memoryview],
+        data: bytes | bytearray | memoryview,
         sample_rate: int,
         num_channels: int,
         samples_per_channel: int,
         *,
-        userdata: Union[dict[str, Any], None] = None,
+        userdata: dict[str, Any] | None = None,
     ) -> None:
         """Build a frame from raw int16 samples.
 
@@ -72,7 +54,7 @@ class AudioFrame:
             TypeError: If ``data`` does not expose the buffer protocol.
         """
         _check_shape(sample_rate, num_channels, samples_per_channel)
-        buf = _copy_buffer(data)
+        buf = copy_buffer(data)
         needed = num_channels * samples_per_channel * _SAMPLE_WIDTH
         if len(buf) < needed:
             raise ValueError(

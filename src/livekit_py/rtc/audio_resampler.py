@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from enum import Enum, unique
 from fractions import Fraction
-from typing import Union
 
 import av
 import numpy as np
 from av.filter import Graph
 
+from .._validate import check_int
 from ..log import get_logger
 from .audio_frame import AudioFrame
 
@@ -98,13 +98,6 @@ def _layout_name(num_channels: int) -> str:
     return f"{num_channels}c"
 
 
-def _check_rate(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-
-
 class AudioResampler:
     """Converts a stream of int16 interleaved PCM from one sample rate to another.
 
@@ -138,9 +131,9 @@ class AudioResampler:
             ValueError: If a rate or the channel count is not a positive int, or the
                 quality is unknown.
         """
-        _check_rate("input_rate", input_rate)
-        _check_rate("output_rate", output_rate)
-        _check_rate("num_channels", num_channels)
+        check_int("input_rate", input_rate)
+        check_int("output_rate", output_rate)
+        check_int("num_channels", num_channels)
         try:
             self._quality = AudioResamplerQuality(quality)
         except ValueError:
@@ -182,7 +175,7 @@ class AudioResampler:
         self._graph = graph
         self._next_pts = 0
 
-    def _samples_from(self, data: Union[bytearray, bytes, memoryview, AudioFrame]) -> np.ndarray:
+    def _samples_from(self, data: bytearray | bytes | memoryview | AudioFrame) -> np.ndarray:
         if isinstance(data, AudioFrame):
             if data.num_channels != self._num_channels:
                 raise ValueError(
@@ -235,7 +228,7 @@ class AudioResampler:
             return []
         return [self._make_frame(samples)]
 
-    def push(self, data: Union[bytearray, AudioFrame]) -> list[AudioFrame]:
+    def push(self, data: bytearray | AudioFrame) -> list[AudioFrame]:
         """Feed audio in and take whatever converted audio is ready.
 
         Args:

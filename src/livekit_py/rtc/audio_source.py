@@ -17,6 +17,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from .._validate import check_int
 from ..log import get_logger
 from ..media.clock import MediaClock, resolve_clock
 from ..media.frame_source import AVFrame, FrameFanout
@@ -33,14 +34,6 @@ _TICKS_PER_SECOND = 100
 # a clock further behind than this (the event loop was blocked) starts over from "now"
 # instead of catching up with a burst of blocks
 _RESYNC_AFTER = 0.06
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return value
 
 
 def _layout(num_channels: int) -> str:
@@ -114,8 +107,8 @@ class AudioSource:
         Raises:
             ValueError: If a rate, channel count or queue size is out of range.
         """
-        self._sample_rate = _check_positive_int("sample_rate", sample_rate)
-        self._num_channels = _check_positive_int("num_channels", num_channels)
+        self._sample_rate = check_int("sample_rate", sample_rate)
+        self._num_channels = check_int("num_channels", num_channels)
         if num_channels > 2:
             raise ValueError(f"num_channels must be 1 or 2, got {num_channels}")
         if isinstance(queue_size_ms, bool) or not isinstance(queue_size_ms, int):

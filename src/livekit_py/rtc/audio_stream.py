@@ -6,12 +6,13 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
 import numpy.typing as npt
 
+from .._validate import check_int
 from ..log import get_logger
 from ..media.frame_source import AVFrame, FrameFanout, fanout_of
 from ..session.ports import FollowsTracks
@@ -50,14 +51,6 @@ Samples = npt.NDArray[np.int16]
 # rates the noise suppressor works at; other output rates are denoised at 48 kHz
 _APM_RATES = (8000, 16000, 32000, 48000)
 _APM_FALLBACK_RATE = 48000
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return value
 
 
 def _to_int16(frame: av.AudioFrame, out_channels: int) -> Samples:
@@ -269,14 +262,12 @@ class AudioStream:
     def __init__(
         self,
         track: Any,
-        loop: Optional[asyncio.AbstractEventLoop] = None,
+        loop: asyncio.AbstractEventLoop | None = None,
         capacity: int = 0,
         sample_rate: int = 48000,
         num_channels: int = 1,
         frame_size_ms: int | None = None,
-        noise_cancellation: Optional[
-            Union[NoiseCancellationOptions, FrameProcessor[AudioFrame]]
-        ] = None,
+        noise_cancellation: NoiseCancellationOptions | FrameProcessor[AudioFrame] | None = None,
         **kwargs: Any,
     ) -> None:
         """Start receiving audio from a track.
@@ -304,10 +295,10 @@ class AudioStream:
         """
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
             raise ValueError(f"capacity must be an int >= 0, got {capacity!r}")
-        _check_positive_int("sample_rate", sample_rate)
-        _check_positive_int("num_channels", num_channels)
+        check_int("sample_rate", sample_rate)
+        check_int("num_channels", num_channels)
         if frame_size_ms is not None:
-            _check_positive_int("frame_size_ms", frame_size_ms)
+            check_int("frame_size_ms", frame_size_ms)
         frame_samples = sample_rate * (frame_size_ms or 10) // 1000
         if frame_samples < 1:
             raise ValueError(
@@ -370,14 +361,12 @@ class AudioStream:
         *,
         participant: Participant,
         track_source: int,
-        loop: Optional[asyncio.AbstractEventLoop] = None,
+        loop: asyncio.AbstractEventLoop | None = None,
         capacity: int = 0,
         sample_rate: int = 48000,
         num_channels: int = 1,
         frame_size_ms: int | None = None,
-        noise_cancellation: Optional[
-            Union[NoiseCancellationOptions, FrameProcessor[AudioFrame]]
-        ] = None,
+        noise_cancellation: NoiseCancellationOptions | FrameProcessor[AudioFrame] | None = None,
     ) -> AudioStream:
         """A stream of the participant's track of the given source, whichever it is.
 
@@ -415,14 +404,12 @@ class AudioStream:
         cls,
         *,
         track: Track,
-        loop: Optional[asyncio.AbstractEventLoop] = None,
+        loop: asyncio.AbstractEventLoop | None = None,
         capacity: int = 0,
         sample_rate: int = 48000,
         num_channels: int = 1,
         frame_size_ms: int | None = None,
-        noise_cancellation: Optional[
-            Union[NoiseCancellationOptions, FrameProcessor[AudioFrame]]
-        ] = None,
+        noise_cancellation: NoiseCancellationOptions | FrameProcessor[AudioFrame] | None = None,
     ) -> AudioStream:
         """A stream of ``track``'s audio; the arguments are those of :class:`AudioStream`."""
         return cls(

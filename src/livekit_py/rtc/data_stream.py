@@ -30,7 +30,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Optional, Union
+from typing import BinaryIO
 
 from livekit.protocol import models as proto_models
 
@@ -86,9 +86,9 @@ class BaseStreamInfo:
     topic: str
     timestamp: int
     """When the stream was opened, in milliseconds since the Unix epoch."""
-    size: Optional[int]
+    size: int | None
     """The total length in bytes announced by the sender, 0 when not announced."""
-    attributes: Optional[dict[str, str]]
+    attributes: dict[str, str] | None
 
 
 @dataclass
@@ -129,7 +129,7 @@ def _byte_info(header: proto_models.DataStream.Header) -> ByteStreamInfo:
 # -- readers -------------------------------------------------------------------------------
 
 # What a reader's queue holds: content, then None (normal end) or the error that ended it.
-_Item = Union[bytes, StreamError, None]
+_Item = bytes | StreamError | None
 
 
 class _ReaderBase:
@@ -333,11 +333,11 @@ class BaseStreamWriter:
         self,
         port: DataPort,
         topic: str = "",
-        attributes: Optional[dict[str, str]] = None,
+        attributes: dict[str, str] | None = None,
         stream_id: str | None = None,
         total_size: int | None = None,
         mime_type: str = "",
-        destination_identities: Optional[list[str]] = None,
+        destination_identities: list[str] | None = None,
         sender_identity: str | None = None,
     ) -> None:
         if not isinstance(topic, str):
@@ -402,7 +402,7 @@ class BaseStreamWriter:
         await self._send(packet)
         self._next_chunk_index += 1
 
-    async def _send_trailer(self, reason: str, attributes: Optional[dict[str, str]]) -> None:
+    async def _send_trailer(self, reason: str, attributes: dict[str, str] | None) -> None:
         packet = self._packet()
         packet.stream_trailer.stream_id = self._stream_id
         packet.stream_trailer.reason = reason
@@ -415,9 +415,7 @@ class BaseStreamWriter:
         if not self._opened:
             raise RuntimeError("Stream is not open")
 
-    async def aclose(
-        self, *, reason: str = "", attributes: Optional[dict[str, str]] = None
-    ) -> None:
+    async def aclose(self, *, reason: str = "", attributes: dict[str, str] | None = None) -> None:
         """End the stream. A non-empty ``reason`` ends it abnormally: readers raise
         an error carrying it. ``attributes`` are added to the stream's attributes
         on the receiving side."""
@@ -440,11 +438,11 @@ class TextStreamWriter(BaseStreamWriter):
         port: DataPort,
         *,
         topic: str = "",
-        attributes: Optional[dict[str, str]] = None,
+        attributes: dict[str, str] | None = None,
         stream_id: str | None = None,
         total_size: int | None = None,
         reply_to_id: str | None = None,
-        destination_identities: Optional[list[str]] = None,
+        destination_identities: list[str] | None = None,
         sender_identity: str | None = None,
     ) -> None:
         # An incrementally written text has no known length: total_size is kept
@@ -492,11 +490,11 @@ class ByteStreamWriter(BaseStreamWriter):
         *,
         name: str,
         topic: str = "",
-        attributes: Optional[dict[str, str]] = None,
+        attributes: dict[str, str] | None = None,
         stream_id: str | None = None,
         total_size: int | None = None,
         mime_type: str = _BYTE_MIME_TYPE,
-        destination_identities: Optional[list[str]] = None,
+        destination_identities: list[str] | None = None,
     ) -> None:
         super().__init__(
             port,

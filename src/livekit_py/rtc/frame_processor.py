@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Generic, TypeVar, Union
+from typing import Generic, TypeVar
 
 from .audio_frame import AudioFrame
 from .video_frame import VideoFrame
 
 __all__ = ["FrameProcessor"]
 
-T = TypeVar("T", bound=Union[AudioFrame, VideoFrame])
+T = TypeVar("T", bound=AudioFrame | VideoFrame)
 
 
 class FrameProcessor(Generic[T], ABC):

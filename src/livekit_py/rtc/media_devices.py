@@ -38,7 +38,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -137,7 +137,7 @@ class AudioBackend(Protocol):
         ``max_output_channels`` (and whatever else the backend knows)."""
         ...
 
-    def default_device(self) -> tuple[Optional[int], Optional[int]]:
+    def default_device(self) -> tuple[int | None, int | None]:
         """The indices of the default input and output devices (None when there is none)."""
         ...
 
@@ -146,7 +146,7 @@ class AudioBackend(Protocol):
         *,
         samplerate: int,
         blocksize: int,
-        device: Optional[int],
+        device: int | None,
         channels: int,
         dtype: str,
         callback: AudioCallback,
@@ -159,7 +159,7 @@ class AudioBackend(Protocol):
         *,
         samplerate: int,
         blocksize: int,
-        device: Optional[int],
+        device: int | None,
         channels: int,
         dtype: str,
         callback: AudioCallback,
@@ -200,10 +200,10 @@ class SoundDeviceBackend:
     def query_devices(self) -> Sequence[Mapping[str, Any]]:
         return [dict(device) for device in self._sd.query_devices()]
 
-    def default_device(self) -> tuple[Optional[int], Optional[int]]:
+    def default_device(self) -> tuple[int | None, int | None]:
         return self._default_index("input"), self._default_index("output")
 
-    def _default_index(self, kind: str) -> Optional[int]:
+    def _default_index(self, kind: str) -> int | None:
         # sd.default.device is an indexable pair (not a tuple); -1 or None there mean
         # "PortAudio's default", which query_devices(kind=...) resolves
         position = 0 if kind == "input" else 1
@@ -229,7 +229,7 @@ class SoundDeviceBackend:
         *,
         samplerate: int,
         blocksize: int,
-        device: Optional[int],
+        device: int | None,
         channels: int,
         dtype: str,
         callback: AudioCallback,
@@ -249,7 +249,7 @@ class SoundDeviceBackend:
         *,
         samplerate: int,
         blocksize: int,
-        device: Optional[int],
+        device: int | None,
         channels: int,
         dtype: str,
         callback: AudioCallback,
@@ -265,11 +265,11 @@ class SoundDeviceBackend:
         return stream
 
 
-_backend: Optional[AudioBackend] = None
+_backend: AudioBackend | None = None
 _backend_lock = threading.Lock()
 
 
-def set_audio_backend(backend: Optional[AudioBackend]) -> Optional[AudioBackend]:
+def set_audio_backend(backend: AudioBackend | None) -> AudioBackend | None:
     """Install the audio backend used by :class:`MediaDevices` objects created from now on.
 
     Args:
@@ -319,7 +319,7 @@ def _time_delta(time_info: Any, later: str, earlier: str) -> float:
     return delta if 0.0 < delta < 10.0 else 0.0
 
 
-def _settle(future: asyncio.Future[None], error: Optional[BaseException]) -> None:
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
     if future.done():
         return
     if error is None:
@@ -340,7 +340,7 @@ async def _run_in_thread(function: Callable[[], None], name: str) -> None:
     done: asyncio.Future[None] = loop.create_future()
 
     def run() -> None:
-        error: Optional[BaseException] = None
+        error: BaseException | None = None
         try:
             function()
         except BaseException as exc:
@@ -414,7 +414,7 @@ class _CaptureProcessor:
         loop: asyncio.AbstractEventLoop,
         sample_rate: int,
         num_channels: int,
-        apm: Optional[AudioProcessingModule],
+        apm: AudioProcessingModule | None,
         echo_cancellation: bool,
         deliver: Callable[[list[AudioFrame]], None],
     ) -> None:
@@ -429,7 +429,7 @@ class _CaptureProcessor:
         self._pending: Samples = np.zeros((0, num_channels), dtype=np.int16)
         # capture clock: samples given to the APM, and the capture time of the next one
         self._clock = 0
-        self._adc_next: Optional[float] = None
+        self._adc_next: float | None = None
         # reverse stream: where the canceller's far end ends (capture clock), the render
         # stream time (seconds) received and fed, pending samples, rate conversion
         self._far_end = 0
@@ -437,10 +437,10 @@ class _CaptureProcessor:
         self._render_fed = 0.0
         self._render_pending: Samples = np.zeros(0, dtype=np.int16)
         self._render_rate = 0
-        self._render_resampler: Optional[AudioResampler] = None
+        self._render_resampler: AudioResampler | None = None
         self._render_gap = False  # set by the audio thread when it dropped a block
         self._estimates: deque[float] = deque(maxlen=_DELAY_ESTIMATES)
-        self.delay_ms: Optional[int] = None  # the hint given to the APM
+        self.delay_ms: int | None = None  # the hint given to the APM
         self._dropped = 0
         self._reported_drops = 0
         self._failures = 0
@@ -635,11 +635,11 @@ class InputCapture:
         sample_rate: int,
         num_channels: int,
         blocksize: int,
-        apm: Optional[AudioProcessingModule],
+        apm: AudioProcessingModule | None,
         echo_cancellation: bool,
-        input_device: Optional[int],
+        input_device: int | None,
         queue_capacity: int,
-        input_channel_index: Optional[int],
+        input_channel_index: int | None,
     ) -> None:
         self._devices = devices
         self._loop = loop
@@ -692,7 +692,7 @@ class InputCapture:
             raise
 
     @property
-    def _reverse_processor(self) -> Optional[_CaptureProcessor]:
+    def _reverse_processor(self) -> _CaptureProcessor | None:
         """The processor to feed with played audio, if it cancels echo."""
         if self._closed or not self._processor.wants_reverse:
             return None
@@ -833,7 +833,7 @@ class _JitterBuffer:
                 self._size -= count
                 count = 0
 
-    def take(self, count: int) -> Optional[Samples]:
+    def take(self, count: int) -> Samples | None:
         """Up to ``count`` samples to play now (None while priming or empty)."""
         with self._lock:
             if not self._playing:
@@ -889,7 +889,7 @@ class OutputPlayer:
         sample_rate: int,
         num_channels: int,
         blocksize: int,
-        output_device: Optional[int],
+        output_device: int | None,
     ) -> None:
         self._devices = devices
         self._loop = loop
@@ -903,7 +903,7 @@ class OutputPlayer:
         self._buffers: tuple[_JitterBuffer, ...] = ()
         self._started = False
         self._closed = False
-        self._callback_error: Optional[BaseException] = None
+        self._callback_error: BaseException | None = None
         self.underflows = 0
         self._stream: AudioDeviceStream = backend.OutputStream(
             samplerate=sample_rate,
@@ -919,7 +919,7 @@ class OutputPlayer:
         """The backend's output stream (a ``sounddevice.OutputStream`` by default)."""
         return self._stream
 
-    def _find(self, track: Track) -> Optional[_PlayerTrack]:
+    def _find(self, track: Track) -> _PlayerTrack | None:
         sid = getattr(track, "sid", "")
         for entry in self._tracks:
             if entry.track is track or (sid and entry.track.sid == sid):
@@ -1021,7 +1021,7 @@ class OutputPlayer:
         if status:
             self.underflows += 1
         try:
-            mix: Optional[npt.NDArray[np.int32]] = None
+            mix: npt.NDArray[np.int32] | None = None
             for buffer in self._buffers:
                 samples = buffer.take(frames)
                 if samples is None:
@@ -1077,7 +1077,7 @@ class MediaDevices:
     def __init__(
         self,
         *,
-        loop: Optional[asyncio.AbstractEventLoop] = None,
+        loop: asyncio.AbstractEventLoop | None = None,
         input_sample_rate: int = DEFAULT_SAMPLE_RATE,
         output_sample_rate: int = DEFAULT_SAMPLE_RATE,
         num_channels: int = DEFAULT_CHANNELS,
@@ -1128,11 +1128,11 @@ class MediaDevices:
             if int(device.get("max_output_channels", 0) or 0) > 0
         ]
 
-    def default_input_device(self) -> Optional[int]:
+    def default_input_device(self) -> int | None:
         """The index of the default input device, or None."""
         return self._backend.default_device()[0]
 
-    def default_output_device(self) -> Optional[int]:
+    def default_output_device(self) -> int | None:
         """The index of the default output device, or None."""
         return self._backend.default_device()[1]
 
@@ -1155,9 +1155,9 @@ class MediaDevices:
         noise_suppression: bool = True,
         high_pass_filter: bool = True,
         auto_gain_control: bool = True,
-        input_device: Optional[int] = None,
+        input_device: int | None = None,
         queue_capacity: int = 50,
-        input_channel_index: Optional[int] = None,
+        input_channel_index: int | None = None,
     ) -> InputCapture:
         """Start capturing an input device into a new :class:`AudioSource`.
 
@@ -1191,7 +1191,7 @@ class MediaDevices:
             self._check_device_channels(input_device, input_channel_index + 1)
         if self._channels > 2:
             raise ValueError(f"audio capture takes 1 or 2 channels, not {self._channels}")
-        apm: Optional[AudioProcessingModule] = None
+        apm: AudioProcessingModule | None = None
         if enable_aec or noise_suppression or high_pass_filter or auto_gain_control:
             if self._in_rate not in _APM_RATES:
                 raise ValueError(
@@ -1222,7 +1222,7 @@ class MediaDevices:
         self._update_reverse()
         return capture
 
-    def open_output(self, *, output_device: Optional[int] = None) -> OutputPlayer:
+    def open_output(self, *, output_device: int | None = None) -> OutputPlayer:
         """Open an output device for playing tracks.
 
         Args:
@@ -1243,7 +1243,7 @@ class MediaDevices:
 
     # ------------------------------------------------------------------ internals
 
-    def _check_device_channels(self, device: Optional[int], needed: int) -> None:
+    def _check_device_channels(self, device: int | None, needed: int) -> None:
         """Refuse a channel the device does not have (when the backend says how many)."""
         index = device if device is not None else self.default_input_device()
         if index is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -336,7 +336,9 @@ class Room(EventEmitter[EventTypes]):
         publisher, subscriber = await engine.get_stats()
         return RtcStats(list(publisher.values()), list(subscriber.values()))
 
-    def on(self, event: EventTypes, callback: Any = None) -> Any:
+    def on(
+        self, event: EventTypes, callback: Callable[..., Any] | None = None
+    ) -> Callable[..., Any]:
         """Register a plain (non-async) ``callback`` for ``event``, or use as a decorator."""
         return super().on(event, callback)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, ClassVar, Optional, Union
+from typing import Any, ClassVar
 
 from livekit.protocol import models as proto_models
 
@@ -91,9 +91,9 @@ class RpcError(Exception):
 
     def __init__(
         self,
-        code: Union[int, RpcError.ErrorCode],
+        code: int | RpcError.ErrorCode,
         message: str,
-        data: Optional[str] = None,
+        data: str | None = None,
     ) -> None:
         """Build an error with a numeric ``code``, a readable ``message`` and optional
         ``data`` (free-form text, JSON recommended)."""
@@ -113,7 +113,7 @@ class RpcError(Exception):
         return self._message
 
     @property
-    def data(self) -> Optional[str]:
+    def data(self) -> str | None:
         """Extra information attached to the error, or None."""
         return self._data
 
@@ -125,7 +125,7 @@ class RpcError(Exception):
         return (type(self), (self._code, self._message, self._data), self.__dict__ or None)
 
     @classmethod
-    def _built_in(cls, code: RpcError.ErrorCode, data: Optional[str] = None) -> RpcError:
+    def _built_in(cls, code: RpcError.ErrorCode, data: str | None = None) -> RpcError:
         """The built-in error ``code`` with its standard message."""
         return cls(code, cls.ErrorMessage[code], data)
 

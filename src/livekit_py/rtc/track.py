@@ -8,7 +8,7 @@ frames out to any number of AudioStreams/VideoStreams.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, Union
+from typing import TYPE_CHECKING, Any, Protocol
 
 from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
@@ -301,7 +301,7 @@ class RemoteVideoTrack(RemoteTrack):
     """Video of another participant."""
 
 
-AudioTrack = Union[LocalAudioTrack, RemoteAudioTrack]
+AudioTrack = LocalAudioTrack | RemoteAudioTrack
 """Any audio track."""
-VideoTrack = Union[LocalVideoTrack, RemoteVideoTrack]
+VideoTrack = LocalVideoTrack | RemoteVideoTrack
 """Any video track."""

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Union
-
 from .audio_frame import _SAMPLE_WIDTH, AudioFrame
 
 __all__ = ["combine_audio_frames"]
 
 
-def combine_audio_frames(buffer: Union[AudioFrame, list[AudioFrame]]) -> AudioFrame:
+def combine_audio_frames(buffer: AudioFrame | list[AudioFrame]) -> AudioFrame:
     """Join frames end to end into one frame.
 
     A single frame (not in a list) is returned unchanged. Every frame of a list must share

@@ -31,7 +31,7 @@ one uint32 and output pixels assembled as whole uint32 words.
 from __future__ import annotations
 
 import threading
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, NamedTuple
 
 import av
 import numpy as np
@@ -171,7 +171,7 @@ def _check_type(value: object) -> int:
     return int(number)
 
 
-def _copy_buffer(data: Union[bytes, bytearray, memoryview]) -> bytearray:
+def _copy_buffer(data: bytes | bytearray | memoryview) -> bytearray:
     try:
         # copies in logical order, also strided or multi-dimensional buffers
         return bytearray(memoryview(data))
@@ -200,7 +200,7 @@ class VideoFrame:
         width: int,
         height: int,
         type: int,
-        data: Union[bytes, bytearray, memoryview],
+        data: bytes | bytearray | memoryview,
     ) -> None:
         """Build a frame from raw pixel bytes.
 
@@ -261,7 +261,7 @@ class VideoFrame:
         """The whole pixel buffer, as a writable byte view (no copy)."""
         return memoryview(self._data)
 
-    def get_plane(self, plane_nth: int) -> Optional[memoryview]:
+    def get_plane(self, plane_nth: int) -> memoryview | None:
         """A writable byte view of one plane of a planar (YUV) frame.
 
         Planes are numbered in buffer order: Y, U, V (and A for I420A); NV12 has Y and
@@ -332,7 +332,7 @@ class _YuvPlanes(NamedTuple):
     y: npt.NDArray[np.generic]
     u: npt.NDArray[np.generic]
     v: npt.NDArray[np.generic]
-    a: Optional[_U8]
+    a: _U8 | None
 
 
 def _yuv_view(frame: VideoFrame) -> _YuvPlanes:
@@ -397,7 +397,7 @@ def _scratch(name: str, shape: tuple[int, ...], dtype: npt.DTypeLike) -> npt.NDA
     Reusing these avoids fresh allocations on every conversion, which are expensive
     (page faults) at video frame sizes.
     """
-    cache: Optional[dict[str, npt.NDArray[Any]]] = getattr(_local, "arrays", None)
+    cache: dict[str, npt.NDArray[Any]] | None = getattr(_local, "arrays", None)
     if cache is None:
         cache = _local.arrays = {}
     array = cache.get(name)
@@ -426,7 +426,7 @@ def _sws(av_frame: av.VideoFrame, fmt: str) -> av.VideoFrame:
     up when the picture size changes; it runs single-threaded.
     """
     global _sws_has_threads
-    reformatters: Optional[dict[tuple[str, str], VideoReformatter]]
+    reformatters: dict[tuple[str, str], VideoReformatter] | None
     reformatters = getattr(_local, "reformatters", None)
     if reformatters is None:
         reformatters = _local.reformatters = {}
@@ -615,10 +615,10 @@ def _yuv_to_rgb(
     v: _U8,
     sx: int,
     sy: int,
-    alpha: Optional[_U8],
+    alpha: _U8 | None,
     dst: _U8,
     order: _Order,
-    words: Optional[_U32],
+    words: _U32 | None,
 ) -> None:
     """Y, U, V planes (chroma subsampled by sx, sy) to packed RGB (libyuv I4xxToARGB).
 
@@ -682,13 +682,13 @@ def _yuv_to_rgb(
             _pack_words(values, block_alpha, order, words[r0:r1])
 
 
-def _pack_words(values: list[_I16], alpha: Optional[_I16], order: _Order, out: _U32) -> None:
+def _pack_words(values: list[_I16], alpha: _I16 | None, order: _Order, out: _U32) -> None:
     """Assemble 4-byte pixels from R, G, B (and A) values in 0..255 (inputs are consumed).
 
     Each 16-bit half of a pixel is built in int16 (low byte | high byte << 8), then the two
     halves are merged into the uint32 words with two contiguous operations.
     """
-    by_byte: list[Optional[_I16]] = [None] * 4  # None: opaque alpha
+    by_byte: list[_I16 | None] = [None] * 4  # None: opaque alpha
     for value, index in zip(values, order[:3], strict=True):
         by_byte[index] = value
     if order.a >= 0:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._validate import check_int
 from ..media.clock import MediaClock, resolve_clock
 from ..media.frame_source import FrameFanout
 from ..types import VideoRotation
@@ -27,14 +28,6 @@ from .video_frame import VideoFrame, _buffer_size
 __all__ = ["CapturedVideoFrame", "SentFrameInfo", "VideoSource"]
 
 _ROTATIONS = frozenset(int(value) for _, value in VideoRotation.items())
-
-
-def _check_size(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return value
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,8 +106,8 @@ class VideoSource:
         Raises:
             ValueError: If a dimension is not a positive int.
         """
-        self._width = _check_size("width", width)
-        self._height = _check_size("height", height)
+        self._width = check_int("width", width)
+        self._height = check_int("height", height)
         self._clock = resolve_clock(clock)
         self._fanout: _CaptureFanout = _CaptureFanout()
         self._captured = 0

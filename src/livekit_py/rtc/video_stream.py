@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any
 
 import av
 
@@ -60,12 +60,12 @@ class VideoFrameEvent:
 class _Pending:
     """A picture waiting for the reader, not converted yet."""
 
-    item: Union[av.VideoFrame, VideoFrame]
+    item: av.VideoFrame | VideoFrame
     timestamp_us: int
     rotation: int
 
 
-def _convert(item: Union[av.VideoFrame, VideoFrame], format: Optional[int]) -> VideoFrame:
+def _convert(item: av.VideoFrame | VideoFrame, format: int | None) -> VideoFrame:
     """The picture as a new VideoFrame in ``format`` (I420 when None)."""
     if isinstance(item, av.VideoFrame):
         frame = _from_av_frame(item)  # a new I420 frame
@@ -76,7 +76,7 @@ def _convert(item: Union[av.VideoFrame, VideoFrame], format: Optional[int]) -> V
     return item.convert(_I420 if format is None else format)
 
 
-def _pixels(item: Union[av.VideoFrame, VideoFrame]) -> int:
+def _pixels(item: av.VideoFrame | VideoFrame) -> int:
     return int(item.width) * int(item.height)
 
 
@@ -84,7 +84,7 @@ class _RtpUnwrapper:
     """Turns 32-bit RTP timestamps (which wrap every 13 hours) into ever-growing ones."""
 
     def __init__(self) -> None:
-        self._last: Optional[int] = None
+        self._last: int | None = None
         self._cycles = 0
 
     def reset(self) -> None:
@@ -99,7 +99,7 @@ class _RtpUnwrapper:
         return pts + self._cycles * _RTP_WRAP
 
 
-def _check_format(format: object) -> Optional[int]:
+def _check_format(format: object) -> int | None:
     if format is None:
         return None
     to_index = getattr(format, "__index__", None)
@@ -120,7 +120,7 @@ class _Sink:
     def __init__(self, stream: VideoStream) -> None:
         self._stream = stream
 
-    def on_frame(self, frame: Union[AVFrame, CapturedVideoFrame]) -> None:
+    def on_frame(self, frame: AVFrame | CapturedVideoFrame) -> None:
         self._stream._on_frame(self, frame)
 
     def on_end(self) -> None:
@@ -141,9 +141,9 @@ class VideoStream:
     def __init__(
         self,
         track: Any,
-        loop: Optional[asyncio.AbstractEventLoop] = None,
+        loop: asyncio.AbstractEventLoop | None = None,
         capacity: int = 0,
-        format: Optional[int] = None,
+        format: int | None = None,
         **kwargs: Any,
     ) -> None:
         """Start receiving pictures from a track.
@@ -173,9 +173,9 @@ class VideoStream:
         self._queue: deque[_Pending] = deque()
         self._ready = asyncio.Event()
         self._read_lock = asyncio.Lock()
-        self._converting: Optional[asyncio.Future[VideoFrame]] = None
-        self._sink: Optional[_Sink] = None
-        self._subscription: Optional[Subscription] = None
+        self._converting: asyncio.Future[VideoFrame] | None = None
+        self._sink: _Sink | None = None
+        self._subscription: Subscription | None = None
         self._unwrapper = _RtpUnwrapper()
         self._ended = False
         self._closed = False
@@ -204,8 +204,8 @@ class VideoStream:
         *,
         participant: Participant,
         track_source: int,
-        loop: Optional[asyncio.AbstractEventLoop] = None,
-        format: Optional[int] = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        format: int | None = None,
         capacity: int = 0,
     ) -> VideoStream:
         """A stream of the participant's video track of the given source.
@@ -240,8 +240,8 @@ class VideoStream:
         cls,
         *,
         track: Track,
-        loop: Optional[asyncio.AbstractEventLoop] = None,
-        format: Optional[int] = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        format: int | None = None,
         capacity: int = 0,
     ) -> VideoStream:
         """A stream of ``track``'s pictures; the arguments are those of :class:`VideoStream`."""
@@ -279,7 +279,7 @@ class VideoStream:
         self._sink = None
         self._end()
 
-    def _on_frame(self, sink: _Sink, frame: Union[AVFrame, CapturedVideoFrame]) -> None:
+    def _on_frame(self, sink: _Sink, frame: AVFrame | CapturedVideoFrame) -> None:
         if self._closed or sink is not self._sink:
             return
         if isinstance(frame, av.VideoFrame):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 from types import ModuleType
-from typing import ClassVar, NamedTuple, Optional, Union
+from typing import ClassVar, NamedTuple
 
 import av
 from aiortc.codecs import h264 as aiortc_h264
@@ -32,6 +32,7 @@ from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 from av.frame import Frame
 
+from .._validate import check_int
 from ..log import get_logger
 from ..types import VideoCodec
 from .aiortc_adapter import set_aiortc_target_bitrate
@@ -102,13 +103,7 @@ _H264_LEVELS = (
 
 
 def _check_size(width: object, height: object) -> tuple[int, int]:
-    for name, value in (("width", width), ("height", height)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be an int, got {type(value).__name__}")
-        if value <= 0:
-            raise ValueError(f"{name} must be positive, got {value}")
-    assert isinstance(width, int) and isinstance(height, int)
-    return width, height
+    return check_int("width", width), check_int("height", height)
 
 
 def _preset_for(width: int, height: int) -> _Preset:
@@ -152,8 +147,8 @@ def default_max_framerate(width: int, height: int) -> float:
 
 
 def _check_limits(
-    max_bitrate: Optional[int], max_framerate: Optional[float]
-) -> tuple[Optional[int], Optional[float]]:
+    max_bitrate: int | None, max_framerate: float | None
+) -> tuple[int | None, float | None]:
     if max_bitrate is not None:
         if isinstance(max_bitrate, bool) or not isinstance(max_bitrate, int):
             raise ValueError(
@@ -183,10 +178,10 @@ class _FrameRateLimiter:
     them); a timestamp earlier than the previous one starts everything over.
     """
 
-    def __init__(self, max_framerate: Optional[float]) -> None:
+    def __init__(self, max_framerate: float | None) -> None:
         self._interval = 1.0 / max_framerate if max_framerate else 0.0
-        self._next_due: Optional[float] = None
-        self._last: Optional[float] = None
+        self._next_due: float | None = None
+        self._last: float | None = None
         self.restarted = False  # set when the timestamps went back; cleared by the encoder
 
     def admit(self, frame: Frame) -> bool:
@@ -223,8 +218,8 @@ class _Limits:
 
     def __init__(
         self,
-        max_bitrate: Optional[int],
-        max_framerate: Optional[float],
+        max_bitrate: int | None,
+        max_framerate: float | None,
         aiortc_min: int,
         aiortc_default: int,
         aiortc_max: int,
@@ -242,12 +237,12 @@ class _Limits:
         self.limiter = _FrameRateLimiter(max_framerate)
         self.keyframe_pending = False
 
-    def clamp(self, bitrate: Union[int, float]) -> int:
+    def clamp(self, bitrate: int | float) -> int:
         return int(max(self.lower, min(int(bitrate), self.upper)))
 
     def gate(
-        self, encoder: Union[Vp8VideoEncoder, H264VideoEncoder], frame: Frame, force_keyframe: bool
-    ) -> Optional[bool]:
+        self, encoder: Vp8VideoEncoder | H264VideoEncoder, frame: Frame, force_keyframe: bool
+    ) -> bool | None:
         """None when the frame is to be dropped, else whether to encode it as a keyframe.
 
         When the timestamps went back, the encoder's codec context is dropped so that a
@@ -274,7 +269,7 @@ class _CappedEncoder:
     _aiortc_module: ClassVar[ModuleType]
 
     def __init__(
-        self, *, max_bitrate: Optional[int] = None, max_framerate: Optional[float] = None
+        self, *, max_bitrate: int | None = None, max_framerate: float | None = None
     ) -> None:
         """Create the encoder; the codec context is opened with the first frame.
 
@@ -301,12 +296,12 @@ class _CappedEncoder:
         self.target_bitrate = self._limits.initial
 
     @property
-    def max_bitrate(self) -> Optional[int]:
+    def max_bitrate(self) -> int | None:
         """The bitrate cap given at construction (None: aiortc's)."""
         return self._limits.max_bitrate
 
     @property
-    def max_framerate(self) -> Optional[float]:
+    def max_framerate(self) -> float | None:
         """The frame-rate cap given at construction (None: no limit)."""
         return self._limits.max_framerate
 
@@ -412,9 +407,7 @@ class H264VideoEncoder(_CappedEncoder, H264Encoder):
         self.codec = codec
 
 
-def make_video_encoder(
-    codec: int, max_bitrate: Optional[int], max_framerate: Optional[float]
-) -> Encoder:
+def make_video_encoder(codec: int, max_bitrate: int | None, max_framerate: float | None) -> Encoder:
     """An encoder for ``RTCRtpSender`` sending ``codec``, capped as given.
 
     Args:
