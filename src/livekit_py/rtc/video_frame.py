@@ -26,18 +26,21 @@ import av
 from ..dsp.video_convert import (
     TYPE_NAMES,
     Image,
+    buffer_size,
     convert_into,
     from_av_frame,
     is_packed,
     plane_slices,
     to_av_frame,
 )
-from ..dsp.video_convert import buffer_size as _buffer_size
 from ..types import VideoBufferType
 
 __all__ = ["VideoFrame"]
 
 _I420 = int(VideoBufferType.I420)
+
+#: bytes of a frame in a layout (imported by the video source)
+_buffer_size = buffer_size
 
 
 def _check_dimension(name: str, value: object) -> int:
