@@ -61,6 +61,13 @@ class RenderStopped:
     """The player feeding the reverse stream stopped."""
 
 
+@dataclass(frozen=True)
+class Flush:
+    """Settles ``done`` once everything queued before it was processed."""
+
+    done: asyncio.Future[None]
+
+
 STOP = object()
 
 
@@ -150,6 +157,18 @@ class CaptureProcessor:
     def render_stopped(self) -> None:
         self._items.put(RenderStopped())
 
+    async def flush(self) -> None:
+        """Wait until every block queued before the call was processed.
+
+        Raises:
+            RuntimeError: If the processing thread is not running.
+        """
+        if not self._thread.is_alive():
+            raise RuntimeError("the capture processing thread is not running")
+        done: asyncio.Future[None] = self._loop.create_future()
+        self._items.put(Flush(done))
+        await done
+
     async def stop(self) -> None:
         """Finish the queued work and end the thread."""
         if not self._thread.is_alive():
@@ -177,6 +196,9 @@ class CaptureProcessor:
                         self._process_rendered(item)
                     elif isinstance(item, RenderStopped):
                         self._restart_render()
+                    elif isinstance(item, Flush):
+                        with contextlib.suppress(RuntimeError):  # loop closed: nobody waits
+                            self._loop.call_soon_threadsafe(settle, item.done, None)
                 except Exception:
                     self._failures += 1
                     if self._failures == 1 or self._failures % 100 == 0:
