@@ -33,7 +33,7 @@ from ..media.devices.backend import (
     set_audio_backend,
     time_delta,
 )
-from ..media.devices.capture import APM_RATES, STOP, CaptureProcessor
+from ..media.devices.capture import APM_RATES, CaptureProcessor
 from ..media.devices.playback import JitterBuffer, mix
 from ..media.devices.threads import run_in_thread
 from .apm import AudioProcessingModule
@@ -161,7 +161,7 @@ class InputCapture:
         except BaseException:
             self._closed = True
             self.task.cancel()
-            self._processor._items.put(STOP)
+            self._processor.abandon()
             with contextlib.suppress(Exception):
                 self.input_stream.close()
             raise

@@ -21,11 +21,7 @@ from ...rtc.audio_resampler import AudioResampler
 from .backend import Samples
 from .threads import STOP_TIMEOUT, settle
 
-__all__ = [
-    "APM_RATES",
-    "STOP",
-    "CaptureProcessor",
-]
+__all__ = ["APM_RATES", "CaptureProcessor"]
 
 logger = get_logger("media.media_devices")
 
@@ -156,6 +152,10 @@ class CaptureProcessor:
 
     def render_stopped(self) -> None:
         self._items.put(RenderStopped())
+
+    def abandon(self) -> None:
+        """End the thread once the queued work is done, without waiting for it."""
+        self._items.put(STOP)
 
     async def flush(self) -> None:
         """Wait until every block queued before the call was processed.
