@@ -500,6 +500,36 @@ def test_bad_arguments(backend: FakeAudioBackend) -> None:
         devices.open_input()
 
 
+async def test_capture_and_playout_times_come_from_the_given_clock(
+    backend: FakeAudioBackend,
+) -> None:
+    with pytest.raises(TypeError, match="clock must be a callable"):
+        MediaDevices(clock=0.0)  # type: ignore[arg-type]
+    readers: list[str] = []
+
+    def clock() -> float:
+        readers.append(threading.current_thread().name)
+        return backend.clock()
+
+    devices = MediaDevices(clock=clock)
+    capture = devices.open_input(noise_suppression=False, auto_gain_control=False)
+    player = devices.open_output()
+    try:
+        async with playing(1000.0, "TR_1k") as track:
+            await player.add_track(track)
+            await player.start()
+            output = backend.of_kind("output")[0]
+            await wait_until(lambda: output.callbacks >= 3, 30, "played blocks")
+            await capture._processor.flush()
+    finally:
+        await player.aclose()
+        await capture.aclose()
+    # the callbacks read it, once per block: the capture time, the playout time
+    assert {"fake-audio input", "fake-audio output"} <= set(readers)
+    # from the fake devices' block times: 20 ms output latency plus up to one capture block
+    assert capture._processor.delay_ms is not None and 10 <= capture._processor.delay_ms <= 130
+
+
 async def test_open_input_argument_checks(backend: FakeAudioBackend) -> None:
     with pytest.raises(ValueError, match="44100 Hz"):
         MediaDevices(input_sample_rate=44100).open_input()
