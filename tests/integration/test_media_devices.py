@@ -14,7 +14,6 @@ import pytest
 
 from livekit_py import rtc
 from livekit_py.rtc import media_devices as md
-from livekit_py.rtc.media_devices import MediaDevices
 from tests.conftest import TokenFactory
 from tests.helpers import EventLog
 from tests.integration.audio_utils import (
@@ -45,7 +44,7 @@ async def test_a_published_microphone_reaches_a_peer(
 ) -> None:
     speaker, listener = rtc.Room(), rtc.Room()
     log = EventLog(listener, ["track_subscribed"])
-    devices = MediaDevices()
+    devices = backend.devices()
     capture = devices.open_input()  # every processing feature on, as by default
     try:
         await listener.connect(server_url, make_token("listener"))
@@ -77,7 +76,7 @@ async def test_a_peers_track_is_played_on_the_speaker(
     speaker, listener = rtc.Room(), rtc.Room()
     log = EventLog(listener, ["track_subscribed"])
     source = rtc.AudioSource(48000, 1)
-    devices = MediaDevices()
+    devices = backend.devices()
     player = devices.open_output()
     output = backend.of_kind("output")[0]
     try:

@@ -1,9 +1,22 @@
 """MediaDevices on a fake audio backend: no sound card (nor sounddevice) needed.
 
 ``FakeAudioBackend`` plays the part of sounddevice: its streams run a thread each that calls
-the stream callback every block, in real time.  Input streams deliver what ``mic`` returns
-for the block's sample positions (plus, optionally, an echo of what the output streams
-played); output streams record what the callback wrote.  The integration tests import it.
+the stream callback every block, paced in real time.  Input streams deliver what ``mic``
+returns for the block's sample positions (plus, optionally, an echo of what the output
+streams played); output streams record what the callback wrote.  The integration tests
+import it.
+
+Time is the device's, not the machine's: every block has an exact time on the backend's
+shared sample timeline, given in the callback's ``time_info`` and returned by
+``backend.clock`` (the clock ``MediaDevices(clock=backend.clock)`` takes its times on)
+during that callback.  A callback that runs late on a loaded machine still reports the
+time its block belongs to, so the capture and playout times the echo canceller's delay
+hint is worked out from do not depend on how fast the machine is.  The streams also take
+turns in timeline order (a stream whose block is due waits for every stream with an
+earlier block), as the callbacks of one duplex device would: what MediaDevices receives,
+and in which order, is the same on a loaded machine as on an idle one.  An output stream
+can be made to wait for the audio to play (``FakeStream.ready``), so that a loaded
+machine cannot starve it either.
 """
 
 from __future__ import annotations
@@ -16,7 +29,7 @@ import threading
 import time
 import types
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import pytest
@@ -74,7 +87,7 @@ class FakeStream:
         *,
         samplerate: int,
         blocksize: int,
-        device: Optional[int],
+        device: int | None,
         channels: int,
         dtype: str,
         callback: Callable[..., None],
@@ -90,14 +103,28 @@ class FakeStream:
         self.started = self.stopped = self.closed = False
         self.callbacks = 0
         self.played: list[np.ndarray] = []  # output: what the callback wrote, per block
+        #: if set, each block is played only once this returns True (or the stream stops)
+        self.ready: Callable[[], bool] | None = None
         self._halt = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
+        self._origin = 0.0
+        self._first = 0
+
+    def due(self, n: int) -> float:
+        """The device time of block ``n``'s callback: input once the block was captured,
+        output before it plays."""
+        position = self._first + (n + 1 if self.kind == "input" else n) * self.blocksize
+        return self.backend.time_of(position, self.samplerate)
 
     def start(self) -> None:
         assert not self.closed
         if self.backend.fail_start:
             raise RuntimeError("fake device error")
         self.started = True
+        self._origin = time.monotonic()
+        # position on the shared timeline
+        self._first = round((self._origin - self.backend.epoch) * self.samplerate)
+        self.backend.take_turns(self, self.due(0))
         self._thread = threading.Thread(
             target=self._run, name=f"fake-audio {self.kind}", daemon=True
         )
@@ -115,31 +142,45 @@ class FakeStream:
         self.closed = True
 
     def _run(self) -> None:
+        try:
+            self._play()
+        finally:
+            self.backend.leave(self)
+
+    def _play(self) -> None:
         rate, block = self.samplerate, self.blocksize
         period = block / rate
-        origin = time.monotonic()
-        first = round((origin - self.backend.epoch) * rate)  # position on the shared timeline
+        backend = self.backend
         n = 0
         while not self._halt.is_set():
-            # input: called once the block was captured; output: called before it plays
-            due = origin + (n + 1 if self.kind == "input" else n) * period
-            wait = due - time.monotonic()
+            # paced in real time: the due time on the machine's clock
+            start = backend.time_of(self._first, rate)
+            wait = self._origin + (self.due(n) - start) - time.monotonic()
             if wait > 0 and self._halt.wait(wait):
                 break
-            now = time.monotonic()
-            position = first + n * block
+            if not backend.wait_turn(self, self._halt):
+                break
+            ready = self.ready
+            while ready is not None and not ready():
+                if self._halt.wait(0.005):
+                    return
+            now = self.due(n)
+            position = self._first + n * block
             if self.kind == "input":
-                data = self.backend.capture(position, block, self.channels, rate)
+                data = backend.capture(position, block, self.channels, rate)
                 info = FakeTime(now, now - period, 0.0)
-                self.callback(data, block, info, None)
+                with backend.at(now):
+                    self.callback(data, block, info, None)
             else:
                 out = np.full((block, self.channels), 12345, dtype=np.int16)  # garbage
-                info = FakeTime(now, 0.0, now + self.backend.output_latency)
-                self.callback(out, block, info, None)
+                info = FakeTime(now, 0.0, now + backend.output_latency)
+                with backend.at(now):
+                    self.callback(out, block, info, None)
                 self.played.append(out.copy())
-                self.backend.render(position, out, rate)
+                backend.render(position, out, rate)
             self.callbacks += 1
             n += 1
+            backend.take_turns(self, self.due(n))
 
 
 class FakeAudioBackend:
@@ -168,6 +209,58 @@ class FakeAudioBackend:
         self.streams: list[FakeStream] = []
         self._tape = np.zeros(RATE * 120, dtype=np.int16)  # what the speakers played
         self._lock = threading.Lock()
+        self._now = threading.local()
+        # the next callback's device time of every running stream
+        self._turns = threading.Condition()
+        self._next: dict[FakeStream, float] = {}
+
+    def take_turns(self, stream: FakeStream, due: float) -> None:
+        """``stream``'s next callback is due at device time ``due``."""
+        with self._turns:
+            self._next[stream] = due
+            self._turns.notify_all()
+
+    def leave(self, stream: FakeStream) -> None:
+        with self._turns:
+            self._next.pop(stream, None)
+            self._turns.notify_all()
+
+    def wait_turn(self, stream: FakeStream, halt: threading.Event) -> bool:
+        """Wait until no other stream has an earlier callback due (ties: creation order);
+        False if ``halt`` was set meanwhile."""
+
+        def key(s: FakeStream) -> tuple[float, int]:
+            return (self._next[s], self.streams.index(s))
+
+        with self._turns:
+            while not halt.is_set():
+                if min(self._next, key=key) is stream:
+                    return True
+                self._turns.wait(0.05)
+        return False
+
+    def time_of(self, position: int, rate: int) -> float:
+        """The time of a sample position on the shared timeline (``clock``'s seconds)."""
+        return self.epoch + position / rate
+
+    @contextlib.contextmanager
+    def at(self, now: float) -> Iterator[None]:
+        """While a callback runs: ``clock()`` on its thread is the time of its block."""
+        self._now.value = now
+        try:
+            yield
+        finally:
+            self._now.value = None
+
+    def clock(self) -> float:
+        """The device time: that of the block whose callback is running on this thread
+        (a callback reads nothing else), the machine's monotonic clock elsewhere."""
+        now: float | None = getattr(self._now, "value", None)
+        return time.monotonic() if now is None else now
+
+    def devices(self, **options: Any) -> MediaDevices:
+        """A :class:`MediaDevices` on this backend's clock."""
+        return MediaDevices(clock=self.clock, **options)
 
     def query_devices(self) -> list[dict[str, Any]]:
         return [
@@ -176,7 +269,7 @@ class FakeAudioBackend:
             {"name": "Fake Headset", "max_input_channels": 4, "max_output_channels": 2},
         ]
 
-    def default_device(self) -> tuple[Optional[int], Optional[int]]:
+    def default_device(self) -> tuple[int | None, int | None]:
         return 0, 1
 
     def InputStream(self, **kwargs: Any) -> FakeStream:
@@ -347,7 +440,7 @@ def _fake_sounddevice_module(default: Any) -> types.ModuleType:
     ]
     module.made = []  # type: ignore[attr-defined]
 
-    def query_devices(device: Any = None, kind: Optional[str] = None) -> Any:
+    def query_devices(device: Any = None, kind: str | None = None) -> Any:
         if kind is None and device is None:
             return list(devices)
         if kind == "input":
@@ -407,6 +500,36 @@ def test_bad_arguments(backend: FakeAudioBackend) -> None:
         devices.open_input()
 
 
+async def test_capture_and_playout_times_come_from_the_given_clock(
+    backend: FakeAudioBackend,
+) -> None:
+    with pytest.raises(TypeError, match="clock must be a callable"):
+        MediaDevices(clock=0.0)  # type: ignore[arg-type]
+    readers: list[str] = []
+
+    def clock() -> float:
+        readers.append(threading.current_thread().name)
+        return backend.clock()
+
+    devices = MediaDevices(clock=clock)
+    capture = devices.open_input(noise_suppression=False, auto_gain_control=False)
+    player = devices.open_output()
+    try:
+        async with playing(1000.0, "TR_1k") as track:
+            await player.add_track(track)
+            await player.start()
+            output = backend.of_kind("output")[0]
+            await wait_until(lambda: output.callbacks >= 3, 30, "played blocks")
+            await capture._processor.flush()
+    finally:
+        await player.aclose()
+        await capture.aclose()
+    # the callbacks read it, once per block: the capture time, the playout time
+    assert {"fake-audio input", "fake-audio output"} <= set(readers)
+    # from the fake devices' block times: 20 ms output latency plus up to one capture block
+    assert capture._processor.delay_ms is not None and 10 <= capture._processor.delay_ms <= 130
+
+
 async def test_open_input_argument_checks(backend: FakeAudioBackend) -> None:
     with pytest.raises(ValueError, match="44100 Hz"):
         MediaDevices(input_sample_rate=44100).open_input()
@@ -428,7 +551,7 @@ async def test_open_input_argument_checks(backend: FakeAudioBackend) -> None:
 
 async def test_a_device_that_fails_to_start(backend: FakeAudioBackend) -> None:
     backend.fail_start = True
-    devices = MediaDevices()
+    devices = backend.devices()
     with pytest.raises(RuntimeError, match="fake device error"):
         devices.open_input()
     player = devices.open_output()
@@ -444,7 +567,7 @@ async def test_a_device_that_fails_to_stop(
     backend: FakeAudioBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
     backend.fail_stop = True
-    devices = MediaDevices()
+    devices = backend.devices()
     capture = devices.open_input()
     player = devices.open_output()
     await player.start()
@@ -470,7 +593,7 @@ async def test_open_input_captures_unprocessed_audio_bit_exact(
         return np.repeat(values[:, None], channels, axis=1)
 
     backend.mic = ramp
-    devices = MediaDevices(num_channels=2)
+    devices = backend.devices(num_channels=2)
     capture = devices.open_input(
         enable_aec=False,
         noise_suppression=False,
@@ -492,7 +615,7 @@ async def test_open_input_captures_unprocessed_audio_bit_exact(
 
 async def test_open_input_applies_the_apm_high_pass_filter(backend: FakeAudioBackend) -> None:
     backend.mic = tones((50.0, 0.3), (1000.0, 0.1))  # 50 Hz hum over a 1 kHz tone
-    devices = MediaDevices()
+    devices = backend.devices()
     capture = devices.open_input(
         enable_aec=False,
         noise_suppression=False,
@@ -524,7 +647,7 @@ async def test_open_input_takes_the_chosen_device_channel(backend: FakeAudioBack
         return np.stack(cols, axis=1).astype(np.int16)
 
     backend.mic = per_channel
-    devices = MediaDevices()
+    devices = backend.devices()
     capture = devices.open_input(
         input_device=2,
         input_channel_index=2,
@@ -544,7 +667,7 @@ async def test_open_input_takes_the_chosen_device_channel(backend: FakeAudioBack
 
 async def test_aclose_stops_everything(backend: FakeAudioBackend) -> None:
     backend.mic = tones((440.0, 0.3))
-    devices = MediaDevices()
+    devices = backend.devices()
     before = set(asyncio.all_tasks())
     capture = devices.open_input()
     player = devices.open_output()
@@ -574,26 +697,46 @@ async def test_aclose_stops_everything(backend: FakeAudioBackend) -> None:
 # playback and the reverse stream
 
 
+def primed(player: md.OutputPlayer) -> Callable[[], bool]:
+    """For ``FakeStream.ready``: every track of ``player`` has audio enough to play a block
+    (what came before the device's block is played whatever the machine's load)."""
+
+    def ready() -> bool:
+        entries = list(player._tracks)
+        return bool(entries) and all(e.buffer._size >= player._prime for e in entries)
+
+    return ready
+
+
+async def play_blocks(stream: FakeStream, count: int) -> np.ndarray:
+    """What ``stream`` plays in its next ``count`` blocks."""
+    start = len(stream.played)
+    await wait_until(lambda: len(stream.played) >= start + count, 60, f"{count} blocks played")
+    return np.concatenate(stream.played[start : start + count])
+
+
 async def test_open_output_plays_and_mixes_tracks(backend: FakeAudioBackend) -> None:
-    devices = MediaDevices()
+    devices = backend.devices()
     player = devices.open_output(output_device=2)
     stream = backend.of_kind("output")[0]
     assert (stream.device, stream.channels, stream.samplerate) == (2, 1, RATE)
+    # the device plays a block once every track has one: the levels are those mixed, not
+    # those of a buffer a loaded machine let run dry
+    stream.ready = primed(player)
     try:
         async with playing(440.0, "TR_440", 0.4) as a, playing(1000.0, "TR_1k", 0.2) as b:
             await player.add_track(a)
             with pytest.raises(ValueError, match="already added"):
                 await player.add_track(a)
             await player.start()
-            await asyncio.sleep(1.5)
-            one = played_audio(stream)
+            one = await play_blocks(stream, 15)
             await player.add_track(b)
-            await asyncio.sleep(1.5)
-            both = played_audio(stream)[len(one) :]
+            await play_blocks(stream, 1)  # the block being mixed while b was added
+            both = await play_blocks(stream, 15)
             await player.remove_track(a)
             await player.remove_track(a)  # unknown now: ignored
-            await asyncio.sleep(1.2)
-            only_b = played_audio(stream)[len(one) + len(both) :]
+            await play_blocks(stream, 1)
+            only_b = await play_blocks(stream, 12)
             stats = [(e.track.sid, e.buffer.underruns, e.buffer.dropped) for e in player._tracks]
     finally:
         await player.aclose()
@@ -619,7 +762,7 @@ async def test_open_output_plays_and_mixes_tracks(backend: FakeAudioBackend) -> 
 async def test_the_reverse_stream_is_fed_from_an_active_output(
     backend: FakeAudioBackend, output_rate: int
 ) -> None:
-    devices = MediaDevices(output_sample_rate=output_rate)
+    devices = backend.devices(output_sample_rate=output_rate)
     capture = devices.open_input(noise_suppression=False, auto_gain_control=False)
     apm = capture.apm
     assert apm is not None
@@ -646,9 +789,12 @@ async def test_the_reverse_stream_is_fed_from_an_active_output(
             await player.start()
             await asyncio.sleep(1.5)
             await player.aclose()
-            await asyncio.sleep(0.3)  # the processing thread works through its queue
+            await capture._processor.flush()  # it worked through what was played
             count = len(reverse)
-            await asyncio.sleep(0.3)
+            mic = backend.of_kind("input")[0]
+            captured = mic.callbacks
+            await wait_until(lambda: mic.callbacks >= captured + 3, 30, "more captured blocks")
+            await capture._processor.flush()
             assert len(reverse) == count  # the player stopped: so did the reverse stream
     finally:
         await player.aclose()
@@ -678,7 +824,7 @@ async def test_echo_of_the_played_track_is_cancelled(backend: FakeAudioBackend) 
 
     backend.mic = tones((300.0, 0.05))  # the near-end talker, to be kept
     backend.echo_gain, backend.echo_delay = 0.5, round(0.03 * RATE)
-    devices = MediaDevices()
+    devices = backend.devices()
     capture = devices.open_input(
         enable_aec=True,
         noise_suppression=False,
@@ -723,3 +869,23 @@ async def test_echo_of_the_played_track_is_cancelled(backend: FakeAudioBackend) 
     assert residual_db < echo_db - 15.0
     # (the near-end tone is not asserted: during double talk against full-band noise 7 dB
     # louder, livekit_py's echo suppressor takes it down too, MediaDevices or not)
+
+
+def test_the_longest_delay_hint_does_not_break_the_echo_canceller() -> None:
+    """The capture processor hints up to 500 ms; a hint that moves the modelled echo path
+    beyond the canceller's span (260 ms) made every later capture frame fail."""
+    apm = AudioProcessingModule(
+        echo_cancellation=True,
+        noise_suppression=False,
+        high_pass_filter=False,
+        auto_gain_control=False,
+    )
+    far = tones((700.0, 0.3))
+    for delay_ms in (20, 500, 20, 500):
+        apm.set_stream_delay_ms(delay_ms)
+        for i in range(10):
+            block = far(i * 480, 480, 1)
+            apm.process_reverse_stream(AudioFrame(block.tobytes(), RATE, 1, 480))
+            frame = AudioFrame((block // 2).tobytes(), RATE, 1, 480)
+            apm.process_stream(frame)  # raised ValueError (could not broadcast) after 500 ms
+            assert frame.samples_per_channel == 480

@@ -212,7 +212,9 @@ class EchoCanceller:
         k = self.PARTITIONS
         taps = np.fft.irfft(w, axis=-1)[..., :n].reshape(self.num_channels, k * n)
         moved = np.zeros_like(taps)
-        if shift > 0:
+        if abs(shift) >= k * n:
+            pass  # the whole modelled path moves out of the filter's span: relearn it
+        elif shift > 0:
             moved[:, : k * n - shift] = taps[:, shift:]
         else:
             moved[:, -shift:] = taps[:, : k * n + shift]

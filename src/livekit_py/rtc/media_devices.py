@@ -1,52 +1,44 @@
 """``MediaDevices``: microphone capture into an :class:`AudioSource`, speaker playback of tracks.
 
-Device I/O goes through a small *audio backend* (see :class:`AudioBackend`).  The default
-backend is built on the optional ``sounddevice`` package (PortAudio), installed with
+Device I/O goes through a small *audio backend* (``AudioBackend``).  The default backend
+is built on the optional ``sounddevice`` package (PortAudio), installed with
 ``pip install livekit-py[devices]``; importing this module never needs it.  Another backend
 can be installed with :func:`set_audio_backend`, e.g. a synthetic one in tests or on
 machines without sound cards.
 
-Threads and data flow
----------------------
-
-* The backend calls the stream callbacks on its own audio threads.  They only copy the
-  samples and hand them over (a lock-free queue put); they never wait for the event loop.
-* Each :class:`InputCapture` has one processing thread.  It cuts the captured audio into
-  10 ms frames, runs them through the :class:`AudioProcessingModule` (high-pass filter, echo
-  canceller, noise suppressor, gain control), and passes the processed frames to the event
-  loop with ``loop.call_soon_threadsafe``.  A task on the loop then gives them to
-  :meth:`AudioSource.capture_frame`.
-* An :class:`OutputPlayer` reads every added track through an :class:`AudioStream` (one
-  task per track) into a per-track jitter buffer.  The output callback mixes the buffers
-  into the device block.  The very block that is played is also queued, as the echo
-  canceller's reverse (far-end) stream, to the processing thread of every open capture of
-  the same :class:`MediaDevices`, with the time it reaches the speaker.  Captured blocks
-  carry the time they were captured; from both, the processing thread works out the delay
-  hint for the APM (see :class:`_CaptureProcessor`).
-
-The APM is used by the processing thread only, so the capture and reverse streams reach it
-in the order the device delivered them, without any lock shared with the audio threads.
+The machinery (backends, the capture processing thread, the playback jitter buffers and
+mixing, and how the threads hand audio over) lives in :mod:`livekit_py.media.devices`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import queue
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 
+from .._validate import check_int
 from ..log import get_logger
+from ..media.devices.backend import (
+    AudioBackend,
+    AudioDeviceStream,
+    Samples,
+    SoundDeviceBackend,
+    close_stream,
+    get_audio_backend,
+    set_audio_backend,
+    time_delta,
+)
+from ..media.devices.capture import APM_RATES, CaptureProcessor
+from ..media.devices.playback import JitterBuffer, mix
+from ..media.devices.threads import run_in_thread
 from .apm import AudioProcessingModule
 from .audio_frame import AudioFrame
-from .audio_resampler import AudioResampler
 from .audio_source import AudioSource
 from .audio_stream import AudioStream
 
@@ -66,23 +58,13 @@ __all__ = [
 
 logger = get_logger("media.media_devices")
 
-Samples = npt.NDArray[np.int16]
-
-#: signature of a stream callback: ``(data, frames, time_info, status)``, as in sounddevice
-AudioCallback = Callable[[Samples, int, Any, Any], None]
+#: a clock: seconds, monotonic (``time.monotonic`` by default)
+Clock = Callable[[], float]
 
 DEFAULT_SAMPLE_RATE = 48000
 DEFAULT_CHANNELS = 1
 DEFAULT_BLOCKSIZE = 4800  # 100 ms at 48 kHz
 
-INSTALL_HINT = "pip install livekit-py[devices]"
-
-# sample rates the AudioProcessingModule works at
-_APM_RATES = (8000, 16000, 32000, 48000)
-_MAX_APM_DELAY_MS = 500
-# captured blocks waiting for the processing thread beyond which new blocks are dropped
-# (the thread is starved of CPU; better a gap than an ever growing delay)
-_MAX_WORKER_BACKLOG = 64
 # audio queued in the AudioSource (seconds) beyond which captured frames are dropped, on top
 # of two device blocks: keeps the capture latency bounded when the device clock runs faster
 # than the event loop's, or the loop stalled
@@ -93,522 +75,6 @@ _PRIME_MARGIN = 0.04
 _OVERFLOW_MARGIN = 0.2
 # device block assumed for jitter buffering when the blocksize is 0 (variable)
 _VARIABLE_BLOCK = 0.02
-# the echo canceller's far end is realigned when it runs this far (seconds) ahead of the
-# capture clock (aec.FarEndBuffer.max_lead)
-_FAR_MAX_LEAD = 0.6
-# delay estimates (one per reverse frame) whose median is the delay hint, and the change
-# (ms) that updates the hint: the canceller ignores smaller moves anyway
-_DELAY_ESTIMATES = 25
-_DELAY_HINT_STEP_MS = 4
-# how long aclose() waits for a device stream or a thread to stop, in seconds
-_STOP_TIMEOUT = 5.0
-
-
-# ---------------------------------------------------------------------------------------
-# audio backends
-
-
-class AudioDeviceStream(Protocol):
-    """A device stream made by an :class:`AudioBackend` (a subset of ``sounddevice``'s)."""
-
-    def start(self) -> None:
-        """Start calling the callback."""
-
-    def stop(self) -> None:
-        """Stop calling the callback; returns once the callback is no longer running."""
-
-    def close(self) -> None:
-        """Release the device."""
-
-
-class AudioBackend(Protocol):
-    """Device access used by :class:`MediaDevices`.
-
-    Streams carry ``int16`` samples.  Their ``callback(data, frames, time_info, status)``
-    runs on a backend thread with ``data`` shaped ``(frames, channels)``: filled with the
-    captured samples for an input stream, to be filled with the samples to play for an
-    output stream.  ``time_info`` has the PortAudio attributes ``currentTime``,
-    ``inputBufferAdcTime`` and ``outputBufferDacTime`` (seconds, any clock); ``status`` is
-    falsy unless something went wrong (an overflow, an underflow).
-    """
-
-    def query_devices(self) -> Sequence[Mapping[str, Any]]:
-        """Every device, in index order, each with ``name``, ``max_input_channels`` and
-        ``max_output_channels`` (and whatever else the backend knows)."""
-        ...
-
-    def default_device(self) -> tuple[int | None, int | None]:
-        """The indices of the default input and output devices (None when there is none)."""
-        ...
-
-    def InputStream(
-        self,
-        *,
-        samplerate: int,
-        blocksize: int,
-        device: int | None,
-        channels: int,
-        dtype: str,
-        callback: AudioCallback,
-    ) -> AudioDeviceStream:
-        """An input (capture) stream, not started yet."""
-        ...
-
-    def OutputStream(
-        self,
-        *,
-        samplerate: int,
-        blocksize: int,
-        device: int | None,
-        channels: int,
-        dtype: str,
-        callback: AudioCallback,
-    ) -> AudioDeviceStream:
-        """An output (playback) stream, not started yet."""
-        ...
-
-
-def _import_sounddevice() -> Any:
-    """The ``sounddevice`` module, or an ImportError that says how to get it."""
-    try:
-        import sounddevice
-    except ImportError as exc:
-        raise ImportError(
-            "MediaDevices needs the optional 'sounddevice' package: install it with "
-            f"`{INSTALL_HINT}` (or `pip install sounddevice`), or install another audio "
-            "backend with livekit_py.rtc.media_devices.set_audio_backend()"
-        ) from exc
-    except OSError as exc:  # sounddevice is there but the PortAudio library is not
-        raise ImportError(
-            f"MediaDevices: 'sounddevice' could not load the PortAudio library ({exc}); "
-            "install PortAudio (e.g. `apt-get install libportaudio2`) and "
-            f"`{INSTALL_HINT}`"
-        ) from exc
-    return sounddevice
-
-
-class SoundDeviceBackend:
-    """The default :class:`AudioBackend`, on ``sounddevice`` (PortAudio).
-
-    Raises:
-        ImportError: On construction, if ``sounddevice`` or PortAudio is not installed.
-    """
-
-    def __init__(self) -> None:
-        self._sd = _import_sounddevice()
-
-    def query_devices(self) -> Sequence[Mapping[str, Any]]:
-        return [dict(device) for device in self._sd.query_devices()]
-
-    def default_device(self) -> tuple[int | None, int | None]:
-        return self._default_index("input"), self._default_index("output")
-
-    def _default_index(self, kind: str) -> int | None:
-        # sd.default.device is an indexable pair (not a tuple); -1 or None there mean
-        # "PortAudio's default", which query_devices(kind=...) resolves
-        position = 0 if kind == "input" else 1
-        value: Any = None
-        with contextlib.suppress(Exception):
-            value = self._sd.default.device[position]
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return value
-        try:
-            if isinstance(value, str):
-                info = self._sd.query_devices(value, kind=kind)
-            else:
-                info = self._sd.query_devices(kind=kind)
-        except Exception:  # no such device (PortAudioError, ValueError)
-            return None
-        index = info.get("index") if isinstance(info, Mapping) else None
-        if isinstance(index, int) and index >= 0:
-            return index
-        return None
-
-    def InputStream(
-        self,
-        *,
-        samplerate: int,
-        blocksize: int,
-        device: int | None,
-        channels: int,
-        dtype: str,
-        callback: AudioCallback,
-    ) -> AudioDeviceStream:
-        stream: AudioDeviceStream = self._sd.InputStream(
-            samplerate=samplerate,
-            blocksize=blocksize,
-            device=device,
-            channels=channels,
-            dtype=dtype,
-            callback=callback,
-        )
-        return stream
-
-    def OutputStream(
-        self,
-        *,
-        samplerate: int,
-        blocksize: int,
-        device: int | None,
-        channels: int,
-        dtype: str,
-        callback: AudioCallback,
-    ) -> AudioDeviceStream:
-        stream: AudioDeviceStream = self._sd.OutputStream(
-            samplerate=samplerate,
-            blocksize=blocksize,
-            device=device,
-            channels=channels,
-            dtype=dtype,
-            callback=callback,
-        )
-        return stream
-
-
-_backend: AudioBackend | None = None
-_backend_lock = threading.Lock()
-
-
-def set_audio_backend(backend: AudioBackend | None) -> AudioBackend | None:
-    """Install the audio backend used by :class:`MediaDevices` objects created from now on.
-
-    Args:
-        backend: The backend, or None to go back to the default (``sounddevice``), which is
-            loaded when next needed.
-
-    Returns:
-        The backend installed before (None if the default was not loaded yet).
-    """
-    global _backend
-    with _backend_lock:
-        previous, _backend = _backend, backend
-    return previous
-
-
-def get_audio_backend() -> AudioBackend:
-    """The installed audio backend; the ``sounddevice`` one is loaded on first use.
-
-    Raises:
-        ImportError: If no backend was installed and ``sounddevice`` is not available.
-    """
-    global _backend
-    with _backend_lock:
-        if _backend is None:
-            _backend = SoundDeviceBackend()
-        return _backend
-
-
-# ---------------------------------------------------------------------------------------
-# helpers
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _time_delta(time_info: Any, later: str, earlier: str) -> float:
-    """``time_info.later - time_info.earlier`` in seconds, 0 when unknown or negative."""
-    try:
-        delta = float(getattr(time_info, later)) - float(getattr(time_info, earlier))
-    except (AttributeError, TypeError, ValueError):
-        return 0.0
-    return delta if 0.0 < delta < 10.0 else 0.0
-
-
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
-
-
-async def _run_in_thread(function: Callable[[], None], name: str) -> None:
-    """Run a blocking call on a short-lived thread of its own and wait for it.
-
-    Used for stopping device streams, which may wait for the device's buffers to drain;
-    the event loop keeps running meanwhile.  The thread has ended when this returns
-    (unless the call outlives :data:`_STOP_TIMEOUT`).  Failures are logged, not raised:
-    closing goes on.
-    """
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-
-    def run() -> None:
-        error: BaseException | None = None
-        try:
-            function()
-        except BaseException as exc:
-            error = exc
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-            loop.call_soon_threadsafe(_settle, done, error)
-
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
-    try:
-        await asyncio.wait_for(asyncio.shield(done), _STOP_TIMEOUT)
-    except asyncio.TimeoutError:
-        logger.warning("%s did not finish within %.0f s", name, _STOP_TIMEOUT)
-        return
-    except Exception:
-        logger.warning("%s failed", name, exc_info=True)
-    thread.join()
-
-
-def _close_stream(stream: AudioDeviceStream) -> None:
-    try:
-        stream.stop()
-    finally:
-        stream.close()
-
-
-# ---------------------------------------------------------------------------------------
-# capture
-
-
-@dataclass(frozen=True)
-class _Captured:
-    samples: Samples  # (frames, channels) int16, already in the capture's channel layout
-    adc_time: float  # when the first sample was captured (time.monotonic() clock)
-
-
-@dataclass(frozen=True)
-class _Rendered:
-    samples: Samples  # (frames,) int16 mono, what the speaker plays
-    sample_rate: int
-    dac_time: float  # when the first sample reaches the speaker (time.monotonic() clock)
-
-
-class _RenderStopped:
-    """The player feeding the reverse stream stopped."""
-
-
-_STOP = object()
-
-
-class _CaptureProcessor:
-    """The processing thread of one :class:`InputCapture`.
-
-    It takes captured blocks and played (reverse) blocks from a queue, in arrival order,
-    runs the APM on 10 ms frames and posts the processed capture frames to the event loop.
-
-    Delay hint: the echo canceller keeps the far end on the capture clock.  A reverse frame
-    is appended right after the previous one, unless the capture clock has passed that
-    point (the far end stalled: it goes at the clock) or the far end runs more than
-    :data:`_FAR_MAX_LEAD` ahead (it is realigned to the clock); see ``aec.FarEndBuffer``.
-    This thread follows the same rule to know where each reverse frame lands, and from the
-    frame's playout time and the capture time of that position it knows the delay to
-    hint: the time between the frame's playout and the capture of the position where the
-    canceller puts it.  Both times come from the device callbacks' time information,
-    taken on ``time.monotonic()``.
-    """
-
-    def __init__(
-        self,
-        *,
-        loop: asyncio.AbstractEventLoop,
-        sample_rate: int,
-        num_channels: int,
-        apm: AudioProcessingModule | None,
-        echo_cancellation: bool,
-        deliver: Callable[[list[AudioFrame]], None],
-    ) -> None:
-        self._loop = loop
-        self._rate = sample_rate
-        self._channels = num_channels
-        self._step = sample_rate // 100
-        self._apm = apm
-        self._echo = apm is not None and echo_cancellation
-        self._deliver = deliver
-        self._items: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._pending: Samples = np.zeros((0, num_channels), dtype=np.int16)
-        # capture clock: samples given to the APM, and the capture time of the next one
-        self._clock = 0
-        self._adc_next: float | None = None
-        # reverse stream: where the canceller's far end ends (capture clock), the render
-        # stream time (seconds) received and fed, pending samples, rate conversion
-        self._far_end = 0
-        self._render_received = 0.0
-        self._render_fed = 0.0
-        self._render_pending: Samples = np.zeros(0, dtype=np.int16)
-        self._render_rate = 0
-        self._render_resampler: AudioResampler | None = None
-        self._render_gap = False  # set by the audio thread when it dropped a block
-        self._estimates: deque[float] = deque(maxlen=_DELAY_ESTIMATES)
-        self.delay_ms: int | None = None  # the hint given to the APM
-        self._dropped = 0
-        self._reported_drops = 0
-        self._failures = 0
-        self._loop_closed = False
-        self.reverse_frames = 0  # reverse frames given to the APM (for diagnostics)
-        self.finished: asyncio.Future[None] = loop.create_future()
-        self._thread = threading.Thread(
-            target=self._run, name="livekit_py MediaDevices capture", daemon=True
-        )
-
-    @property
-    def wants_reverse(self) -> bool:
-        return self._echo
-
-    def start(self) -> None:
-        self._thread.start()
-
-    # called on the backend's audio threads: never block, never wait for the loop
-
-    def put_captured(self, samples: Samples, adc_time: float) -> None:
-        if self._items.qsize() > _MAX_WORKER_BACKLOG:
-            self._dropped += 1
-            return
-        self._items.put(_Captured(samples, adc_time))
-
-    def put_rendered(self, samples: Samples, sample_rate: int, dac_time: float) -> None:
-        if self._items.qsize() > 2 * _MAX_WORKER_BACKLOG:
-            self._render_gap = True
-            return
-        self._items.put(_Rendered(samples, sample_rate, dac_time))
-
-    # called on the event loop
-
-    def render_stopped(self) -> None:
-        self._items.put(_RenderStopped())
-
-    async def stop(self) -> None:
-        """Finish the queued work and end the thread."""
-        if not self._thread.is_alive():
-            return
-        self._items.put(_STOP)
-        try:
-            await asyncio.wait_for(asyncio.shield(self.finished), _STOP_TIMEOUT)
-        except asyncio.TimeoutError:
-            logger.warning("capture processing thread did not stop within %.0f s", _STOP_TIMEOUT)
-            return
-        self._thread.join()
-
-    # the thread
-
-    def _run(self) -> None:
-        try:
-            while True:
-                item = self._items.get()
-                if item is _STOP:
-                    break
-                try:
-                    if isinstance(item, _Captured):
-                        self._process_captured(item)
-                    elif isinstance(item, _Rendered):
-                        self._process_rendered(item)
-                    elif isinstance(item, _RenderStopped):
-                        self._restart_render()
-                except Exception:
-                    self._failures += 1
-                    if self._failures == 1 or self._failures % 100 == 0:
-                        logger.exception(
-                            "MediaDevices: audio processing failed (%d time(s))", self._failures
-                        )
-        finally:
-            with contextlib.suppress(RuntimeError):  # loop closed
-                self._loop.call_soon_threadsafe(_settle, self.finished, None)
-
-    def _process_captured(self, item: _Captured) -> None:
-        if self._dropped != self._reported_drops:
-            logger.warning(
-                "MediaDevices: audio processing is behind, %d captured block(s) dropped",
-                self._dropped - self._reported_drops,
-            )
-            self._reported_drops = self._dropped
-        held = self._pending.shape[0]
-        samples = item.samples
-        if held:
-            samples = np.concatenate((self._pending, samples))
-        step = self._step
-        count = samples.shape[0] // step
-        self._pending = samples[count * step :]
-        if count == 0:
-            return
-        blocks = np.ascontiguousarray(samples[: count * step]).reshape(count, -1)
-        apm = self._apm
-        frames: list[AudioFrame] = []
-        for block in blocks:
-            frame = AudioFrame(block.tobytes(), self._rate, self._channels, step)
-            if apm is not None:
-                apm.process_stream(frame)
-            frames.append(frame)
-        self._clock += count * step
-        self._adc_next = item.adc_time + (count * step - held) / self._rate
-        if self._loop_closed:
-            return
-        try:
-            self._loop.call_soon_threadsafe(self._deliver, frames)
-        except RuntimeError:  # the event loop was closed without closing the capture
-            self._loop_closed = True
-            logger.warning("MediaDevices: the event loop is closed, captured audio is dropped")
-
-    def _restart_render(self) -> None:
-        """The reverse stream starts over (a new player, or blocks were lost)."""
-        self._render_received = self._render_fed = 0.0
-        self._render_pending = np.zeros(0, dtype=np.int16)
-        self._render_resampler = None
-        self._render_rate = 0
-        self._estimates.clear()
-
-    def _process_rendered(self, item: _Rendered) -> None:
-        apm = self._apm
-        if not self._echo or apm is None or self._adc_next is None:
-            # no capture processed yet: the far end has no capture clock to go on
-            return
-        if self._render_gap:
-            self._render_gap = False
-            self._restart_render()
-        samples, rate = item.samples, item.sample_rate
-        if rate != self._render_rate:
-            self._restart_render()
-            self._render_rate = rate
-        item_start = self._render_received
-        self._render_received += samples.size / rate
-        if rate not in _APM_RATES:
-            # the APM converts far-end audio between its own rates only: bring other rates
-            # to the capture rate first
-            if self._render_resampler is None:
-                self._render_resampler = AudioResampler(rate, self._rate, num_channels=1)
-            converted = self._render_resampler.push(bytearray(samples.tobytes()))
-            parts = [np.frombuffer(frame.data, dtype=np.int16) for frame in converted]
-            samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
-            rate = self._rate
-        if self._render_pending.size:
-            samples = np.concatenate((self._render_pending, samples))
-        step = rate // 100
-        count = samples.size // step
-        self._render_pending = samples[count * step :]
-        capture_step = self._step
-        max_lead = round(_FAR_MAX_LEAD * self._rate)
-        for block in samples[: count * step].reshape(count, step):
-            dac = item.dac_time + (self._render_fed - item_start)
-            self._render_fed += 0.01
-            far_end = self._far_end
-            if self._clock <= far_end <= self._clock + max_lead:
-                place = far_end
-            else:  # the canceller puts the frame at the capture clock
-                place = self._clock
-                self._estimates.clear()
-            delay = dac - (self._adc_next + (place - self._clock) / self._rate)
-            if delay < 0:
-                # the frame would land after its own echo: leave it out, which brings the
-                # next frames 10 ms earlier (happens when the playout clock runs faster)
-                continue
-            apm.process_reverse_stream(AudioFrame(block.tobytes(), rate, 1, step))
-            self.reverse_frames += 1
-            self._far_end = place + capture_step
-            self._estimates.append(delay)
-        if self._estimates:
-            delay_ms = min(round(float(np.median(self._estimates)) * 1000), _MAX_APM_DELAY_MS)
-            if self.delay_ms is None or abs(delay_ms - self.delay_ms) >= _DELAY_HINT_STEP_MS:
-                apm.set_stream_delay_ms(delay_ms)
-                self.delay_ms = delay_ms
 
 
 class InputCapture:
@@ -640,9 +106,11 @@ class InputCapture:
         input_device: int | None,
         queue_capacity: int,
         input_channel_index: int | None,
+        clock: Clock = time.monotonic,
     ) -> None:
         self._devices = devices
         self._loop = loop
+        self._clock = clock
         self._rate = sample_rate
         self._channels = num_channels
         self._channel_index = input_channel_index
@@ -660,7 +128,7 @@ class InputCapture:
         self._latency_drops = 0
         self._overflows = 0
         self._closed = False
-        self._processor = _CaptureProcessor(
+        self._processor = CaptureProcessor(
             loop=loop,
             sample_rate=sample_rate,
             num_channels=num_channels,
@@ -686,13 +154,13 @@ class InputCapture:
         except BaseException:
             self._closed = True
             self.task.cancel()
-            self._processor._items.put(_STOP)
+            self._processor.abandon()
             with contextlib.suppress(Exception):
                 self.input_stream.close()
             raise
 
     @property
-    def _reverse_processor(self) -> _CaptureProcessor | None:
+    def _reverse_processor(self) -> CaptureProcessor | None:
         """The processor to feed with played audio, if it cancels echo."""
         if self._closed or not self._processor.wants_reverse:
             return None
@@ -708,8 +176,8 @@ class InputCapture:
         else:
             column = np.asarray(indata[:frames, index], dtype=np.int16)
             samples = np.repeat(column[:, None], self._channels, axis=1)
-        lag = _time_delta(time_info, "currentTime", "inputBufferAdcTime")
-        self._processor.put_captured(samples, time.monotonic() - lag)
+        lag = time_delta(time_info, "currentTime", "inputBufferAdcTime")
+        self._processor.put_captured(samples, self._clock() - lag)
 
     def _on_frames(self, frames: list[AudioFrame]) -> None:
         """Processed frames arrive on the event loop."""
@@ -768,8 +236,8 @@ class InputCapture:
             return
         self._closed = True
         self._devices._capture_closed(self)
-        await _run_in_thread(
-            lambda: _close_stream(self.input_stream), "livekit_py MediaDevices input stop"
+        await run_in_thread(
+            lambda: close_stream(self.input_stream), "livekit_py MediaDevices input stop"
         )
         await self._processor.stop()
         self.task.cancel()
@@ -779,93 +247,11 @@ class InputCapture:
         await self.source.aclose()
 
 
-# ---------------------------------------------------------------------------------------
-# playback
-
-
-class _JitterBuffer:
-    """Audio of one track waiting to be played: filled on the loop, drained by the device.
-
-    Playout starts (and restarts after running dry) once ``prime`` samples are buffered, so
-    that the device's large blocks do not find it half empty; beyond ``limit`` samples the
-    oldest audio is dropped down to ``prime``.
-    """
-
-    def __init__(self, num_channels: int, prime: int, limit: int) -> None:
-        self._lock = threading.Lock()
-        self._channels = num_channels
-        self._prime = prime
-        self._limit = limit
-        self._chunks: deque[Samples] = deque()
-        self._size = 0
-        self._playing = False
-        self._ended = False
-        self.dropped = 0  # samples dropped on overflow
-        self.underruns = 0
-
-    def push(self, samples: Samples) -> None:
-        with self._lock:
-            self._chunks.append(samples)
-            self._size += samples.shape[0]
-            if self._size > self._limit:
-                self._drop_locked(self._size - self._prime)
-
-    def end(self) -> None:
-        with self._lock:
-            self._ended = True
-
-    def clear(self) -> None:
-        with self._lock:
-            self._chunks.clear()
-            self._size = 0
-            self._playing = False
-
-    def _drop_locked(self, count: int) -> None:
-        self.dropped += count
-        while count > 0 and self._chunks:
-            head = self._chunks[0]
-            if head.shape[0] <= count:
-                self._chunks.popleft()
-                count -= head.shape[0]
-                self._size -= head.shape[0]
-            else:
-                self._chunks[0] = head[count:]
-                self._size -= count
-                count = 0
-
-    def take(self, count: int) -> Samples | None:
-        """Up to ``count`` samples to play now (None while priming or empty)."""
-        with self._lock:
-            if not self._playing:
-                if self._size >= self._prime or (self._ended and self._size > 0):
-                    self._playing = True
-                else:
-                    return None
-            pieces: list[Samples] = []
-            needed = count
-            while needed > 0 and self._chunks:
-                head = self._chunks[0]
-                if head.shape[0] <= needed:
-                    pieces.append(self._chunks.popleft())
-                    needed -= head.shape[0]
-                else:
-                    pieces.append(head[:needed])
-                    self._chunks[0] = head[needed:]
-                    needed = 0
-            self._size -= count - needed
-            if needed and not self._ended:
-                self._playing = False  # ran dry: gather a prime's worth again
-                self.underruns += 1
-        if not pieces:
-            return None
-        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
-
-
 @dataclass
 class _PlayerTrack:
     track: Track
     stream: AudioStream
-    buffer: _JitterBuffer
+    buffer: JitterBuffer
     reader: asyncio.Task[None]
 
 
@@ -890,9 +276,11 @@ class OutputPlayer:
         num_channels: int,
         blocksize: int,
         output_device: int | None,
+        clock: Clock = time.monotonic,
     ) -> None:
         self._devices = devices
         self._loop = loop
+        self._clock = clock
         self._rate = sample_rate
         self._channels = num_channels
         block = blocksize or round(sample_rate * _VARIABLE_BLOCK)
@@ -900,7 +288,7 @@ class OutputPlayer:
         self._limit = self._prime + block + round(sample_rate * _OVERFLOW_MARGIN)
         self._tracks: list[_PlayerTrack] = []
         # what the callback mixes: replaced (never mutated) on the loop, read by the thread
-        self._buffers: tuple[_JitterBuffer, ...] = ()
+        self._buffers: tuple[JitterBuffer, ...] = ()
         self._started = False
         self._closed = False
         self._callback_error: BaseException | None = None
@@ -942,7 +330,7 @@ class OutputPlayer:
         stream = AudioStream(
             track, loop=self._loop, sample_rate=self._rate, num_channels=self._channels
         )
-        buffer = _JitterBuffer(self._channels, self._prime, self._limit)
+        buffer = JitterBuffer(self._channels, self._prime, self._limit)
         reader = self._loop.create_task(
             self._read(stream, buffer), name="MediaDevices output track reader"
         )
@@ -986,8 +374,8 @@ class OutputPlayer:
         self._closed = True
         self._started = False
         try:
-            await _run_in_thread(
-                lambda: _close_stream(self._stream), "livekit_py MediaDevices output stop"
+            await run_in_thread(
+                lambda: close_stream(self._stream), "livekit_py MediaDevices output stop"
             )
         finally:
             # after the stream stopped: every block played was given to the echo canceller
@@ -996,7 +384,7 @@ class OutputPlayer:
         for entry in entries:
             await self._dispose(entry)
 
-    async def _read(self, stream: AudioStream, buffer: _JitterBuffer) -> None:
+    async def _read(self, stream: AudioStream, buffer: JitterBuffer) -> None:
         channels = self._channels
         try:
             async for event in stream:
@@ -1021,28 +409,11 @@ class OutputPlayer:
         if status:
             self.underflows += 1
         try:
-            mix: npt.NDArray[np.int32] | None = None
-            for buffer in self._buffers:
-                samples = buffer.take(frames)
-                if samples is None:
-                    continue
-                if mix is None:
-                    mix = np.zeros((frames, self._channels), dtype=np.int32)
-                mix[: samples.shape[0]] += samples
-            if mix is None:
-                outdata.fill(0)
-                played: Samples = np.zeros(frames, dtype=np.int16)
-            else:
-                np.clip(mix, -32768, 32767, out=mix)
-                outdata[:frames] = mix
-                if self._channels == 1:
-                    played = mix[:, 0].astype(np.int16)
-                else:
-                    played = mix.mean(axis=1).astype(np.int16)
+            played = mix(self._buffers, frames, self._channels, outdata)
             processors = self._devices._reverse_processors(self)
             if processors:
-                lead = _time_delta(time_info, "outputBufferDacTime", "currentTime")
-                dac_time = time.monotonic() + lead
+                lead = time_delta(time_info, "outputBufferDacTime", "currentTime")
+                dac_time = self._clock() + lead
                 for processor in processors:
                     processor.put_rendered(played, self._rate, dac_time)
         except Exception as exc:  # never let the device thread die; report on the loop
@@ -1082,6 +453,7 @@ class MediaDevices:
         output_sample_rate: int = DEFAULT_SAMPLE_RATE,
         num_channels: int = DEFAULT_CHANNELS,
         blocksize: int = DEFAULT_BLOCKSIZE,
+        clock: Clock = time.monotonic,
     ) -> None:
         """Set up device access.
 
@@ -1093,22 +465,30 @@ class MediaDevices:
             num_channels: Channels of captured and played audio.
             blocksize: Samples per channel in each device callback (0: the backend's
                 choice, possibly varying).
+            clock: The clock (seconds, monotonic) on which the capture time of each
+                captured block and the playout time of each played block are taken, for
+                the echo canceller's delay hint; the callbacks' time information is
+                relative to it.  ``time.monotonic`` unless a test drives time itself.
 
         Raises:
             ImportError: If no audio backend was installed and ``sounddevice`` is not
                 available (``pip install livekit-py[devices]``).
             ValueError: If a rate, the channel count or the block size is out of range.
+            TypeError: If ``clock`` is not callable.
         """
-        self._in_rate = _check_int("input_sample_rate", input_sample_rate, 1)
-        self._out_rate = _check_int("output_sample_rate", output_sample_rate, 1)
-        self._channels = _check_int("num_channels", num_channels, 1)
-        self._blocksize = _check_int("blocksize", blocksize, 0)
+        if not callable(clock):
+            raise TypeError(f"clock must be a callable returning seconds, got {clock!r}")
+        self._clock = clock
+        self._in_rate = check_int("input_sample_rate", input_sample_rate, minimum=1)
+        self._out_rate = check_int("output_sample_rate", output_sample_rate, minimum=1)
+        self._channels = check_int("num_channels", num_channels, minimum=1)
+        self._blocksize = check_int("blocksize", blocksize, minimum=0)
         self._loop = loop
         self._backend = get_audio_backend()
         self._captures: list[InputCapture] = []
         self._players: list[OutputPlayer] = []  # started and open, in start order
         # per player, the processors its audio feeds (only the first started player feeds)
-        self._reverse: tuple[_CaptureProcessor, ...] = ()
+        self._reverse: tuple[CaptureProcessor, ...] = ()
 
     # ------------------------------------------------------------------ enumeration
 
@@ -1185,15 +565,15 @@ class MediaDevices:
                 sample rate other than 8, 16, 32 or 48 kHz, or more than 2 channels.
             RuntimeError: If there is no event loop to run on.
         """
-        _check_int("queue_capacity", queue_capacity, 1)
+        check_int("queue_capacity", queue_capacity, minimum=1)
         if input_channel_index is not None:
-            _check_int("input_channel_index", input_channel_index, 0)
+            check_int("input_channel_index", input_channel_index, minimum=0)
             self._check_device_channels(input_device, input_channel_index + 1)
         if self._channels > 2:
             raise ValueError(f"audio capture takes 1 or 2 channels, not {self._channels}")
         apm: AudioProcessingModule | None = None
         if enable_aec or noise_suppression or high_pass_filter or auto_gain_control:
-            if self._in_rate not in _APM_RATES:
+            if self._in_rate not in APM_RATES:
                 raise ValueError(
                     f"audio processing works at 8000, 16000, 32000 or 48000 Hz, not "
                     f"{self._in_rate} Hz: choose one of those as input_sample_rate or turn "
@@ -1217,6 +597,7 @@ class MediaDevices:
             input_device=input_device,
             queue_capacity=queue_capacity,
             input_channel_index=input_channel_index,
+            clock=self._clock,
         )
         self._captures.append(capture)
         self._update_reverse()
@@ -1239,6 +620,7 @@ class MediaDevices:
             num_channels=self._channels,
             blocksize=self._blocksize,
             output_device=output_device,
+            clock=self._clock,
         )
 
     # ------------------------------------------------------------------ internals
@@ -1262,7 +644,7 @@ class MediaDevices:
         processors = (capture._reverse_processor for capture in self._captures)
         self._reverse = tuple(p for p in processors if p is not None)
 
-    def _reverse_processors(self, player: OutputPlayer) -> tuple[_CaptureProcessor, ...]:
+    def _reverse_processors(self, player: OutputPlayer) -> tuple[CaptureProcessor, ...]:
         """What ``player``'s callback feeds (audio thread: reads immutable snapshots)."""
         players = self._players
         if not players or players[0] is not player:
