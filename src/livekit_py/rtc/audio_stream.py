@@ -261,7 +261,7 @@ class AudioStream:
 
     def __init__(
         self,
-        track: Any,
+        track: Track | FrameFanout | None,
         loop: asyncio.AbstractEventLoop | None = None,
         capacity: int = 0,
         sample_rate: int = 48000,

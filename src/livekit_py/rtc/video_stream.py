@@ -140,7 +140,7 @@ class VideoStream:
 
     def __init__(
         self,
-        track: Any,
+        track: Track | FrameFanout | None,
         loop: asyncio.AbstractEventLoop | None = None,
         capacity: int = 0,
         format: int | None = None,
