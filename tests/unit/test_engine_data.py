@@ -116,7 +116,7 @@ async def test_sent_packets_are_kept_until_the_channel_has_drained_them() -> Non
     w.reliable.drain(0)
     await w.engine.send_data(user(b"3"), RELIABLE)
     assert buffer.pending_sequences == [4]
-    assert [p.sequence for p in w.engine.unacknowledged_reliable()] == [4]
+    assert [p.sequence for p in w.engine.undelivered_reliable()] == [4]
 
 
 async def test_concurrent_sends_behind_a_full_channel_go_out_in_sequence_order() -> None:
@@ -238,7 +238,7 @@ async def test_resend_on_a_closed_channel_raises_and_stays_suspended() -> None:
     with pytest.raises(ConnectionError, match="nothing resent"):
         await w.engine.resend_reliable_after(0)
     assert w.engine.data_suspended
-    assert [p.sequence for p in w.engine.unacknowledged_reliable()] == [1]
+    assert [p.sequence for p in w.engine.undelivered_reliable()] == [1]
 
 
 async def test_resume_without_resend_lets_sends_through() -> None:
@@ -256,6 +256,25 @@ async def test_lossy_sends_are_not_held_by_a_suspension() -> None:
     w.engine.suspend_data()
     await asyncio.wait_for(w.engine.send_data(user(b"x"), LOSSY), 5)
     assert len(w.lossy.wire) == 1
+
+
+async def test_what_never_left_the_channel_is_handed_over_after_close() -> None:
+    w = wired()
+    for i in range(4):
+        await w.engine.send_data(user(b"%d" % i), RELIABLE)
+    # the first two left the channel, the last two never did (the link died)
+    size = len(w.engine.reliable_send_buffer.payload(3))
+    w.reliable.bufferedAmount = 2 * size
+    await w.engine.close()
+    undelivered = w.engine.undelivered_reliable()
+    assert [p.sequence for p in undelivered] == [3, 4]
+    assert [p.user.payload for p in undelivered] == [b"2", b"3"]
+    # a new engine sends them under its own numbering
+    new = wired()
+    for packet in undelivered:
+        await new.engine.send_data(packet, RELIABLE)
+    assert new.reliable.sequences == [1, 2]
+    assert [p.user.payload for p in new.reliable.wire] == [b"2", b"3"]
 
 
 def test_a_negative_resume_wait_is_refused() -> None:
@@ -380,11 +399,12 @@ async def test_sequences_go_out_on_real_data_channels(connected: tuple[RtcEngine
     got = await peer.take(50)
     assert [p.sequence for p in got] == list(range(1, 51))
     assert [p.user.payload for p in got] == [b"%d" % i for i in range(50)]
-    # everything has left the channel: the next send releases it all
-    assert engine._reliable is not None
+    # the peer has them all, so their bytes have left our channel: the next send
+    # releases them, and only that one is kept
     await engine.send_data(user(b"last"), RELIABLE)
-    await peer.take(1)
-    assert engine.reliable_send_buffer.pending_count <= 51
+    assert engine.reliable_send_buffer.pending_sequences == [51]
+    (last,) = await peer.take(1)
+    assert last.sequence == 51
 
 
 async def test_a_resend_reaches_the_peer_again_with_the_same_sequences(

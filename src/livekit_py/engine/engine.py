@@ -523,8 +523,8 @@ class RtcEngine:
     #     resend_reliable_after(response.last_message_seq); it resends what the
     #     server lacks, in order, then resumes the data path itself;
     #   * giving up, or a full reconnect with a new engine: close() this engine;
-    #     waiting sends then raise ConnectionError. unacknowledged_reliable()
-    #     gives what was sent but not known delivered, for a new engine to send.
+    #     waiting sends then raise ConnectionError. undelivered_reliable() gives
+    #     the packets that never left this engine, for the new engine to send.
 
     def suspend_data(self) -> None:
         """Hold reliable sends back (a reconnect is under way) until :meth:`resume_data`."""
@@ -577,8 +577,17 @@ class RtcEngine:
         self.resume_data()
         return len(sequences)
 
-    def unacknowledged_reliable(self) -> list[proto_models.DataPacket]:
-        """Reliable packets sent but not known delivered, oldest first (copies)."""
+    def undelivered_reliable(self) -> list[proto_models.DataPacket]:
+        """Reliable packets that were accepted but whose bytes never left our channel.
+
+        For a full reconnect: none of these can have reached the server, so sending
+        them on the new session's engine (where they get new sequences) delivers
+        each exactly once. Callable after :meth:`close` (aiortc keeps a closed
+        channel's ``bufferedAmount``). Oldest first; copies.
+        """
+        channel = self._reliable
+        if channel is not None:
+            self._send_buffer.delivered_by_drain(channel.bufferedAmount)
         return self._send_buffer.pending_after(0)
 
     @property
