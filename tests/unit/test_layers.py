@@ -51,6 +51,8 @@ _BASE = {
     "rtc.stats",
     "session.ports",
     "session.requests",
+    # pure bookkeeping of reliable data, used by the engine
+    "session.reliable_buffer",
 }
 _ALLOWED: dict[str, set[str]] = {
     "base": set(),

@@ -31,6 +31,11 @@ from livekit.protocol import rtc as proto_rtc
 
 from .._compat import timeout
 from ..log import get_logger
+from ..session.reliable_buffer import (
+    ReceiveDeduper,
+    ReliableBufferFullError,
+    ReliableSendBuffer,
+)
 from ..signal.client import Handler
 from ..types import ContinualGatheringPolicy, IceTransportType
 from ..webrtc.encoders import EncoderConfig, configure_sender
@@ -50,6 +55,9 @@ SUBSCRIBER_CHANNELS_WAIT = 2.0
 # the connection instead of having most of its packets dropped.
 LOSSY_BUFFER_HIGH = 256 * 1024
 LOSSY_BUFFER_LOW = 64 * 1024
+# How long a reliable send waits while the data path is suspended (a reconnect
+# under way, see RtcEngine.suspend_data) before it gives up with ConnectionError.
+DATA_RESUME_WAIT = 30.0
 
 DataPacketHandler = Callable[[proto_models.DataPacket, int], None]
 RemoteTrackHandler = Callable[[str, MediaStreamTrack, RTCRtpTransceiver], None]
@@ -78,7 +86,16 @@ class EngineConfig:
 class RtcEngine:
     """Publisher and subscriber transports, negotiation and data channels of one session."""
 
-    def __init__(self, signal: EngineSignal, config: EngineConfig | None = None) -> None:
+    def __init__(
+        self,
+        signal: EngineSignal,
+        config: EngineConfig | None = None,
+        *,
+        data_resume_wait: float = DATA_RESUME_WAIT,
+        send_buffer: ReliableSendBuffer | None = None,
+    ) -> None:
+        if data_resume_wait < 0:
+            raise ValueError(f"data_resume_wait must not be negative, not {data_resume_wait}")
         self._signal = signal
         self._config = config or EngineConfig()
         self.publisher: PeerTransport | None = None
@@ -90,7 +107,13 @@ class RtcEngine:
         self._subscriber_channels: dict[str, RTCDataChannel] = {}
         self._subscriber_channels_open = asyncio.Event()
         self._publisher_task: asyncio.Task[None] | None = None
-        self._reliable_seq = 0
+        self.data_resume_wait = data_resume_wait
+        """How long a reliable send waits while the data path is suspended."""
+        self._send_buffer = send_buffer if send_buffer is not None else ReliableSendBuffer()
+        self._deduper = ReceiveDeduper()
+        self._reliable_lock = asyncio.Lock()
+        self._data_open = asyncio.Event()
+        self._data_open.set()
         self._pending_tracks: dict[str, asyncio.Future[proto_models.TrackInfo]] = {}
         self._closed = False
         self.on_data_packet: DataPacketHandler | None = None
@@ -380,6 +403,14 @@ class RtcEngine:
                     packet.WhichOneof("value"),
                     len(message),
                 )
+            if kind == proto_models.DataPacket.Kind.RELIABLE and not self._deduper.accept(packet):
+                logger.debug(
+                    "dropping reliable packet %d from %s: not newer than %d (a resent copy)",
+                    packet.sequence,
+                    packet.participant_sid,
+                    self._deduper.last_sequence(packet.participant_sid),
+                )
+                return
             if self.on_data_packet is not None:
                 self.on_data_packet(packet, kind)
 
@@ -414,28 +445,178 @@ class RtcEngine:
             ) from None
 
     async def send_data(self, packet: proto_models.DataPacket, kind: int) -> None:
-        """Send ``packet`` on the reliable or lossy channel (``kind`` is a DataPacket.Kind)."""
+        """Send ``packet`` on the reliable or lossy channel (``kind`` is a DataPacket.Kind).
+
+        A reliable packet gets the next ``sequence`` at the moment it is handed to
+        the channel (so sequences follow the order on the wire, which the server
+        requires: it drops a reliable packet not numbered above the last one it
+        forwarded) and is kept until it is known delivered (see
+        :meth:`resend_reliable_after`). While the data path is suspended
+        (:meth:`suspend_data`), a reliable send waits up to ``data_resume_wait``
+        seconds for it to be resumed.
+
+        Raises:
+            ConnectionError: If the packet cannot be sent: the engine is closed or
+                closes while waiting, the data path stays suspended beyond
+                ``data_resume_wait``, the channel is not open, or
+                (:class:`ReliableBufferFullError`) too much sent reliable data is
+                not yet known delivered. A packet for which this is raised was not sent.
+        """
+        if kind != proto_models.DataPacket.Kind.RELIABLE:
+            await self._send_lossy(packet)
+            return
+        while True:
+            await self._wait_data_open()
+            await self.wait_publisher_ready()
+            channel = self._reliable
+            if channel is None or channel.readyState != "open":
+                raise ConnectionError("the data channel is not open")
+            async with self._reliable_lock:
+                if channel.bufferedAmount > RELIABLE_BUFFER_HIGH:
+                    await self._drained(channel)
+                if not self._data_open.is_set():
+                    continue  # a reconnect began while we waited: wait for its end
+                if self._closed or channel is not self._reliable or channel.readyState != "open":
+                    raise ConnectionError("the data channel closed while sending")
+                self._send_buffer.delivered_by_drain(channel.bufferedAmount)
+                try:
+                    sequence = self._send_buffer.record(packet)
+                except ReliableBufferFullError:
+                    if channel.bufferedAmount <= channel.bufferedAmountLowThreshold:
+                        raise
+                    await self._drained(channel)
+                    self._send_buffer.delivered_by_drain(channel.bufferedAmount)
+                    sequence = self._send_buffer.record(packet)
+                payload = self._send_buffer.payload(sequence)
+                self._log_send(channel, packet, payload)
+                channel.send(payload)
+                return
+
+    async def _send_lossy(self, packet: proto_models.DataPacket) -> None:
         await self.wait_publisher_ready()
-        reliable = kind == proto_models.DataPacket.Kind.RELIABLE
-        channel = self._reliable if reliable else self._lossy
+        channel = self._lossy
         if channel is None or channel.readyState != "open":
             raise ConnectionError("the data channel is not open")
-        if reliable:
-            self._reliable_seq += 1
-            packet.sequence = self._reliable_seq
-            if channel.bufferedAmount > RELIABLE_BUFFER_HIGH:
-                await self._drained(channel)
-        elif channel.bufferedAmount > LOSSY_BUFFER_HIGH:
+        if channel.bufferedAmount > LOSSY_BUFFER_HIGH:
             await self._drained(channel)
         payload = packet.SerializeToString()
+        self._log_send(channel, packet, payload)
+        channel.send(payload)
+
+    @staticmethod
+    def _log_send(channel: RTCDataChannel, packet: proto_models.DataPacket, payload: bytes) -> None:
         if logger.isEnabledFor(10):
             logger.debug(
-                "data send on %s: %s (%d bytes)",
+                "data send on %s: %s seq %d (%d bytes)",
                 channel.label,
                 packet.WhichOneof("value"),
+                packet.sequence,
                 len(payload),
             )
-        channel.send(payload)
+
+    # -- reliable data across a reconnect ----------------------------------------------
+    #
+    # The contract with the session (which owns the reconnect):
+    #   * entering RECONNECTING: suspend_data(); reliable sends then wait (up to
+    #     data_resume_wait each) instead of going out or failing;
+    #   * resumed (ReconnectResponse received, SyncState sent): await
+    #     resend_reliable_after(response.last_message_seq); it resends what the
+    #     server lacks, in order, then resumes the data path itself;
+    #   * giving up, or a full reconnect with a new engine: close() this engine;
+    #     waiting sends then raise ConnectionError. undelivered_reliable() gives
+    #     the packets that never left this engine, for the new engine to send.
+
+    def suspend_data(self) -> None:
+        """Hold reliable sends back (a reconnect is under way) until :meth:`resume_data`."""
+        if not self._closed:
+            self._data_open.clear()
+
+    def resume_data(self) -> None:
+        """Let reliable sends through again (without resending anything)."""
+        self._data_open.set()
+
+    @property
+    def data_suspended(self) -> bool:
+        """Whether reliable sends are being held back by :meth:`suspend_data`."""
+        return not self._data_open.is_set()
+
+    async def resend_reliable_after(self, last_message_seq: int) -> int:
+        """After a resume: forget what the server has, resend the rest in order, resume sends.
+
+        Args:
+            last_message_seq: ``ReconnectResponse.last_message_seq``: the last of our
+                reliable sequences the server received.
+
+        Returns:
+            How many packets were sent again.
+
+        Raises:
+            ConnectionError: If the reliable channel is not open or closes while
+                resending; the data path then stays suspended (close the engine or
+                reconnect).
+        """
+        self._send_buffer.delivered_through(last_message_seq)
+        async with self._reliable_lock:
+            channel = self._reliable
+            if self._closed or channel is None or channel.readyState != "open":
+                raise ConnectionError("the reliable data channel is not open; nothing resent")
+            sequences = self._send_buffer.sequences_after(last_message_seq)
+            for sequence in sequences:
+                if channel.bufferedAmount > RELIABLE_BUFFER_HIGH:
+                    await self._drained(channel)
+                self._send_buffer.mark_resent(sequence)
+                channel.send(self._send_buffer.payload(sequence))
+        if sequences:
+            logger.info(
+                "resent %d reliable packet(s) after a resume (%d..%d; the server had up to %d)",
+                len(sequences),
+                sequences[0],
+                sequences[-1],
+                last_message_seq,
+            )
+        self.resume_data()
+        return len(sequences)
+
+    def undelivered_reliable(self) -> list[proto_models.DataPacket]:
+        """Reliable packets that were accepted but whose bytes never left our channel.
+
+        For a full reconnect: none of these can have reached the server, so sending
+        them on the new session's engine (where they get new sequences) delivers
+        each exactly once. Callable after :meth:`close` (aiortc keeps a closed
+        channel's ``bufferedAmount``). Oldest first; copies.
+        """
+        channel = self._reliable
+        if channel is not None:
+            self._send_buffer.delivered_by_drain(channel.bufferedAmount)
+        return self._send_buffer.pending_after(0)
+
+    @property
+    def reliable_send_buffer(self) -> ReliableSendBuffer:
+        """The numbering and the packets kept for resending (read it, do not change it)."""
+        return self._send_buffer
+
+    def reliable_receive_states(self) -> list[proto_rtc.DataChannelReceiveState]:
+        """The last reliable sequence seen from each sender, for ``SyncState``."""
+        return [
+            proto_rtc.DataChannelReceiveState(publisher_sid=sid, last_seq=seq)
+            for sid, seq in self._deduper.last_sequences().items()
+        ]
+
+    async def _wait_data_open(self) -> None:
+        if self._closed:
+            raise ConnectionError("the engine is closed")
+        if self._data_open.is_set():
+            return
+        try:
+            async with timeout(self.data_resume_wait):
+                await self._data_open.wait()
+        except asyncio.TimeoutError:
+            raise ConnectionError(
+                f"the connection was not restored within {self.data_resume_wait:g}s; "
+                "the reliable packet was not sent"
+            ) from None
+        if self._closed:
+            raise ConnectionError("the session closed before the packet could be sent")
 
     async def _drained(self, channel: RTCDataChannel) -> None:
         drained = asyncio.get_running_loop().create_future()
@@ -481,15 +662,16 @@ class RtcEngine:
     def begin_close(self) -> None:
         """Mark the session as ending: failures from here on are expected, not errors."""
         self._closed = True
+        self._data_open.set()  # wake suspended sends: they see the engine closed
         for transport in (self.publisher, self.subscriber):
             if transport is not None:
                 transport.closing = True
 
     async def close(self) -> None:
         """Close both transports and fail whatever is still waiting. Idempotent."""
+        self.begin_close()
         if self.publisher is None and self.subscriber is None:
             return
-        self.begin_close()
         for fut in self._pending_tracks.values():
             if not fut.done():
                 fut.set_exception(ConnectionError("the session closed"))
