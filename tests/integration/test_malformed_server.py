@@ -258,3 +258,41 @@ async def test_bad_input_after_the_join_breaks_the_stream(
         await client.close()
     assert len(closed) == 1
     assert _our_tasks() == []
+
+
+@pytest.mark.parametrize("how", ["aborted", "closed", "silent"])
+async def test_close_with_a_leave_never_hangs_on_a_dead_socket(
+    fake_server: FakeServer, how: str
+) -> None:
+    """close(leave) is bounded whether the socket is gone, closed, or the server is mute."""
+
+    async def behaviour(ws: ServerConnection, state: FakeServer) -> None:
+        await ws.send(_join_response().SerializeToString())
+        await ws.recv()
+        state.mark_sent()
+        if how == "aborted":
+            ws.transport.abort()
+        elif how == "closed":
+            await ws.close(1001, "going away")
+        # silent: reads nothing more and never closes; the client must not wait for it
+
+    fake_server.behaviour = behaviour
+    client = SignalClient()
+    closed: list[str] = []
+    await client.join(fake_server.url, TOKEN, SignalOptions(connect_timeout=30))
+    client.on_close = closed.append
+    await client.send(proto_rtc.SignalRequest(ping=1))
+    await wait_until(lambda: fake_server.sent_bad_at is not None, BOUND, "the server to act")
+    if how != "silent":
+        await wait_until(lambda: bool(closed), BOUND, "on_close for the dead socket")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await client.close(
+        proto_rtc.LeaveRequest(reason=proto_models.DisconnectReason.CLIENT_INITIATED)
+    )
+    took = loop.time() - started
+    # with the socket gone there is nothing to wait for; a mute server costs the bounded
+    # wait for its acknowledgement and for the close handshake, never more
+    assert took < (BOUND if how != "silent" else 3.0 + BOUND), took
+    assert _our_tasks() == []
+    await wait_until(lambda: fake_server.handlers_done == 1, 35, "the server to see the close")

@@ -59,6 +59,10 @@ MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 # (it does once it has processed the leave, so the participant is gone for sure).
 LEAVE_ACK_TIMEOUT = 1.0
 
+# How long a cancelled join still waits for the WebSocket handshake under way to finish,
+# so that it can send a leave on it.
+HANDSHAKE_GRACE = 2.0
+
 # Close codes websockets sends itself when the server's input is invalid.
 _FAILURE_CODES = frozenset(
     {
@@ -179,6 +183,9 @@ class SignalClient:
         safe_url = redact(full_url)
         logger.debug("connecting to %s", safe_url)
         self._closing = False
+        ended, self._ended_socket = self._ended_socket, None
+        if ended is not None:  # the previous socket of this client, if it broke
+            await _close_quietly(ended)
         try:
             async with timeout(options.connect_timeout):
                 ws, join = await self._open(full_url, safe_url, strict=not options.reconnect)
@@ -204,14 +211,26 @@ class SignalClient:
     async def _open(
         self, full_url: str, safe_url: str, *, strict: bool
     ) -> tuple[ClientConnection, proto_rtc.JoinResponse]:
-        try:
-            ws = await websockets.connect(
+        async def handshake() -> ClientConnection:
+            return await websockets.connect(
                 full_url,
                 open_timeout=None,
                 ping_interval=None,
                 max_size=MAX_MESSAGE_SIZE,
                 create_connection=_SignalConnection,
             )
+
+        connecting = asyncio.get_running_loop().create_task(
+            handshake(), name="livekit_py.signal.handshake"
+        )
+        try:
+            ws = await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            # The server creates our participant before it accepts the WebSocket, and
+            # a handshake cut in the middle can leave that participant behind. Let the
+            # handshake finish (bounded), then tell the server we are leaving.
+            await _shielded(_leave_after_handshake(connecting))
+            raise
         except InvalidStatus as e:
             raise ConnectError(_describe_http_failure(safe_url, e)) from None
         except InvalidHandshake as e:
@@ -226,7 +245,7 @@ class SignalClient:
             # Cancelled (by the caller or the connect timeout) with the socket open:
             # the server already has a participant for us, so say we are leaving.
             leave = _CLIENT_LEAVE if isinstance(e, asyncio.CancelledError) else None
-            await _shielded(_abandon(ws, leave))
+            await _shielded(_abandon(ws, leave, await_ack=False))
             raise
 
     async def _await_join(self, ws: ClientConnection, *, strict: bool) -> proto_rtc.JoinResponse:
@@ -423,17 +442,33 @@ def _closed_text(e: ConnectionClosed) -> str:
     return f"the server closed it with code {rcvd}"
 
 
-async def _abandon(ws: ClientConnection, leave: proto_rtc.LeaveRequest | None) -> None:
-    """Close ``ws``; with ``leave``, send it first and give the server
+async def _abandon(
+    ws: ClientConnection, leave: proto_rtc.LeaveRequest | None, *, await_ack: bool = True
+) -> None:
+    """Close ``ws``; with ``leave``, send it first and (``await_ack``) give the server
     :data:`LEAVE_ACK_TIMEOUT` to close the socket after processing it. Bounded: a
-    dead or silent server costs at most a few seconds, never a hang."""
+    dead or silent server costs at most a few seconds, never a hang.
+
+    Before the join response nothing needs the acknowledgement: a participant that
+    never connected its media is removed by the server as soon as its socket closes.
+    """
     if leave is not None:
         request = proto_rtc.SignalRequest(leave=leave)
         _log_message("send", "leave", request)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ws.send(request.SerializeToString()), 2.0)
-            await asyncio.wait_for(ws.wait_closed(), LEAVE_ACK_TIMEOUT)
+            if await_ack:
+                await asyncio.wait_for(ws.wait_closed(), LEAVE_ACK_TIMEOUT)
     await _close_quietly(ws)
+
+
+async def _leave_after_handshake(connecting: asyncio.Task[ClientConnection]) -> None:
+    """Finish a handshake whose caller was cancelled, then leave and close the socket."""
+    try:
+        ws = await asyncio.wait_for(connecting, HANDSHAKE_GRACE)
+    except BaseException:  # refused, unreachable, or too slow (then cancelled): no socket
+        return
+    await _abandon(ws, _CLIENT_LEAVE, await_ack=False)
 
 
 async def _shielded(coro: Awaitable[None]) -> None:
