@@ -280,9 +280,6 @@ class SignalClient:
         ws = self._ws
         if ws is None or self._closing:
             raise ConnectionError("the signal connection is closed")
-        await self._send_on(ws, request)
-
-    async def _send_on(self, ws: ClientConnection, request: proto_rtc.SignalRequest) -> None:
         _log_message("send", request.WhichOneof("message"), request)
         data = request.SerializeToString()
         async with self._send_lock:
