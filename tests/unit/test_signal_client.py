@@ -9,9 +9,18 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Close
 
 from livekit_py.signal import client as signal_client_module
-from livekit_py.signal.client import SignalClient, _parse, describe
+from livekit_py.signal.client import (
+    MAX_MESSAGE_SIZE,
+    BadFrame,
+    SignalClient,
+    _closed_text,
+    _parse,
+    describe,
+)
 from livekit_py.signal.url import PROTOCOL_VERSION, base_ws_url, redact, rtc_url
 
 
@@ -130,13 +139,82 @@ def test_unhandled_and_unknown_messages_are_ignored(caplog: pytest.LogCaptureFix
     # a message from a future protocol: a field number this protobuf does not know
     raw = bytes([0xFA, 0x07, 0x03]) + b"abc"  # field 127, length-delimited, 3 bytes
     parsed = _parse(raw)
-    assert parsed is not None and parsed.WhichOneof("message") is None
+    assert parsed.WhichOneof("message") is None
     client._dispatch(parsed)
-    # garbage and text frames are dropped, not fatal
-    assert _parse(b"\xff\xff\xff") is None
-    assert _parse("text frame") is None
     assert seen == []
     assert any("no handler" in r.message for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("frame", "named"),
+    [
+        (b"\xff\xff\xff", "3-byte frame that does not parse as a SignalResponse"),
+        # a JoinResponse cut in the middle of its room
+        (
+            proto_rtc.SignalResponse(
+                join=proto_rtc.JoinResponse(room=proto_models.Room(name="r" * 50))
+            ).SerializeToString()[:20],
+            "20-byte frame that does not parse as a SignalResponse",
+        ),
+        ("secret-token-in-text", "a text frame (20 characters)"),
+    ],
+)
+def test_frames_that_are_not_signal_responses_are_named_not_quoted(
+    frame: str | bytes, named: str
+) -> None:
+    with pytest.raises(BadFrame) as info:
+        _parse(frame)
+    assert named in str(info.value)
+    assert "secret-token" not in str(info.value)  # what was sent never reaches the message
+
+
+def _closed(rcvd: tuple[int, str] | None, sent: tuple[int, str] | None = None) -> ConnectionClosed:
+    return ConnectionClosed(
+        Close(*rcvd) if rcvd else None, Close(*sent) if sent else None, rcvd_then_sent=None
+    )
+
+
+@pytest.mark.parametrize(
+    ("closed", "named"),
+    [
+        (_closed((1008, "policy")), "code 1008 (policy violation) policy"),
+        (_closed((1011, "")), "code 1011 (internal error)"),
+        (_closed((4000, "custom")), "code 4000 (private use) custom"),
+        (_closed(None), "without a close frame"),
+        (
+            _closed(None, (1009, "frame with 52428800 bytes exceeds limit of 16777216 bytes")),
+            "over the 16 MiB size limit (frame with 52428800 bytes",
+        ),
+        (_closed(None, (1007, "invalid start byte at position 0")), "not valid UTF-8"),
+        (_closed(None, (1002, "reserved bits must be 0")), "broke the WebSocket protocol"),
+    ],
+)
+def test_close_reasons_name_the_code_or_what_was_wrong(
+    closed: ConnectionClosed, named: str
+) -> None:
+    assert named in _closed_text(closed)
+
+
+def test_the_size_limit_is_well_above_real_messages() -> None:
+    # a JoinResponse for a room of 2000 participants with two tracks each
+    def participant(i: int) -> proto_models.ParticipantInfo:
+        return proto_models.ParticipantInfo(
+            sid=f"PA_{i:012d}",
+            identity=f"participant-identity-{i}",
+            name=f"Participant Name {i}",
+            metadata="m" * 64,
+            tracks=[
+                proto_models.TrackInfo(
+                    sid=f"TR_{i:012d}{k}", name="microphone", mime_type="audio/opus"
+                )
+                for k in range(2)
+            ],
+        )
+
+    join = proto_rtc.SignalResponse(
+        join=proto_rtc.JoinResponse(other_participants=[participant(i) for i in range(2000)])
+    )
+    assert join.ByteSize() * 8 < MAX_MESSAGE_SIZE
 
 
 def test_handler_errors_do_not_break_dispatch(caplog: pytest.LogCaptureFixture) -> None:

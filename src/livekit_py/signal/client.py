@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,8 @@ from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.frames import CloseCode
+from websockets.protocol import State
 
 from .._compat import timeout
 from ..errors import ConnectError
@@ -40,6 +42,62 @@ Handler = Callable[[Any], None]
 
 # Fields whose values must never reach a log line.
 _SECRET_KINDS = frozenset({"refresh_token"})
+
+#: The largest signal message we accept, in bytes; a bigger frame closes the socket
+#: (1009) as soon as its header arrives, before its payload is buffered.
+#:
+#: The biggest real SignalResponses are a JoinResponse or ParticipantUpdate listing
+#: a large room (a few hundred bytes per ParticipantInfo, ~1 KB with a few tracks)
+#: and an offer SDP with a section per subscribed track (1-2 KB each): a room of a
+#: thousand publishers is ~1-2 MB. livekit-server bounds what *it* reads from clients
+#: at 2 MiB (``limit.signal_message_size_limit``) and the official Rust/Python SDK
+#: inherits tungstenite's 16 MiB frame limit; 16 MiB keeps that 8x margin over the
+#: server's own bound while refusing a hostile 50 MB frame outright.
+MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+
+# How long close() waits, after sending a leave, for the server to close the socket
+# (it does once it has processed the leave, so the participant is gone for sure).
+LEAVE_ACK_TIMEOUT = 1.0
+
+# How long a cancelled join still waits for the WebSocket handshake under way to finish,
+# so that it can send a leave on it.
+HANDSHAKE_GRACE = 2.0
+
+# Close codes websockets sends itself when the server's input is invalid.
+_FAILURE_CODES = frozenset(
+    {
+        CloseCode.PROTOCOL_ERROR,
+        CloseCode.INVALID_DATA,
+        CloseCode.MESSAGE_TOO_BIG,
+        CloseCode.INTERNAL_ERROR,
+    }
+)
+
+
+class BadFrame(Exception):
+    """A frame on the signal socket that is not a binary ``SignalResponse``."""
+
+
+class _SignalConnection(ClientConnection):
+    """A client connection that drops the socket as soon as the server's input is invalid.
+
+    When websockets rejects a frame (too big, not valid UTF-8, a protocol error) it
+    sends a close frame and, as a client, waits for the server to close the TCP
+    connection, which a broken or hostile server may never do: ``recv()`` would hang
+    until then. A server that sent invalid input gets no close handshake from us.
+    """
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        protocol = self.protocol
+        sent = protocol.close_sent
+        if (
+            protocol.state is State.CLOSING
+            and sent is not None
+            and sent.code in _FAILURE_CODES
+            and protocol.close_rcvd is None
+        ):
+            self.transport.abort()
 
 
 @dataclass
@@ -74,13 +132,18 @@ class SignalClient:
         self._read_task: asyncio.Task[None] | None = None
         self._ping_task: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
+        # a socket that ended by itself (broken stream, ping timeout) and that close()
+        # must still close if the loop that noticed it was cancelled first
+        self._ended_socket: ClientConnection | None = None
         self._closing = False
         self._last_pong = 0.0
         self._ping_interval = 0.0
         self._ping_timeout = 0.0
         self.rtt_ms = 0
         self.on_close: Callable[[str], None] | None = None
-        """Called once when the socket ends without :meth:`close` being called."""
+        """Called once when the socket ends without :meth:`close` being called, or
+        when the server sends a frame that is not a SignalResponse (the stream is
+        then broken: the socket is closed and should be treated as dropped)."""
 
     # -- registration -------------------------------------------------------
 
@@ -100,8 +163,13 @@ class SignalClient:
         """Open the WebSocket and wait for the server's JoinResponse.
 
         Raises ConnectError for an unreachable server, a rejected token, a server
-        that refuses the join, or no answer within ``options.connect_timeout``.
-        On any failure or cancellation the socket is closed before returning.
+        that refuses the join or closes the socket (with its close code and reason),
+        a frame that is not a binary SignalResponse, a message over
+        :data:`MAX_MESSAGE_SIZE`, a first message that is not the JoinResponse, or no
+        answer within ``options.connect_timeout``. Bad input fails at once, not at
+        the timeout. On any failure or cancellation the socket is closed before
+        returning; on cancellation a leave is sent first (the server creates the
+        participant before it accepts the WebSocket).
         """
         full_url = rtc_url(
             url,
@@ -115,13 +183,16 @@ class SignalClient:
         safe_url = redact(full_url)
         logger.debug("connecting to %s", safe_url)
         self._closing = False
+        ended, self._ended_socket = self._ended_socket, None
+        if ended is not None:  # the previous socket of this client, if it broke
+            await _close_quietly(ended)
         try:
             async with timeout(options.connect_timeout):
-                ws, join = await self._open(full_url, safe_url)
+                ws, join = await self._open(full_url, safe_url, strict=not options.reconnect)
         except asyncio.TimeoutError:
             raise ConnectError(
                 f"timed out after {options.connect_timeout:g}s waiting for the LiveKit server "
-                f"at {safe_url} to accept the session"
+                f"at {safe_url} to send its JoinResponse"
             ) from None
 
         self._ws = ws
@@ -138,12 +209,28 @@ class SignalClient:
         return join
 
     async def _open(
-        self, full_url: str, safe_url: str
+        self, full_url: str, safe_url: str, *, strict: bool
     ) -> tuple[ClientConnection, proto_rtc.JoinResponse]:
-        try:
-            ws = await websockets.connect(
-                full_url, open_timeout=None, ping_interval=None, max_size=None
+        async def handshake() -> ClientConnection:
+            return await websockets.connect(
+                full_url,
+                open_timeout=None,
+                ping_interval=None,
+                max_size=MAX_MESSAGE_SIZE,
+                create_connection=_SignalConnection,
             )
+
+        connecting = asyncio.get_running_loop().create_task(
+            handshake(), name="livekit_py.signal.handshake"
+        )
+        try:
+            ws = await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            # The server creates our participant before it accepts the WebSocket, and
+            # a handshake cut in the middle can leave that participant behind. Let the
+            # handshake finish (bounded), then tell the server we are leaving.
+            await _shielded(_leave_after_handshake(connecting))
+            raise
         except InvalidStatus as e:
             raise ConnectError(_describe_http_failure(safe_url, e)) from None
         except InvalidHandshake as e:
@@ -153,22 +240,27 @@ class SignalClient:
                 f"could not reach the LiveKit server at {safe_url}: {e.strerror or e}"
             ) from e
         try:
-            return ws, await self._await_join(ws)
-        except BaseException:
-            await _close_quietly(ws)
+            return ws, await self._await_join(ws, strict=strict)
+        except BaseException as e:
+            # Cancelled (by the caller or the connect timeout) with the socket open:
+            # the server already has a participant for us, so say we are leaving.
+            leave = _CLIENT_LEAVE if isinstance(e, asyncio.CancelledError) else None
+            await _shielded(_abandon(ws, leave, await_ack=False))
             raise
 
-    async def _await_join(self, ws: ClientConnection) -> proto_rtc.JoinResponse:
+    async def _await_join(self, ws: ClientConnection, *, strict: bool) -> proto_rtc.JoinResponse:
+        """The JoinResponse; ``strict``: it must be the first message (a fresh join)."""
         while True:
             try:
                 raw = await ws.recv()
             except ConnectionClosed as e:
                 raise ConnectError(
-                    f"the server closed the signal connection before joining ({_close_text(e)})"
+                    f"the signal connection ended before the JoinResponse: {_closed_text(e)}"
                 ) from None
-            res = _parse(raw)
-            if res is None:
-                continue
+            try:
+                res = _parse(raw)
+            except BadFrame as e:
+                raise ConnectError(f"the server sent {e} before the JoinResponse") from None
             kind = res.WhichOneof("message")
             _log_message("recv", kind, res)
             if kind == "join":
@@ -176,6 +268,11 @@ class SignalClient:
             if kind == "leave":
                 reason = proto_models.DisconnectReason.Name(res.leave.reason)
                 raise ConnectError(f"the server refused the join: {reason}")
+            if strict:
+                what = f"a {kind!r} message" if kind else "a SignalResponse with no known message"
+                raise ConnectError(
+                    f"the server sent {what} where the JoinResponse was expected first"
+                )
             logger.debug("ignoring %s received before the join response", kind)
 
     async def send(self, request: proto_rtc.SignalRequest) -> None:
@@ -192,11 +289,14 @@ class SignalClient:
                 raise ConnectionError(f"the signal connection closed: {_close_text(e)}") from None
 
     async def close(self, leave: proto_rtc.LeaveRequest | None = None) -> None:
-        """Close the socket, first sending ``leave`` if given. Idempotent."""
+        """Close the socket, first sending ``leave`` if given. Idempotent.
+
+        After the leave it waits up to :data:`LEAVE_ACK_TIMEOUT` for the server to
+        close the socket, which it does once the leave is processed. Never hangs on
+        a socket that is already gone: the leave is then skipped.
+        """
         ws = self._ws
-        if ws is not None and leave is not None and not self._closing:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.send(proto_rtc.SignalRequest(leave=leave)), 2.0)
+        send_leave = ws is not None and leave is not None and not self._closing
         self._closing = True
         self._ws = None
         current = asyncio.current_task()
@@ -207,26 +307,40 @@ class SignalClient:
                     await task
         self._ping_task = self._read_task = None
         if ws is not None:
-            await _close_quietly(ws)
+            await _abandon(ws, leave if send_leave else None)
+        ended, self._ended_socket = self._ended_socket, None
+        if ended is not None and ended is not ws:
+            await _close_quietly(ended)
 
     # -- background loops -----------------------------------------------------
 
     async def _read_loop(self, ws: ClientConnection) -> None:
         reason = "signal connection closed"
+        broken = False
         try:
             async for raw in ws:
-                res = _parse(raw)
-                if res is None:
-                    continue
-                self._dispatch(res)
+                self._dispatch(_parse(raw))
+        except BadFrame as e:
+            # Nothing after a frame we cannot read can be trusted to be in order:
+            # report the stream as broken (the session treats it as a dropped socket).
+            logger.warning("the signal stream is broken: the server sent %s", e)
+            reason = f"the signal stream is broken: the server sent {e}"
+            broken = True
         except ConnectionClosed as e:
-            reason = f"signal connection closed: {_close_text(e)}"
+            if _we_failed(e):
+                reason = f"the signal stream is broken: {_closed_text(e)}"
+                logger.warning("%s", reason)
+            else:
+                reason = f"signal connection closed: {_closed_text(e)}"
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a bug in a handler must not kill the session silently
             logger.exception("signal read loop failed")
             reason = f"signal read loop failed: {e}"
+            broken = True
         self._socket_ended(ws, reason)
+        if broken:
+            await _close_quietly(ws)
 
     def _dispatch(self, res: proto_rtc.SignalResponse) -> None:
         kind = res.WhichOneof("message")
@@ -272,22 +386,96 @@ class SignalClient:
         if self._ws is not ws or self._closing:
             return
         self._ws = None
+        self._ended_socket = ws
         logger.debug("signal socket ended: %s", reason)
         if self.on_close is not None:
             self.on_close(reason)
 
 
-def _parse(raw: str | bytes) -> proto_rtc.SignalResponse | None:
+_CLIENT_LEAVE = proto_rtc.LeaveRequest(
+    can_reconnect=False,
+    reason=proto_models.DisconnectReason.CLIENT_INITIATED,
+    action=proto_rtc.LeaveRequest.Action.DISCONNECT,
+)
+
+
+def _parse(raw: str | bytes) -> proto_rtc.SignalResponse:
+    """Decode one frame; BadFrame (saying what it was, never its content) if it is not
+    a binary SignalResponse."""
     if isinstance(raw, str):
-        logger.debug("ignoring a text frame on the signal socket")
-        return None
+        raise BadFrame(
+            f"a text frame ({len(raw)} characters) where a binary SignalResponse was expected"
+        )
     res = proto_rtc.SignalResponse()
     try:
         res.ParseFromString(raw)
-    except DecodeError:
-        logger.warning("could not decode a signal message of %d bytes", len(raw))
-        return None
+    except DecodeError as e:
+        raise BadFrame(
+            f"a {len(raw)}-byte frame that does not parse as a SignalResponse ({e})"
+        ) from None
     return res
+
+
+def _we_failed(e: ConnectionClosed) -> bool:
+    """Whether websockets closed the connection itself because of the server's input."""
+    return e.sent is not None and e.sent.code in _FAILURE_CODES and e.rcvd is None
+
+
+def _closed_text(e: ConnectionClosed) -> str:
+    """Why a connection ended, naming the server's close code or what was wrong with its input."""
+    sent = e.sent
+    if sent is not None and _we_failed(e):
+        if sent.code == CloseCode.MESSAGE_TOO_BIG:
+            return (
+                f"the server sent a message over the {MAX_MESSAGE_SIZE // (1024 * 1024)} MiB "
+                f"size limit ({sent.reason})"
+            )
+        if sent.code == CloseCode.INVALID_DATA:
+            return f"the server sent a text frame that is not valid UTF-8 ({sent.reason})"
+        return f"the server broke the WebSocket protocol ({sent})"
+    rcvd = e.rcvd
+    if rcvd is None:
+        return "the connection was lost without a close frame"
+    return f"the server closed it with code {rcvd}"
+
+
+async def _abandon(
+    ws: ClientConnection, leave: proto_rtc.LeaveRequest | None, *, await_ack: bool = True
+) -> None:
+    """Close ``ws``; with ``leave``, send it first and (``await_ack``) give the server
+    :data:`LEAVE_ACK_TIMEOUT` to close the socket after processing it. Bounded: a
+    dead or silent server costs at most a few seconds, never a hang.
+
+    Before the join response nothing needs the acknowledgement: a participant that
+    never connected its media is removed by the server as soon as its socket closes.
+    """
+    if leave is not None:
+        request = proto_rtc.SignalRequest(leave=leave)
+        _log_message("send", "leave", request)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.send(request.SerializeToString()), 2.0)
+            if await_ack:
+                await asyncio.wait_for(ws.wait_closed(), LEAVE_ACK_TIMEOUT)
+    await _close_quietly(ws)
+
+
+async def _leave_after_handshake(connecting: asyncio.Task[ClientConnection]) -> None:
+    """Finish a handshake whose caller was cancelled, then leave and close the socket."""
+    try:
+        ws = await asyncio.wait_for(connecting, HANDSHAKE_GRACE)
+    except BaseException:  # refused, unreachable, or too slow (then cancelled): no socket
+        return
+    await _abandon(ws, _CLIENT_LEAVE, await_ack=False)
+
+
+async def _shielded(coro: Awaitable[None]) -> None:
+    """Run ``coro`` to the end even if the caller is cancelled meanwhile (then re-raise)."""
+    task = asyncio.ensure_future(coro)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
 
 
 def _log_message(direction: str, kind: str | None, msg: Message) -> None:
