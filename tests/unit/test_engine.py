@@ -816,3 +816,30 @@ async def test_an_offer_with_only_known_codecs_is_answered_unchanged(
     assert e.subscriber is not None
     assert answer.answer.sdp == e.subscriber.pc.localDescription.sdp
     assert reported.rejected == [] and reported.events == [("started", "TR_audio", "1")]
+
+
+async def test_aiortc_still_refuses_what_the_offer_filter_rejects() -> None:
+    """Canary: aiortc raises on exactly the m-lines unreceivable_sections finds."""
+    from aiortc import RTCPeerConnection
+
+    from livekit_py.engine.offer_filter import offer_for_aiortc, unreceivable_sections
+
+    vp9_only = server_offer(("video", "1", "sendonly", "TR_vp9", VP9_ONLY))
+    rejected = unreceivable_sections(vp9_only)
+    assert [(s.index, s.mid, s.codecs) for s in rejected] == [(1, "1", ("video/VP9",))]
+    assert unreceivable_sections(AUDIO_VP9_VP8)[0].mid == "2"
+    assert unreceivable_sections(server_offer(("video", "1", "sendonly", "TR", VP8))) == []
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        with pytest.raises(Exception, match="Failed to set remote video description"):
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=vp9_only, type="offer"))
+    finally:
+        await pc.close()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        offer = offer_for_aiortc(vp9_only, rejected)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        (transceiver,) = pc.getTransceivers()
+        assert transceiver.mid == "1" and transceiver.receiver.track is None
+    finally:
+        await pc.close()

@@ -160,8 +160,8 @@ class PeerTransport:
             await self._wait_settled()
             try:
                 rejected = unreceivable_sections(sdp)
-            except ValueError:
-                rejected = []  # not SDP we can read: aiortc says what is wrong with it
+            except Exception:  # aiortc's parser raises all sorts on bad SDP
+                rejected = []  # not SDP we can read: aiortc says what is wrong with it below
             for section in rejected:
                 logger.warning("%s: rejecting an m-line: %s", self.name, section.reason)
             offer = RTCSessionDescription(sdp=offer_for_aiortc(sdp, rejected), type="offer")
