@@ -669,3 +669,177 @@ async def test_add_publisher_track_needs_a_started_engine() -> None:
     e = RtcEngine(FakeSignal())
     with pytest.raises(ConnectionError, match="not started"):
         e.add_publisher_track(AudioStreamTrack(), AudioEncoderConfig())
+
+
+# ---------------------------------------------------------------------- offers we cannot receive
+
+FINGERPRINT = "sha-256 " + ":".join(["AB"] * 32)
+VP9_ONLY = [("98", "VP9/90000", "profile-id=0"), ("99", "rtx/90000", "apt=98")]
+VP8 = [("96", "VP8/90000", None), ("97", "rtx/90000", "apt=96")]
+OPUS = [("111", "opus/48000/2", "minptime=10;useinbandfec=1")]
+
+
+def server_offer(*mlines: tuple[str, str, str, str, list[tuple[str, str, str | None]]]) -> str:
+    """A complete offer as the server makes it: (kind, mid, direction, track sid, codecs) m-lines.
+
+    The data m-line comes first, as in LiveKit's subscriber offers.
+    """
+    mids = ["0"] + [m[1] for m in mlines]
+    lines = ["v=0", "o=- 1 2 IN IP4 0.0.0.0", "s=-", "t=0 0"]
+    lines += ["a=msid-semantic:WMS *", "a=group:BUNDLE " + " ".join(mids)]
+    common = [
+        "c=IN IP4 0.0.0.0",
+        "a=setup:actpass",
+        "a=ice-ufrag:serverufrag",
+        "a=ice-pwd:serverpasswordserverpassword",
+        f"a=fingerprint:{FINGERPRINT}",
+    ]
+    lines += ["m=application 9 UDP/DTLS/SCTP webrtc-datachannel", *common, "a=mid:0"]
+    lines += ["a=sendrecv", "a=sctp-port:5000", "a=max-message-size:65535"]
+    for kind, mid, direction, track_sid, codecs in mlines:
+        pts = " ".join(pt for pt, _, _ in codecs)
+        lines += [f"m={kind} 9 UDP/TLS/RTP/SAVPF {pts}", *common, f"a=mid:{mid}"]
+        lines += ["a=rtcp-mux", "a=rtcp-rsize"]
+        for pt, rtpmap, fmtp in codecs:
+            lines.append(f"a=rtpmap:{pt} {rtpmap}")
+            if fmtp:
+                lines.append(f"a=fmtp:{pt} {fmtp}")
+        if direction in ("sendonly", "sendrecv"):
+            lines.append(f"a=msid:PA_pub|{track_sid} {track_sid}")
+        lines.append(f"a={direction}")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def answered_sections(sdp: str) -> dict[str, tuple[int, str, list[str]]]:
+    """mid -> (port, direction, codec names) of an answer; plus the BUNDLE group under 'bundle'."""
+    from aiortc.sdp import SessionDescription
+
+    parsed = SessionDescription.parse(sdp)
+    out: dict[str, tuple[int, str, list[str]]] = {}
+    for media in parsed.media:
+        names = [c.mimeType.split("/")[1] for c in media.rtp.codecs]
+        out[media.rtp.muxId] = (media.port, str(media.direction), names)
+    bundle = next(g for g in parsed.group if g.semantic == "BUNDLE")
+    out["bundle"] = (0, "", [str(i) for i in bundle.items])
+    return out
+
+
+class ReportedWithRejections(Reported):
+    def __init__(self, engine: RtcEngine) -> None:
+        super().__init__(engine)
+        self.rejected: list[tuple[str, str]] = []
+        engine.on_remote_track_rejected = lambda sid, reason: self.rejected.append((sid, reason))
+
+
+@pytest.fixture
+async def real_engine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[tuple[RtcEngine, FakeSignal]]:
+    """A started engine on real aiortc connections (nothing to connect to: offline).
+
+    ICE never completes offline, so renegotiations do not wait for it to settle.
+    """
+    monkeypatch.setattr(transport_module, "SETTLE_WAIT", 0.0)
+    signal = FakeSignal()
+    e = RtcEngine(signal)
+    e.start(proto_rtc.JoinResponse(subscriber_primary=True))
+    yield e, signal
+    await e.close()
+
+
+AUDIO_VP9_VP8 = server_offer(
+    ("audio", "1", "sendonly", "TR_audio", OPUS),
+    ("video", "2", "sendonly", "TR_vp9", VP9_ONLY),
+    ("video", "3", "sendonly", "TR_vp8", VP8),
+)
+
+
+async def test_an_m_line_with_no_codec_we_know_is_rejected_and_the_rest_answered(
+    real_engine: tuple[RtcEngine, FakeSignal],
+) -> None:
+    e, signal = real_engine
+    reported = ReportedWithRejections(e)
+    answer = await offer_from_server(signal, AUDIO_VP9_VP8, 1)
+    sections = answered_sections(answer.answer.sdp)
+    assert sections["1"][0] != 0 and sections["1"][1:] == ("recvonly", ["opus"])
+    assert sections["3"][0] != 0 and sections["3"][1:] == ("recvonly", ["VP8", "rtx"])
+    # RFC 3264: port 0, the offer's first format; RFC 8843: out of the bundle
+    assert sections["2"] == (0, "inactive", ["VP9"])
+    assert sections["bundle"][2] == ["0", "1", "3"]
+    kinds = [line.split()[0] for line in answer.answer.sdp.splitlines() if line[:2] == "m="]
+    assert kinds == ["m=application", "m=audio", "m=video", "m=video"]
+    assert reported.events == [("started", "TR_audio", "1"), ("started", "TR_vp8", "3")]
+    assert len(reported.rejected) == 1
+    sid, reason = reported.rejected[0]
+    assert sid == "TR_vp9" and "video/VP9" in reason and "m-line 2" in reason
+
+
+async def test_renegotiation_after_a_rejected_m_line_keeps_working(
+    real_engine: tuple[RtcEngine, FakeSignal],
+) -> None:
+    e, signal = real_engine
+    reported = ReportedWithRejections(e)
+    await offer_from_server(signal, AUDIO_VP9_VP8, 1)
+    reported.events.clear()
+
+    # the same offer again: the same answer, nothing reported twice
+    again = await offer_from_server(signal, AUDIO_VP9_VP8, 2)
+    assert answered_sections(again.answer.sdp)["2"] == (0, "inactive", ["VP9"])
+    assert reported.events == [] and [sid for sid, _ in reported.rejected] == ["TR_vp9"]
+
+    # the server reuses the rejected m-line for a track we can receive, adds another
+    # unreceivable one (AV1), and stops the VP8 track
+    reuse = server_offer(
+        ("audio", "1", "sendonly", "TR_audio", OPUS),
+        ("video", "2", "sendonly", "TR_vp8_new", VP8),
+        ("video", "3", "recvonly", "", VP8),
+        ("video", "4", "sendonly", "TR_av1", [("35", "AV1/90000", None)]),
+    )
+    answer = await offer_from_server(signal, reuse, 3)
+    sections = answered_sections(answer.answer.sdp)
+    assert sections["2"][0] != 0 and sections["2"][1:] == ("recvonly", ["VP8", "rtx"])
+    assert sections["4"] == (0, "inactive", ["AV1"])
+    assert sections["bundle"][2] == ["0", "1", "2", "3"]
+    assert reported.events == [("ended", "TR_vp8", "3"), ("started", "TR_vp8_new", "2")]
+    assert [sid for sid, _ in reported.rejected] == ["TR_vp9", "TR_av1"]
+    assert e.subscriber is not None
+    assert e.subscriber.pc.signalingState == "stable"
+
+
+async def test_an_offer_with_only_known_codecs_is_answered_unchanged(
+    real_engine: tuple[RtcEngine, FakeSignal],
+) -> None:
+    e, signal = real_engine
+    reported = ReportedWithRejections(e)
+    offer = server_offer(("audio", "1", "sendonly", "TR_audio", OPUS))
+    answer = await offer_from_server(signal, offer, 1)
+    assert e.subscriber is not None
+    assert answer.answer.sdp == e.subscriber.pc.localDescription.sdp
+    assert reported.rejected == [] and reported.events == [("started", "TR_audio", "1")]
+
+
+async def test_aiortc_still_refuses_what_the_offer_filter_rejects() -> None:
+    """Canary: aiortc raises on exactly the m-lines unreceivable_sections finds."""
+    from aiortc import RTCPeerConnection
+
+    from livekit_py.engine.offer_filter import offer_for_aiortc, unreceivable_sections
+
+    vp9_only = server_offer(("video", "1", "sendonly", "TR_vp9", VP9_ONLY))
+    rejected = unreceivable_sections(vp9_only)
+    assert [(s.index, s.mid, s.codecs) for s in rejected] == [(1, "1", ("video/VP9",))]
+    assert unreceivable_sections(AUDIO_VP9_VP8)[0].mid == "2"
+    assert unreceivable_sections(server_offer(("video", "1", "sendonly", "TR", VP8))) == []
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        with pytest.raises(Exception, match="Failed to set remote video description"):
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=vp9_only, type="offer"))
+    finally:
+        await pc.close()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        offer = offer_for_aiortc(vp9_only, rejected)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        (transceiver,) = pc.getTransceivers()
+        assert transceiver.mid == "1" and transceiver.receiver.track is None
+    finally:
+        await pc.close()

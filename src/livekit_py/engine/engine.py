@@ -62,6 +62,7 @@ DATA_RESUME_WAIT = 30.0
 DataPacketHandler = Callable[[proto_models.DataPacket, int], None]
 RemoteTrackHandler = Callable[[str, MediaStreamTrack, RTCRtpTransceiver], None]
 RemoteTrackEndHandler = Callable[[str], None]
+RemoteTrackRejectedHandler = Callable[[str, str], None]
 
 
 class EngineSignal(Protocol):
@@ -123,7 +124,11 @@ class RtcEngine:
         sending us a track (after the offer that carries it has been answered)."""
         self.on_remote_track_ended: RemoteTrackEndHandler | None = None
         """Called with a track sid when the server stops sending it to us."""
+        self.on_remote_track_rejected: RemoteTrackRejectedHandler | None = None
+        """Called with (track sid, reason) when the server offers us a track on an
+        m-line we cannot receive (no codec aiortc knows); our answer rejects it."""
         self._remote_mids: dict[str, str] = {}
+        self._rejected_mids: dict[str, str] = {}
         self.on_failure: Callable[[str], None] | None = None
         """Called once when a peer connection fails after the session was up."""
 
@@ -238,25 +243,33 @@ class RtcEngine:
                     answer=proto_rtc.SessionDescription(type="answer", sdp=sdp, id=sd.id)
                 )
             )
-            self._sync_remote_tracks(sd)
+            subscriber = self.subscriber
+            rejected = {s.mid: s.reason for s in subscriber.rejected} if subscriber else {}
+            self._sync_remote_tracks(sd, rejected)
 
         self.subscriber.handle_offer(sd.sdp, send_answer)
 
-    def _sync_remote_tracks(self, sd: proto_rtc.SessionDescription) -> None:
+    def _sync_remote_tracks(
+        self, sd: proto_rtc.SessionDescription, rejected: dict[str, str] | None = None
+    ) -> None:
         """Work out which track each receiving m-line now carries.
 
         The server reuses m-lines: an unsubscribed track's m-line turns inactive
         and may later carry another track, while aiortc keeps one receiving
         track object per m-line for good. So the track sid comes from the offer
         (``mid_to_track_id``, or the msid when absent), and changes are reported
-        as ended/started tracks.
+        as ended/started tracks. The m-lines our answer rejected (``rejected``:
+        mid to reason) carry no track; the track each one was offered with is
+        reported once through :attr:`on_remote_track_rejected`.
         """
         subscriber = self.subscriber
         if subscriber is None:
             return
+        rejected = rejected or {}
         offered = SessionDescription.parse(sd.sdp)
         mid_to_track = dict(sd.mid_to_track_id)
         now: dict[str, str] = {}
+        refused: dict[str, str] = {}
         for media in offered.media:
             mid = media.rtp.muxId
             if media.kind not in ("audio", "video") or not mid:
@@ -266,12 +279,21 @@ class RtcEngine:
             track_sid = mid_to_track.get(mid)
             if not track_sid and media.msid and " " in media.msid:
                 track_sid = media.msid.split()[1]
-            if track_sid:
+            if track_sid and mid in rejected:
+                refused[mid] = track_sid
+            elif track_sid:
                 now[mid] = track_sid
         before, self._remote_mids = self._remote_mids, now
+        refused_before, self._rejected_mids = self._rejected_mids, refused
         for mid, track_sid in before.items():
             if now.get(mid) != track_sid and self.on_remote_track_ended is not None:
                 self.on_remote_track_ended(track_sid)
+        for mid, track_sid in refused.items():
+            if refused_before.get(mid) == track_sid:
+                continue  # reported when it was first offered
+            logger.warning("cannot subscribe to track %s: %s", track_sid, rejected[mid])
+            if self.on_remote_track_rejected is not None:
+                self.on_remote_track_rejected(track_sid, rejected[mid])
         transceivers = {t.mid: t for t in subscriber.pc.getTransceivers() if t.mid}
         for mid, track_sid in now.items():
             if before.get(mid) == track_sid:

@@ -27,6 +27,12 @@ from aiortc.sdp import candidate_from_sdp
 from .._compat import timeout
 from ..log import get_logger
 from ..webrtc.aiortc_adapter import disable_consent_checks, ice_connections
+from .offer_filter import (
+    RejectedSection,
+    offer_for_aiortc,
+    reject_in_answer,
+    unreceivable_sections,
+)
 
 logger = get_logger("engine.transport")
 
@@ -82,6 +88,8 @@ class PeerTransport:
         self._candidate_tasks: set[asyncio.Task[None]] = set()
         self.on_state: Callable[[str], None] | None = None
         """Called with aiortc's connectionState on every change."""
+        self.rejected: tuple[RejectedSection, ...] = ()
+        """The sections of the latest answered offer that the answer rejected."""
 
         @self.pc.on("connectionstatechange")
         def _on_state() -> None:
@@ -140,12 +148,23 @@ class PeerTransport:
     # -- server-initiated -------------------------------------------------------
 
     def handle_offer(self, sdp: str, send_answer: Callable[[str], Awaitable[None]]) -> None:
-        """Queue the server's offer; the answer is sent through ``send_answer``."""
+        """Queue the server's offer; the answer is sent through ``send_answer``.
+
+        Audio/video sections with no codec aiortc can receive are answered
+        rejected (port 0) instead of failing the whole offer; they are in
+        :attr:`rejected` while ``send_answer`` runs.
+        """
 
         async def op() -> None:
             logger.debug("%s remote offer SDP:\n%s", self.name, sdp)
             await self._wait_settled()
-            offer = RTCSessionDescription(sdp=sdp, type="offer")
+            try:
+                rejected = unreceivable_sections(sdp)
+            except Exception:  # aiortc's parser raises all sorts on bad SDP
+                rejected = []  # not SDP we can read: aiortc says what is wrong with it below
+            for section in rejected:
+                logger.warning("%s: rejecting an m-line: %s", self.name, section.reason)
+            offer = RTCSessionDescription(sdp=offer_for_aiortc(sdp, rejected), type="offer")
             await self._sdp_call(lambda: self.pc.setRemoteDescription(offer))
             await self._flush_candidates()
 
@@ -153,9 +172,10 @@ class PeerTransport:
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
 
             await self._sdp_call(answer)
-            local = self.pc.localDescription
-            logger.debug("%s local answer SDP:\n%s", self.name, local.sdp)
-            await send_answer(local.sdp)
+            local = reject_in_answer(self.pc.localDescription.sdp, rejected)
+            logger.debug("%s local answer SDP:\n%s", self.name, local)
+            self.rejected = tuple(rejected)
+            await send_answer(local)
 
         self._enqueue(op)
 

@@ -422,6 +422,7 @@ class Room(EventEmitter[EventTypes]):
         engine.on_data_packet = self._on_data_packet
         engine.on_remote_track = self._on_remote_track
         engine.on_remote_track_ended = self._on_remote_track_ended
+        engine.on_remote_track_rejected = self._on_remote_track_rejected
         logger.info(
             "joined room %r (%s) as %r, server %s, %d other participant(s)",
             join.room.name,
@@ -564,6 +565,9 @@ class Room(EventEmitter[EventTypes]):
 
     def _on_remote_track_ended(self, track_sid: str) -> None:
         self._dispatch(self._model.remote_track_ended(track_sid))
+
+    def _on_remote_track_rejected(self, track_sid: str, reason: str) -> None:
+        self._dispatch(self._model.remote_track_rejected(track_sid, reason))
 
     def _on_refresh_token(self, token: str) -> None:
         self._token = token

@@ -272,6 +272,8 @@ class RoomModel(Generic[MediaT]):
         self.subscription_allowed: dict[str, bool] = {}
         # track sid -> media that arrived before the publication was announced
         self.pending_media: dict[str, MediaT] = {}
+        self.pending_rejections: dict[str, str] = {}
+        """Tracks the engine could not receive, by sid, before their publisher was known."""
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -306,6 +308,7 @@ class RoomModel(Generic[MediaT]):
         self.active_speakers.clear()
         self.subscription_allowed.clear()
         self.pending_media.clear()
+        self.pending_rejections.clear()
         return []
 
     def clear_remote(self) -> None:
@@ -314,6 +317,7 @@ class RoomModel(Generic[MediaT]):
         self.active_speakers.clear()
         self.subscription_allowed.clear()
         self.pending_media.clear()
+        self.pending_rejections.clear()
         if self.local is not None:
             self.local.tracks.clear()
             self.local.subscribed.clear()
@@ -422,6 +426,9 @@ class RoomModel(Generic[MediaT]):
     # -- remote media ----------------------------------------------------------------------
 
     def _attach_pending(self, record: ParticipantRecord, sid: str) -> list[ModelEvent[MediaT]]:
+        reason = self.pending_rejections.pop(sid, None)
+        if reason is not None:
+            return [TrackSubscriptionFailed(record.identity, sid, reason)]
         if sid not in self.pending_media:
             return []
         media = self.pending_media.pop(sid)
@@ -430,6 +437,7 @@ class RoomModel(Generic[MediaT]):
 
     def remote_track_started(self, track_sid: str, media: MediaT) -> list[ModelEvent[MediaT]]:
         """The engine receives the media of ``track_sid``."""
+        self.pending_rejections.pop(track_sid, None)
         record = self.find_remote_track(track_sid)
         if record is None:
             # The participant update announcing the track has not arrived yet.
@@ -446,6 +454,21 @@ class RoomModel(Generic[MediaT]):
             return []
         record.subscribed.discard(track_sid)
         return [TrackUnsubscribed(record.identity, track_sid)]
+
+    def remote_track_rejected(self, track_sid: str, reason: str) -> list[ModelEvent[MediaT]]:
+        """The engine cannot receive ``track_sid`` (its offer was answered rejected)."""
+        self.pending_media.pop(track_sid, None)
+        record = self.find_remote_track(track_sid)
+        if record is None:
+            # The participant update announcing the track has not arrived yet.
+            self.pending_rejections[track_sid] = reason
+            return []
+        events: list[ModelEvent[MediaT]] = []
+        if track_sid in record.subscribed:
+            record.subscribed.discard(track_sid)
+            events.append(TrackUnsubscribed(record.identity, track_sid))
+        events.append(TrackSubscriptionFailed(record.identity, track_sid, reason))
+        return events
 
     def apply_subscription_response(
         self, msg: proto_rtc.SubscriptionResponse
