@@ -120,15 +120,24 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _delete_namespace(name: str) -> None:
+    """Kill what still runs inside namespace ``name`` (our server) and delete it."""
+    with contextlib.suppress(NetnsError):
+        for pid in _run(["ip", "netns", "pids", name]).split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+    with contextlib.suppress(NetnsError):
+        _run(["ip", "netns", "del", name])
+
+
 def _reap_stale_namespaces() -> None:
-    """Delete namespaces of ours whose creating process is gone (a SIGKILLed run)."""
+    """Delete namespaces of this harness whose creating process is gone (a SIGKILLed run)."""
     with contextlib.suppress(NetnsError):
         for line in _run(["ip", "netns", "list"]).splitlines():
             name = line.split()[0] if line.split() else ""
             m = _NS_PATTERN.match(name)
             if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
-                with contextlib.suppress(NetnsError):
-                    _run(["ip", "netns", "del", name])
+                _delete_namespace(name)
 
 
 def _used_networks() -> list[ipaddress.IPv4Network]:
@@ -216,11 +225,7 @@ class Namespace:
 
     def delete(self) -> None:
         """Kill what still runs inside, delete the namespace and the veth pair."""
-        for pid in self.pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(NetnsError):
-            _run(["ip", "netns", "del", self.name])
+        _delete_namespace(self.name)
         # the veth pair goes with the namespace, but not always at once
         with contextlib.suppress(NetnsError):
             _run(["ip", "link", "del", self.host_if])
