@@ -24,6 +24,7 @@ Typical use::
     try:
         ...  # connect to server.url
         server.block_media()      # UDP and the ICE/TCP port dropped both ways
+        server.block_media(ports) # ... or only one client's ICE sockets' UDP
         ...
         server.unblock_media()
         server.set_media_loss(10)  # or drop 10 % of media packets at random
@@ -49,7 +50,7 @@ import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,33 +260,46 @@ class NetnsServer:
 
     # faults
 
-    def block_media(self) -> None:
-        """Drop every media packet both ways: all UDP, and the ICE/TCP port.
+    def block_media(self, client_ports: Iterable[int] | None = None) -> None:
+        """Drop every media packet both ways; the signal port (TCP ``port``) keeps working.
 
-        The signal port (TCP ``port``) keeps working.
+        Args:
+            client_ports: None: all UDP and the ICE/TCP port, for every client.
+                Else only the UDP packets from/to these client-side ports (a
+                client's ICE sockets, the ports of its local candidates): that
+                client loses its media path while the others keep theirs.
         """
-        self.set_media_loss(100)
+        self.set_media_loss(100, client_ports)
 
     def unblock_media(self) -> None:
         """Remove every fault rule."""
         self.namespace.nft(f"add table inet {FAULT_TABLE}\ndelete table inet {FAULT_TABLE}\n")
         self.media_loss = None
 
-    def set_media_loss(self, percent: int) -> None:
+    def set_media_loss(self, percent: int, client_ports: Iterable[int] | None = None) -> None:
         """Drop ``percent`` % of media packets (each direction, independently, at random).
 
         100 blocks the media path; 0 removes the fault. Replaces any earlier fault.
+        ``client_ports`` limits the fault to some clients, as in :meth:`block_media`.
         """
         if not 0 <= percent <= 100:
             raise ValueError(f"percent must be within 0..100, got {percent}")
+        ports = sorted(set(client_ports)) if client_ports is not None else None
+        if ports is not None and (not ports or not all(0 < p < 65536 for p in ports)):
+            raise ValueError(f"client_ports must be ports (1..65535), got {ports}")
         if percent == 0:
             self.unblock_media()
             return
         verdict = (
             "counter drop" if percent == 100 else f"numgen random mod 100 < {percent} counter drop"
         )
-        rules_in = f"meta l4proto udp {verdict}\n    tcp dport {self.tcp_port} {verdict}"
-        rules_out = f"meta l4proto udp {verdict}\n    tcp sport {self.tcp_port} {verdict}"
+        if ports is None:
+            rules_in = f"meta l4proto udp {verdict}\n    tcp dport {self.tcp_port} {verdict}"
+            rules_out = f"meta l4proto udp {verdict}\n    tcp sport {self.tcp_port} {verdict}"
+        else:
+            port_set = "{ " + ", ".join(str(p) for p in ports) + " }"
+            rules_in = f"udp sport {port_set} {verdict}"
+            rules_out = f"udp dport {port_set} {verdict}"
         # add + delete + define in one transaction: atomically replaces any old rules
         self.namespace.nft(
             f"add table inet {FAULT_TABLE}\n"
@@ -300,9 +314,9 @@ class NetnsServer:
         self.media_loss = percent
 
     @contextlib.contextmanager
-    def media_blocked(self) -> Iterator[None]:
-        """Block the media path for the duration of the ``with`` block."""
-        self.block_media()
+    def media_blocked(self, client_ports: Iterable[int] | None = None) -> Iterator[None]:
+        """Block the media path (see :meth:`block_media`) for the ``with`` block."""
+        self.block_media(client_ports)
         try:
             yield
         finally:
