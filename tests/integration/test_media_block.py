@@ -435,14 +435,14 @@ async def test_media_blocked_5s_recovers_with_nothing_lost(
 
 
 @pytest.mark.xfail(
-    reason="needs the resume of issue 11 with the publisher's ICE restarted and publish_data "
+    reason="needs issue 11's resume, with the publisher's ICE restarted and publish_data "
     "waiting while reconnecting. On main the server's leave(RESUME) at ~15.7 s of blocked "
     "media disconnects us. With branch `reconnect` (d7f085b) ours resumes (reconnected "
     "0.1-0.7 s after the unblock) and the subscriber follows the server's ICE restart, but the "
     "publisher is not ICE-restarted: the server stops answering its consent checks, aioice "
     "expires consent ~30 s after the block began, the publisher closes and our audio and data "
-    "never reach the official SDK again; publish_data raises 'the room is not connected' "
-    "while reconnecting",
+    "never reach the official SDK again; and publish_data raises 'the room is not connected' "
+    "while reconnecting. Measured passing with both added on top of that branch",
     strict=False,
 )
 @pytest.mark.timeout(300)
