@@ -22,11 +22,15 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.sdp import candidate_from_sdp
+from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from .._compat import timeout
 from ..log import get_logger
-from ..webrtc.aiortc_adapter import disable_consent_checks, ice_connections
+from ..webrtc.aiortc_adapter import (
+    adopt_remote_ice_restart,
+    disable_consent_checks,
+    ice_connections,
+)
 
 logger = get_logger("engine.transport")
 
@@ -82,6 +86,9 @@ class PeerTransport:
         self._candidate_tasks: set[asyncio.Task[None]] = set()
         self.on_state: Callable[[str], None] | None = None
         """Called with aiortc's connectionState on every change."""
+        self.ice_restarts = 0
+        """How many ICE restarts of the server this connection has followed."""
+        self._ice_restarted = asyncio.Event()
 
         @self.pc.on("connectionstatechange")
         def _on_state() -> None:
@@ -156,8 +163,38 @@ class PeerTransport:
             local = self.pc.localDescription
             logger.debug("%s local answer SDP:\n%s", self.name, local.sdp)
             await send_answer(local.sdp)
+            await self._follow_ice_restart(sdp)
 
         self._enqueue(op)
+
+    async def _follow_ice_restart(self, sdp: str) -> None:
+        """If the server's description restarted ICE (new ufrag/pwd), make aioice follow."""
+        media = SessionDescription.parse(sdp).media
+        ice = media[0].ice if media else None
+        if ice is None or not ice.usernameFragment or not ice.password:
+            return
+        restarted = False
+        for connection in ice_connections(self.pc):
+            if connection.remote_username in (None, ice.usernameFragment):
+                continue
+            restarted = True
+            renominated = await adopt_remote_ice_restart(
+                connection, ice.usernameFragment, ice.password
+            )
+            logger.info(
+                "%s: followed the server's ICE restart (%d pair(s) nominated again)",
+                self.name,
+                renominated,
+            )
+        if restarted:
+            self.ice_restarts += 1
+            self._ice_restarted.set()
+
+    async def wait_ice_restart(self, after: int) -> None:
+        """Wait until more than ``after`` remote ICE restarts have been followed."""
+        while self.ice_restarts <= after:
+            self._ice_restarted.clear()
+            await self._ice_restarted.wait()
 
     def handle_answer(self, sdp: str) -> None:
         """Queue the server's answer to our pending offer."""

@@ -188,6 +188,7 @@ class Room(EventEmitter[EventTypes]):
         self._loop = loop
         self._model: m.RoomModel[_Media] = m.RoomModel()
         self._session = Session(on_state=self._on_session_state, on_closed=self._on_session_closed)
+        self._session.build_sync_state = self._sync_state
         self._port = _RoomPort(self)
         self._connection_state: int = ConnectionState.CONN_DISCONNECTED
         self._local_participant: LocalParticipant | None = None
@@ -497,6 +498,37 @@ class Room(EventEmitter[EventTypes]):
         self._remote_participants.clear()
         self._model.clear_remote()
 
+    def _sync_state(self, engine: RtcEngine) -> proto_rtc.SyncState:
+        """What we had before a resume: descriptions, subscriptions, tracks, data channels."""
+        answer, offer = engine.subscriber_descriptions()
+        auto = self._options.auto_subscribe
+        track_sids: list[str] = []
+        for rp in self._remote_participants.values():
+            for pub in rp._track_publications.values():
+                if not isinstance(pub, RemoteTrackPublication):
+                    continue
+                wanted = pub._wants_subscription
+                # auto-subscribe: the tracks we turned off; otherwise the ones we turned on
+                if (auto and wanted is False) or (not auto and (wanted or pub.subscribed)):
+                    track_sids.append(pub.sid)
+        published: list[proto_rtc.TrackPublishedResponse] = []
+        lp = self._local_participant
+        if lp is not None:
+            for local_pub in lp._track_publications.values():
+                track = local_pub.track if isinstance(local_pub, LocalTrackPublication) else None
+                media = track._media_track() if track is not None else None
+                if media is not None:
+                    published.append(
+                        proto_rtc.TrackPublishedResponse(cid=media.id, track=local_pub._info)
+                    )
+        return proto_rtc.SyncState(
+            answer=answer,
+            offer=offer,
+            subscription=proto_rtc.UpdateSubscription(track_sids=track_sids, subscribe=not auto),
+            publish_tracks=published,
+            data_channels=engine.data_channel_infos(),
+        )
+
     # -- helpers the port uses ---------------------------------------------------------
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -567,6 +599,7 @@ class Room(EventEmitter[EventTypes]):
 
     def _on_refresh_token(self, token: str) -> None:
         self._token = token
+        self._session.token = token  # a resume presents the newest token
         self.emit("token_refreshed")
 
     def _on_request_response(self, msg: proto_rtc.RequestResponse) -> None:
