@@ -176,3 +176,107 @@ async def test_a_server_that_stays_unreachable_ends_the_session_with_the_reason(
         assert not ours.isconnected()
     finally:
         await ours.disconnect()
+
+
+async def _publish_sine(
+    room: rtc.Room,
+) -> tuple[rtc.AudioSource, rtc.LocalAudioTrack]:
+    source = rtc.AudioSource(48000, 1)
+    return source, rtc.LocalAudioTrack.create_audio_track("sine", source)
+
+
+async def test_refused_connections_for_5s_then_reconnected(
+    proxy: TcpProxy, server_url: str, make_token: TokenFactory
+) -> None:
+    ours, theirs = rtc.Room(), official.Room()
+    log = EventLog(ours, [*LIFECYCLE, "local_track_republished"])
+    source, track = await _publish_sine(ours)
+    counter: AudioCounter | None = None
+    try:
+        await theirs.connect(server_url, make_token("official"))
+        await ours.connect(proxy.url, make_token("ours"))
+        async with background(feed_sine(source, rtc.AudioFrame, 440.0, seconds=120)):
+            publication = await ours.local_participant.publish_track(track)
+            counter = AudioCounter(await _official_audio(theirs, "ours"))
+            proxy.refusing = True
+            proxy.cut()
+            cut_at = time.monotonic()
+            await log.wait_for("reconnecting", timeout=10)
+            await asyncio.sleep(5.0)
+            proxy.refusing = False
+            await log.wait_for("reconnected", timeout=40)
+            print(
+                f"refused 5 s: reconnected {time.monotonic() - cut_at:.2f}s after the cut, "
+                f"{proxy.refused} refused; republished: {log.args('local_track_republished')}"
+            )
+            assert "disconnected" not in log.names() and proxy.refused >= 1
+            assert ours.local_participant.track_publications[publication.sid] is publication
+            after = time.monotonic()
+            await wait_until(
+                lambda: len(counter.since(after)) >= 48000,
+                timeout=30,
+                what="1 s of audio at the official SDK after reconnecting",
+            )
+    finally:
+        if counter is not None:
+            await counter.aclose()
+        await ours.disconnect()
+        await theirs.disconnect()
+        await source.aclose()
+
+
+async def test_a_server_restart_rejoins_and_republishes(
+    livekit_server: object, server_url: str, make_token: TokenFactory
+) -> None:
+    from signaling.local_server import LocalServer
+
+    assert isinstance(livekit_server, LocalServer)
+    ours, theirs = rtc.Room(), official.Room()
+    log = EventLog(ours, [*LIFECYCLE, "local_track_republished"])
+    source, track = await _publish_sine(ours)
+    try:
+        await theirs.connect(server_url, make_token("official"))
+        await ours.connect(server_url, make_token("ours"))
+        async with background(feed_sine(source, rtc.AudioFrame, 440.0, seconds=120)):
+            publication = await ours.local_participant.publish_track(track)
+            old_sid = publication.sid
+            await _official_audio(theirs, "ours")
+            await asyncio.to_thread(livekit_server.restart, 2.0)
+            back_at = time.monotonic()
+            await log.wait_for("reconnected", timeout=60)
+            took = time.monotonic() - back_at
+            print(f"server restart: reconnected {took:.2f}s after it was back")
+            (republished, previous) = await log.wait_for("local_track_republished", timeout=30)
+            assert republished is publication and previous == old_sid
+            assert publication.sid != old_sid
+            assert log.args("local_track_republished") == [(publication, old_sid)]
+            assert ours.local_participant.track_publications == {publication.sid: publication}
+            assert track.sid == publication.sid
+            assert "disconnected" not in log.names()
+
+            # the official SDK (itself reconnected) receives the republished track
+            def official_sees_it() -> bool:
+                p = theirs.remote_participants.get("ours")
+                return p is not None and publication.sid in p.track_publications
+
+            await wait_until(
+                official_sees_it, timeout=60, what="official sees our republished track"
+            )
+            remote = theirs.remote_participants["ours"].track_publications[publication.sid]
+            await wait_until(
+                lambda: remote.track is not None, timeout=30, what="official subscribed"
+            )
+            counter = AudioCounter(remote.track)
+            try:
+                await wait_until(
+                    lambda: len(counter.since(0)) >= 48000,
+                    timeout=30,
+                    what="1 s of audio at the official SDK after the restart",
+                )
+                assert abs(dominant_frequency(counter.since(0)[4800:], 48000) - 440.0) < 5.0
+            finally:
+                await counter.aclose()
+    finally:
+        await ours.disconnect()
+        await theirs.disconnect()
+        await source.aclose()

@@ -201,19 +201,39 @@ async def test_a_transport_failure_waits_the_grace_for_the_servers_reason() -> N
     assert log.args("disconnected") == [(duplicate,)]
 
 
-async def test_a_media_failure_without_a_leave_reports_the_transport() -> None:
-    reason = rtc.DisconnectReason.MEDIA_FAILURE
-    room, _signal, engine = await connected_room(join_response())
+async def test_a_media_failure_without_a_leave_rejoins_after_the_grace() -> None:
+    room, signal, engine = await connected_room(join_response())
     sleep = ManualSleep()
     room._session.sleep = sleep
-    log = EventLog(room, ["disconnected"])
+    log = EventLog(room, LIFECYCLE)
     engine.on_failure("the subscriber peer connection failed")
     await asyncio.sleep(0)
     assert sleep.calls == [TRANSPORT_GRACE] and log.items == []
     sleep.release.set()
+    await log.wait_for("reconnected", timeout=5)
+    assert log.names() == [
+        "connection_state_changed",
+        "reconnecting",
+        "connection_state_changed",
+        "reconnected",
+    ]
+    assert signal.resumes == [] and engine.closed  # a full rejoin, not a resume
+    assert signal.closed_with == [None]  # the old socket closed without a leave
+
+
+async def test_a_media_failure_that_cannot_rejoin_reports_the_transport() -> None:
+    room, signal, engine = await connected_room(join_response())
+    with_fake_time(room)
+    log = EventLog(room, LIFECYCLE)
+
+    async def refuse(*_: object) -> proto_rtc.JoinResponse:
+        raise ConnectError("unreachable")
+
+    signal.join = refuse  # type: ignore[method-assign]
+    engine.on_failure("the subscriber peer connection failed")
     await log.wait_for("disconnected", timeout=5)
-    assert log.args("disconnected") == [(reason,)]
-    assert room.local_participant.disconnect_reason == reason
+    assert log.args("disconnected") == [(rtc.DisconnectReason.MEDIA_FAILURE,)]
+    assert room.local_participant.disconnect_reason == rtc.DisconnectReason.MEDIA_FAILURE
 
 
 async def test_a_disconnect_during_the_grace_wins() -> None:
@@ -351,23 +371,6 @@ async def test_it_gives_up_after_the_last_attempt_with_the_reason() -> None:
     assert engine.closed and not room.isconnected()
 
 
-async def test_a_resume_the_server_refuses_ends_with_its_reason() -> None:
-    from livekit_py.signal.client import ResumeRefused
-
-    room, signal, _ = await connected_room(join_response())
-    with_fake_time(room)
-    log = EventLog(room, LIFECYCLE)
-    gone = proto_models.DisconnectReason.STATE_MISMATCH
-    signal.resume_results = [
-        ResumeRefused(
-            proto_rtc.LeaveRequest(reason=gone, action=proto_rtc.LeaveRequest.Action.RECONNECT)
-        )
-    ]
-    signal.drop()
-    await log.wait_for("disconnected", timeout=5)
-    assert log.args("disconnected") == [(gone,)] and len(signal.resumes) == 1
-
-
 @pytest.mark.parametrize(
     "action,resumes",
     [
@@ -427,14 +430,65 @@ async def test_wait_connected_waits_while_reconnecting() -> None:
     assert room.connection_state == rtc.ConnectionState.CONN_CONNECTED
 
 
-async def test_resume_disabled_by_the_server_disconnects() -> None:
+async def test_resume_disabled_by_the_server_rejoins_instead() -> None:
     join = join_response()
     join.client_configuration.resume_connection = proto_models.ClientConfigSetting.DISABLED
     room, signal, _ = await connected_room(join)
     with_fake_time(room)
     log = EventLog(room, LIFECYCLE)
     signal.drop()
-    await log.wait_for("disconnected", timeout=5)
-    assert signal.resumes == [] and log.args("disconnected") == [
-        (rtc.DisconnectReason.SIGNAL_CLOSE,)
+    await log.wait_for("reconnected", timeout=5)
+    assert signal.resumes == [] and "disconnected" not in log.names()
+    await room.disconnect()
+
+
+async def test_a_leave_with_reconnect_rejoins_and_reports_who_came_and_went() -> None:
+    bob = proto_models.ParticipantInfo(identity="bob", sid="PA_bob")
+    carol = proto_models.ParticipantInfo(identity="carol", sid="PA_carol")
+    room, signal, _ = await connected_room(join_response(bob))
+    with_fake_time(room)
+    bob_view = room.remote_participants["bob"]
+    log = EventLog(room, [*LIFECYCLE, "participant_connected", "participant_disconnected"])
+    rejoin = join_response(carol)
+    rejoin.participant.sid = "PA_me2"
+    signal.join_response = rejoin
+    signal.deliver(
+        leave=proto_rtc.LeaveRequest(
+            reason=proto_models.DisconnectReason.UNKNOWN_REASON,
+            action=proto_rtc.LeaveRequest.Action.RECONNECT,
+        )
+    )
+    await log.wait_for("reconnected", timeout=5)
+    assert log.names() == [
+        "connection_state_changed",
+        "reconnecting",
+        "participant_disconnected",
+        "participant_connected",
+        "connection_state_changed",
+        "reconnected",
     ]
+    assert log.args("participant_disconnected") == [(bob_view,)]
+    assert list(room.remote_participants) == ["carol"]
+    assert room.local_participant.sid == "PA_me2" and signal.resumes == []
+    await room.disconnect()
+
+
+async def test_a_refused_resume_falls_back_to_a_rejoin() -> None:
+    from livekit_py.signal.client import ResumeRefused
+
+    room, signal, _ = await connected_room(join_response())
+    fake = with_fake_time(room)
+    log = EventLog(room, LIFECYCLE)
+    signal.resume_results = [
+        ResumeRefused(
+            proto_rtc.LeaveRequest(
+                reason=proto_models.DisconnectReason.STATE_MISMATCH,
+                action=proto_rtc.LeaveRequest.Action.RECONNECT,
+            )
+        )
+    ]
+    signal.drop()
+    await log.wait_for("reconnected", timeout=5)
+    assert len(signal.resumes) == 1 and fake.sleeps == []  # the rejoin follows at once
+    assert "disconnected" not in log.names()
+    await room.disconnect()

@@ -189,6 +189,8 @@ class Room(EventEmitter[EventTypes]):
         self._model: m.RoomModel[_Media] = m.RoomModel()
         self._session = Session(on_state=self._on_session_state, on_closed=self._on_session_closed)
         self._session.build_sync_state = self._sync_state
+        self._session.on_rejoined = self._on_rejoined
+        self._session.restore = self._restore_after_rejoin
         self._port = _RoomPort(self)
         self._connection_state: int = ConnectionState.CONN_DISCONNECTED
         self._local_participant: LocalParticipant | None = None
@@ -404,6 +406,91 @@ class Room(EventEmitter[EventTypes]):
         """The session joined: build the model and listen to the server and the engine."""
         self._url, self._token = url, token
         self._on_join(join)
+        self._listen(signal, engine)
+        logger.info(
+            "joined room %r (%s) as %r, server %s, %d other participant(s)",
+            join.room.name,
+            join.room.sid,
+            join.participant.identity,
+            self._model.server_version,
+            len(join.other_participants),
+        )
+
+    def _on_rejoined(
+        self, join: proto_rtc.JoinResponse, signal: SignalClient, engine: RtcEngine
+    ) -> None:
+        """A full reconnect joined again: apply the differences, listen to the new session."""
+        self._listen(signal, engine)
+        self._dispatch(self._model.apply_rejoin(join))
+        logger.info(
+            "joined room %r again as %r (%s), %d other participant(s)",
+            join.room.name,
+            join.participant.identity,
+            join.participant.sid,
+            len(join.other_participants),
+        )
+
+    async def _restore_after_rejoin(self, engine: RtcEngine) -> None:
+        """Republish our tracks (the same publication objects) and restore subscriptions."""
+        lp = self._local_participant
+        republished: list[tuple[LocalTrackPublication, str]] = []
+        if lp is not None:
+            pubs = [
+                p for p in lp._track_publications.values() if isinstance(p, LocalTrackPublication)
+            ]
+            for pub in pubs:
+                track = pub.track
+                media = track._media_track() if track is not None else None
+                if track is None or media is None:
+                    continue
+                previous_sid = pub.sid
+                options = pub._options
+                info = await engine.add_track(lp._add_track_request(track, options))
+                transceiver = engine.add_publisher_track(media, track._encoder_config(options))
+                lp._pop_publication(previous_sid)
+                pub._info = info
+                pub._transceiver = transceiver
+                pub._subscribed.clear()
+                track._sid = info.sid
+                track._sender = transceiver.sender
+                lp._add_publication(pub)
+                republished.append((pub, previous_sid))
+            if republished:
+                await engine.negotiate_publisher()
+        signal = self._session.signal
+        if signal is not None:
+            for request in self._subscriptions_to_restore():
+                await signal.send(proto_rtc.SignalRequest(subscription=request))
+        for pub, previous_sid in republished:
+            self._dispatch(self._model.local_track_republished(previous_sid, pub._info))
+
+    def _subscriptions_to_restore(self) -> list[proto_rtc.UpdateSubscription]:
+        """With auto-subscribe, the tracks we turned off; without, the ones we turned on."""
+        auto = self._options.auto_subscribe
+        tracks: list[proto_models.ParticipantTracks] = []
+        for rp in self._remote_participants.values():
+            sids = [
+                pub.sid
+                for pub in rp._track_publications.values()
+                if isinstance(pub, RemoteTrackPublication)
+                and (pub._wants_subscription is False if auto else bool(pub._wants_subscription))
+            ]
+            if sids:
+                tracks.append(
+                    proto_models.ParticipantTracks(participant_sid=rp.sid, track_sids=sids)
+                )
+        if not tracks:
+            return []
+        return [
+            proto_rtc.UpdateSubscription(
+                track_sids=[sid for t in tracks for sid in t.track_sids],
+                subscribe=not auto,
+                participant_tracks=tracks,
+            )
+        ]
+
+    def _listen(self, signal: SignalClient, engine: RtcEngine) -> None:
+        """Handle the server's messages and the engine's media and data."""
         handlers: dict[str, Any] = {
             "update": self._on_participant_update,
             "speakers_changed": self._on_speakers_changed,
@@ -423,14 +510,6 @@ class Room(EventEmitter[EventTypes]):
         engine.on_data_packet = self._on_data_packet
         engine.on_remote_track = self._on_remote_track
         engine.on_remote_track_ended = self._on_remote_track_ended
-        logger.info(
-            "joined room %r (%s) as %r, server %s, %d other participant(s)",
-            join.room.name,
-            join.room.sid,
-            join.participant.identity,
-            self._model.server_version,
-            len(join.other_participants),
-        )
 
     def _on_join(self, join: proto_rtc.JoinResponse) -> None:
         """Start the model (and the participant views) from a JoinResponse."""
@@ -711,6 +790,10 @@ class Room(EventEmitter[EventTypes]):
                     self._spawn(engine.remove_publisher_track(pub._transceiver, renegotiate=True))
             lp._detach(pub)
             self.emit("local_track_unpublished", pub)
+        elif isinstance(event, m.LocalTrackRepublished):
+            pub = lp._track_publications.get(event.track_sid)
+            if isinstance(pub, LocalTrackPublication):
+                self.emit("local_track_republished", pub, event.previous_sid)
         elif isinstance(event, m.LocalTrackMuteRequested):
             pub = lp._track_publications.get(event.track_sid)
             track = pub.track if isinstance(pub, LocalTrackPublication) else None

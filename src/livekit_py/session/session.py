@@ -54,6 +54,7 @@ _CLIENT_INITIATED = proto_models.DisconnectReason.CLIENT_INITIATED
 _UNKNOWN_REASON = proto_models.DisconnectReason.UNKNOWN_REASON
 _SIGNAL_CLOSE = proto_models.DisconnectReason.SIGNAL_CLOSE
 _MEDIA_FAILURE = proto_models.DisconnectReason.MEDIA_FAILURE
+_STATE_MISMATCH = proto_models.DisconnectReason.STATE_MISMATCH
 _LEAVE = proto_rtc.LeaveRequest.Action
 
 #: Delays before each reconnect attempt (the official JS SDK's default policy:
@@ -119,6 +120,8 @@ class StateChange:
 
 JoinedCallback = Callable[[proto_rtc.JoinResponse, SignalClient, RtcEngine], None]
 SyncStateBuilder = Callable[[RtcEngine], proto_rtc.SyncState]
+RejoinedCallback = Callable[[proto_rtc.JoinResponse, SignalClient, RtcEngine], None]
+RestoreCallback = Callable[[RtcEngine], Awaitable[None]]
 
 
 class _ResumeFailed(Exception):
@@ -175,6 +178,13 @@ class Session:
         self._connected_event = asyncio.Event()
         self.build_sync_state: SyncStateBuilder | None = None
         """Makes the SyncState sent after a resume (the room sets it)."""
+        self.on_rejoined: RejoinedCallback | None = None
+        """A full reconnect joined again: the room applies the new join and registers its
+        handlers on the new signal client and engine (before the engine starts)."""
+        self.restore: RestoreCallback | None = None
+        """Awaited once the new media connection is up: republish, restore subscriptions."""
+        self._config = EngineConfig()
+        self._leave_arrived = False
 
     # -- state -----------------------------------------------------------------------------
 
@@ -232,6 +242,8 @@ class Session:
         self._pending_reason = None
         self._url, self.token, self._options = url, token, options
         self._connect_timeout = timeout
+        self._config = config
+        self._leave_arrived = False
         self._set_state(SessionState.CONNECTING, f"connecting to {url}")
         signal = self.signal_factory()
         try:
@@ -239,17 +251,7 @@ class Session:
             if not self._in(SessionState.CONNECTING):
                 await signal.close()
                 raise ConnectError("the room was disconnected while connecting")
-            self._signal = signal
-            self._participant_sid = join.participant.sid
-            self._resume_disabled = (
-                join.client_configuration.resume_connection
-                == proto_models.ClientConfigSetting.DISABLED
-            )
-            engine = self.engine_factory(signal, config)
-            self._engine = engine
-            engine.on_failure = self._on_engine_failure
-            signal.on_close = self._on_signal_closed
-            signal.on("leave", self._on_leave)
+            engine = self._adopt(join, signal, config)
             on_joined(join, signal, engine)
             engine.start(join)
             try:
@@ -269,6 +271,22 @@ class Session:
             SessionState.CONNECTED, "the signal session and the media connection are up"
         )
         return join
+
+    def _adopt(
+        self, join: proto_rtc.JoinResponse, signal: SignalClient, config: EngineConfig
+    ) -> RtcEngine:
+        """Take the joined signal client, make its engine and listen to both."""
+        self._signal = signal
+        self._participant_sid = join.participant.sid
+        self._resume_disabled = (
+            join.client_configuration.resume_connection == proto_models.ClientConfigSetting.DISABLED
+        )
+        engine = self.engine_factory(signal, config)
+        self._engine = engine
+        engine.on_failure = self._on_engine_failure
+        signal.on_close = self._on_signal_closed
+        signal.on("leave", self._on_leave)
+        return engine
 
     # -- disconnect ------------------------------------------------------------------------
 
@@ -349,10 +367,14 @@ class Session:
             f"the server asked us to leave ({proto_models.DisconnectReason.Name(leave.reason)}, "
             f"action {action})"
         )
-        if leave.action == _LEAVE.RESUME and self._state is SessionState.CONNECTED:
-            self._begin_reconnect(why, proto_models.ReconnectReason.RR_UNKNOWN)
+        if self._state is SessionState.CONNECTED and leave.action in (
+            _LEAVE.RESUME,
+            _LEAVE.RECONNECT,
+        ):
+            full = leave.action == _LEAVE.RECONNECT or leave.reason == _STATE_MISMATCH
+            self._begin_reconnect(why, proto_models.ReconnectReason.RR_UNKNOWN, full=full)
             return
-        # RECONNECT (a full rejoin) is not available yet: it ends the session like DISCONNECT.
+        self._leave_arrived = True
         self._schedule_disconnect(reason, why)
 
     def _on_signal_closed(self, why: str) -> None:
@@ -366,8 +388,8 @@ class Session:
             logger.debug("ignored while reconnecting: %s", why)
             return
         # A failed peer connection: aioice cannot gather again, so only a full
-        # rejoin could recover (not available yet); the session ends.
-        self._schedule_disconnect(_MEDIA_FAILURE, why, grace=TRANSPORT_GRACE)
+        # rejoin recovers; first the grace wait for a leave from the server.
+        self._schedule_disconnect(_MEDIA_FAILURE, why, grace=TRANSPORT_GRACE, rejoin=True)
 
     # -- resume ----------------------------------------------------------------------------
 
@@ -402,45 +424,59 @@ class Session:
             for w in waits:
                 w.cancel()
 
-    def _begin_reconnect(self, why: str, reason: int) -> None:
-        if self._resume_disabled:
-            self._schedule_disconnect(
-                _SIGNAL_CLOSE, f"{why}; the server disabled resuming", grace=TRANSPORT_GRACE
-            )
-            return
+    def _begin_reconnect(
+        self, why: str, reason: int, *, full: bool = False, lost: int = _SIGNAL_CLOSE
+    ) -> None:
+        """RECONNECTING: resume (or, ``full``, rejoin); ``lost`` is the reason if it gives up."""
+        if self._resume_disabled and not full:
+            why = f"{why}; the server disabled resuming"
+            full = True
         self._set_state(SessionState.RECONNECTING, why)
         self._reconnect_task = asyncio.get_running_loop().create_task(
-            self._reconnect(reason), name="livekit_py.session.reconnect"
+            self._reconnect(reason, full=full, lost=lost), name="livekit_py.session.reconnect"
         )
 
-    async def _reconnect(self, reason: int) -> None:
-        """Resume attempts on the retry schedule, until one works or it gives up."""
+    async def _reconnect(self, reason: int, *, full: bool, lost: int) -> None:
+        """Resume (or rejoin) attempts on the retry schedule, until one works or it gives up.
+
+        A resume the server refuses (its leave) turns the next attempts into full
+        rejoins, as does a server that disabled resuming.
+        """
         started = self.clock()
         attempt = 0
-        final_reason = _SIGNAL_CLOSE
+        final_reason = lost
         failure = "no attempt made"
+        rejoin_now = False
         while self._state is SessionState.RECONNECTING:
             delay = retry_delay(attempt, self.clock() - started)
             if delay is None:
                 break
-            if delay:
+            if delay and not rejoin_now:
                 await self.sleep(delay)
+            rejoin_now = False
             if self._state is not SessionState.RECONNECTING:
                 return
             attempt += 1
+            kind = "rejoin" if full else "resume"
             try:
-                await self._resume_once(reason)
+                if full:
+                    await self._rejoin_once()
+                else:
+                    await self._resume_once(reason)
             except ResumeRefused as e:
-                # the server no longer has our session (a full rejoin is not available yet)
+                # the server no longer has our session: join it again
                 failure = str(e)
                 final_reason = e.leave.reason or _SIGNAL_CLOSE
-                break
+                logger.info("resume attempt %d refused (%s); rejoining now", attempt, failure)
+                full = rejoin_now = True
+                continue
             except (_ResumeFailed, ConnectError, ConnectionError, OSError) as e:
                 failure = str(e)
-                logger.info("resume attempt %d failed: %s", attempt, failure)
+                logger.info("%s attempt %d failed: %s", kind, attempt, failure)
                 continue
             if self._state is SessionState.RECONNECTING:
-                self._set_state(SessionState.CONNECTED, f"resumed (attempt {attempt})")
+                what = "rejoined" if full else "resumed"
+                self._set_state(SessionState.CONNECTED, f"{what} (attempt {attempt})")
             return
         if self._state is SessionState.RECONNECTING:
             await self._shutdown(
@@ -483,6 +519,51 @@ class Session:
             raise _ResumeFailed("the signal connection dropped again while resuming")
         self._after_resume(engine, response)
 
+    async def _rejoin_once(self) -> None:
+        """One full reconnect: close both peer connections, join again, restore."""
+        if self.on_rejoined is None:
+            raise ResumeRefused(
+                proto_rtc.LeaveRequest(reason=_SIGNAL_CLOSE, action=_LEAVE.DISCONNECT)
+            )
+        old_engine, old_signal = self._engine, self._signal
+        self._engine = self._signal = None
+        if old_engine is not None:
+            old_engine.on_failure = None
+            old_engine.begin_close()
+        if old_signal is not None:
+            old_signal.on_close = None
+            await old_signal.close()
+        if old_engine is not None:
+            await old_engine.close()
+        signal = self.signal_factory()
+        options = dataclasses.replace(
+            self._options,
+            reconnect=False,
+            participant_sid=None,
+            reconnect_reason=None,
+            connect_timeout=self._connect_timeout,
+        )
+        try:
+            join = await signal.join(self._url, self.token, options)
+        except BaseException:
+            await signal.close()
+            raise
+        if self._state is not SessionState.RECONNECTING:
+            await signal.close()
+            raise _ResumeFailed("the session ended while rejoining")
+        engine = self._adopt(join, signal, self._config)
+        self.on_rejoined(join, signal, engine)
+        engine.start(join)
+        try:
+            async with connect_timeout(self._connect_timeout):
+                await engine.wait_connected()
+        except asyncio.TimeoutError:
+            raise _ResumeFailed(
+                f"the media connection was not established within {self._connect_timeout:g}s"
+            ) from None
+        if self.restore is not None:
+            await self.restore(engine)
+
     def _after_resume(
         self, engine: RtcEngine, response: proto_rtc.ReconnectResponse | None
     ) -> None:
@@ -495,7 +576,9 @@ class Session:
         last_message_seq = response.last_message_seq if response is not None else 0
         logger.debug("resumed; the server had our reliable packets up to %d", last_message_seq)
 
-    def _schedule_disconnect(self, reason: int, why: str, *, grace: float = 0.0) -> None:
+    def _schedule_disconnect(
+        self, reason: int, why: str, *, grace: float = 0.0, rejoin: bool = False
+    ) -> None:
         """Disconnect from inside a callback (server leave, lost socket, failed media).
 
         The server closes the media connections right after telling us why we
@@ -516,6 +599,12 @@ class Session:
                 await self.sleep(grace)
             final = self._pending_reason
             self._pending_reason = None
+            if rejoin and not self._leave_arrived and self._state is SessionState.CONNECTED:
+                # no leave from the server within the grace: try a full reconnect
+                self._begin_reconnect(
+                    why, proto_models.ReconnectReason.RR_UNKNOWN, full=True, lost=reason
+                )
+                return
             await self._shutdown(final if final is not None else reason, why, send_leave=False)
 
         self._disconnect_task = asyncio.get_running_loop().create_task(
