@@ -280,3 +280,70 @@ async def test_a_server_restart_rejoins_and_republishes(
         await ours.disconnect()
         await theirs.disconnect()
         await source.aclose()
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        pytest.param(0, id="signal_reconnect"),
+        pytest.param(2, id="node_failure"),
+        pytest.param(4, id="migration"),
+        pytest.param(7, id="leave_request_full_reconnect"),
+        pytest.param(8, id="disconnect_signal_on_resume"),
+    ],
+)
+async def test_simulated_scenarios_end_reconnected(
+    scenario: int, server_url: str, make_token: TokenFactory
+) -> None:
+    ours, theirs = rtc.Room(), official.Room()
+    log = EventLog(ours, [*LIFECYCLE, "local_track_republished", "data_received"])
+    their_data: list[official.DataPacket] = []
+    theirs.on("data_received", their_data.append)
+    source, track = await _publish_sine(ours)
+    try:
+        await theirs.connect(server_url, make_token("official"))
+        await ours.connect(server_url, make_token("ours"))
+        async with background(feed_sine(source, rtc.AudioFrame, 440.0, seconds=120)):
+            publication = await ours.local_participant.publish_track(track)
+            await _official_audio(theirs, "ours")
+            before = len(log.items)
+            started = time.monotonic()
+            await ours.simulate_scenario(scenario)
+            await log.wait_for("reconnected", timeout=60)
+            took = time.monotonic() - started
+            names = log.names()[before:]
+            print(f"scenario {scenario}: reconnected in {took:.2f}s, events {names}")
+            assert names[:2] == ["connection_state_changed", "reconnecting"]
+            assert "disconnected" not in names
+            assert ours.connection_state == rtc.ConnectionState.CONN_CONNECTED
+            assert publication in ours.local_participant.track_publications.values()
+            await ours.local_participant.publish_data(b"after", topic="t")
+            await wait_until(
+                lambda: any(p.data == b"after" for p in their_data),
+                timeout=20,
+                what="official receives our packet after the scenario",
+            )
+            await theirs.local_participant.publish_data(b"back", topic="r")
+            await log.wait_for("data_received", lambda p: p.data == b"back", timeout=20)
+    finally:
+        await ours.disconnect()
+        await theirs.disconnect()
+        await source.aclose()
+
+
+async def test_a_simulated_server_leave_disconnects_like_the_official_sdk(
+    server_url: str, make_token: TokenFactory
+) -> None:
+    """server_leave makes the server send a leave with action DISCONNECT (SERVER_SHUTDOWN):
+    the official SDK 1.2.1 disconnects too (measured on this server)."""
+    ours = rtc.Room()
+    log = EventLog(ours, LIFECYCLE)
+    try:
+        await ours.connect(server_url, make_token("ours"))
+        before = len(log.items)
+        await ours.simulate_scenario(3)
+        (reason,) = await log.wait_for("disconnected", timeout=30)
+        assert reason == rtc.DisconnectReason.SERVER_SHUTDOWN
+        assert log.names()[before:] == ["connection_state_changed", "disconnected"]
+    finally:
+        await ours.disconnect()

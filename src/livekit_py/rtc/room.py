@@ -391,6 +391,47 @@ class Room(EventEmitter[EventTypes]):
             continual_gathering_policy=rc.continual_gathering_policy,
         )
 
+    async def simulate_scenario(self, scenario: int) -> None:
+        """Trigger a reconnection / chaos scenario, for tests (the official numbering).
+
+        ``scenario`` is a SimulateScenarioKind value: 0 signal reconnect (the socket
+        dropped here: a resume), 1 speaker, 2 node failure, 3 server leave (the
+        server sends a leave with action DISCONNECT: the room disconnects, as the
+        official SDK does), 4 migration, 5 force TCP, 6 force TLS, 7 full
+        reconnect (started here, like the official SDK: it does not depend on the
+        server), 8 disconnect the signal on the next resume (then a resume is
+        triggered here). 1 to 6 and 8 are asked of the server
+        (``SignalRequest.simulate``).
+
+        Raises:
+            RuntimeError: If the room is not connected.
+            ValueError: For an unknown scenario.
+        """
+        signal = self._session.signal
+        if signal is None or self._session.state is not SessionState.CONNECTED:
+            raise RuntimeError("simulate_scenario requires a connected room")
+        protocol = proto_rtc.CandidateProtocol
+        requests: dict[int, proto_rtc.SimulateScenario | None] = {
+            0: None,
+            1: proto_rtc.SimulateScenario(speaker_update=3),
+            2: proto_rtc.SimulateScenario(node_failure=True),
+            3: proto_rtc.SimulateScenario(server_leave=True),
+            4: proto_rtc.SimulateScenario(migration=True),
+            5: proto_rtc.SimulateScenario(switch_candidate_protocol=protocol.TCP),
+            6: proto_rtc.SimulateScenario(switch_candidate_protocol=protocol.TLS),
+            7: None,
+            8: proto_rtc.SimulateScenario(disconnect_signal_on_resume=True),
+        }
+        if scenario not in requests:
+            raise ValueError(f"unknown SimulateScenarioKind {scenario!r}")
+        request = requests[scenario]
+        if request is not None:
+            await signal.send(proto_rtc.SignalRequest(simulate=request))
+        if scenario in (0, 8):
+            await signal.abort()
+        elif scenario == 7:
+            self._session.reconnect_now("simulated full reconnect", full=True)
+
     async def disconnect(self, *, reason: int = DisconnectReason.CLIENT_INITIATED) -> None:
         """Leave the room. Safe to call more than once and when not connected."""
         await self._session.disconnect(reason)

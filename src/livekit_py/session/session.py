@@ -393,6 +393,16 @@ class Session:
 
     # -- resume ----------------------------------------------------------------------------
 
+    def reconnect_now(self, why: str, *, full: bool) -> None:
+        """Start a resume (or, ``full``, a full reconnect) now, as a lost connection would.
+
+        Raises:
+            RuntimeError: If the session is not connected.
+        """
+        if self._state is not SessionState.CONNECTED:
+            raise RuntimeError("the session is not connected")
+        self._begin_reconnect(why, proto_models.ReconnectReason.RR_UNKNOWN, full=full)
+
     async def wait_connected(self, limit: float) -> None:
         """Wait (at most ``limit`` seconds) while the session is reconnecting.
 

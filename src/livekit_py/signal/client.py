@@ -290,6 +290,12 @@ class SignalClient:
             except ConnectionClosed as e:
                 raise ConnectionError(f"the signal connection closed: {_close_text(e)}") from None
 
+    async def abort(self) -> None:
+        """Drop the socket as a network fault would: ``on_close`` is called (tests, chaos)."""
+        ws = self._ws
+        if ws is not None and not self._closing:
+            ws.transport.abort()
+
     async def close(self, leave: proto_rtc.LeaveRequest | None = None) -> None:
         """Close the socket, first sending ``leave`` if given. Idempotent."""
         ws = self._ws
