@@ -492,3 +492,21 @@ async def test_a_refused_resume_falls_back_to_a_rejoin() -> None:
     assert len(signal.resumes) == 1 and fake.sleeps == []  # the rejoin follows at once
     assert "disconnected" not in log.names()
     await room.disconnect()
+
+
+async def test_simulate_scenario_checks_its_input_and_the_state() -> None:
+    room, signal, _ = fake_room(join_response())
+    with pytest.raises(RuntimeError, match="connected room"):
+        await room.simulate_scenario(0)
+    await room.connect("ws://fake.invalid", "token")
+    with_fake_time(room)
+    with pytest.raises(ValueError, match="SimulateScenarioKind"):
+        await room.simulate_scenario(42)
+    await room.simulate_scenario(4)  # migration: asked of the server
+    (simulate,) = [r.simulate for r in signal.sent if r.WhichOneof("message") == "simulate"]
+    assert simulate.migration
+    log = EventLog(room, LIFECYCLE)
+    await room.simulate_scenario(7)  # full reconnect: started here
+    await log.wait_for("reconnected", timeout=5)
+    assert signal.resumes == [] and "disconnected" not in log.names()
+    await room.disconnect()
