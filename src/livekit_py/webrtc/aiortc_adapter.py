@@ -69,6 +69,11 @@ _H264_BITRATE = "_H264Encoder__target_bitrate"
 _GATHERER_CONNECTION = "_connection"
 _QUERY_CONSENT = "query_consent"
 _NOMINATED = "_nominated"
+# A fresh nominating check this often, this many times, after a remote ICE restart.
+NOMINATE_INTERVAL = 0.1
+NOMINATE_ATTEMPTS = 30
+# How long the last checks may still take after that before the restart is left to consent.
+NOMINATE_WAIT = 5.0
 _BUILD_REQUEST = "build_request"
 
 
@@ -281,13 +286,40 @@ async def adopt_remote_ice_restart(connection: Connection, username: str, passwo
     build: Callable[..., Any] = getattr(connection, _BUILD_REQUEST)
     key = password.encode("utf8")
 
-    async def nominate(pair: CandidatePair) -> bool:
+    async def once(pair: CandidatePair) -> bool:
         request = build(pair, nominate=True)
         try:
             await pair.protocol.request(request, pair.remote_addr, integrity_key=key)
-        except Exception:  # a lost or refused check: consent checks decide from here
+        except Exception:  # refused, or timed out after aioice's retransmissions
             return False
         return True
+
+    async def nominate(pair: CandidatePair) -> bool:
+        # The remote agent may apply its restart a little after our answer went
+        # out and silently drop checks with the new credentials until then; so a
+        # fresh check starts every NOMINATE_INTERVAL (each retransmitted by aioice)
+        # until one is answered.
+        tasks: set[asyncio.Task[bool]] = set()
+        try:
+            for _ in range(NOMINATE_ATTEMPTS):
+                tasks.add(asyncio.ensure_future(once(pair)))
+                done, tasks = await asyncio.wait(tasks, timeout=NOMINATE_INTERVAL)
+                if any(t.result() for t in done):
+                    return True
+            deadline = asyncio.get_running_loop().time() + NOMINATE_WAIT
+            while tasks:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                done, tasks = await asyncio.wait(
+                    tasks, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+                if any(t.result() for t in done):
+                    return True
+            return False  # consent checks (with the new credentials) decide from here
+        finally:
+            for task in tasks:
+                task.cancel()
 
     results = await asyncio.gather(*(nominate(p) for p in pairs))
     return sum(1 for ok in results if ok)
