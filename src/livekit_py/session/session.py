@@ -61,7 +61,7 @@ _LEAVE = proto_rtc.LeaveRequest.Action
 #: 0, 300 ms, 1.2 s, 2.7 s, 4.8 s, then 7 s; ten attempts in all).
 RETRY_DELAYS: tuple[float, ...] = (0.0, 0.3, 1.2, 2.7, 4.8, 7.0, 7.0, 7.0, 7.0, 7.0)
 #: How long a resume waits for the server's ICE restart of the subscriber.
-ICE_RESTART_WAIT = 5.0
+ICE_RESTART_WAIT = 2.0
 #: No attempt starts later than this after the connection was lost.
 MAX_RECONNECT_DURATION = 60.0
 
