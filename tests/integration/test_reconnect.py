@@ -347,3 +347,39 @@ async def test_a_simulated_server_leave_disconnects_like_the_official_sdk(
         assert log.names()[before:] == ["connection_state_changed", "disconnected"]
     finally:
         await ours.disconnect()
+
+
+async def test_no_reliable_packet_is_lost_across_a_signal_cut(
+    proxy: TcpProxy, server_url: str, make_token: TokenFactory
+) -> None:
+    ours, theirs = rtc.Room(), official.Room()
+    log = EventLog(ours, [*LIFECYCLE, "data_received"])
+    received: list[bytes] = []
+    theirs.on("data_received", lambda p: received.append(p.data))
+    total = 150
+    try:
+        await theirs.connect(server_url, make_token("official"))
+        await ours.connect(proxy.url, make_token("ours"))
+        await wait_until(lambda: "ours" in theirs.remote_participants, what="official sees us")
+        for i in range(total):
+            if i == 50:
+                proxy.cut()
+            await ours.local_participant.publish_data(f"p{i}".encode(), topic="seq")
+            await asyncio.sleep(0.01)
+        await log.wait_for("reconnected", timeout=30)
+        await wait_until(
+            lambda: len(set(received)) == total,
+            timeout=30,
+            what=f"all {total} reliable packets at the official SDK (got {len(set(received))})",
+        )
+        assert [p for p in received if received.count(p) > 1] == []  # none twice
+        assert "disconnected" not in log.names()
+        # and the other way
+        for i in range(20):
+            await theirs.local_participant.publish_data(f"b{i}".encode(), topic="back")
+        await wait_until(
+            lambda: len(log.args("data_received")) >= 20, timeout=20, what="20 packets back"
+        )
+    finally:
+        await ours.disconnect()
+        await theirs.disconnect()

@@ -121,6 +121,24 @@ class FakeEngine:
             proto_rtc.SessionDescription(type="offer", sdp="v=0 offer"),
         )
 
+    # the reliable-data hooks (engine/engine.py) the session calls
+    data_suspended = False
+    resent_after: tuple[int, ...] = ()
+
+    def suspend_data(self) -> None:
+        self.data_suspended = True
+
+    async def resend_reliable_after(self, last_message_seq: int) -> int:
+        self.resent_after = (*self.resent_after, last_message_seq)
+        self.data_suspended = False
+        return 0
+
+    def undelivered_reliable(self) -> list[proto_models.DataPacket]:
+        return []
+
+    def reliable_receive_states(self) -> list[proto_rtc.DataChannelReceiveState]:
+        return []
+
     def data_channel_infos(self) -> list[proto_rtc.DataChannelInfo]:
         return [
             proto_rtc.DataChannelInfo(

@@ -286,7 +286,7 @@ def test_the_retry_schedule_is_the_official_js_one_and_bounded() -> None:
 
 
 async def test_a_lost_socket_resumes_with_the_newest_token_and_syncs_state() -> None:
-    room, signal, _ = await connected_room(join_response())
+    room, signal, engine = await connected_room(join_response())
     changes = record_states(room)
     fake = with_fake_time(room)
     log = EventLog(room, [*LIFECYCLE, "token_refreshed"])
@@ -314,6 +314,8 @@ async def test_a_lost_socket_resumes_with_the_newest_token_and_syncs_state() -> 
     assert sync.subscription.subscribe is False and list(sync.subscription.track_sids) == []
     assert [d.label for d in sync.data_channels] == ["_reliable"]
     assert room.isconnected() and "disconnected" not in log.names()
+    # the reliable packets after the server's last_message_seq were resent
+    assert engine.resent_after == (7,) and not engine.data_suspended
 
 
 async def test_the_sync_state_lists_our_unsubscriptions_and_publications() -> None:

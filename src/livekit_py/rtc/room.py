@@ -154,6 +154,8 @@ EventTypes = Literal[
 
 # How long a transport failure waits for the server's leave message (and its reason).
 TRANSPORT_GRACE = _session_module.TRANSPORT_GRACE
+# How long publish_data waits for a reconnect under way before raising.
+RECONNECT_SEND_WAIT = 30.0
 
 _EVENT_NAMES: frozenset[str] = frozenset(EventTypes.__args__)  # type: ignore[attr-defined]
 
@@ -648,6 +650,7 @@ class Room(EventEmitter[EventTypes]):
             subscription=proto_rtc.UpdateSubscription(track_sids=track_sids, subscribe=not auto),
             publish_tracks=published,
             data_channels=engine.data_channel_infos(),
+            datachannel_receive_states=engine.reliable_receive_states(),
         )
 
     # -- helpers the port uses ---------------------------------------------------------
@@ -972,6 +975,15 @@ class _RoomPort:
         return self._room._model.server_version
 
     async def send_data(self, packet: proto_models.DataPacket, kind: int) -> None:
+        session = self._room._session
+        if session.state is SessionState.RECONNECTING:
+            engine = session.engine
+            reliable = kind == proto_models.DataPacket.Kind.RELIABLE
+            if engine is not None and reliable and engine.data_suspended:
+                # the engine holds it back and resends it as the reconnect requires
+                await engine.send_data(packet, kind)
+                return
+            await session.wait_connected(RECONNECT_SEND_WAIT)
         await self._room._engine_or_raise().send_data(packet, kind)
 
     # SignalPort

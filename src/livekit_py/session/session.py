@@ -185,6 +185,8 @@ class Session:
         """Awaited once the new media connection is up: republish, restore subscriptions."""
         self._config = EngineConfig()
         self._leave_arrived = False
+        # reliable packets a full reconnect moves from the old engine to the new one
+        self._carry_over: list[proto_models.DataPacket] = []
 
     # -- state -----------------------------------------------------------------------------
 
@@ -243,6 +245,7 @@ class Session:
         self._url, self.token, self._options = url, token, options
         self._connect_timeout = timeout
         self._config = config
+        self._carry_over = []
         self._leave_arrived = False
         self._set_state(SessionState.CONNECTING, f"connecting to {url}")
         signal = self.signal_factory()
@@ -442,6 +445,8 @@ class Session:
             why = f"{why}; the server disabled resuming"
             full = True
         self._set_state(SessionState.RECONNECTING, why)
+        if self._engine is not None:
+            self._engine.suspend_data()  # reliable sends wait for the reconnect's outcome
         self._reconnect_task = asyncio.get_running_loop().create_task(
             self._reconnect(reason, full=full, lost=lost), name="livekit_py.session.reconnect"
         )
@@ -527,7 +532,7 @@ class Session:
             logger.debug("no ICE restart from the server within %gs", ICE_RESTART_WAIT)
         if not signal.connected:
             raise _ResumeFailed("the signal connection dropped again while resuming")
-        self._after_resume(engine, response)
+        await self._after_resume(engine, response)
 
     async def _rejoin_once(self) -> None:
         """One full reconnect: close both peer connections, join again, restore."""
@@ -545,6 +550,7 @@ class Session:
             await old_signal.close()
         if old_engine is not None:
             await old_engine.close()
+            self._carry_over.extend(old_engine.undelivered_reliable())
         signal = self.signal_factory()
         options = dataclasses.replace(
             self._options,
@@ -573,18 +579,22 @@ class Session:
             ) from None
         if self.restore is not None:
             await self.restore(engine)
+        # reliable packets accepted by the old engine whose bytes never left it
+        while self._carry_over:
+            await engine.send_data(self._carry_over[0], proto_models.DataPacket.Kind.RELIABLE)
+            self._carry_over.pop(0)
 
-    def _after_resume(
+    async def _after_resume(
         self, engine: RtcEngine, response: proto_rtc.ReconnectResponse | None
     ) -> None:
-        """The session is resumed; what the engine must redo goes here.
+        """The session is resumed: resend the reliable packets the server did not get.
 
-        MERGE POINT (branch reliable-data): resend the reliable packets the server
-        did not get, ``engine.resend_reliable_after(last_message_seq)`` with
-        ``last_message_seq = response.last_message_seq if response else 0``.
+        The engine resumes its data path itself once they are resent; it raises
+        ConnectionError (this resume attempt failed) if the channel is not open.
         """
         last_message_seq = response.last_message_seq if response is not None else 0
-        logger.debug("resumed; the server had our reliable packets up to %d", last_message_seq)
+        resent = await engine.resend_reliable_after(last_message_seq)
+        logger.debug("resumed; the server had up to %d, %d resent", last_message_seq, resent)
 
     def _schedule_disconnect(
         self, reason: int, why: str, *, grace: float = 0.0, rejoin: bool = False
