@@ -53,6 +53,21 @@ class LocalServer:
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def restart(
+        self, down_for: float = 0.0, *, kill: bool = True, ready_timeout: float = 60.0
+    ) -> None:
+        """Stop the server (``kill``: SIGKILL, as a crash), wait ``down_for`` seconds, and
+        start it again on the same ports. Every session it had is gone.
+        """
+        if kill and self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+        self.stop()
+        time.sleep(down_for)
+        self.process = _spawn(self.port, self.tcp_port, self.udp_port, self.log_path, append=True)
+        _wait_ready(self, ready_timeout)
+
     def stop(self) -> None:
         proc = self.process
         if proc is None:
@@ -75,24 +90,40 @@ def start(log_path: Path | None = None, *, ready_timeout: float = 60.0) -> Local
         _free_port(socket.SOCK_DGRAM),
     )
     log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"livekit-server-{port}.log"
-    log = open(log_path, "wb")  # handed to the server process, closed right after
-    proc = subprocess.Popen(
-        [
-            str(SCRIPT),
-            "start",
-            "--port",
-            str(port),
-            "--tcp-port",
-            str(tcp_port),
-            "--udp-port",
-            str(udp_port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    log.close()
+    proc = _spawn(port, tcp_port, udp_port, log_path)
     server = LocalServer(port, tcp_port, udp_port, log_path, proc)
+    _wait_ready(server, ready_timeout)
+    return server
+
+
+def _spawn(
+    port: int, tcp_port: int, udp_port: int, log_path: Path, *, append: bool = False
+) -> subprocess.Popen[bytes]:
+    log = open(log_path, "ab" if append else "wb")  # handed to the server, closed right after
+    try:
+        return subprocess.Popen(
+            [
+                str(SCRIPT),
+                "start",
+                "--port",
+                str(port),
+                "--tcp-port",
+                str(tcp_port),
+                "--udp-port",
+                str(udp_port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    finally:
+        log.close()
+
+
+def _wait_ready(server: LocalServer, ready_timeout: float) -> None:
+    proc = server.process
+    assert proc is not None
+    log_path = server.log_path
     deadline = time.monotonic() + ready_timeout
     while True:
         if proc.poll() is not None:
@@ -103,7 +134,7 @@ def start(log_path: Path | None = None, *, ready_timeout: float = 60.0) -> Local
         with contextlib.suppress(OSError):
             with urllib.request.urlopen(server.http_url, timeout=1) as res:
                 if res.status == 200:
-                    return server
+                    return
         if time.monotonic() > deadline:
             server.stop()
             raise RuntimeError(f"livekit-server did not start within {ready_timeout:g}s")

@@ -24,10 +24,31 @@ class FakeSignal(SignalClient):
         self.answer: Any = None
         self.closed_with: list[proto_rtc.LeaveRequest | None] = []
         self.open = False
+        self.resumes: list[SignalOptions] = []
+        self.resume_results: list[BaseException | proto_rtc.ReconnectResponse | None] = []
+        """What each resume gives, in order (an exception is raised); then a ReconnectResponse."""
 
     async def join(self, url: str, token: str, options: SignalOptions) -> proto_rtc.JoinResponse:
         self.open = True
         return self.join_response
+
+    async def resume(
+        self, url: str, token: str, options: SignalOptions
+    ) -> proto_rtc.ReconnectResponse | None:
+        self.resumes.append(options)
+        result = (
+            self.resume_results.pop(0)
+            if self.resume_results
+            else proto_rtc.ReconnectResponse(last_message_seq=7)
+        )
+        if isinstance(result, BaseException):
+            raise result
+        self.open = True
+        return result
+
+    @property
+    def connected(self) -> bool:
+        return self.open
 
     async def send(self, request: proto_rtc.SignalRequest) -> None:
         if not self.open:
@@ -46,6 +67,7 @@ class FakeSignal(SignalClient):
 
     def drop(self, why: str = "signal connection closed") -> None:
         """The socket ends (as the read loop reports it)."""
+        self.open = False
         if self.on_close is not None:
             self.on_close(why)
 
@@ -84,6 +106,45 @@ class FakeEngine:
 
     async def get_stats(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return {}, {}
+
+    # what a resume uses
+    subscriber_ice_restarts = 0
+
+    async def wait_subscriber_ice_restart(self, after: int) -> None:
+        pass
+
+    def subscriber_descriptions(
+        self,
+    ) -> tuple[proto_rtc.SessionDescription | None, proto_rtc.SessionDescription | None]:
+        return (
+            proto_rtc.SessionDescription(type="answer", sdp="v=0 answer"),
+            proto_rtc.SessionDescription(type="offer", sdp="v=0 offer"),
+        )
+
+    # the reliable-data hooks (engine/engine.py) the session calls
+    data_suspended = False
+    resent_after: tuple[int, ...] = ()
+
+    def suspend_data(self) -> None:
+        self.data_suspended = True
+
+    async def resend_reliable_after(self, last_message_seq: int) -> int:
+        self.resent_after = (*self.resent_after, last_message_seq)
+        self.data_suspended = False
+        return 0
+
+    def undelivered_reliable(self) -> list[proto_models.DataPacket]:
+        return []
+
+    def reliable_receive_states(self) -> list[proto_rtc.DataChannelReceiveState]:
+        return []
+
+    def data_channel_infos(self) -> list[proto_rtc.DataChannelInfo]:
+        return [
+            proto_rtc.DataChannelInfo(
+                label="_reliable", id=1, target=proto_rtc.SignalTarget.PUBLISHER
+            )
+        ]
 
 
 def join_response(

@@ -25,6 +25,7 @@ from aiortc.mediastreams import AudioStreamTrack
 
 from livekit_py.webrtc import aiortc_adapter
 from livekit_py.webrtc.aiortc_adapter import (
+    adopt_remote_ice_restart,
     aiortc_target_bitrate,
     disable_consent_checks,
     ice_connections,
@@ -192,6 +193,58 @@ async def test_disabled_consent_checks_are_what_connect_starts(
     finally:
         await a.close()
         await b.close()
+
+
+# ---------------------------------------------------------------------- remote ICE restarts
+
+
+def test_a_missing_ice_restart_internal_fails_the_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiortc_adapter, "_NOMINATED", "_renamed_nominated")
+    with pytest.raises(ImportError, match="_renamed_nominated"):
+        aiortc_adapter._check_internals()
+
+
+async def _connected_pair() -> tuple[aioice.Connection, aioice.Connection]:
+    a = aioice.Connection(ice_controlling=True, components=1, use_ipv4=True, use_ipv6=False)
+    b = aioice.Connection(ice_controlling=False, components=1, use_ipv4=True, use_ipv6=False)
+    await asyncio.gather(a.gather_candidates(), b.gather_candidates())
+    for this, other in ((a, b), (b, a)):
+        this.remote_username = other.local_username
+        this.remote_password = other.local_password
+        for candidate in other.local_candidates:
+            await this.add_remote_candidate(candidate)
+        await this.add_remote_candidate(None)
+    await asyncio.wait_for(asyncio.gather(a.connect(), b.connect()), 30)
+    return a, b
+
+
+async def test_adopting_a_remote_ice_restart_nominates_with_the_new_credentials() -> None:
+    """The remote agent restarts (new ufrag/pwd): our nominated pair is checked again,
+    signed with the new password, and the remote agent accepts it; nothing else changes."""
+    a, b = await _connected_pair()
+    try:
+        # b restarts ICE: it now answers only checks for its new credentials
+        new_user, new_password = "restartUfrag", "restartPasswordOf22chars"
+        b._local_username = new_user  # test-only: play the restarting remote agent
+        b._local_password = new_password
+        assert await adopt_remote_ice_restart(a, new_user, new_password) == 1
+        assert (a.remote_username, a.remote_password) == (new_user, new_password)
+        # unchanged credentials: nothing to do
+        assert await adopt_remote_ice_restart(a, new_user, new_password) == 0
+        with pytest.raises(ValueError):
+            await adopt_remote_ice_restart(a, "", new_password)
+        # and data still flows on the pair
+        await a.send(b"after restart")
+        assert await asyncio.wait_for(b.recv(), 5) == b"after restart"
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_connection_not_started_is_left_to_aiortc() -> None:
+    a = aioice.Connection(ice_controlling=True, components=1)
+    assert await adopt_remote_ice_restart(a, "someUfrag", "somePasswordOf22charsXX") == 0
+    assert a.remote_username is None
 
 
 # ---------------------------------------------------------------------- one place

@@ -446,3 +446,60 @@ async def test_data_packets_become_events() -> None:
     )
     assert len(log.items) == 2
     await room.disconnect()
+
+
+# -- a full reconnect (re-join) ----------------------------------------------------------------
+
+
+def test_a_rejoin_reports_the_differences_and_ends_every_subscription() -> None:
+    model = joined(
+        info("bob", "PA_bob", tracks=[track("TR_b")], version=1),
+        info("dan", "PA_dan", version=1),
+    )
+    assert model.remote_track_started("TR_b", "media-b") == [
+        m.TrackSubscribed("bob", "TR_b", "media-b")
+    ]
+    local_track = track("TR_mine")
+    model.local_track_published(local_track)
+    rejoin = proto_rtc.JoinResponse(
+        room=proto_models.Room(sid="RM_1", name="r", metadata="m1"),
+        participant=info("me", "PA_me2"),
+        other_participants=[
+            info("bob", "PA_bob", tracks=[track("TR_b"), track("TR_b2")], version=2),
+            info("carol", "PA_carol", tracks=[track("TR_c")], version=1),
+        ],
+        server_info=proto_models.ServerInfo(version="1.9.1"),
+    )
+    assert model.apply_rejoin(rejoin) == [
+        m.TrackUnsubscribed("bob", "TR_b"),
+        m.RoomMetadataChanged("m0", "m1"),
+        m.ParticipantDisconnected("dan", proto_models.DisconnectReason.UNKNOWN_REASON),
+        m.TrackPublished("bob", "TR_b2"),
+        m.ParticipantConnected("carol"),
+        m.TrackPublished("carol", "TR_c"),
+    ]
+    assert sorted(model.remote) == ["bob", "carol"] and model.remote["bob"].subscribed == set()
+    assert model.local is not None and model.local.sid == "PA_me2"
+    assert list(model.local.tracks) == ["TR_mine"]  # ours stay until republished
+    # the new connection subscribes again
+    assert model.remote_track_started("TR_b", "new-b") == [
+        m.TrackSubscribed("bob", "TR_b", "new-b")
+    ]
+    republished = track("TR_mine2")
+    assert model.local_track_republished("TR_mine", republished) == [
+        m.LocalTrackRepublished("TR_mine2", "TR_mine")
+    ]
+    assert model.local.tracks == {"TR_mine2": republished}
+
+
+def test_a_rejoin_with_the_same_participant_in_a_new_session_reports_it_left() -> None:
+    model = joined(info("bob", "PA_bob", version=3))
+    rejoin = proto_rtc.JoinResponse(
+        room=proto_models.Room(sid="RM_1", name="r", metadata="m0"),
+        participant=info("me", "PA_me"),
+        other_participants=[info("bob", "PA_bob2", version=1)],
+    )
+    assert model.apply_rejoin(rejoin) == [
+        m.ParticipantDisconnected("bob", proto_models.DisconnectReason.DUPLICATE_IDENTITY),
+        m.ParticipantConnected("bob"),
+    ]

@@ -657,6 +657,49 @@ class RtcEngine:
         if channel.readyState != "open":
             raise ConnectionError("the data channel closed while sending")
 
+    # -- what a resume tells the server ------------------------------------------------
+
+    @property
+    def subscriber_ice_restarts(self) -> int:
+        """How many of the server's ICE restarts the subscriber has followed."""
+        return self.subscriber.ice_restarts if self.subscriber is not None else 0
+
+    async def wait_subscriber_ice_restart(self, after: int) -> None:
+        """Wait until the subscriber followed more than ``after`` ICE restarts."""
+        if self.subscriber is None:
+            raise ConnectionError("the engine is not started")
+        await self.subscriber.wait_ice_restart(after)
+
+    def subscriber_descriptions(
+        self,
+    ) -> tuple[proto_rtc.SessionDescription | None, proto_rtc.SessionDescription | None]:
+        """The subscriber's current answer (local) and offer (remote), for SyncState."""
+        pc = self.subscriber.pc if self.subscriber is not None else None
+        out: list[proto_rtc.SessionDescription | None] = []
+        for desc in (pc.localDescription, pc.remoteDescription) if pc else (None, None):
+            out.append(proto_rtc.SessionDescription(type=desc.type, sdp=desc.sdp) if desc else None)
+        return out[0], out[1]
+
+    def data_channel_infos(self) -> list[proto_rtc.DataChannelInfo]:
+        """Our data channels and the server's (label, SCTP stream id, side), for SyncState."""
+        infos: list[proto_rtc.DataChannelInfo] = []
+        sides = (
+            (proto_rtc.SignalTarget.PUBLISHER, (self._lossy, self._reliable)),
+            (
+                proto_rtc.SignalTarget.SUBSCRIBER,
+                tuple(
+                    self._subscriber_channels.get(label) for label in (LOSSY_LABEL, RELIABLE_LABEL)
+                ),
+            ),
+        )
+        for target, channels in sides:
+            for channel in channels:
+                if channel is not None and channel.id is not None:
+                    infos.append(
+                        proto_rtc.DataChannelInfo(label=channel.label, id=channel.id, target=target)
+                    )
+        return infos
+
     # -- state ----------------------------------------------------------------------
 
     def _on_transport_state(self, name: str, state: str) -> None:

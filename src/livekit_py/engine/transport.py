@@ -22,11 +22,15 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.sdp import candidate_from_sdp
+from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from .._compat import timeout
 from ..log import get_logger
-from ..webrtc.aiortc_adapter import disable_consent_checks, ice_connections
+from ..webrtc.aiortc_adapter import (
+    adopt_remote_ice_restart,
+    disable_consent_checks,
+    ice_connections,
+)
 from .offer_filter import (
     RejectedSection,
     offer_for_aiortc,
@@ -90,6 +94,9 @@ class PeerTransport:
         """Called with aiortc's connectionState on every change."""
         self.rejected: tuple[RejectedSection, ...] = ()
         """The sections of the latest answered offer that the answer rejected."""
+        self.ice_restarts = 0
+        """How many ICE restarts of the server this connection has followed."""
+        self._ice_restarted = asyncio.Event()
 
         @self.pc.on("connectionstatechange")
         def _on_state() -> None:
@@ -176,8 +183,38 @@ class PeerTransport:
             logger.debug("%s local answer SDP:\n%s", self.name, local)
             self.rejected = tuple(rejected)
             await send_answer(local)
+            await self._follow_ice_restart(sdp)
 
         self._enqueue(op)
+
+    async def _follow_ice_restart(self, sdp: str) -> None:
+        """If the server's description restarted ICE (new ufrag/pwd), make aioice follow."""
+        media = SessionDescription.parse(sdp).media
+        ice = media[0].ice if media else None
+        if ice is None or not ice.usernameFragment or not ice.password:
+            return
+        restarted = False
+        for connection in ice_connections(self.pc):
+            if connection.remote_username in (None, ice.usernameFragment):
+                continue
+            restarted = True
+            renominated = await adopt_remote_ice_restart(
+                connection, ice.usernameFragment, ice.password
+            )
+            logger.info(
+                "%s: followed the server's ICE restart (%d pair(s) nominated again)",
+                self.name,
+                renominated,
+            )
+        if restarted:
+            self.ice_restarts += 1
+            self._ice_restarted.set()
+
+    async def wait_ice_restart(self, after: int) -> None:
+        """Wait until more than ``after`` remote ICE restarts have been followed."""
+        while self.ice_restarts <= after:
+            self._ice_restarted.clear()
+            await self._ice_restarted.wait()
 
     def handle_answer(self, sdp: str) -> None:
         """Queue the server's answer to our pending offer."""

@@ -154,6 +154,8 @@ EventTypes = Literal[
 
 # How long a transport failure waits for the server's leave message (and its reason).
 TRANSPORT_GRACE = _session_module.TRANSPORT_GRACE
+# How long publish_data waits for a reconnect under way before raising.
+RECONNECT_SEND_WAIT = 30.0
 
 _EVENT_NAMES: frozenset[str] = frozenset(EventTypes.__args__)  # type: ignore[attr-defined]
 
@@ -188,6 +190,9 @@ class Room(EventEmitter[EventTypes]):
         self._loop = loop
         self._model: m.RoomModel[_Media] = m.RoomModel()
         self._session = Session(on_state=self._on_session_state, on_closed=self._on_session_closed)
+        self._session.build_sync_state = self._sync_state
+        self._session.on_rejoined = self._on_rejoined
+        self._session.restore = self._restore_after_rejoin
         self._port = _RoomPort(self)
         self._connection_state: int = ConnectionState.CONN_DISCONNECTED
         self._local_participant: LocalParticipant | None = None
@@ -388,6 +393,47 @@ class Room(EventEmitter[EventTypes]):
             continual_gathering_policy=rc.continual_gathering_policy,
         )
 
+    async def simulate_scenario(self, scenario: int) -> None:
+        """Trigger a reconnection / chaos scenario, for tests (the official numbering).
+
+        ``scenario`` is a SimulateScenarioKind value: 0 signal reconnect (the socket
+        dropped here: a resume), 1 speaker, 2 node failure, 3 server leave (the
+        server sends a leave with action DISCONNECT: the room disconnects, as the
+        official SDK does), 4 migration, 5 force TCP, 6 force TLS, 7 full
+        reconnect (started here, like the official SDK: it does not depend on the
+        server), 8 disconnect the signal on the next resume (then a resume is
+        triggered here). 1 to 6 and 8 are asked of the server
+        (``SignalRequest.simulate``).
+
+        Raises:
+            RuntimeError: If the room is not connected.
+            ValueError: For an unknown scenario.
+        """
+        signal = self._session.signal
+        if signal is None or self._session.state is not SessionState.CONNECTED:
+            raise RuntimeError("simulate_scenario requires a connected room")
+        protocol = proto_rtc.CandidateProtocol
+        requests: dict[int, proto_rtc.SimulateScenario | None] = {
+            0: None,
+            1: proto_rtc.SimulateScenario(speaker_update=3),
+            2: proto_rtc.SimulateScenario(node_failure=True),
+            3: proto_rtc.SimulateScenario(server_leave=True),
+            4: proto_rtc.SimulateScenario(migration=True),
+            5: proto_rtc.SimulateScenario(switch_candidate_protocol=protocol.TCP),
+            6: proto_rtc.SimulateScenario(switch_candidate_protocol=protocol.TLS),
+            7: None,
+            8: proto_rtc.SimulateScenario(disconnect_signal_on_resume=True),
+        }
+        if scenario not in requests:
+            raise ValueError(f"unknown SimulateScenarioKind {scenario!r}")
+        request = requests[scenario]
+        if request is not None:
+            await signal.send(proto_rtc.SignalRequest(simulate=request))
+        if scenario in (0, 8):
+            await signal.abort()
+        elif scenario == 7:
+            self._session.reconnect_now("simulated full reconnect", full=True)
+
     async def disconnect(self, *, reason: int = DisconnectReason.CLIENT_INITIATED) -> None:
         """Leave the room. Safe to call more than once and when not connected."""
         await self._session.disconnect(reason)
@@ -403,6 +449,91 @@ class Room(EventEmitter[EventTypes]):
         """The session joined: build the model and listen to the server and the engine."""
         self._url, self._token = url, token
         self._on_join(join)
+        self._listen(signal, engine)
+        logger.info(
+            "joined room %r (%s) as %r, server %s, %d other participant(s)",
+            join.room.name,
+            join.room.sid,
+            join.participant.identity,
+            self._model.server_version,
+            len(join.other_participants),
+        )
+
+    def _on_rejoined(
+        self, join: proto_rtc.JoinResponse, signal: SignalClient, engine: RtcEngine
+    ) -> None:
+        """A full reconnect joined again: apply the differences, listen to the new session."""
+        self._listen(signal, engine)
+        self._dispatch(self._model.apply_rejoin(join))
+        logger.info(
+            "joined room %r again as %r (%s), %d other participant(s)",
+            join.room.name,
+            join.participant.identity,
+            join.participant.sid,
+            len(join.other_participants),
+        )
+
+    async def _restore_after_rejoin(self, engine: RtcEngine) -> None:
+        """Republish our tracks (the same publication objects) and restore subscriptions."""
+        lp = self._local_participant
+        republished: list[tuple[LocalTrackPublication, str]] = []
+        if lp is not None:
+            pubs = [
+                p for p in lp._track_publications.values() if isinstance(p, LocalTrackPublication)
+            ]
+            for pub in pubs:
+                track = pub.track
+                media = track._media_track() if track is not None else None
+                if track is None or media is None:
+                    continue
+                previous_sid = pub.sid
+                options = pub._options
+                info = await engine.add_track(lp._add_track_request(track, options))
+                transceiver = engine.add_publisher_track(media, track._encoder_config(options))
+                lp._pop_publication(previous_sid)
+                pub._info = info
+                pub._transceiver = transceiver
+                pub._subscribed.clear()
+                track._sid = info.sid
+                track._sender = transceiver.sender
+                lp._add_publication(pub)
+                republished.append((pub, previous_sid))
+            if republished:
+                await engine.negotiate_publisher()
+        signal = self._session.signal
+        if signal is not None:
+            for request in self._subscriptions_to_restore():
+                await signal.send(proto_rtc.SignalRequest(subscription=request))
+        for pub, previous_sid in republished:
+            self._dispatch(self._model.local_track_republished(previous_sid, pub._info))
+
+    def _subscriptions_to_restore(self) -> list[proto_rtc.UpdateSubscription]:
+        """With auto-subscribe, the tracks we turned off; without, the ones we turned on."""
+        auto = self._options.auto_subscribe
+        tracks: list[proto_models.ParticipantTracks] = []
+        for rp in self._remote_participants.values():
+            sids = [
+                pub.sid
+                for pub in rp._track_publications.values()
+                if isinstance(pub, RemoteTrackPublication)
+                and (pub._wants_subscription is False if auto else bool(pub._wants_subscription))
+            ]
+            if sids:
+                tracks.append(
+                    proto_models.ParticipantTracks(participant_sid=rp.sid, track_sids=sids)
+                )
+        if not tracks:
+            return []
+        return [
+            proto_rtc.UpdateSubscription(
+                track_sids=[sid for t in tracks for sid in t.track_sids],
+                subscribe=not auto,
+                participant_tracks=tracks,
+            )
+        ]
+
+    def _listen(self, signal: SignalClient, engine: RtcEngine) -> None:
+        """Handle the server's messages and the engine's media and data."""
         handlers: dict[str, Any] = {
             "update": self._on_participant_update,
             "speakers_changed": self._on_speakers_changed,
@@ -423,14 +554,6 @@ class Room(EventEmitter[EventTypes]):
         engine.on_remote_track = self._on_remote_track
         engine.on_remote_track_ended = self._on_remote_track_ended
         engine.on_remote_track_rejected = self._on_remote_track_rejected
-        logger.info(
-            "joined room %r (%s) as %r, server %s, %d other participant(s)",
-            join.room.name,
-            join.room.sid,
-            join.participant.identity,
-            self._model.server_version,
-            len(join.other_participants),
-        )
 
     def _on_join(self, join: proto_rtc.JoinResponse) -> None:
         """Start the model (and the participant views) from a JoinResponse."""
@@ -497,6 +620,38 @@ class Room(EventEmitter[EventTypes]):
             await asyncio.gather(*list(self._background), return_exceptions=True)
         self._remote_participants.clear()
         self._model.clear_remote()
+
+    def _sync_state(self, engine: RtcEngine) -> proto_rtc.SyncState:
+        """What we had before a resume: descriptions, subscriptions, tracks, data channels."""
+        answer, offer = engine.subscriber_descriptions()
+        auto = self._options.auto_subscribe
+        track_sids: list[str] = []
+        for rp in self._remote_participants.values():
+            for pub in rp._track_publications.values():
+                if not isinstance(pub, RemoteTrackPublication):
+                    continue
+                wanted = pub._wants_subscription
+                # auto-subscribe: the tracks we turned off; otherwise the ones we turned on
+                if (auto and wanted is False) or (not auto and (wanted or pub.subscribed)):
+                    track_sids.append(pub.sid)
+        published: list[proto_rtc.TrackPublishedResponse] = []
+        lp = self._local_participant
+        if lp is not None:
+            for local_pub in lp._track_publications.values():
+                track = local_pub.track if isinstance(local_pub, LocalTrackPublication) else None
+                media = track._media_track() if track is not None else None
+                if media is not None:
+                    published.append(
+                        proto_rtc.TrackPublishedResponse(cid=media.id, track=local_pub._info)
+                    )
+        return proto_rtc.SyncState(
+            answer=answer,
+            offer=offer,
+            subscription=proto_rtc.UpdateSubscription(track_sids=track_sids, subscribe=not auto),
+            publish_tracks=published,
+            data_channels=engine.data_channel_infos(),
+            datachannel_receive_states=engine.reliable_receive_states(),
+        )
 
     # -- helpers the port uses ---------------------------------------------------------
 
@@ -571,6 +726,7 @@ class Room(EventEmitter[EventTypes]):
 
     def _on_refresh_token(self, token: str) -> None:
         self._token = token
+        self._session.token = token  # a resume presents the newest token
         self.emit("token_refreshed")
 
     def _on_request_response(self, msg: proto_rtc.RequestResponse) -> None:
@@ -682,6 +838,10 @@ class Room(EventEmitter[EventTypes]):
                     self._spawn(engine.remove_publisher_track(pub._transceiver, renegotiate=True))
             lp._detach(pub)
             self.emit("local_track_unpublished", pub)
+        elif isinstance(event, m.LocalTrackRepublished):
+            pub = lp._track_publications.get(event.track_sid)
+            if isinstance(pub, LocalTrackPublication):
+                self.emit("local_track_republished", pub, event.previous_sid)
         elif isinstance(event, m.LocalTrackMuteRequested):
             pub = lp._track_publications.get(event.track_sid)
             track = pub.track if isinstance(pub, LocalTrackPublication) else None
@@ -815,6 +975,15 @@ class _RoomPort:
         return self._room._model.server_version
 
     async def send_data(self, packet: proto_models.DataPacket, kind: int) -> None:
+        session = self._room._session
+        if session.state is SessionState.RECONNECTING:
+            engine = session.engine
+            reliable = kind == proto_models.DataPacket.Kind.RELIABLE
+            if engine is not None and reliable and engine.data_suspended:
+                # the engine holds it back and resends it as the reconnect requires
+                await engine.send_data(packet, kind)
+                return
+            await session.wait_connected(RECONNECT_SEND_WAIT)
         await self._room._engine_or_raise().send_data(packet, kind)
 
     # SignalPort

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
-from ..types import EncryptionType, TrackKind, TrackSource
+from ..types import EncryptionType, TrackKind, TrackPublishOptions, TrackSource
 from .track import KIND_FROM_PROTO, LocalTrack, RemoteTrack, Track
 
 if TYPE_CHECKING:
@@ -99,6 +99,7 @@ class LocalTrackPublication(TrackPublication):
         self._track = track
         self._subscribed = asyncio.Event()
         self._transceiver: Any = None  # the publisher's aiortc RTCRtpTransceiver
+        self._options = TrackPublishOptions()  # how it was published (a full reconnect reuses it)
 
     @property
     def track(self) -> LocalTrack | None:

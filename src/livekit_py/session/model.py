@@ -164,6 +164,14 @@ class LocalTrackUnpublished:
 
 
 @dataclass(frozen=True)
+class LocalTrackRepublished:
+    """One of our tracks was published again after a full reconnect."""
+
+    track_sid: str
+    previous_sid: str
+
+
+@dataclass(frozen=True)
 class LocalTrackMuteRequested:
     """The server asks us to mute (or unmute) one of our tracks."""
 
@@ -199,6 +207,7 @@ ModelEvent = (
     | RoomUpdated
     | LocalTrackPublished
     | LocalTrackUnpublished
+    | LocalTrackRepublished
     | LocalTrackMuteRequested
     | LocalTrackSubscribed
 )
@@ -310,6 +319,57 @@ class RoomModel(Generic[MediaT]):
         self.pending_media.clear()
         self.pending_rejections.clear()
         return []
+
+    def apply_rejoin(self, join: proto_rtc.JoinResponse) -> list[ModelEvent[MediaT]]:
+        """A full reconnect: the room and everyone from a new JoinResponse, as differences.
+
+        The previous connection's media is gone, so every subscription ends
+        (``TrackUnsubscribed``; the new connection subscribes again). Participants
+        the new join lacks leave, new ones join, the others are updated like a
+        ParticipantUpdate. Our own record is updated in place (a new sid) and
+        keeps its published tracks, which are republished by sid later
+        (:meth:`local_track_republished`).
+        """
+        events: list[ModelEvent[MediaT]] = []
+        for record in self.remote.values():
+            for sid in sorted(record.subscribed):
+                events.append(TrackUnsubscribed(record.identity, sid))
+            record.subscribed.clear()
+        self.pending_media.clear()
+        self.active_speakers.clear()
+        self.subscription_allowed.clear()
+        old_metadata = self.room.metadata
+        self.room.CopyFrom(join.room)
+        if old_metadata != join.room.metadata:
+            events.append(RoomMetadataChanged(old_metadata, join.room.metadata))
+        self.server_info.CopyFrom(join.server_info)
+        self.server_version = join.server_info.version or join.server_version
+        local = self.local
+        if local is None:
+            self.local = _record(join.participant, with_tracks=False)
+        else:
+            local.info.CopyFrom(join.participant)
+            local.subscribed.clear()
+            local.disconnect_reason = None
+        present = {info.identity: info for info in join.other_participants}
+        for identity, record in list(self.remote.items()):
+            if identity not in present:
+                events.extend(self._participant_left(record, _UNKNOWN_REASON))
+        for info in join.other_participants:
+            events.extend(self._apply_participant(info))
+        return events
+
+    def local_track_republished(
+        self, previous_sid: str, info: proto_models.TrackInfo
+    ) -> list[ModelEvent[MediaT]]:
+        """One of our tracks was published again (a full reconnect) under ``info.sid``."""
+        local = self.local
+        if local is None:
+            return []
+        local.tracks.pop(previous_sid, None)
+        local.subscribed.discard(previous_sid)
+        local.tracks[info.sid] = info
+        return [LocalTrackRepublished(info.sid, previous_sid)]
 
     def clear_remote(self) -> None:
         """Forget the remote side (the session ended); the local participant stays."""

@@ -7,10 +7,17 @@ and ``disconnected``)::
 
     DISCONNECTED --connect--> CONNECTING --media up--> CONNECTED
     CONNECTING --failed / cancelled / disconnect()--> DISCONNECTING
-    CONNECTED --disconnect() / server leave / transport lost--> DISCONNECTING
+    CONNECTED --disconnect() / server leave / failed media--> DISCONNECTING
+    CONNECTED --signal socket lost / leave(RESUME)--> RECONNECTING --resumed--> CONNECTED
+    RECONNECTING --gave up / refused / disconnect()--> DISCONNECTING
     DISCONNECTING --everything closed--> DISCONNECTED
-    (next issue) CONNECTED --transport lost--> RECONNECTING --resumed--> CONNECTED
-    (next issue) RECONNECTING --gave up--> DISCONNECTING
+
+A resume opens a new signal WebSocket for the same server session
+(``reconnect=1``), sends the room's ``SyncState`` and waits for the primary peer
+connection; the server restarts ICE on the subscriber, which the engine follows
+(see ``webrtc/aiortc_adapter.adopt_remote_ice_restart``). Attempts follow
+:func:`retry_delay` (the official JS schedule) through the injectable ``sleep``
+and ``clock``.
 
 The session owns the signal client and the RTC engine, tears them down (a
 shielded close, so that a cancelled ``connect`` still closes everything), and
@@ -22,7 +29,10 @@ the one reported.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import enum
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -33,7 +43,7 @@ from .._compat import timeout as connect_timeout
 from ..engine.engine import EngineConfig, RtcEngine
 from ..errors import ConnectError
 from ..log import get_logger
-from ..signal.client import SignalClient, SignalOptions
+from ..signal.client import ResumeRefused, SignalClient, SignalOptions
 
 logger = get_logger("session")
 
@@ -44,6 +54,33 @@ _CLIENT_INITIATED = proto_models.DisconnectReason.CLIENT_INITIATED
 _UNKNOWN_REASON = proto_models.DisconnectReason.UNKNOWN_REASON
 _SIGNAL_CLOSE = proto_models.DisconnectReason.SIGNAL_CLOSE
 _MEDIA_FAILURE = proto_models.DisconnectReason.MEDIA_FAILURE
+_STATE_MISMATCH = proto_models.DisconnectReason.STATE_MISMATCH
+_LEAVE = proto_rtc.LeaveRequest.Action
+
+#: Delays before each reconnect attempt (the official JS SDK's default policy:
+#: 0, 300 ms, 1.2 s, 2.7 s, 4.8 s, then 7 s; ten attempts in all).
+RETRY_DELAYS: tuple[float, ...] = (0.0, 0.3, 1.2, 2.7, 4.8, 7.0, 7.0, 7.0, 7.0, 7.0)
+#: How long a resume waits for the server's ICE restart of the subscriber.
+ICE_RESTART_WAIT = 2.0
+#: No attempt starts later than this after the connection was lost.
+MAX_RECONNECT_DURATION = 60.0
+
+
+def retry_delay(attempt: int, elapsed: float) -> float | None:
+    """The delay before reconnect attempt ``attempt`` (0-based), or None to give up.
+
+    Args:
+        attempt: How many attempts were made already.
+        elapsed: Seconds since the connection was lost.
+    """
+    if attempt < 0:
+        raise ValueError(f"attempt must be >= 0, not {attempt}")
+    if attempt >= len(RETRY_DELAYS):
+        return None
+    delay = RETRY_DELAYS[attempt]
+    if elapsed + delay > MAX_RECONNECT_DURATION:
+        return None
+    return delay
 
 
 class SessionState(enum.Enum):
@@ -56,7 +93,7 @@ class SessionState(enum.Enum):
 
 S = SessionState
 
-#: The legal transitions. RECONNECTING is reachable only once resume/reconnect exist.
+#: The legal transitions.
 TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
     S.DISCONNECTED: frozenset({S.CONNECTING}),
     S.CONNECTING: frozenset({S.CONNECTED, S.DISCONNECTING}),
@@ -82,6 +119,13 @@ class StateChange:
 
 
 JoinedCallback = Callable[[proto_rtc.JoinResponse, SignalClient, RtcEngine], None]
+SyncStateBuilder = Callable[[RtcEngine], proto_rtc.SyncState]
+RejoinedCallback = Callable[[proto_rtc.JoinResponse, SignalClient, RtcEngine], None]
+RestoreCallback = Callable[[RtcEngine], Awaitable[None]]
+
+
+class _ResumeFailed(Exception):
+    """One resume attempt did not work out (the next one may)."""
 
 
 class Session:
@@ -91,7 +135,9 @@ class Session:
         on_state: called with every :class:`StateChange`, synchronously, in order.
         on_closed: awaited during teardown, after the engine and signal client are
             closed, to end what the room built on them (tracks, waiters, managers).
-        sleep: how the grace timer waits (tests pass a controllable one).
+        sleep: how the grace timer and the reconnect retries wait (tests pass a
+            controllable one).
+        clock: monotonic seconds, for the bound on the total reconnect time.
         signal_factory: makes the signal client for a connect.
         engine_factory: makes the engine from the signal client and its config.
     """
@@ -102,12 +148,14 @@ class Session:
         on_state: Callable[[StateChange], None],
         on_closed: Callable[[], Awaitable[None]],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
         signal_factory: Callable[[], SignalClient] = SignalClient,
         engine_factory: Callable[[SignalClient, EngineConfig], RtcEngine] = RtcEngine,
     ) -> None:
         self._on_state = on_state
         self._on_closed = on_closed
         self.sleep = sleep
+        self.clock = clock
         self.signal_factory = signal_factory
         self.engine_factory = engine_factory
         self._state = SessionState.DISCONNECTED
@@ -118,6 +166,27 @@ class Session:
         # transport failure during the grace time)
         self._pending_reason: int | None = None
         self._disconnect_task: asyncio.Task[None] | None = None
+        # what a resume needs: where, the newest token, how, and who we are
+        self._url = ""
+        self.token = ""
+        """The newest access token (the room replaces it on ``refresh_token``)."""
+        self._options = SignalOptions()
+        self._participant_sid = ""
+        self._resume_disabled = False
+        self._connect_timeout = 10.0
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._connected_event = asyncio.Event()
+        self.build_sync_state: SyncStateBuilder | None = None
+        """Makes the SyncState sent after a resume (the room sets it)."""
+        self.on_rejoined: RejoinedCallback | None = None
+        """A full reconnect joined again: the room applies the new join and registers its
+        handlers on the new signal client and engine (before the engine starts)."""
+        self.restore: RestoreCallback | None = None
+        """Awaited once the new media connection is up: republish, restore subscriptions."""
+        self._config = EngineConfig()
+        self._leave_arrived = False
+        # reliable packets a full reconnect moves from the old engine to the new one
+        self._carry_over: list[proto_models.DataPacket] = []
 
     # -- state -----------------------------------------------------------------------------
 
@@ -144,6 +213,10 @@ class Session:
         if new not in TRANSITIONS[old]:
             raise IllegalTransition(f"session cannot go from {old.value} to {new.value} ({why})")
         self._state = new
+        if new is SessionState.CONNECTED:
+            self._connected_event.set()
+        else:
+            self._connected_event.clear()
         logger.info("session %s -> %s: %s", old.value, new.value, why)
         self._on_state(StateChange(old, new, why, reason))
 
@@ -169,6 +242,11 @@ class Session:
         if self._state is not SessionState.DISCONNECTED:
             raise RuntimeError("the room is already connected or connecting")
         self._pending_reason = None
+        self._url, self.token, self._options = url, token, options
+        self._connect_timeout = timeout
+        self._config = config
+        self._carry_over = []
+        self._leave_arrived = False
         self._set_state(SessionState.CONNECTING, f"connecting to {url}")
         signal = self.signal_factory()
         try:
@@ -176,12 +254,7 @@ class Session:
             if not self._in(SessionState.CONNECTING):
                 await signal.close()
                 raise ConnectError("the room was disconnected while connecting")
-            self._signal = signal
-            engine = self.engine_factory(signal, config)
-            self._engine = engine
-            engine.on_failure = self._on_engine_failure
-            signal.on_close = self._on_signal_closed
-            signal.on("leave", self._on_leave)
+            engine = self._adopt(join, signal, config)
             on_joined(join, signal, engine)
             engine.start(join)
             try:
@@ -201,6 +274,22 @@ class Session:
             SessionState.CONNECTED, "the signal session and the media connection are up"
         )
         return join
+
+    def _adopt(
+        self, join: proto_rtc.JoinResponse, signal: SignalClient, config: EngineConfig
+    ) -> RtcEngine:
+        """Take the joined signal client, make its engine and listen to both."""
+        self._signal = signal
+        self._participant_sid = join.participant.sid
+        self._resume_disabled = (
+            join.client_configuration.resume_connection == proto_models.ClientConfigSetting.DISABLED
+        )
+        engine = self.engine_factory(signal, config)
+        self._engine = engine
+        engine.on_failure = self._on_engine_failure
+        signal.on_close = self._on_signal_closed
+        signal.on("leave", self._on_leave)
+        return engine
 
     # -- disconnect ------------------------------------------------------------------------
 
@@ -224,6 +313,11 @@ class Session:
             return
         self._set_state(SessionState.DISCONNECTING, why)
         closed = self._closed = asyncio.Event()
+        reconnect = self._reconnect_task
+        if reconnect is not None and reconnect is not asyncio.current_task():
+            reconnect.cancel()
+            with contextlib.suppress(BaseException):
+                await reconnect
         try:
             await self._teardown(send_leave=send_leave)
         finally:
@@ -272,23 +366,239 @@ class Session:
     def _on_leave(self, leave: proto_rtc.LeaveRequest) -> None:
         reason = leave.reason or _UNKNOWN_REASON
         action = proto_rtc.LeaveRequest.Action.Name(leave.action)
-        # Resume and full reconnect (action RESUME / RECONNECT) go here in the next
-        # issue (CONNECTED -> RECONNECTING); today every leave disconnects.
-        self._schedule_disconnect(
-            reason,
+        why = (
             f"the server asked us to leave ({proto_models.DisconnectReason.Name(leave.reason)}, "
-            f"action {action})",
+            f"action {action})"
         )
+        if self._state is SessionState.CONNECTED and leave.action in (
+            _LEAVE.RESUME,
+            _LEAVE.RECONNECT,
+        ):
+            full = leave.action == _LEAVE.RECONNECT or leave.reason == _STATE_MISMATCH
+            self._begin_reconnect(why, proto_models.ReconnectReason.RR_UNKNOWN, full=full)
+            return
+        self._leave_arrived = True
+        self._schedule_disconnect(reason, why)
 
     def _on_signal_closed(self, why: str) -> None:
-        # A dropped socket: the next issue tries a resume here (CONNECTED -> RECONNECTING).
-        self._schedule_disconnect(_SIGNAL_CLOSE, why, grace=TRANSPORT_GRACE)
+        if self._disconnect_task is not None and not self._disconnect_task.done():
+            return  # the server told us to leave; its socket closing is expected
+        if self._state is SessionState.CONNECTED:
+            self._begin_reconnect(why, proto_models.ReconnectReason.RR_SIGNAL_DISCONNECTED)
 
     def _on_engine_failure(self, why: str) -> None:
-        # A failed peer connection: the next issue restarts ICE / reconnects here.
-        self._schedule_disconnect(_MEDIA_FAILURE, why, grace=TRANSPORT_GRACE)
+        if self._state is SessionState.RECONNECTING:
+            logger.debug("ignored while reconnecting: %s", why)
+            return
+        # A failed peer connection: aioice cannot gather again, so only a full
+        # rejoin recovers; first the grace wait for a leave from the server.
+        self._schedule_disconnect(_MEDIA_FAILURE, why, grace=TRANSPORT_GRACE, rejoin=True)
 
-    def _schedule_disconnect(self, reason: int, why: str, *, grace: float = 0.0) -> None:
+    # -- resume ----------------------------------------------------------------------------
+
+    def reconnect_now(self, why: str, *, full: bool) -> None:
+        """Start a resume (or, ``full``, a full reconnect) now, as a lost connection would.
+
+        Raises:
+            RuntimeError: If the session is not connected.
+        """
+        if self._state is not SessionState.CONNECTED:
+            raise RuntimeError("the session is not connected")
+        self._begin_reconnect(why, proto_models.ReconnectReason.RR_UNKNOWN, full=full)
+
+    async def wait_connected(self, limit: float) -> None:
+        """Wait (at most ``limit`` seconds) while the session is reconnecting.
+
+        Returns at once when connected. Raises ConnectionError when the session
+        is not connected and not reconnecting, ends meanwhile, or ``limit`` passes.
+        """
+        if self._state is SessionState.CONNECTED:
+            return
+        if self._state is not SessionState.RECONNECTING:
+            raise ConnectionError("the room is not connected")
+        try:
+            async with connect_timeout(limit):
+                while self._state is SessionState.RECONNECTING:
+                    await self._wait_state_change()
+        except asyncio.TimeoutError:
+            raise ConnectionError(f"the room did not reconnect within {limit:g}s") from None
+        if self._state is not SessionState.CONNECTED:
+            raise ConnectionError("the room disconnected while reconnecting")
+
+    async def _wait_state_change(self) -> None:
+        event = self._connected_event
+        closed = self._closed
+        waits = [asyncio.ensure_future(event.wait())]
+        if closed is not None:
+            waits.append(asyncio.ensure_future(closed.wait()))
+        try:
+            await asyncio.wait(waits, timeout=0.25, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    def _begin_reconnect(
+        self, why: str, reason: int, *, full: bool = False, lost: int = _SIGNAL_CLOSE
+    ) -> None:
+        """RECONNECTING: resume (or, ``full``, rejoin); ``lost`` is the reason if it gives up."""
+        if self._resume_disabled and not full:
+            why = f"{why}; the server disabled resuming"
+            full = True
+        self._set_state(SessionState.RECONNECTING, why)
+        if self._engine is not None:
+            self._engine.suspend_data()  # reliable sends wait for the reconnect's outcome
+        self._reconnect_task = asyncio.get_running_loop().create_task(
+            self._reconnect(reason, full=full, lost=lost), name="livekit_py.session.reconnect"
+        )
+
+    async def _reconnect(self, reason: int, *, full: bool, lost: int) -> None:
+        """Resume (or rejoin) attempts on the retry schedule, until one works or it gives up.
+
+        A resume the server refuses (its leave) turns the next attempts into full
+        rejoins, as does a server that disabled resuming.
+        """
+        started = self.clock()
+        attempt = 0
+        final_reason = lost
+        failure = "no attempt made"
+        rejoin_now = False
+        while self._state is SessionState.RECONNECTING:
+            delay = retry_delay(attempt, self.clock() - started)
+            if delay is None:
+                break
+            if delay and not rejoin_now:
+                await self.sleep(delay)
+            rejoin_now = False
+            if self._state is not SessionState.RECONNECTING:
+                return
+            attempt += 1
+            kind = "rejoin" if full else "resume"
+            try:
+                if full:
+                    await self._rejoin_once()
+                else:
+                    await self._resume_once(reason)
+            except ResumeRefused as e:
+                # the server no longer has our session: join it again
+                failure = str(e)
+                final_reason = e.leave.reason or _SIGNAL_CLOSE
+                logger.info("resume attempt %d refused (%s); rejoining now", attempt, failure)
+                full = rejoin_now = True
+                continue
+            except (_ResumeFailed, ConnectError, ConnectionError, OSError) as e:
+                failure = str(e)
+                logger.info("%s attempt %d failed: %s", kind, attempt, failure)
+                continue
+            if self._state is SessionState.RECONNECTING:
+                what = "rejoined" if full else "resumed"
+                self._set_state(SessionState.CONNECTED, f"{what} (attempt {attempt})")
+            return
+        if self._state is SessionState.RECONNECTING:
+            await self._shutdown(
+                final_reason,
+                f"gave up reconnecting after {attempt} attempt(s): {failure}",
+                send_leave=False,
+            )
+
+    async def _resume_once(self, reason: int) -> None:
+        """One resume: a new signal socket, SyncState, the media connection back up."""
+        signal, engine = self._signal, self._engine
+        if signal is None or engine is None:
+            raise _ResumeFailed("the session has no signal client or engine")
+        options = dataclasses.replace(
+            self._options,
+            reconnect=True,
+            participant_sid=self._participant_sid,
+            reconnect_reason=reason,
+            connect_timeout=self._connect_timeout,
+        )
+        restarts = engine.subscriber_ice_restarts
+        response = await signal.resume(self._url, self.token, options)
+        if self.build_sync_state is not None:
+            await signal.send(proto_rtc.SignalRequest(sync_state=self.build_sync_state(engine)))
+        try:
+            async with connect_timeout(self._connect_timeout):
+                await engine.wait_connected()
+        except asyncio.TimeoutError:
+            raise _ResumeFailed(
+                f"the media connection did not come back within {self._connect_timeout:g}s"
+            ) from None
+        # The server restarts ICE on the subscriber after every resume; media
+        # flows again once we followed it (a server that does not: we go on).
+        try:
+            async with connect_timeout(ICE_RESTART_WAIT):
+                await engine.wait_subscriber_ice_restart(restarts)
+        except asyncio.TimeoutError:
+            logger.debug("no ICE restart from the server within %gs", ICE_RESTART_WAIT)
+        if not signal.connected:
+            raise _ResumeFailed("the signal connection dropped again while resuming")
+        await self._after_resume(engine, response)
+
+    async def _rejoin_once(self) -> None:
+        """One full reconnect: close both peer connections, join again, restore."""
+        if self.on_rejoined is None:
+            raise ResumeRefused(
+                proto_rtc.LeaveRequest(reason=_SIGNAL_CLOSE, action=_LEAVE.DISCONNECT)
+            )
+        old_engine, old_signal = self._engine, self._signal
+        self._engine = self._signal = None
+        if old_engine is not None:
+            old_engine.on_failure = None
+            old_engine.begin_close()
+        if old_signal is not None:
+            old_signal.on_close = None
+            await old_signal.close()
+        if old_engine is not None:
+            await old_engine.close()
+            self._carry_over.extend(old_engine.undelivered_reliable())
+        signal = self.signal_factory()
+        options = dataclasses.replace(
+            self._options,
+            reconnect=False,
+            participant_sid=None,
+            reconnect_reason=None,
+            connect_timeout=self._connect_timeout,
+        )
+        try:
+            join = await signal.join(self._url, self.token, options)
+        except BaseException:
+            await signal.close()
+            raise
+        if self._state is not SessionState.RECONNECTING:
+            await signal.close()
+            raise _ResumeFailed("the session ended while rejoining")
+        engine = self._adopt(join, signal, self._config)
+        self.on_rejoined(join, signal, engine)
+        engine.start(join)
+        try:
+            async with connect_timeout(self._connect_timeout):
+                await engine.wait_connected()
+        except asyncio.TimeoutError:
+            raise _ResumeFailed(
+                f"the media connection was not established within {self._connect_timeout:g}s"
+            ) from None
+        if self.restore is not None:
+            await self.restore(engine)
+        # reliable packets accepted by the old engine whose bytes never left it
+        while self._carry_over:
+            await engine.send_data(self._carry_over[0], proto_models.DataPacket.Kind.RELIABLE)
+            self._carry_over.pop(0)
+
+    async def _after_resume(
+        self, engine: RtcEngine, response: proto_rtc.ReconnectResponse | None
+    ) -> None:
+        """The session is resumed: resend the reliable packets the server did not get.
+
+        The engine resumes its data path itself once they are resent; it raises
+        ConnectionError (this resume attempt failed) if the channel is not open.
+        """
+        last_message_seq = response.last_message_seq if response is not None else 0
+        resent = await engine.resend_reliable_after(last_message_seq)
+        logger.debug("resumed; the server had up to %d, %d resent", last_message_seq, resent)
+
+    def _schedule_disconnect(
+        self, reason: int, why: str, *, grace: float = 0.0, rejoin: bool = False
+    ) -> None:
         """Disconnect from inside a callback (server leave, lost socket, failed media).
 
         The server closes the media connections right after telling us why we
@@ -296,7 +606,7 @@ class Session:
         by a transport waits ``grace`` seconds so that the server's reason, if
         one is on its way, is the one reported.
         """
-        if self._state is not SessionState.CONNECTED:
+        if self._state not in (SessionState.CONNECTED, SessionState.RECONNECTING):
             return
         if grace == 0.0 or self._pending_reason is None:
             self._pending_reason = reason
@@ -309,6 +619,12 @@ class Session:
                 await self.sleep(grace)
             final = self._pending_reason
             self._pending_reason = None
+            if rejoin and not self._leave_arrived and self._state is SessionState.CONNECTED:
+                # no leave from the server within the grace: try a full reconnect
+                self._begin_reconnect(
+                    why, proto_models.ReconnectReason.RR_UNKNOWN, full=True, lost=reason
+                )
+                return
             await self._shutdown(final if final is not None else reason, why, send_leave=False)
 
         self._disconnect_task = asyncio.get_running_loop().create_task(

@@ -123,6 +123,18 @@ def describe(msg: Message) -> str:
     return _SECRET_FIELDS.sub(r'\1: "<redacted>"', text)
 
 
+class ResumeRefused(ConnectError):
+    """The server answered a resume with a leave: the session must be joined again."""
+
+    def __init__(self, leave: proto_rtc.LeaveRequest) -> None:
+        super().__init__(
+            "the server refused to resume the session: "
+            f"{proto_models.DisconnectReason.Name(leave.reason)}, "
+            f"action {proto_rtc.LeaveRequest.Action.Name(leave.action)}"
+        )
+        self.leave = leave
+
+
 class SignalClient:
     """The WebSocket session with the LiveKit server."""
 
@@ -208,6 +220,93 @@ class SignalClient:
             )
         return join
 
+    async def resume(
+        self, url: str, token: str, options: SignalOptions
+    ) -> proto_rtc.ReconnectResponse | None:
+        """Open a new WebSocket for the session this client joined (``options.reconnect``).
+
+        The server's first message decides: a ``reconnect`` response is returned;
+        a ``leave`` raises :class:`ResumeRefused` (the session is gone: join
+        again); anything else means resumed without a ReconnectResponse (None is
+        returned and the message is handled like any other). The handlers stay.
+
+        Raises:
+            ResumeRefused: The server answered with a leave.
+            ConnectError: The server could not be reached or did not answer in time.
+        """
+        full_url = rtc_url(
+            url,
+            token,
+            auto_subscribe=options.auto_subscribe,
+            adaptive_stream=options.adaptive_stream,
+            reconnect=True,
+            participant_sid=options.participant_sid,
+            reconnect_reason=options.reconnect_reason,
+        )
+        safe_url = redact(full_url)
+        logger.debug("resuming at %s", safe_url)
+        old = self._ws
+        self._ws = None
+        if old is not None:
+            await _close_quietly(old)
+        self._closing = False
+        first: proto_rtc.SignalResponse | None = None
+        try:
+            async with timeout(options.connect_timeout):
+                ws = await self._connect_ws(full_url, safe_url)
+                try:
+                    while first is None:
+                        try:
+                            raw = await ws.recv()
+                        except ConnectionClosed as e:
+                            raise ConnectError(
+                                f"the server closed the signal connection while resuming "
+                                f"({_close_text(e)})"
+                            ) from None
+                        first = _parse(raw)
+                except BaseException:
+                    await _close_quietly(ws)
+                    raise
+        except asyncio.TimeoutError:
+            raise ConnectError(
+                f"timed out after {options.connect_timeout:g}s resuming at {safe_url}"
+            ) from None
+        kind = first.WhichOneof("message")
+        if kind == "leave":
+            _log_message("recv", kind, first)
+            await _close_quietly(ws)
+            raise ResumeRefused(first.leave)
+        self._ws = ws
+        self._last_pong = time.monotonic()
+        self._read_task = asyncio.get_running_loop().create_task(
+            self._read_loop(ws), name="livekit_py.signal.read"
+        )
+        if self._ping_task is not None and not self._ping_task.done():
+            self._ping_task.cancel()
+        if self._ping_interval > 0:
+            self._ping_task = asyncio.get_running_loop().create_task(
+                self._ping_loop(), name="livekit_py.signal.ping"
+            )
+        if kind == "reconnect":
+            _log_message("recv", kind, first)
+            return first.reconnect
+        self._dispatch(first)
+        return None
+
+    async def _connect_ws(self, full_url: str, safe_url: str) -> ClientConnection:
+        try:
+            return await websockets.connect(
+                full_url, open_timeout=None, ping_interval=None, max_size=None
+            )
+        except InvalidStatus as e:
+            raise ConnectError(_describe_http_failure(safe_url, e)) from None
+        except InvalidHandshake as e:
+            raise ConnectError(f"WebSocket handshake with {safe_url} failed: {e}") from e
+        except OSError as e:
+            raise ConnectError(
+                f"could not reach the LiveKit server at {safe_url}: {e.strerror or e}"
+            ) from e
+
     async def _open(
         self, full_url: str, safe_url: str, *, strict: bool
     ) -> tuple[ClientConnection, proto_rtc.JoinResponse]:
@@ -287,6 +386,12 @@ class SignalClient:
                 await ws.send(data)
             except ConnectionClosed as e:
                 raise ConnectionError(f"the signal connection closed: {_close_text(e)}") from None
+
+    async def abort(self) -> None:
+        """Drop the socket as a network fault would: ``on_close`` is called (tests, chaos)."""
+        ws = self._ws
+        if ws is not None and not self._closing:
+            ws.transport.abort()
 
     async def close(self, leave: proto_rtc.LeaveRequest | None = None) -> None:
         """Close the socket, first sending ``leave`` if given. Idempotent.

@@ -15,6 +15,11 @@ all live here, and nowhere else in the package:
   be written there too (for H.264 it keeps aiortc's own accessor in step).
 * :func:`ice_connections`: the aioice ``Connection`` under each ICE gatherer
   of a peer connection (``RTCIceGatherer._connection``).
+* :func:`adopt_remote_ice_restart`: after the remote side of a connection
+  restarted ICE (new ice-ufrag/ice-pwd in its description), makes the aioice
+  connection use the new credentials and nominates its selected pairs again
+  (``Connection._nominated``, ``Connection.build_request``), since aiortc's
+  ICE transport starts once and keeps the old credentials for good.
 * :func:`disable_consent_checks`: replaces ``Connection.query_consent`` on
   one aioice connection by a no-op, so that a consent loop started late (ICE
   completing while the connection is being closed) cannot outlive it.
@@ -28,12 +33,15 @@ turning a hook into a silent no-op.
 
 from __future__ import annotations
 
+import asyncio
 import types
 from collections.abc import Callable
+from typing import Any
 
 import aioice
 import aiortc
 from aioice import Connection
+from aioice.ice import CandidatePair
 from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.codecs.base import Encoder
 from aiortc.codecs.h264 import H264Encoder
@@ -42,6 +50,7 @@ from aiortc.rtcicetransport import RTCIceGatherer
 
 __all__ = [
     "AiortcVideoEncoder",
+    "adopt_remote_ice_restart",
     "aiortc_target_bitrate",
     "disable_consent_checks",
     "ice_connections",
@@ -59,6 +68,13 @@ _VP8_BITRATE = "_Vp8Encoder__target_bitrate"
 _H264_BITRATE = "_H264Encoder__target_bitrate"
 _GATHERER_CONNECTION = "_connection"
 _QUERY_CONSENT = "query_consent"
+_NOMINATED = "_nominated"
+# A fresh nominating check this often, this many times, after a remote ICE restart.
+NOMINATE_INTERVAL = 0.1
+NOMINATE_ATTEMPTS = 30
+# How long the last checks may still take after that before the restart is left to consent.
+NOMINATE_WAIT = 5.0
+_BUILD_REQUEST = "build_request"
 
 
 # -- the import-time check ----------------------------------------------------------
@@ -117,6 +133,16 @@ def _missing_internals() -> list[str]:
         missing.append(f"aioice Connection has no method {_QUERY_CONSENT}")
     elif _QUERY_CONSENT not in _code_names(Connection.connect):
         missing.append(f"aioice Connection.connect no longer starts {_QUERY_CONSENT}")
+    # aioice Connection: the nominated pair per component (set in __init__), the
+    # request builder and the remote credentials the checks and consent use.
+    init_names = _code_names(Connection.__init__)
+    for attr in (_NOMINATED, "remote_username", "remote_password"):
+        if attr not in init_names:
+            missing.append(f"aioice Connection.__init__ no longer sets {attr}")
+    if not callable(getattr(Connection, _BUILD_REQUEST, None)):
+        missing.append(f"aioice Connection has no method {_BUILD_REQUEST}")
+    elif "remote_username" not in _code_names(getattr(Connection, _BUILD_REQUEST)):
+        missing.append(f"aioice Connection.{_BUILD_REQUEST} no longer uses remote_username")
     return missing
 
 
@@ -219,3 +245,81 @@ def disable_consent_checks(connection: Connection) -> None:
     """
     replacement: Callable[[], object] = _no_consent_checks
     setattr(connection, _QUERY_CONSENT, replacement)
+
+
+# -- ICE restarts by the remote side --------------------------------------------------------
+
+
+async def adopt_remote_ice_restart(connection: Connection, username: str, password: str) -> int:
+    """Follow a remote ICE restart on ``connection``: new credentials, pairs nominated again.
+
+    aiortc (1.14 to 1.16) starts an ICE transport once: a later remote
+    description with a new ice-ufrag/ice-pwd is accepted, but aioice keeps
+    checking (and answering consent) with the old ones, so the remote agent
+    drops the connection. This sets the new remote credentials on the aioice
+    connection and sends one binding request with USE-CANDIDATE on each
+    nominated pair, signed with the new password; an ICE-lite agent (the
+    LiveKit server) takes it as the nomination of the restarted session.
+
+    Args:
+        connection: The aioice connection (see :func:`ice_connections`).
+        username: The remote ice-ufrag of the new description.
+        password: The remote ice-pwd of the new description.
+
+    Returns:
+        How many pairs were nominated again (0 when the credentials did not
+        change or nothing was nominated yet: then aioice's own checks use them).
+
+    Raises:
+        ValueError: If ``username`` or ``password`` is empty.
+    """
+    if not username or not password:
+        raise ValueError("the remote ICE credentials must not be empty")
+    if connection.remote_username is None:
+        return 0  # not started yet: aiortc will start it with this description
+    if connection.remote_username == username and connection.remote_password == password:
+        return 0
+    connection.remote_username = username
+    connection.remote_password = password
+    nominated: dict[int, CandidatePair] = getattr(connection, _NOMINATED)
+    pairs = list(nominated.values())
+    build: Callable[..., Any] = getattr(connection, _BUILD_REQUEST)
+    key = password.encode("utf8")
+
+    async def once(pair: CandidatePair) -> bool:
+        request = build(pair, nominate=True)
+        try:
+            await pair.protocol.request(request, pair.remote_addr, integrity_key=key)
+        except Exception:  # refused, or timed out after aioice's retransmissions
+            return False
+        return True
+
+    async def nominate(pair: CandidatePair) -> bool:
+        # The remote agent may apply its restart a little after our answer went
+        # out and silently drop checks with the new credentials until then; so a
+        # fresh check starts every NOMINATE_INTERVAL (each retransmitted by aioice)
+        # until one is answered.
+        tasks: set[asyncio.Task[bool]] = set()
+        try:
+            for _ in range(NOMINATE_ATTEMPTS):
+                tasks.add(asyncio.ensure_future(once(pair)))
+                done, tasks = await asyncio.wait(tasks, timeout=NOMINATE_INTERVAL)
+                if any(t.result() for t in done):
+                    return True
+            deadline = asyncio.get_running_loop().time() + NOMINATE_WAIT
+            while tasks:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                done, tasks = await asyncio.wait(
+                    tasks, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+                if any(t.result() for t in done):
+                    return True
+            return False  # consent checks (with the new credentials) decide from here
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    results = await asyncio.gather(*(nominate(p) for p in pairs))
+    return sum(1 for ok in results if ok)
