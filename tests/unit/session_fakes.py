@@ -113,6 +113,12 @@ class FakeEngine:
     async def wait_subscriber_ice_restart(self, after: int) -> None:
         pass
 
+    publisher_ice_restarts = 0
+
+    async def restart_publisher_ice(self) -> bool:
+        self.publisher_ice_restarts += 1
+        return True
+
     def subscriber_descriptions(
         self,
     ) -> tuple[proto_rtc.SessionDescription | None, proto_rtc.SessionDescription | None]:

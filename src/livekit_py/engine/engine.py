@@ -659,6 +659,25 @@ class RtcEngine:
 
     # -- what a resume tells the server ------------------------------------------------
 
+    async def restart_publisher_ice(self) -> bool:
+        """Restart the publisher's ICE: an offer with new credentials, answer followed.
+
+        What the official SDKs do after every resume (an offer with
+        ``iceRestart``): the server's ICE agent of our publisher may have given
+        up while the media path was down, and only a restart revives it.
+
+        Returns:
+            False if the publisher was never negotiated (nothing to restart).
+
+        Raises:
+            ConnectionError: If the server does not answer the offer.
+        """
+        publisher = self.publisher
+        if publisher is None or not publisher.restart_local_ice():
+            return False
+        await self.negotiate_publisher()
+        return True
+
     @property
     def subscriber_ice_restarts(self) -> int:
         """How many of the server's ICE restarts the subscriber has followed."""

@@ -30,6 +30,7 @@ from ..webrtc.aiortc_adapter import (
     adopt_remote_ice_restart,
     disable_consent_checks,
     ice_connections,
+    restart_local_ice,
 )
 from .offer_filter import (
     RejectedSection,
@@ -187,6 +188,20 @@ class PeerTransport:
 
         self._enqueue(op)
 
+    def restart_local_ice(self) -> bool:
+        """New local ICE credentials: the next offer restarts ICE (see the adapter).
+
+        Returns:
+            False (and nothing changed) if ICE was never started on this connection.
+        """
+        connections = ice_connections(self.pc)
+        if self.pc.remoteDescription is None or not connections:
+            return False
+        for connection in connections:
+            restart_local_ice(connection)
+        logger.info("%s: restarting ICE with new local credentials", self.name)
+        return True
+
     async def _follow_ice_restart(self, sdp: str) -> None:
         """If the server's description restarted ICE (new ufrag/pwd), make aioice follow."""
         media = SessionDescription.parse(sdp).media
@@ -233,6 +248,7 @@ class PeerTransport:
                 if not fut.done():
                     fut.set_exception(e)
                 raise
+            await self._follow_ice_restart(sdp)  # the answer to our ICE-restart offer
             if not fut.done():
                 fut.set_result(sdp)
 

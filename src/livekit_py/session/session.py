@@ -530,6 +530,12 @@ class Session:
                 await engine.wait_subscriber_ice_restart(restarts)
         except asyncio.TimeoutError:
             logger.debug("no ICE restart from the server within %gs", ICE_RESTART_WAIT)
+        # The publisher's ICE is ours to restart (the server's agent for it may be
+        # dead after a media outage: the server then drops us ~15 s later).
+        try:
+            await engine.restart_publisher_ice()
+        except ConnectionError as exc:
+            raise _ResumeFailed(f"restarting the publisher's ICE failed: {exc}") from exc
         if not signal.connected:
             raise _ResumeFailed("the signal connection dropped again while resuming")
         await self._after_resume(engine, response)

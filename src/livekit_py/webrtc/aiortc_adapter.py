@@ -20,6 +20,11 @@ all live here, and nowhere else in the package:
   connection use the new credentials and nominates its selected pairs again
   (``Connection._nominated``, ``Connection.build_request``), since aiortc's
   ICE transport starts once and keeps the old credentials for good.
+* :func:`restart_local_ice`: new local ICE credentials on an aioice connection
+  (``Connection._local_username`` / ``_local_password``, read-only properties
+  otherwise), so that the next offer aiortc creates (it reads them through
+  ``RTCIceGatherer.getLocalParameters``) restarts ICE: aiortc's
+  ``createOffer()`` has no ``iceRestart`` option.
 * :func:`disable_consent_checks`: replaces ``Connection.query_consent`` on
   one aioice connection by a no-op, so that a consent loop started late (ICE
   completing while the connection is being closed) cannot outlive it.
@@ -34,6 +39,8 @@ turning a hook into a silent no-op.
 from __future__ import annotations
 
 import asyncio
+import secrets
+import string
 import types
 from collections.abc import Callable
 from typing import Any
@@ -55,6 +62,7 @@ __all__ = [
     "disable_consent_checks",
     "ice_connections",
     "install_encoder",
+    "restart_local_ice",
     "installed_encoder",
     "set_aiortc_target_bitrate",
 ]
@@ -75,6 +83,10 @@ NOMINATE_ATTEMPTS = 30
 # How long the last checks may still take after that before the restart is left to consent.
 NOMINATE_WAIT = 5.0
 _BUILD_REQUEST = "build_request"
+_LOCAL_USERNAME = "_local_username"
+_LOCAL_PASSWORD = "_local_password"
+# ICE credentials: ice-char is ALPHA / DIGIT / "+" / "/" (RFC 8839); aioice checks the lengths.
+_ICE_CHARS = string.ascii_letters + string.digits
 
 
 # -- the import-time check ----------------------------------------------------------
@@ -143,6 +155,16 @@ def _missing_internals() -> list[str]:
         missing.append(f"aioice Connection has no method {_BUILD_REQUEST}")
     elif "remote_username" not in _code_names(getattr(Connection, _BUILD_REQUEST)):
         missing.append(f"aioice Connection.{_BUILD_REQUEST} no longer uses remote_username")
+    # aioice Connection: the local credentials behind the read-only properties,
+    # which aiortc's gatherer puts into every description it creates.
+    for attr, prop in ((_LOCAL_USERNAME, "local_username"), (_LOCAL_PASSWORD, "local_password")):
+        accessor = vars(Connection).get(prop)
+        if attr not in init_names:
+            missing.append(f"aioice Connection.__init__ no longer sets {attr}")
+        elif not isinstance(accessor, property) or attr not in _code_names(accessor.fget):
+            missing.append(f"aioice Connection.{prop} no longer reads {attr}")
+        if prop not in _code_names(RTCIceGatherer.getLocalParameters):
+            missing.append(f"RTCIceGatherer.getLocalParameters no longer reads {prop}")
     return missing
 
 
@@ -323,3 +345,30 @@ async def adopt_remote_ice_restart(connection: Connection, username: str, passwo
 
     results = await asyncio.gather(*(nominate(p) for p in pairs))
     return sum(1 for ok in results if ok)
+
+
+# -- a local ICE restart --------------------------------------------------------------
+
+
+def restart_local_ice(connection: Connection) -> tuple[str, str]:
+    """Give ``connection`` new local ICE credentials, so that the next offer restarts ICE.
+
+    aiortc (1.14 to 1.16) cannot create an ICE-restart offer: ``createOffer()``
+    takes no options and its descriptions carry the aioice connection's local
+    credentials, which aioice sets once. Replacing them makes the next offer
+    carry a new ice-ufrag/ice-pwd, which the remote agent (the LiveKit server)
+    takes as an ICE restart; aioice answers and signs checks with the new ones
+    from now on. Follow the remote answer's new credentials with
+    :func:`adopt_remote_ice_restart`.
+
+    Args:
+        connection: The aioice connection (see :func:`ice_connections`).
+
+    Returns:
+        The new (ice-ufrag, ice-pwd).
+    """
+    username = "".join(secrets.choice(_ICE_CHARS) for _ in range(8))
+    password = "".join(secrets.choice(_ICE_CHARS) for _ in range(24))
+    setattr(connection, _LOCAL_USERNAME, username)
+    setattr(connection, _LOCAL_PASSWORD, password)
+    return username, password
