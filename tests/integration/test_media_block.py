@@ -434,22 +434,15 @@ async def test_media_blocked_5s_recovers_with_nothing_lost(
     await _run_block(netns_server, make_token, 5.0, only_ours=only_ours)
 
 
-@pytest.mark.xfail(
-    reason="needs issue 11's resume, with the publisher's ICE restarted and publish_data "
-    "waiting while reconnecting. On main the server's leave(RESUME) at ~15.7 s of blocked "
-    "media disconnects us. With branch `reconnect` (d7f085b) ours resumes (reconnected "
-    "0.1-0.7 s after the unblock) and the subscriber follows the server's ICE restart, but the "
-    "publisher is not ICE-restarted: the server stops answering its consent checks, aioice "
-    "expires consent ~30 s after the block began, the publisher closes and our audio and data "
-    "never reach the official SDK again; and publish_data raises 'the room is not connected' "
-    "while reconnecting. Measured passing with both added on top of that branch",
-    strict=False,
-)
 @pytest.mark.timeout(300)
 async def test_our_media_blocked_20s_resumes_with_nothing_lost(
     netns_server: netns.NetnsServer, make_token: TokenFactory
 ) -> None:
     """Past the server's patience: it sends us a leave (RESUME) at ~15 s, ours must resume.
+
+    Measured: reconnecting at 15.7 s, reconnected 0.1 s after the unblock, audio back
+    both ways 0.3 s after it. Without the publisher's ICE restart on resume, aioice's
+    consent expires ~30 s after the block began and our audio and data stop for good.
 
     Only our ICE sockets are blocked, so the official SDK stays in the room and can
     check that nothing we sent is lost (blocked too, it would rejoin, and what we
