@@ -35,14 +35,29 @@ def _rtc_sessions(node: local_server.ClusterNode, room: str) -> list[str]:
     return found
 
 
-async def _create_room_on(node: local_server.ClusterNode, via: str, room: str) -> None:
-    lkapi = api.LiveKitAPI(
-        url=via, api_key=local_server.API_KEY, api_secret=local_server.API_SECRET
+def _room_api(node: local_server.ClusterNode) -> api.LiveKitAPI:
+    return api.LiveKitAPI(
+        url=node.http_url, api_key=local_server.API_KEY, api_secret=local_server.API_SECRET
     )
+
+
+async def _create_room_on(
+    node: local_server.ClusterNode, via: local_server.ClusterNode, room: str
+) -> None:
+    lkapi = _room_api(via)
     try:
         await lkapi.room.create_room(api.CreateRoomRequest(name=room, node_id=node.node_id))
     finally:
         await lkapi.aclose()
+
+
+async def _identities_via(node: local_server.ClusterNode, room: str) -> list[str]:
+    lkapi = _room_api(node)
+    try:
+        res = await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))
+    finally:
+        await lkapi.aclose()
+    return sorted(p.identity for p in res.participants)
 
 
 async def _official_audio(room: official.Room, identity: str) -> official.Track:
@@ -71,7 +86,7 @@ async def test_ours_and_official_on_different_nodes_share_a_room(
     assert our_node.node_id != their_node.node_id
     room_node, edge_node = (our_node, their_node) if host == "ours" else (their_node, our_node)
     # created through the node that will NOT host it: the placement goes through redis
-    await _create_room_on(room_node, edge_node.http_url, room_name)
+    await _create_room_on(room_node, edge_node, room_name)
 
     ours, theirs = rtc.Room(), official.Room()
     log = EventLog(ours, ["participant_connected", "track_subscribed", "data_received"])
@@ -97,6 +112,8 @@ async def test_ours_and_official_on_different_nodes_share_a_room(
             what=f"both RTC sessions logged by the room's node {room_node.log_path}",
         )
         assert _rtc_sessions(edge_node, room_name) == [], edge_node.log_path
+        # the other node answers for the room too (through redis)
+        assert await _identities_via(edge_node, room_name) == ["official", "ours"]
 
         # they see each other
         assert "official" in ours.remote_participants
