@@ -118,7 +118,8 @@ def start(log_path: Path | None = None, *, ready_timeout: float = 60.0) -> Local
 # A room lives on one node. A participant whose WebSocket reaches another node is relayed
 # to the room's node through redis (psrpc); its media (ICE) goes straight to the room's
 # node, whose candidates the join response carries. So every node needs its own signal,
-# ICE/TCP and ICE/UDP ports; they all advertise 127.0.0.1 (``rtc.node_ip``).
+# ICE/TCP and ICE/UDP ports; they all listen for media on loopback only and advertise
+# 127.0.0.1 (``rtc.node_ip``). Node IDs are random per start (``ND_...``, from the log).
 
 REDIS_SERVER = "redis-server"  # Debian package redis-server
 _NODE_ID = re.compile(r'starting LiveKit server.*?"nodeID": "([^"]+)"')
@@ -253,8 +254,9 @@ def _node_config(port: int, tcp_port: int, udp_port: int, redis: str, log_level:
         f"port: {port}\n"
         f"rtc:\n  tcp_port: {tcp_port}\n  udp_port: {udp_port}\n"
         "  use_external_ip: false\n  node_ip: 127.0.0.1\n"
-        # media on loopback only: interfaces that come and go (other tests' veths)
-        # must not carry the selected ICE pair
+        # the node's media sockets on loopback only: without this they bind every
+        # interface's address, including interfaces that come and go (veths of
+        # network-namespace tests), and a selected pair on one dies with it
         "  enable_loopback_candidate: true\n  interfaces:\n    includes: [lo]\n"
         f"redis:\n  address: {redis}\n"
         f"logging:\n  level: {log_level}\n"
