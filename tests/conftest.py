@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -72,3 +74,27 @@ def make_token(room_name: str) -> TokenFactory:
         return token.to_jwt()
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def livekit_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[local_server.LocalCluster]:
+    """A private redis-server and two livekit-server nodes sharing it, for the whole session.
+
+    Skipped only when ``redis-server`` is not installed (``.ci/run`` installs it and sets
+    ``LIVEKIT_PY_REQUIRE_REDIS=1``, which turns the skip into a failure).
+    """
+    if shutil.which(local_server.REDIS_SERVER) is None:
+        reason = (
+            f"{local_server.REDIS_SERVER} is not installed; the cluster tests need it"
+            " (Debian: apt-get install redis-server; .ci/run installs it)"
+        )
+        if os.environ.get("LIVEKIT_PY_REQUIRE_REDIS"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    cluster = local_server.start_cluster(tmp_path_factory.mktemp("cluster"), nodes=2)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -296,3 +296,37 @@ async def test_close_with_a_leave_never_hangs_on_a_dead_socket(
     assert took < (BOUND if how != "silent" else 3.0 + BOUND), took
     assert _our_tasks() == []
     await wait_until(lambda: fake_server.handlers_done == 1, 35, "the server to see the close")
+
+
+@pytest.mark.parametrize("case", ["garbage", "text", "huge"])
+async def test_bad_input_while_resuming_fails_the_attempt_clearly(
+    fake_server: FakeServer, case: str
+) -> None:
+    """A resume is held to the same input rules as a join: a ConnectError naming the frame."""
+
+    async def behaviour(ws: ServerConnection, state: FakeServer) -> None:
+        if "reconnect=1" not in (ws.request.path if ws.request else ""):
+            await ws.send(_join_response().SerializeToString())
+            await ws.wait_closed()
+            return
+        if case == "garbage":
+            await ws.send(b"\xff\x00\xfe not a protobuf")
+        elif case == "text":
+            await ws.send("hello")
+        else:
+            await ws.send(os.urandom(MAX_MESSAGE_SIZE + 1))
+        state.mark_sent()
+
+    fake_server.behaviour = behaviour
+    client = SignalClient()
+    join = await client.join(fake_server.url, TOKEN, SignalOptions(connect_timeout=30))
+    named = {"garbage": "does not parse", "text": "text frame", "huge": "size limit"}[case]
+    try:
+        options = SignalOptions(
+            reconnect=True, participant_sid=join.participant.sid, connect_timeout=30
+        )
+        with pytest.raises(ConnectError, match=named):
+            await client.resume(fake_server.url, TOKEN, options)
+    finally:
+        await client.close()
+    assert _our_tasks() == []

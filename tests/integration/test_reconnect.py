@@ -17,10 +17,10 @@ import pytest_asyncio
 from livekit import rtc as official
 
 from livekit_py import rtc
+from signaling.tcp_proxy import TcpProxy
 from tests.conftest import TokenFactory
 from tests.helpers import EventLog, wait_until
 from tests.integration.audio_utils import background, dominant_frequency, feed_sine
-from tests.integration.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.server, pytest.mark.interop]
 
@@ -285,11 +285,16 @@ async def test_a_server_restart_rejoins_and_republishes(
 @pytest.mark.parametrize(
     "scenario",
     [
-        pytest.param(0, id="signal_reconnect"),
-        pytest.param(2, id="node_failure"),
-        pytest.param(4, id="migration"),
-        pytest.param(7, id="leave_request_full_reconnect"),
-        pytest.param(8, id="disconnect_signal_on_resume"),
+        pytest.param(rtc.SimulateScenarioKind.SIMULATE_SIGNAL_RECONNECT, id="signal_reconnect"),
+        pytest.param(rtc.SimulateScenarioKind.SIMULATE_NODE_FAILURE, id="node_failure"),
+        pytest.param(rtc.SimulateScenarioKind.SIMULATE_MIGRATION, id="migration"),
+        pytest.param(
+            rtc.SimulateScenarioKind.SIMULATE_FULL_RECONNECT, id="leave_request_full_reconnect"
+        ),
+        pytest.param(
+            rtc.SimulateScenarioKind.SIMULATE_DISCONNECT_SIGNAL_ON_RESUME,
+            id="disconnect_signal_on_resume",
+        ),
     ],
 )
 async def test_simulated_scenarios_end_reconnected(
@@ -341,7 +346,7 @@ async def test_a_simulated_server_leave_disconnects_like_the_official_sdk(
     try:
         await ours.connect(server_url, make_token("ours"))
         before = len(log.items)
-        await ours.simulate_scenario(3)
+        await ours.simulate_scenario(rtc.SimulateScenarioKind.SIMULATE_SERVER_LEAVE)
         (reason,) = await log.wait_for("disconnected", timeout=30)
         assert reason == rtc.DisconnectReason.SERVER_SHUTDOWN
         assert log.names()[before:] == ["connection_state_changed", "disconnected"]

@@ -17,12 +17,14 @@ from livekit_py import rtc
 from livekit_py.errors import ConnectError
 from livekit_py.session.session import (
     MAX_RECONNECT_DURATION,
+    REFUSED_RETRY_DELAY,
     TRANSITIONS,
     TRANSPORT_GRACE,
     IllegalTransition,
     Session,
     SessionState,
     StateChange,
+    connection_refused,
     retry_delay,
 )
 from tests.helpers import EventLog
@@ -353,6 +355,47 @@ async def test_failed_resumes_follow_the_schedule_then_succeed() -> None:
     await log.wait_for("reconnected", timeout=5)
     assert fake.sleeps == [0.3, 1.2, 2.7] and len(signal.resumes) == 4
     assert "disconnected" not in log.names()
+
+
+def _refused() -> ConnectError:
+    error = ConnectError("could not reach the LiveKit server: Connection refused")
+    error.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    return error
+
+
+async def test_a_server_refusing_connections_is_probed_off_the_schedule() -> None:
+    """Nothing listening (a restarting server): quick probes, then the schedule resumes."""
+    room, signal, _ = await connected_room(join_response())
+    fake = with_fake_time(room)
+    log = EventLog(room, LIFECYCLE)
+    signal.resume_results = [_refused()] * 12 + [ConnectError("timed out")]
+    signal.drop()
+    await log.wait_for("reconnected", timeout=5)
+    # 12 refused probes 0.25 s apart use no slot of the schedule: after the first
+    # (immediate) attempt and the probes, a failure that is not a refusal waits for the
+    # schedule's second step
+    assert fake.sleeps == [REFUSED_RETRY_DELAY] * 12 + [0.3]
+    assert len(signal.resumes) == 14
+    assert "disconnected" not in log.names()
+
+
+async def test_refused_probes_end_at_the_time_bound() -> None:
+    room, signal, _ = await connected_room(join_response())
+    fake = with_fake_time(room)
+    log = EventLog(room, LIFECYCLE)
+    signal.resume_results = [_refused()] * 1000
+    signal.drop()
+    await log.wait_for("disconnected", timeout=5)
+    assert sum(fake.sleeps) <= MAX_RECONNECT_DURATION
+    assert len(signal.resumes) == 1 + int(MAX_RECONNECT_DURATION / REFUSED_RETRY_DELAY)
+    assert log.args("disconnected") == [(rtc.DisconnectReason.SIGNAL_CLOSE,)]
+
+
+def test_connection_refused_is_found_in_the_cause_chain() -> None:
+    assert connection_refused(_refused())
+    assert connection_refused(ConnectionRefusedError())
+    assert not connection_refused(ConnectError("timed out"))
+    assert not connection_refused(OSError(113, "No route to host"))
 
 
 async def test_it_gives_up_after_the_last_attempt_with_the_reason() -> None:

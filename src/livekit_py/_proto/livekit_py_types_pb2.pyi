@@ -128,6 +128,18 @@ class VideoRotation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VIDEO_ROTATION_180: _ClassVar[VideoRotation]
     VIDEO_ROTATION_270: _ClassVar[VideoRotation]
 
+class SimulateScenarioKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SIMULATE_SIGNAL_RECONNECT: _ClassVar[SimulateScenarioKind]
+    SIMULATE_SPEAKER: _ClassVar[SimulateScenarioKind]
+    SIMULATE_NODE_FAILURE: _ClassVar[SimulateScenarioKind]
+    SIMULATE_SERVER_LEAVE: _ClassVar[SimulateScenarioKind]
+    SIMULATE_MIGRATION: _ClassVar[SimulateScenarioKind]
+    SIMULATE_FORCE_TCP: _ClassVar[SimulateScenarioKind]
+    SIMULATE_FORCE_TLS: _ClassVar[SimulateScenarioKind]
+    SIMULATE_FULL_RECONNECT: _ClassVar[SimulateScenarioKind]
+    SIMULATE_DISCONNECT_SIGNAL_ON_RESUME: _ClassVar[SimulateScenarioKind]
+
 class AudioFeature(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     TF_STEREO: _ClassVar[AudioFeature]
@@ -214,6 +226,15 @@ VIDEO_ROTATION_0: VideoRotation
 VIDEO_ROTATION_90: VideoRotation
 VIDEO_ROTATION_180: VideoRotation
 VIDEO_ROTATION_270: VideoRotation
+SIMULATE_SIGNAL_RECONNECT: SimulateScenarioKind
+SIMULATE_SPEAKER: SimulateScenarioKind
+SIMULATE_NODE_FAILURE: SimulateScenarioKind
+SIMULATE_SERVER_LEAVE: SimulateScenarioKind
+SIMULATE_MIGRATION: SimulateScenarioKind
+SIMULATE_FORCE_TCP: SimulateScenarioKind
+SIMULATE_FORCE_TLS: SimulateScenarioKind
+SIMULATE_FULL_RECONNECT: SimulateScenarioKind
+SIMULATE_DISCONNECT_SIGNAL_ON_RESUME: SimulateScenarioKind
 TF_STEREO: AudioFeature
 TF_NO_DTX: AudioFeature
 TF_AUTO_GAIN_CONTROL: AudioFeature

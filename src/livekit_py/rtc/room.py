@@ -30,6 +30,7 @@ from ..types import (
     DisconnectReason,
     IceServer,
     IceTransportType,
+    SimulateScenarioKind,
     StreamState,
     TrackKind,
 )
@@ -396,7 +397,7 @@ class Room(EventEmitter[EventTypes]):
     async def simulate_scenario(self, scenario: int) -> None:
         """Trigger a reconnection / chaos scenario, for tests (the official numbering).
 
-        ``scenario`` is a SimulateScenarioKind value: 0 signal reconnect (the socket
+        ``scenario`` is a :class:`SimulateScenarioKind` value: 0 signal reconnect (the socket
         dropped here: a resume), 1 speaker, 2 node failure, 3 server leave (the
         server sends a leave with action DISCONNECT: the room disconnects, as the
         official SDK does), 4 migration, 5 force TCP, 6 force TLS, 7 full
@@ -413,16 +414,23 @@ class Room(EventEmitter[EventTypes]):
         if signal is None or self._session.state is not SessionState.CONNECTED:
             raise RuntimeError("simulate_scenario requires a connected room")
         protocol = proto_rtc.CandidateProtocol
+        kind = SimulateScenarioKind
         requests: dict[int, proto_rtc.SimulateScenario | None] = {
-            0: None,
-            1: proto_rtc.SimulateScenario(speaker_update=3),
-            2: proto_rtc.SimulateScenario(node_failure=True),
-            3: proto_rtc.SimulateScenario(server_leave=True),
-            4: proto_rtc.SimulateScenario(migration=True),
-            5: proto_rtc.SimulateScenario(switch_candidate_protocol=protocol.TCP),
-            6: proto_rtc.SimulateScenario(switch_candidate_protocol=protocol.TLS),
-            7: None,
-            8: proto_rtc.SimulateScenario(disconnect_signal_on_resume=True),
+            kind.SIMULATE_SIGNAL_RECONNECT: None,
+            kind.SIMULATE_SPEAKER: proto_rtc.SimulateScenario(speaker_update=3),
+            kind.SIMULATE_NODE_FAILURE: proto_rtc.SimulateScenario(node_failure=True),
+            kind.SIMULATE_SERVER_LEAVE: proto_rtc.SimulateScenario(server_leave=True),
+            kind.SIMULATE_MIGRATION: proto_rtc.SimulateScenario(migration=True),
+            kind.SIMULATE_FORCE_TCP: proto_rtc.SimulateScenario(
+                switch_candidate_protocol=protocol.TCP
+            ),
+            kind.SIMULATE_FORCE_TLS: proto_rtc.SimulateScenario(
+                switch_candidate_protocol=protocol.TLS
+            ),
+            kind.SIMULATE_FULL_RECONNECT: None,
+            kind.SIMULATE_DISCONNECT_SIGNAL_ON_RESUME: proto_rtc.SimulateScenario(
+                disconnect_signal_on_resume=True
+            ),
         }
         if scenario not in requests:
             raise ValueError(f"unknown SimulateScenarioKind {scenario!r}")

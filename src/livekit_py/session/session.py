@@ -64,6 +64,24 @@ RETRY_DELAYS: tuple[float, ...] = (0.0, 0.3, 1.2, 2.7, 4.8, 7.0, 7.0, 7.0, 7.0, 
 ICE_RESTART_WAIT = 2.0
 #: No attempt starts later than this after the connection was lost.
 MAX_RECONNECT_DURATION = 60.0
+#: While the server refuses TCP connections (it is restarting, nothing listens on its
+#: port) attempts are cheap and fail at once: probe at this interval instead of the
+#: schedule, so that the session is back within this long of the server, whatever the
+#: schedule's step. These probes do not use up the schedule's attempts; the time bound
+#: above still ends them.
+REFUSED_RETRY_DELAY = 0.25
+
+
+def connection_refused(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) is a refused TCP connection."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def retry_delay(attempt: int, elapsed: float) -> float | None:
@@ -458,14 +476,24 @@ class Session:
         rejoins, as does a server that disabled resuming.
         """
         started = self.clock()
-        attempt = 0
+        attempt = 0  # attempts made
+        slot = 0  # the schedule's step: attempts that found a listening server
         final_reason = lost
         failure = "no attempt made"
         rejoin_now = False
+        refused = False
         while self._state is SessionState.RECONNECTING:
-            delay = retry_delay(attempt, self.clock() - started)
+            if refused:
+                # the last attempt found nothing listening: probe again soon, off the schedule
+                delay: float | None = REFUSED_RETRY_DELAY
+                if self.clock() - started + REFUSED_RETRY_DELAY > MAX_RECONNECT_DURATION:
+                    delay = None
+            else:
+                delay = retry_delay(slot, self.clock() - started)
+                slot += 1
             if delay is None:
                 break
+            refused = False
             if delay and not rejoin_now:
                 await self.sleep(delay)
             rejoin_now = False
@@ -487,6 +515,7 @@ class Session:
                 continue
             except (_ResumeFailed, ConnectError, ConnectionError, OSError) as e:
                 failure = str(e)
+                refused = connection_refused(e)
                 logger.info("%s attempt %d failed: %s", kind, attempt, failure)
                 continue
             if self._state is SessionState.RECONNECTING:

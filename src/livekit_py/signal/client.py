@@ -260,10 +260,12 @@ class SignalClient:
                             raw = await ws.recv()
                         except ConnectionClosed as e:
                             raise ConnectError(
-                                f"the server closed the signal connection while resuming "
-                                f"({_close_text(e)})"
+                                f"the signal connection ended while resuming: {_closed_text(e)}"
                             ) from None
-                        first = _parse(raw)
+                        try:
+                            first = _parse(raw)
+                        except BadFrame as e:
+                            raise ConnectError(f"the server sent {e} while resuming") from None
                 except BaseException:
                     await _close_quietly(ws)
                     raise
@@ -295,9 +297,7 @@ class SignalClient:
 
     async def _connect_ws(self, full_url: str, safe_url: str) -> ClientConnection:
         try:
-            return await websockets.connect(
-                full_url, open_timeout=None, ping_interval=None, max_size=None
-            )
+            return await _dial(full_url)
         except InvalidStatus as e:
             raise ConnectError(_describe_http_failure(safe_url, e)) from None
         except InvalidHandshake as e:
@@ -310,17 +310,8 @@ class SignalClient:
     async def _open(
         self, full_url: str, safe_url: str, *, strict: bool
     ) -> tuple[ClientConnection, proto_rtc.JoinResponse]:
-        async def handshake() -> ClientConnection:
-            return await websockets.connect(
-                full_url,
-                open_timeout=None,
-                ping_interval=None,
-                max_size=MAX_MESSAGE_SIZE,
-                create_connection=_SignalConnection,
-            )
-
         connecting = asyncio.get_running_loop().create_task(
-            handshake(), name="livekit_py.signal.handshake"
+            _dial(full_url), name="livekit_py.signal.handshake"
         )
         try:
             ws = await asyncio.shield(connecting)
@@ -502,6 +493,17 @@ _CLIENT_LEAVE = proto_rtc.LeaveRequest(
     reason=proto_models.DisconnectReason.CLIENT_INITIATED,
     action=proto_rtc.LeaveRequest.Action.DISCONNECT,
 )
+
+
+async def _dial(full_url: str) -> ClientConnection:
+    """Open the signal WebSocket with our input limits (size, broken-input handling)."""
+    return await websockets.connect(
+        full_url,
+        open_timeout=None,
+        ping_interval=None,
+        max_size=MAX_MESSAGE_SIZE,
+        create_connection=_SignalConnection,
+    )
 
 
 def _parse(raw: str | bytes) -> proto_rtc.SignalResponse:
