@@ -559,8 +559,9 @@ class Session:
                 await engine.wait_subscriber_ice_restart(restarts)
         except asyncio.TimeoutError:
             logger.debug("no ICE restart from the server within %gs", ICE_RESTART_WAIT)
-        # The publisher's ICE is ours to restart (the server's agent for it may be
-        # dead after a media outage: the server then drops us ~15 s later).
+        # The publisher's ICE is ours to restart, as the official SDKs do: the
+        # server's agent for it may have given up during a media outage, and then
+        # aioice's consent expires and the publisher closes for good.
         try:
             await engine.restart_publisher_ice()
         except ConnectionError as exc:
