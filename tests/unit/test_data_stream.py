@@ -609,3 +609,24 @@ async def test_sender_uses_the_ports_identity() -> None:
     assert {p.participant_identity for p in port.sent} == {"later"}
     assert all(list(p.destination_identities) == ["bob"] for p in port.sent)
     assert set(port.kinds) == {RELIABLE}
+
+
+async def test_writers_are_made_for_a_local_participant_as_in_the_official_sdk() -> None:
+    """``TextStreamWriter(room.local_participant, topic=...)`` as official code writes it."""
+    from livekit_py.rtc.participant import LocalParticipant
+
+    port = FakeDataPort("alice")
+    participant = LocalParticipant(
+        proto_models.ParticipantInfo(identity="alice", sid="PA_a"),
+        port,  # type: ignore[arg-type]  # the fake has the DataPort part of the port
+    )
+    text = TextStreamWriter(local_participant=participant, topic="chat")
+    await text._send_header()
+    await text.write("hi")
+    await text.aclose()
+    data = ByteStreamWriter(participant, name="f.bin")
+    await data._send_header()
+    await data.write(b"\x00\x01")
+    await data.aclose()
+    assert values(port.sent) == ["stream_header", "stream_chunk", "stream_trailer"] * 2
+    assert {p.participant_identity for p in port.sent} == {"alice"}

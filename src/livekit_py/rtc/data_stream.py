@@ -30,7 +30,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from livekit.protocol import models as proto_models
 
@@ -320,18 +320,35 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+@runtime_checkable
+class _SendsData(Protocol):
+    """A local participant, as a writer sees it: the port it sends through."""
+
+    @property
+    def _data_port(self) -> DataPort:
+        """Where the participant's data packets go."""
+        ...
+
+
+def _data_port_of(local_participant: _SendsData | DataPort) -> DataPort:
+    if isinstance(local_participant, _SendsData):
+        return local_participant._data_port
+    return local_participant
+
+
 class BaseStreamWriter:
     """Sends one outgoing stream: the header, then chunks, then the trailer.
 
     Writers are opened by ``LocalParticipant.stream_text`` / ``stream_bytes``,
-    which send the header before returning them. A writer sends through ``port``,
-    as ``sender_identity`` (by default ``port.local_identity``, read when the
-    writer is made).
+    which send the header before returning them. As in the official SDK a writer
+    is made for a ``local_participant`` (or directly for the session's data port)
+    and sends as ``sender_identity``, by default the participant's identity, read
+    when the writer is made.
     """
 
     def __init__(
         self,
-        port: DataPort,
+        local_participant: _SendsData | DataPort,
         topic: str = "",
         attributes: dict[str, str] | None = None,
         stream_id: str | None = None,
@@ -345,6 +362,7 @@ class BaseStreamWriter:
         destinations = list(destination_identities or [])
         if not all(isinstance(d, str) for d in destinations):
             raise ValueError("destination_identities must be a list of identity strings")
+        port = _data_port_of(local_participant)
         self._port = port
         self._destinations = destinations
         self._sender_identity = sender_identity or port.local_identity
@@ -435,7 +453,7 @@ class TextStreamWriter(BaseStreamWriter):
 
     def __init__(
         self,
-        port: DataPort,
+        local_participant: _SendsData | DataPort,
         *,
         topic: str = "",
         attributes: dict[str, str] | None = None,
@@ -448,7 +466,7 @@ class TextStreamWriter(BaseStreamWriter):
         # An incrementally written text has no known length: total_size is kept
         # in the local info only (as the official SDK does), never sent.
         super().__init__(
-            port,
+            local_participant,
             topic,
             attributes,
             stream_id,
@@ -486,7 +504,7 @@ class ByteStreamWriter(BaseStreamWriter):
 
     def __init__(
         self,
-        port: DataPort,
+        local_participant: _SendsData | DataPort,
         *,
         name: str,
         topic: str = "",
@@ -497,7 +515,7 @@ class ByteStreamWriter(BaseStreamWriter):
         destination_identities: list[str] | None = None,
     ) -> None:
         super().__init__(
-            port,
+            local_participant,
             topic,
             attributes,
             stream_id,

@@ -11,7 +11,7 @@ from livekit.protocol import rtc as proto_rtc
 
 from ..log import get_logger
 from ..session.model import ParticipantRecord
-from ..session.ports import LocalParticipantPort, RoomEvents, SignalPort
+from ..session.ports import DataPort, LocalParticipantPort, RoomEvents, SignalPort
 from ..session.requests import SignalRequestError, reason_name
 from ..session.rpc import F
 from ..session.track_follower import ParticipantTrackFollower
@@ -196,12 +196,15 @@ class LocalParticipant(Participant):
     ) -> None:
         super().__init__(info, events=events)
         self._port = port
-        # Read by data_stream.py's writers until they take a DataPort (the
-        # data-managers change); set by the room. Not used here.
         # (condition, future) pairs resolved when a server update makes condition() true
         self._info_waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._subscription_permission: proto_rtc.SubscriptionPermission | None = None
         self._unpublishing: set[str] = set()
+
+    @property
+    def _data_port(self) -> DataPort:
+        """Where our data packets go (stream writers made for this participant use it)."""
+        return self._port
 
     # -- our own name, metadata and attributes ----------------------------------------
 
