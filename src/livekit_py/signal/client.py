@@ -298,14 +298,8 @@ class SignalClient:
     async def _connect_ws(self, full_url: str, safe_url: str) -> ClientConnection:
         try:
             return await _dial(full_url)
-        except InvalidStatus as e:
-            raise ConnectError(_describe_http_failure(safe_url, e)) from None
-        except InvalidHandshake as e:
-            raise ConnectError(f"WebSocket handshake with {safe_url} failed: {e}") from e
-        except OSError as e:
-            raise ConnectError(
-                f"could not reach the LiveKit server at {safe_url}: {e.strerror or e}"
-            ) from e
+        except (InvalidHandshake, OSError) as e:
+            raise _dial_error(e, safe_url) from e
 
     async def _open(
         self, full_url: str, safe_url: str, *, strict: bool
@@ -321,14 +315,8 @@ class SignalClient:
             # handshake finish (bounded), then tell the server we are leaving.
             await _shielded(_leave_after_handshake(connecting))
             raise
-        except InvalidStatus as e:
-            raise ConnectError(_describe_http_failure(safe_url, e)) from None
-        except InvalidHandshake as e:
-            raise ConnectError(f"WebSocket handshake with {safe_url} failed: {e}") from e
-        except OSError as e:
-            raise ConnectError(
-                f"could not reach the LiveKit server at {safe_url}: {e.strerror or e}"
-            ) from e
+        except (InvalidHandshake, OSError) as e:
+            raise _dial_error(e, safe_url) from e
         try:
             return ws, await self._await_join(ws, strict=strict)
         except BaseException as e:
@@ -503,6 +491,17 @@ async def _dial(full_url: str) -> ClientConnection:
         ping_interval=None,
         max_size=MAX_MESSAGE_SIZE,
         create_connection=_SignalConnection,
+    )
+
+
+def _dial_error(error: InvalidHandshake | OSError, safe_url: str) -> ConnectError:
+    """What a failed WebSocket handshake means for the user: HTTP status, handshake, network."""
+    if isinstance(error, InvalidStatus):
+        return ConnectError(_describe_http_failure(safe_url, error))
+    if isinstance(error, InvalidHandshake):
+        return ConnectError(f"WebSocket handshake with {safe_url} failed: {error}")
+    return ConnectError(
+        f"could not reach the LiveKit server at {safe_url}: {error.strerror or error}"
     )
 
 
