@@ -340,13 +340,7 @@ class NetnsServer:
     def stop(self) -> None:
         """Stop the server and delete the namespace (idempotent)."""
         proc, self.process = self.process, None
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        local_server._stop_process(proc)
         self.namespace.delete()
         _live.discard(self)
 
