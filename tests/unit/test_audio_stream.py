@@ -581,3 +581,10 @@ async def test_opus_loopback_over_aiortc_peer_connections() -> None:
         await source.aclose()
         await sender.close()
         await receiver.close()
+
+
+def test_from_participant_checks_the_track_source() -> None:
+    follows = SimpleNamespace(_follow_track=lambda source, kind: FrameFanout())
+    for bad in ("microphone", True, 1.0):
+        with pytest.raises(ValueError, match="track_source must be a TrackSource value"):
+            AudioStream.from_participant(participant=follows, track_source=bad)  # type: ignore[arg-type]

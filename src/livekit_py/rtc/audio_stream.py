@@ -16,7 +16,7 @@ from .._validate import check_int
 from ..log import get_logger
 from ..media.frame_source import AVFrame, FrameFanout, fanout_of
 from ..session.ports import FollowsTracks
-from ..types import TrackKind, TrackSource
+from ..types import TrackKind
 from .audio_frame import AudioFrame
 from .audio_resampler import AudioResampler, AudioResamplerQuality
 from .frame_processor import FrameProcessor
@@ -231,13 +231,6 @@ def _fanout_of(track: object) -> FrameFanout:
     return fanout_of(track, TrackKind.KIND_AUDIO)
 
 
-def _source_name(track_source: int) -> str:
-    try:
-        return str(TrackSource.Name(track_source))
-    except ValueError:
-        return str(track_source)
-
-
 def _participant_track(participant: object, track_source: int) -> FrameFanout:
     """A FrameFanout following the participant's audio track of ``track_source``.
 
@@ -246,7 +239,8 @@ def _participant_track(participant: object, track_source: int) -> FrameFanout:
     """
     if not isinstance(participant, FollowsTracks):
         raise ValueError(f"participant must be a Participant, got {type(participant).__name__}")
-    _source_name(track_source)
+    if isinstance(track_source, bool) or not isinstance(track_source, int):
+        raise ValueError(f"track_source must be a TrackSource value, got {track_source!r}")
     return participant._follow_track(track_source, TrackKind.KIND_AUDIO)
 
 
