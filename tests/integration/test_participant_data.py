@@ -86,10 +86,14 @@ async def test_own_metadata_name_and_attributes(server_url: str, make_token: Tok
         for log in (logs["bob"], carol_log):
             alice_seen = await log.wait_for("participant_metadata_changed", about("alice"))
             assert alice_seen[1:] == ("", "m1")
-            assert (await log.wait_for("participant_name_changed", about("alice")))[1:] == (
-                "",
-                "Alice",
-            )
+            renamed = (await log.wait_for("participant_name_changed", about("alice")))[1:]
+            if log is carol_log:
+                # The official SDK reads the old name off its participant object when the
+                # event reaches Python; under load that object can already carry the new
+                # name (seen once: ('Alice', 'Alice')). What it must see is the new name.
+                assert renamed in (("", "Alice"), ("Alice", "Alice")), renamed
+            else:
+                assert renamed == ("", "Alice")
             await log.wait_for(
                 "participant_attributes_changed",
                 lambda c, p: p.identity == "alice" and "b" not in c,
