@@ -95,3 +95,19 @@ def rms_dbfs(samples: np.ndarray) -> float:
     x = samples.astype(np.float64) / 32768.0
     rms = float(np.sqrt(np.mean(x * x))) if x.size else 0.0
     return 20 * np.log10(max(rms, 1e-9))
+
+
+async def subscribed_track(room: Any, identity: str, *, timeout: float) -> Any:
+    """Wait until ``room`` (either SDK's) is subscribed to a track of ``identity``; return it."""
+    from tests.helpers import wait_until
+
+    def find() -> Any:
+        p = room.remote_participants.get(identity)
+        if p is None:
+            return None
+        return next((pub.track for pub in p.track_publications.values() if pub.track), None)
+
+    await wait_until(lambda: find() is not None, timeout=timeout, what=f"subscribed to {identity}")
+    track = find()
+    assert track is not None
+    return track

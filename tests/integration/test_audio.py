@@ -17,28 +17,12 @@ from tests.integration.audio_utils import (
     dominant_frequency,
     feed_sine,
     rms_dbfs,
+    subscribed_track,
 )
 
 pytestmark = [pytest.mark.server, pytest.mark.interop]
 
 SINE_DBFS = 20 * np.log10(0.5 / np.sqrt(2))  # a 0.5-amplitude sine: -9.03 dBFS
-
-
-async def _official_track(room: official.Room, identity: str) -> official.Track:
-    """Wait until the official room is subscribed to ``identity``'s audio and return it."""
-
-    def find() -> official.Track | None:
-        p = room.remote_participants.get(identity)
-        if p is None:
-            return None
-        return next((pub.track for pub in p.track_publications.values() if pub.track), None)
-
-    await wait_until(
-        lambda: find() is not None, timeout=15, what=f"official subscribed to {identity}"
-    )
-    track = find()
-    assert track is not None
-    return track
 
 
 async def test_our_sine_reaches_the_official_sdk(server_url: str, make_token: TokenFactory) -> None:
@@ -58,7 +42,7 @@ async def test_our_sine_reaches_the_official_sdk(server_url: str, make_token: To
             assert log.args("local_track_published") == [(publication, track)]
             assert ours.local_participant.track_publications[publication.sid] is publication
 
-            remote = await _official_track(theirs, "ours")
+            remote = await subscribed_track(theirs, "ours", timeout=15)
             await asyncio.wait_for(publication.wait_for_subscription(), 10)
             assert (await log.wait_for("local_track_subscribed")) == (track,)
             stream = official.AudioStream(remote, sample_rate=48000, num_channels=1)

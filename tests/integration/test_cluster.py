@@ -20,7 +20,13 @@ from livekit_py import rtc
 from signaling import local_server
 from tests.conftest import TokenFactory
 from tests.helpers import EventLog, wait_until
-from tests.integration.audio_utils import background, collect_audio, dominant_frequency, feed_sine
+from tests.integration.audio_utils import (
+    background,
+    collect_audio,
+    dominant_frequency,
+    feed_sine,
+    subscribed_track,
+)
 
 pytestmark = [pytest.mark.server, pytest.mark.interop]
 
@@ -58,21 +64,6 @@ async def _identities_via(node: local_server.ClusterNode, room: str) -> list[str
     finally:
         await lkapi.aclose()
     return sorted(p.identity for p in res.participants)
-
-
-async def _official_audio(room: official.Room, identity: str) -> official.Track:
-    def find() -> official.Track | None:
-        p = room.remote_participants.get(identity)
-        if p is None:
-            return None
-        return next((pub.track for pub in p.track_publications.values() if pub.track), None)
-
-    await wait_until(
-        lambda: find() is not None, timeout=30, what=f"official subscribed to {identity}"
-    )
-    track = find()
-    assert track is not None
-    return track
 
 
 @pytest.mark.parametrize("host", ["ours", "theirs"], ids=["room-on-our-node", "room-on-their-node"])
@@ -148,7 +139,7 @@ async def test_ours_and_official_on_different_nodes_share_a_room(
             their_mic = official.TrackPublishOptions(source=official.TrackSource.SOURCE_MICROPHONE)
             await theirs.local_participant.publish_track(their_track, their_mic)
 
-            remote = await _official_audio(theirs, "ours")
+            remote = await subscribed_track(theirs, "ours", timeout=30)
             their_stream = official.AudioStream(remote, sample_rate=48000, num_channels=1)
             their_samples, their_rate, _ = await collect_audio(their_stream, 1.0, timeout=30)
             await their_stream.aclose()

@@ -20,7 +20,12 @@ from livekit_py import rtc
 from signaling.tcp_proxy import TcpProxy
 from tests.conftest import TokenFactory
 from tests.helpers import EventLog, wait_until
-from tests.integration.audio_utils import background, dominant_frequency, feed_sine
+from tests.integration.audio_utils import (
+    background,
+    dominant_frequency,
+    feed_sine,
+    subscribed_track,
+)
 
 pytestmark = [pytest.mark.server, pytest.mark.interop]
 
@@ -37,21 +42,6 @@ async def proxy(server_url: str) -> AsyncIterator[TcpProxy]:
         yield p
     finally:
         await p.close()
-
-
-async def _official_audio(room: official.Room, identity: str) -> official.Track:
-    def find() -> official.Track | None:
-        p = room.remote_participants.get(identity)
-        if p is None:
-            return None
-        return next((pub.track for pub in p.track_publications.values() if pub.track), None)
-
-    await wait_until(
-        lambda: find() is not None, timeout=20, what=f"official subscribed to {identity}"
-    )
-    track = find()
-    assert track is not None
-    return track
 
 
 class AudioCounter:
@@ -94,7 +84,7 @@ async def test_a_cut_signal_socket_resumes_and_audio_and_data_keep_flowing(
         await ours.connect(proxy.url, make_token("ours"))
         async with background(feed_sine(source, rtc.AudioFrame, 440.0, seconds=120)):
             publication = await ours.local_participant.publish_track(track)
-            counter = AudioCounter(await _official_audio(theirs, "ours"))
+            counter = AudioCounter(await subscribed_track(theirs, "ours", timeout=20))
             await wait_until(lambda: len(counter.since(0)) > 48000 // 2, timeout=20, what="audio")
 
             before = len(log.items)
@@ -197,7 +187,7 @@ async def test_refused_connections_for_5s_then_reconnected(
         await ours.connect(proxy.url, make_token("ours"))
         async with background(feed_sine(source, rtc.AudioFrame, 440.0, seconds=120)):
             publication = await ours.local_participant.publish_track(track)
-            counter = AudioCounter(await _official_audio(theirs, "ours"))
+            counter = AudioCounter(await subscribed_track(theirs, "ours", timeout=20))
             proxy.refusing = True
             proxy.cut()
             cut_at = time.monotonic()
@@ -240,7 +230,7 @@ async def test_a_server_restart_rejoins_and_republishes(
         async with background(feed_sine(source, rtc.AudioFrame, 440.0, seconds=120)):
             publication = await ours.local_participant.publish_track(track)
             old_sid = publication.sid
-            await _official_audio(theirs, "ours")
+            await subscribed_track(theirs, "ours", timeout=20)
             await asyncio.to_thread(livekit_server.restart, 2.0)
             back_at = time.monotonic()
             await log.wait_for("reconnected", timeout=60)
@@ -310,7 +300,7 @@ async def test_simulated_scenarios_end_reconnected(
         await ours.connect(server_url, make_token("ours"))
         async with background(feed_sine(source, rtc.AudioFrame, 440.0, seconds=120)):
             publication = await ours.local_participant.publish_track(track)
-            await _official_audio(theirs, "ours")
+            await subscribed_track(theirs, "ours", timeout=20)
             before = len(log.items)
             started = time.monotonic()
             await ours.simulate_scenario(scenario)
