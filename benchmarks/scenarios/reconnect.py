@@ -126,6 +126,12 @@ async def data_back_after_media_block(ctx: Context) -> None:
         rooms.append(room)
     sender, receiver = rooms
     await wait_for_participant(receiver, "sender")
+    # per room: when it last went reconnecting and when it last came back
+    went: dict[int, float] = {}
+    back: dict[int, float] = {}
+    for index, room in enumerate(rooms):
+        room.on("reconnecting", lambda i=index: went.__setitem__(i, time.perf_counter()))
+        room.on("reconnected", lambda i=index: back.__setitem__(i, time.perf_counter()))
     received: list[int] = []
     receiver.on("data_received", lambda packet: received.append(int(packet.data)))
     counter = 0
@@ -156,10 +162,20 @@ async def data_back_after_media_block(ctx: Context) -> None:
                 return
             await asyncio.sleep(0.01)
         back_ms = (time.perf_counter() - unblocked_at) * 1e3
+        # every room that went reconnecting must be back (it may take longer than data)
+        while any(back.get(i, 0.0) < at for i, at in went.items()):
+            if time.perf_counter() - unblocked_at > limit:
+                res.note(f"a room was still reconnecting {limit:g} s after the unblock")
+                return
+            await asyncio.sleep(0.01)
     finally:
         sending.cancel()
     sent_before = first_after - 1
     lost = len(set(range(1, sent_before + 1)) - set(received))
+    if went:
+        resumed_ms = max(max(0.0, back[i] - unblocked_at) for i in went) * 1e3
+        res.metric("resumed_ms", resumed_ms, "ms", label="unblock to reconnected (both rooms)")
+    res.note(f"{len(went)} of 2 rooms went reconnecting during the block")
     res.metric("back_ms", back_ms, "ms", label="unblock to data flowing again")
     res.note(
         f"media blocked {blocked_for:g} s; {sent_before} reliable packets sent before the "
@@ -204,8 +220,9 @@ SCENARIOS = [
         "(`signaling/netns.py`; needs root), two participants of the SDK under test, the "
         "sender publishing a numbered reliable packet every 50 ms. Every media packet "
         "(UDP and the ICE/TCP port, not the signal port) is dropped by nftables for 20 s; "
-        "the server gives up on the media path after about 15 s. The figure is the time "
-        "from the unblock until a packet sent after it reaches the receiver; the note "
+        "the server gives up on the media path after about 15 s. The figures are the time "
+        "from the unblock until every room that went reconnecting emitted `reconnected` "
+        "and until a packet sent after it reaches the receiver; the note "
         "says how many packets sent before the unblock never arrived.",
         run=data_back_after_media_block,
         budget_quick=120,

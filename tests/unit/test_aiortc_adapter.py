@@ -11,6 +11,7 @@ import re
 import threading
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import aioice
 import aiortc
@@ -31,6 +32,7 @@ from livekit_py.webrtc.aiortc_adapter import (
     ice_connections,
     install_encoder,
     installed_encoder,
+    retransmit_sctp_now,
     set_aiortc_target_bitrate,
 )
 
@@ -245,6 +247,67 @@ async def test_a_connection_not_started_is_left_to_aiortc() -> None:
     a = aioice.Connection(ice_controlling=True, components=1)
     assert await adopt_remote_ice_restart(a, "someUfrag", "somePasswordOf22charsXX") == 0
     assert a.remote_username is None
+
+
+# ---------------------------------------------------------------------- SCTP after an outage
+
+
+def test_a_missing_sctp_internal_fails_the_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiortc_adapter, "_SCTP_T3_EXPIRED", "_renamed_t3_expired")
+    with pytest.raises(ImportError, match="_renamed_t3_expired"):
+        aiortc_adapter._check_internals()
+
+
+_Pair = tuple[RTCPeerConnection, RTCPeerConnection, Any, "asyncio.Queue[Any]"]
+
+
+async def _data_channel_pair() -> _Pair:
+    a = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    b = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    received: asyncio.Queue[Any] = asyncio.Queue()
+    opened = asyncio.Event()
+
+    @b.on("datachannel")
+    def on_channel(channel: Any) -> None:
+        channel.on("message", received.put_nowait)
+
+    channel = a.createDataChannel("reliable")
+    channel.on("open", opened.set)
+    await a.setLocalDescription(await a.createOffer())
+    await b.setRemoteDescription(a.localDescription)
+    await b.setLocalDescription(await b.createAnswer())
+    await a.setRemoteDescription(b.localDescription)
+    await asyncio.wait_for(opened.wait(), 30)
+    channel.send("first")
+    assert await asyncio.wait_for(received.get(), 30) == "first"
+    return a, b, channel, received
+
+
+async def test_retransmit_sctp_now_sends_what_was_lost_without_waiting_for_the_timer() -> None:
+    a, b, channel, received = await _data_channel_pair()
+    sctp = a.sctp
+    assert sctp is not None
+    try:
+        assert retransmit_sctp_now(sctp) is False  # nothing outstanding
+        sctp._rto = 60.0  # test-only: the timer alone would not resend within the test
+        real_send = sctp._send_chunk
+        dropped = asyncio.Event()
+
+        async def lose_data(chunk: Any) -> None:  # the path is down for DATA chunks
+            if type(chunk).__name__ == "DataChunk":
+                dropped.set()
+                return
+            await real_send(chunk)
+
+        sctp._send_chunk = lose_data
+        channel.send("held during the outage")
+        await asyncio.wait_for(dropped.wait(), 30)
+        sctp._send_chunk = real_send  # the path is back
+        assert retransmit_sctp_now(sctp) is True
+        assert await asyncio.wait_for(received.get(), 30) == "held during the outage"
+    finally:
+        await a.close()
+        await b.close()
 
 
 # ---------------------------------------------------------------------- one place

@@ -440,6 +440,54 @@ async def test_a_leave_resumes_or_disconnects_as_its_action_says(
     assert ("reconnecting" in log.names()) is resumes
 
 
+def _leave(action: int) -> proto_rtc.LeaveRequest:
+    return proto_rtc.LeaveRequest(
+        reason=proto_models.DisconnectReason.CONNECTION_TIMEOUT,
+        action=action,  # type: ignore[arg-type]
+    )
+
+
+async def test_a_repeated_resume_leave_does_not_end_the_reconnect() -> None:
+    # seen on a loaded machine: the server sent its CONNECTION_TIMEOUT/RESUME leave twice
+    room, signal, _ = await connected_room(join_response())
+    with_fake_time(room)
+    log = EventLog(room, LIFECYCLE)
+    signal.deliver(leave=_leave(proto_rtc.LeaveRequest.Action.RESUME))
+    signal.deliver(leave=_leave(proto_rtc.LeaveRequest.Action.RESUME))
+    signal.drop()
+    await log.wait_for("reconnected", timeout=5)
+    await asyncio.sleep(0.05)  # nothing else is on its way
+    assert "disconnected" not in log.names() and len(signal.resumes) == 1
+    assert room.isconnected()
+    await room.disconnect()
+
+
+async def test_a_reconnect_leave_while_resuming_turns_the_next_attempt_into_a_rejoin() -> None:
+    room, signal, _ = await connected_room(join_response())
+    with_fake_time(room)
+    log = EventLog(room, LIFECYCLE)
+    signal.deliver(leave=_leave(proto_rtc.LeaveRequest.Action.RESUME))
+    signal.deliver(leave=_leave(proto_rtc.LeaveRequest.Action.RECONNECT))
+    await log.wait_for("reconnected", timeout=5)
+    await asyncio.sleep(0.05)
+    assert signal.resumes == [] and "disconnected" not in log.names()
+    assert room.isconnected()
+    await room.disconnect()
+
+
+async def test_a_disconnect_leave_while_reconnecting_ends_the_session() -> None:
+    room, signal, _ = await connected_room(join_response())
+    sleep = ManualSleep()
+    room._session.sleep = sleep
+    log = EventLog(room, LIFECYCLE)
+    signal.resume_results = [ConnectError("refused")]
+    signal.drop()
+    await log.wait_for("reconnecting", timeout=5)
+    signal.deliver(leave=_leave(proto_rtc.LeaveRequest.Action.DISCONNECT))
+    await log.wait_for("disconnected", timeout=5)
+    assert log.args("disconnected") == [(rtc.DisconnectReason.CONNECTION_TIMEOUT,)]
+
+
 async def test_disconnect_while_reconnecting_stops_the_attempts() -> None:
     room, signal, engine = await connected_room(join_response())
     sleep = ManualSleep()
@@ -483,7 +531,9 @@ async def test_resume_disabled_by_the_server_rejoins_instead() -> None:
     log = EventLog(room, LIFECYCLE)
     signal.drop()
     await log.wait_for("reconnected", timeout=5)
+    await asyncio.sleep(0.05)
     assert signal.resumes == [] and "disconnected" not in log.names()
+    assert room.isconnected()
     await room.disconnect()
 
 
@@ -553,5 +603,7 @@ async def test_simulate_scenario_checks_its_input_and_the_state() -> None:
     log = EventLog(room, LIFECYCLE)
     await room.simulate_scenario(7)  # full reconnect: started here
     await log.wait_for("reconnected", timeout=5)
+    await asyncio.sleep(0.05)
     assert signal.resumes == [] and "disconnected" not in log.names()
+    assert room.isconnected()
     await room.disconnect()

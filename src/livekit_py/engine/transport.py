@@ -31,6 +31,7 @@ from ..webrtc.aiortc_adapter import (
     disable_consent_checks,
     ice_connections,
     restart_local_ice,
+    retransmit_sctp_now,
 )
 from .offer_filter import (
     RejectedSection,
@@ -209,6 +210,7 @@ class PeerTransport:
         if ice is None or not ice.usernameFragment or not ice.password:
             return
         restarted = False
+        path_back = False
         for connection in ice_connections(self.pc):
             if connection.remote_username in (None, ice.usernameFragment):
                 continue
@@ -216,11 +218,15 @@ class PeerTransport:
             renominated = await adopt_remote_ice_restart(
                 connection, ice.usernameFragment, ice.password
             )
+            path_back = path_back or renominated > 0
             logger.info(
                 "%s: followed the server's ICE restart (%d pair(s) nominated again)",
                 self.name,
                 renominated,
             )
+        if path_back and self.pc.sctp is not None and retransmit_sctp_now(self.pc.sctp):
+            # data held during an outage goes now, not at SCTP's next timer (up to 1+ s)
+            logger.debug("%s: retransmitted the data outstanding since the outage", self.name)
         if restarted:
             self.ice_restarts += 1
             self._ice_restarted.set()

@@ -203,6 +203,7 @@ class Session:
         """Awaited once the new media connection is up: republish, restore subscriptions."""
         self._config = EngineConfig()
         self._leave_arrived = False
+        self._rejoin_requested = False
         # reliable packets a full reconnect moves from the old engine to the new one
         self._carry_over: list[proto_models.DataPacket] = []
 
@@ -395,6 +396,17 @@ class Session:
             full = leave.action == _LEAVE.RECONNECT or leave.reason == _STATE_MISMATCH
             self._begin_reconnect(why, proto_models.ReconnectReason.RR_UNKNOWN, full=full)
             return
+        if self._state is SessionState.RECONNECTING and leave.action in (
+            _LEAVE.RESUME,
+            _LEAVE.RECONNECT,
+        ):
+            # A second leave while we already do what the first asked (seen under
+            # load: two CONNECTION_TIMEOUT/RESUME leaves 10 ms apart) must not end
+            # the session; a RECONNECT makes the next attempts full rejoins.
+            if leave.action == _LEAVE.RECONNECT or leave.reason == _STATE_MISMATCH:
+                self._rejoin_requested = True
+            logger.debug("already reconnecting; %s", why)
+            return
         self._leave_arrived = True
         self._schedule_disconnect(reason, why)
 
@@ -463,6 +475,7 @@ class Session:
             why = f"{why}; the server disabled resuming"
             full = True
         self._set_state(SessionState.RECONNECTING, why)
+        self._rejoin_requested = False
         if self._engine is not None:
             self._engine.suspend_data()  # reliable sends wait for the reconnect's outcome
         self._reconnect_task = asyncio.get_running_loop().create_task(
@@ -499,6 +512,8 @@ class Session:
             rejoin_now = False
             if self._state is not SessionState.RECONNECTING:
                 return
+            if self._rejoin_requested:
+                full, self._rejoin_requested = True, False
             attempt += 1
             kind = "rejoin" if full else "resume"
             try:

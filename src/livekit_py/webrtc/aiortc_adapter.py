@@ -49,7 +49,7 @@ import aioice
 import aiortc
 from aioice import Connection
 from aioice.ice import CandidatePair
-from aiortc import RTCPeerConnection, RTCRtpSender
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSctpTransport
 from aiortc.codecs.base import Encoder
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
@@ -64,6 +64,7 @@ __all__ = [
     "install_encoder",
     "restart_local_ice",
     "installed_encoder",
+    "retransmit_sctp_now",
     "set_aiortc_target_bitrate",
 ]
 
@@ -85,6 +86,10 @@ NOMINATE_WAIT = 5.0
 _BUILD_REQUEST = "build_request"
 _LOCAL_USERNAME = "_local_username"
 _LOCAL_PASSWORD = "_local_password"
+# RTCSctpTransport: the retransmission timer's handle and what it calls when it fires.
+_SCTP_T3_HANDLE = "_t3_handle"
+_SCTP_T3_EXPIRED = "_t3_expired"
+_SCTP_T3_START = "_t3_start"
 # ICE credentials: ice-char is ALPHA / DIGIT / "+" / "/" (RFC 8839); aioice checks the lengths.
 _ICE_CHARS = string.ascii_letters + string.digits
 
@@ -165,6 +170,18 @@ def _missing_internals() -> list[str]:
             missing.append(f"aioice Connection.{prop} no longer reads {attr}")
         if prop not in _code_names(RTCIceGatherer.getLocalParameters):
             missing.append(f"RTCIceGatherer.getLocalParameters no longer reads {prop}")
+    # RTCSctpTransport: the T3 timer handle (set in __init__, None when nothing is
+    # outstanding) and the method the timer calls, which marks every outstanding
+    # chunk for retransmission and transmits.
+    if _SCTP_T3_HANDLE not in _code_names(RTCSctpTransport.__init__):
+        missing.append(f"RTCSctpTransport.__init__ no longer sets {_SCTP_T3_HANDLE}")
+    expired = getattr(RTCSctpTransport, _SCTP_T3_EXPIRED, None)
+    if not callable(expired):
+        missing.append(f"RTCSctpTransport has no method {_SCTP_T3_EXPIRED}")
+    elif not {_SCTP_T3_HANDLE, "_transmit"} <= _code_names(expired):
+        missing.append(f"RTCSctpTransport.{_SCTP_T3_EXPIRED} no longer clears the timer and sends")
+    elif _SCTP_T3_EXPIRED not in _code_names(getattr(RTCSctpTransport, _SCTP_T3_START, None)):
+        missing.append(f"RTCSctpTransport.{_SCTP_T3_START} no longer arms {_SCTP_T3_EXPIRED}")
     return missing
 
 
@@ -372,3 +389,32 @@ def restart_local_ice(connection: Connection) -> tuple[str, str]:
     setattr(connection, _LOCAL_USERNAME, username)
     setattr(connection, _LOCAL_PASSWORD, password)
     return username, password
+
+
+# -- SCTP after an outage --------------------------------------------------------------
+
+
+def retransmit_sctp_now(sctp: RTCSctpTransport) -> bool:
+    """Retransmit what ``sctp`` has outstanding now, instead of when its timer fires.
+
+    During a media outage aiortc's SCTP (1.14 to 1.16) retransmits on its T3
+    timer, one retransmission timeout (at least a second) apart, so data sent
+    while the path was down waits up to that long after the path is back.
+    Call this once the path is known to work again (a nomination answered after
+    an ICE restart): it fires the timer at once, which retransmits every
+    outstanding chunk (from a congestion window of one packet, as the timer
+    does) and re-arms it.
+
+    Args:
+        sctp: The peer connection's SCTP transport.
+
+    Returns:
+        Whether anything was outstanding (False: nothing to do).
+    """
+    handle: asyncio.TimerHandle | None = getattr(sctp, _SCTP_T3_HANDLE)
+    if handle is None:
+        return False
+    handle.cancel()
+    fire: Callable[[], None] = getattr(sctp, _SCTP_T3_EXPIRED)
+    fire()
+    return True
