@@ -32,6 +32,7 @@ from livekit_py.webrtc.aiortc_adapter import (
     ice_connections,
     install_encoder,
     installed_encoder,
+    divert_received_packets,
     retransmit_sctp_now,
     set_aiortc_target_bitrate,
 )
@@ -308,6 +309,48 @@ async def test_retransmit_sctp_now_sends_what_was_lost_without_waiting_for_the_t
     finally:
         await a.close()
         await b.close()
+
+
+# ---------------------------------------------------------------------- received audio packets
+
+
+async def test_diverted_audio_packets_reach_the_sink_and_not_aiortcs_decoder() -> None:
+    sender_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    receiver_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    packets: list[Any] = []
+    enough = asyncio.Event()
+
+    def sink(packet: Any) -> None:
+        packets.append(packet)
+        if len(packets) >= 10:
+            enough.set()
+
+    @receiver_pc.on("track")
+    def on_track(track: Any) -> None:
+        (transceiver,) = receiver_pc.getTransceivers()
+        divert_received_packets(transceiver.receiver, sink)
+
+    sender_pc.addTrack(AudioStreamTrack())
+    try:
+        await sender_pc.setLocalDescription(await sender_pc.createOffer())
+        await receiver_pc.setRemoteDescription(sender_pc.localDescription)
+        await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
+        await sender_pc.setRemoteDescription(receiver_pc.localDescription)
+        await asyncio.wait_for(enough.wait(), 30)
+        sequences = [p.sequence_number for p in packets]
+        assert sequences == sorted(sequences) and all(p.payload for p in packets)
+        (transceiver,) = receiver_pc.getTransceivers()
+        # aiortc decoded nothing: its track has no frame queued
+        assert transceiver.receiver.track._queue.qsize() == 0
+        with pytest.raises(ValueError, match="audio"):
+            video_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            try:
+                divert_received_packets(video_pc.addTransceiver("video").receiver, sink)
+            finally:
+                await video_pc.close()
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
 
 
 # ---------------------------------------------------------------------- one place

@@ -49,11 +49,12 @@ import aioice
 import aiortc
 from aioice import Connection
 from aioice.ice import CandidatePair
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSctpTransport
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSctpTransport
 from aiortc.codecs.base import Encoder
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.rtcicetransport import RTCIceGatherer
+from aiortc.rtp import RtpPacket
 
 __all__ = [
     "AiortcVideoEncoder",
@@ -65,6 +66,7 @@ __all__ = [
     "restart_local_ice",
     "installed_encoder",
     "retransmit_sctp_now",
+    "divert_received_packets",
     "set_aiortc_target_bitrate",
 ]
 
@@ -90,6 +92,8 @@ _LOCAL_PASSWORD = "_local_password"
 _SCTP_T3_HANDLE = "_t3_handle"
 _SCTP_T3_EXPIRED = "_t3_expired"
 _SCTP_T3_START = "_t3_start"
+# RTCRtpReceiver: the jitter buffer every received (depayloaded) packet is added to.
+_RECEIVER_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 # ICE credentials: ice-char is ALPHA / DIGIT / "+" / "/" (RFC 8839); aioice checks the lengths.
 _ICE_CHARS = string.ascii_letters + string.digits
 
@@ -182,6 +186,14 @@ def _missing_internals() -> list[str]:
         missing.append(f"RTCSctpTransport.{_SCTP_T3_EXPIRED} no longer clears the timer and sends")
     elif _SCTP_T3_EXPIRED not in _code_names(getattr(RTCSctpTransport, _SCTP_T3_START, None)):
         missing.append(f"RTCSctpTransport.{_SCTP_T3_START} no longer arms {_SCTP_T3_EXPIRED}")
+    # RTCRtpReceiver: the jitter buffer is an instance attribute set in __init__ and
+    # fed (add) by the packet handler, which decodes whatever frame add() returns.
+    if _RECEIVER_JITTER_BUFFER not in _code_names(RTCRtpReceiver.__init__):
+        missing.append(f"RTCRtpReceiver.__init__ no longer sets {_RECEIVER_JITTER_BUFFER}")
+    elif not {_RECEIVER_JITTER_BUFFER, "add"} <= _code_names(RTCRtpReceiver._handle_rtp_packet):
+        missing.append(
+            f"RTCRtpReceiver._handle_rtp_packet no longer adds packets to {_RECEIVER_JITTER_BUFFER}"
+        )
     return missing
 
 
@@ -418,3 +430,47 @@ def retransmit_sctp_now(sctp: RTCSctpTransport) -> bool:
     fire: Callable[[], None] = getattr(sctp, _SCTP_T3_EXPIRED)
     fire()
     return True
+
+
+# -- received RTP before aiortc's jitter buffer -------------------------------------------
+
+
+PacketSink = Callable[[RtpPacket], None]
+"""Takes each received RTP packet (payload already depayloaded by aiortc)."""
+
+
+class _PacketDiversion:
+    """Sits where aiortc's jitter buffer was: hands every packet on, completes no frame."""
+
+    __slots__ = ("_sink",)
+
+    def __init__(self, sink: PacketSink) -> None:
+        self._sink = sink
+
+    def add(self, packet: RtpPacket) -> tuple[bool, None]:
+        self._sink(packet)
+        return False, None  # no picture loss to report, nothing for aiortc to decode
+
+
+def divert_received_packets(receiver: RTCRtpReceiver, sink: PacketSink) -> None:
+    """Give every RTP packet ``receiver`` accepts to ``sink`` instead of aiortc's jitter buffer.
+
+    aiortc (1.14 to 1.16) puts received audio through a fixed jitter buffer
+    (16 packets, 4 prefetched) that stalls at the first missing packet and jumps
+    to the newest when full, and decodes what it releases. Replacing that buffer
+    on this receiver hands each packet (after aiortc's RTCP statistics, RTX
+    unwrapping and depayloading, so receiver reports stay right) to ``sink``;
+    aiortc then decodes nothing and its track only reports the end. Call it
+    before packets arrive (when the transceiver appears).
+
+    Args:
+        receiver: An audio receiver of a peer connection.
+        sink: Called on the event loop with each packet, in arrival order.
+
+    Raises:
+        ValueError: If ``receiver`` is not an audio receiver.
+    """
+    track = receiver.track
+    if track is None or track.kind != "audio":
+        raise ValueError("only an audio receiver's packets can be diverted")
+    setattr(receiver, _RECEIVER_JITTER_BUFFER, _PacketDiversion(sink))
