@@ -29,10 +29,10 @@ from livekit_py.webrtc.aiortc_adapter import (
     adopt_remote_ice_restart,
     aiortc_target_bitrate,
     disable_consent_checks,
+    divert_received_packets,
     ice_connections,
     install_encoder,
     installed_encoder,
-    divert_received_packets,
     retransmit_sctp_now,
     set_aiortc_target_bitrate,
 )
