@@ -362,3 +362,27 @@ async def test_audio_max_bitrate_is_honoured(server_url: str, make_token: TokenF
         await room.disconnect()
         await low_src.aclose()
         await high_src.aclose()
+
+
+async def test_the_servers_answer_turns_opus_fec_on_and_dtx_follows_the_options(
+    server_url: str, make_token: TokenFactory
+) -> None:
+    from livekit_py.webrtc.aiortc_adapter import installed_encoder
+    from livekit_py.webrtc.opus import OpusEncoder
+
+    room = rtc.Room()
+    sources = [rtc.AudioSource(48000, 1), rtc.AudioSource(48000, 1)]
+    tracks = [rtc.LocalAudioTrack.create_audio_track(f"a{i}", s) for i, s in enumerate(sources)]
+    try:
+        await room.connect(server_url, make_token("speaker"))
+        await room.local_participant.publish_track(tracks[0])
+        await room.local_participant.publish_track(tracks[1], rtc.TrackPublishOptions(dtx=False))
+        encoders = [installed_encoder(t._sender) if t._sender else None for t in tracks]
+        assert all(isinstance(e, OpusEncoder) for e in encoders), encoders
+        # LiveKit answers our useinbandfec=1, and adds usedtx=1 unless DTX was disabled
+        await wait_until(lambda: all(e.fec for e in encoders), what="FEC on")  # type: ignore[union-attr]
+        assert [e.dtx for e in encoders] == [True, False]  # type: ignore[union-attr]
+    finally:
+        await room.disconnect()
+        for source in sources:
+            await source.aclose()

@@ -31,6 +31,7 @@ from livekit_py.webrtc.encoders import (
     AudioEncoderConfig,
     VideoEncoderConfig,
     audio_encoder_config,
+    opus_fmtp_by_mid,
     video_encoder_config,
 )
 from livekit_py.webrtc.opus import OpusEncoder
@@ -861,11 +862,12 @@ def _with_opus_fmtp(sdp: str, fmtp: str) -> str:
     return "\r\n".join(out) + "\r\n"
 
 
-async def test_the_answer_turns_fec_on_and_receiver_reports_are_followed(
+async def test_the_answer_sets_fec_and_dtx_and_receiver_reports_are_followed(
     real_engine: tuple[RtcEngine, FakeSignal],
 ) -> None:
-    """The server's answer says useinbandfec=1: the encoder of the audio m-line sends FEC;
-    its expected loss follows the receiver reports until the track is unpublished."""
+    """The server's answer says useinbandfec=1 (and usedtx=1): the encoder of the audio
+    m-line sends FEC (and DTX); its expected loss follows the receiver reports until the
+    track is unpublished."""
     from aiortc import RTCPeerConnection
 
     e, signal = real_engine
@@ -873,6 +875,8 @@ async def test_the_answer_turns_fec_on_and_receiver_reports_are_followed(
 
     async def answer_next_offer(fmtp: str) -> None:
         offer = (await signal.next_sent("offer")).offer
+        if "m=audio" in offer.sdp:  # offered as libwebrtc does, for the answer to say it
+            assert opus_fmtp_by_mid(offer.sdp) == {"1": {"useinbandfec": "1"}}
         await server.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
         await server.setLocalDescription(await server.createAnswer())
         sdp = _with_opus_fmtp(server.localDescription.sdp, fmtp)
@@ -887,14 +891,14 @@ async def test_the_answer_turns_fec_on_and_receiver_reports_are_followed(
         feedback = e._loss_feedback[transceiver]
         assert feedback.running
         negotiated = asyncio.ensure_future(e.negotiate_publisher())
-        await answer_next_offer("minptime=10;useinbandfec=1;maxaveragebitrate=24000")
+        await answer_next_offer("minptime=10;useinbandfec=1;usedtx=1;maxaveragebitrate=24000")
         await asyncio.wait_for(negotiated, 10)
-        assert encoder.fec and encoder.bitrate == 24_000
+        assert encoder.fec and encoder.dtx and encoder.bitrate == 24_000
 
         negotiated = asyncio.ensure_future(e.negotiate_publisher())
         await answer_next_offer("minptime=10")
         await asyncio.wait_for(negotiated, 10)
-        assert not encoder.fec and encoder.bitrate == 32_000
+        assert not encoder.fec and not encoder.dtx and encoder.bitrate == 32_000
 
         await e.remove_publisher_track(transceiver, renegotiate=False)
         assert not feedback.running and transceiver not in e._loss_feedback

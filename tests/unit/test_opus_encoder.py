@@ -24,6 +24,7 @@ from livekit_py.webrtc.encoders import (
     audio_encoder_config,
     encoder_for,
     loss_feedback_for,
+    offer_opus_fec,
     opus_fmtp_by_mid,
 )
 from livekit_py.webrtc.opus import OpusEncoder, PyAVOpusEncoder, make_opus_encoder
@@ -217,6 +218,54 @@ def test_dtx_is_on_unless_the_options_say_otherwise() -> None:
     assert audio_encoder_config(options) == AudioEncoderConfig(bitrate=20_000, dtx=False)
 
 
+# ---------------------------------------------------------------------- the offer
+
+
+async def test_our_offer_asks_for_opus_fec_as_libwebrtc_does() -> None:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        pc.addTransceiver("audio", direction="sendonly")
+        pc.addTransceiver("video", direction="sendonly")
+        pc.createDataChannel("x")
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+    finally:
+        await pc.close()
+    assert "a=fmtp:96 " not in sdp  # aiortc offers Opus without any
+    offered = offer_opus_fec(sdp)
+    lines = offered.split("\r\n")
+    rtpmap = lines.index("a=rtpmap:96 opus/48000/2")
+    assert lines[rtpmap + 1] == "a=fmtp:96 useinbandfec=1"
+    assert [line for line in lines if line not in sdp.split("\r\n")] == [lines[rtpmap + 1]]
+    assert opus_fmtp_by_mid(offered) == {"0": {"useinbandfec": "1"}}
+    assert offer_opus_fec(offered) == offered
+
+
+def test_an_existing_opus_fmtp_keeps_its_parameters() -> None:
+    sdp = "\n".join(
+        [
+            "v=0",
+            "m=video 9 UDP/TLS/RTP/SAVPF 111",
+            "a=rtpmap:111 VP8/90000",
+            "a=fmtp:111 x=1",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111 0",
+            "a=rtpmap:111 OPUS/48000/2",
+            "a=fmtp:111 minptime=10",
+            "a=rtpmap:0 PCMU/8000",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 100",
+            "a=rtpmap:100 opus/48000/2",
+            "a=fmtp:100 stereo=1;useinbandfec=0",
+            "",
+        ]
+    )
+    lines = offer_opus_fec(sdp).split("\n")
+    assert lines[3] == "a=fmtp:111 x=1"  # video: as it was
+    assert lines[6] == "a=fmtp:111 minptime=10;useinbandfec=1"
+    assert "a=fmtp:0" not in offer_opus_fec(sdp)
+    assert lines[10] == "a=fmtp:100 stereo=1;useinbandfec=0"  # said otherwise: kept
+    assert len(lines) == len(sdp.split("\n"))
+
+
 # ---------------------------------------------------------------------- the answer
 
 ANSWER = "\r\n".join(
@@ -263,19 +312,19 @@ def test_the_opus_fmtp_of_each_audio_section_is_read() -> None:
 
 
 @needs_libopus
-async def test_the_answer_turns_fec_on_and_caps_the_bitrate() -> None:
+async def test_the_answer_sets_fec_and_dtx_and_caps_the_bitrate() -> None:
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     try:
         transceiver = pc.addTransceiver("audio", direction="sendonly")
         sender = transceiver.sender
         encoder = OpusEncoder(48_000)
         install_encoder(sender, encoder)
-        apply_answer(sender, {"minptime": "10", "useinbandfec": "1"})
-        assert encoder.fec and encoder.bitrate == 48_000
+        apply_answer(sender, {"minptime": "10", "useinbandfec": "1", "usedtx": "1"})
+        assert encoder.fec and encoder.dtx and encoder.bitrate == 48_000
         apply_answer(sender, {"useinbandfec": "0", "maxaveragebitrate": "20000"})
-        assert not encoder.fec and encoder.bitrate == 20_000
+        assert not encoder.fec and not encoder.dtx and encoder.bitrate == 20_000
         apply_answer(sender, {"useinbandfec": "1", "maxaveragebitrate": "x"})
-        assert encoder.fec and encoder.bitrate == 48_000
+        assert encoder.fec and not encoder.dtx and encoder.bitrate == 48_000
         # video, or the PyAV fallback: nothing to do
         fallback = PyAVOpusEncoder(32_000)
         install_encoder(sender, fallback)

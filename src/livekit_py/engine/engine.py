@@ -44,6 +44,7 @@ from ..webrtc.encoders import (
     apply_answer,
     configure_sender,
     loss_feedback_for,
+    offer_opus_fec,
     opus_fmtp_by_mid,
 )
 from .transport import PeerTransport
@@ -358,11 +359,10 @@ class RtcEngine:
             raise ConnectionError("the engine is not started")
 
         async def send_offer(sdp: str, offer_id: int) -> None:
-            await self._signal.send(
-                proto_rtc.SignalRequest(
-                    offer=proto_rtc.SessionDescription(type="offer", sdp=sdp, id=offer_id)
-                )
-            )
+            # Opus offered with useinbandfec=1, as libwebrtc does: the server's answer
+            # says it back, and the answer turns our encoder's FEC on
+            offer = proto_rtc.SessionDescription(type="offer", sdp=offer_opus_fec(sdp), id=offer_id)
+            await self._signal.send(proto_rtc.SignalRequest(offer=offer))
 
         await self.publisher.negotiate(send_offer)
 

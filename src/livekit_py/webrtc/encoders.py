@@ -6,11 +6,12 @@ that config to :func:`configure_sender` for the publisher's new m-line, which
 offers only the chosen codec and installs our encoder for it on aiortc's sender:
 
 * audio: Opus (:class:`~.opus.OpusEncoder`, on libopus) at ``audio_encoding.max_bitrate``
-  (48 kbps by default), with DTX unless ``dtx`` is false (as in the official SDK);
-  once the server's answer is applied, :func:`apply_answer` turns in-band FEC on where
-  the answer's Opus fmtp has ``useinbandfec=1`` and caps the bitrate at its
-  ``maxaveragebitrate``, and :func:`loss_feedback_for` gives the task that adapts the
-  encoder's expected loss to the server's receiver reports;
+  (48 kbps by default), with DTX unless ``dtx`` is false (as in the official SDK).
+  Our offers ask for FEC (:func:`offer_opus_fec`); once the server's answer is
+  applied, :func:`apply_answer` sets in-band FEC and DTX as its Opus fmtp says
+  (``useinbandfec``, ``usedtx``) and caps the bitrate at its ``maxaveragebitrate``;
+  :func:`loss_feedback_for` gives the task that adapts the encoder's expected loss
+  to the server's receiver reports;
 * video: VP8 (default) or H.264 (:func:`~.video_codecs.make_video_encoder`)
   capped at ``video_encoding.max_bitrate`` (LiveKit's preset for the picture
   size by default) and ``video_encoding.max_framerate`` (no cap by default).
@@ -44,6 +45,7 @@ __all__ = [
     "configure_sender",
     "encoder_for",
     "loss_feedback_for",
+    "offer_opus_fec",
     "opus_fmtp_by_mid",
     "video_codec",
     "video_encoder_config",
@@ -173,6 +175,60 @@ def configure_sender(transceiver: RTCRtpTransceiver, config: EncoderConfig) -> E
     return encoder
 
 
+# -- what the offer says, and the remote answer ----------------------------------------
+
+
+def offer_opus_fec(sdp: str) -> str:
+    """``sdp`` (our offer) with ``useinbandfec=1`` in the Opus fmtp of each audio section.
+
+    libwebrtc offers Opus with ``useinbandfec=1`` (its decoders use in-band FEC); aiortc
+    offers it with no fmtp, and cannot be told to (its codec preferences take no
+    parameters). The LiveKit server answers with the Opus fmtp it was offered, so
+    without this its answer never asks for FEC. Offered on a send-only m-line the
+    parameter only describes what we could receive; what we send follows the answer
+    (:func:`apply_answer`). Other parameters of an existing fmtp line are kept.
+    """
+    newline = "\r\n" if "\r\n" in sdp else "\n"
+    sections: list[list[str]] = [[]]
+    for line in sdp.split(newline):
+        if line.startswith("m="):
+            sections.append([])
+        sections[-1].append(line)
+    out: list[str] = sections[0]
+    for section in sections[1:]:
+        if section[0].startswith("m=audio"):
+            section = _with_opus_fec(section)
+        out += section
+    return newline.join(out)
+
+
+def _with_opus_fec(section: list[str]) -> list[str]:
+    """The lines of one audio section, with useinbandfec=1 in each Opus fmtp."""
+    opus_types = set()
+    with_fmtp = set()
+    for line in section:
+        if line.startswith("a=rtpmap:"):
+            payload_type, _, encoding = line[len("a=rtpmap:") :].partition(" ")
+            if encoding.lower().startswith("opus/"):
+                opus_types.add(payload_type)
+        elif line.startswith("a=fmtp:"):
+            with_fmtp.add(line[len("a=fmtp:") :].partition(" ")[0])
+    out: list[str] = []
+    for line in section:
+        if line.startswith("a=fmtp:"):
+            payload_type, _, params = line[len("a=fmtp:") :].partition(" ")
+            names = {p.split("=", 1)[0].strip().lower() for p in params.split(";") if p}
+            if payload_type in opus_types and "useinbandfec" not in names:
+                params = f"{params};useinbandfec=1" if params.strip() else "useinbandfec=1"
+                line = f"a=fmtp:{payload_type} {params}"
+        out.append(line)
+        if line.startswith("a=rtpmap:"):
+            payload_type = line[len("a=rtpmap:") :].partition(" ")[0]
+            if payload_type in opus_types and payload_type not in with_fmtp:
+                out.append(f"a=fmtp:{payload_type} useinbandfec=1")
+    return out
+
+
 # -- what the remote answer says ------------------------------------------------------
 
 
@@ -207,11 +263,14 @@ def opus_fmtp_by_mid(sdp: str) -> dict[str, dict[str, str]]:
 def apply_answer(sender: RTCRtpSender, fmtp: Mapping[str, str]) -> None:
     """Follow what the remote answer's Opus ``fmtp`` asks of the encoder of ``sender``.
 
-    ``useinbandfec=1`` turns in-band FEC on (anything else: off), and
-    ``maxaveragebitrate`` caps the bitrate (RFC 7587 section 6.1). Other parameters
-    describe what the remote side receives and change nothing here: the encoder sends
-    stereo 20 ms packets whatever ``stereo`` and ``ptime`` say, as before. A sender
-    without our Opus encoder (video, or the PyAV fallback) is left alone.
+    As libwebrtc does (RFC 7587 section 6.1): ``useinbandfec=1`` turns in-band FEC on,
+    ``usedtx=1`` DTX (anything else: off), and ``maxaveragebitrate`` caps the bitrate.
+    The LiveKit server answers with the ``useinbandfec`` we offered
+    (:func:`offer_opus_fec`) and adds ``usedtx=1`` unless the track was announced with
+    ``disable_dtx``, so the publish option reaches the encoder this way too. Other
+    parameters describe what the remote side receives and change nothing here: the
+    encoder sends stereo 20 ms packets whatever ``stereo`` and ``ptime`` say, as before.
+    A sender without our Opus encoder (video, or the PyAV fallback) is left alone.
     """
     encoder = installed_encoder(sender)
     if not isinstance(encoder, OpusEncoder):
@@ -220,6 +279,10 @@ def apply_answer(sender: RTCRtpSender, fmtp: Mapping[str, str]) -> None:
     if fec != encoder.fec:
         logger.debug("the answer turns Opus in-band FEC %s", "on" if fec else "off")
         encoder.fec = fec
+    dtx = fmtp.get("usedtx", "0") == "1"
+    if dtx != encoder.dtx:
+        logger.debug("the answer turns Opus DTX %s", "on" if dtx else "off")
+        encoder.dtx = dtx
     cap: int | None = None
     text = fmtp.get("maxaveragebitrate", "")
     if text:

@@ -9,12 +9,14 @@ encoder, plus the controls aiortc's does not have, all of which may change while
 * ``fec``: in-band FEC (LBRR), on when the answer's Opus fmtp says ``useinbandfec=1``;
 * ``packet_loss_percent``: the loss the encoder protects against (FEC is only sent above
   0 %), adapted from the receiver reports (:mod:`.audio_feedback`);
-* ``dtx``: discontinuous transmission, ``TrackPublishOptions.dtx`` (on unless set false,
-  as in the official SDK). libopus then codes silence as 1-2 byte packets, with a normal
-  packet every 400 ms or so that refreshes the receiver's comfort noise. As libwebrtc
-  does, the first 1-2 byte packet after sound is sent (it tells the receiver's decoder
-  that the sender entered DTX) and the ones after it are not; RTP timestamps keep counting
-  the skipped 20 ms, so the receiver sees the gap for what it is.
+* ``dtx``: discontinuous transmission, ``TrackPublishOptions.dtx`` at first (on unless
+  set false, as in the official SDK), then what the answer's ``usedtx`` says (LiveKit
+  says ``usedtx=1`` unless the track was announced with ``disable_dtx``). libopus then
+  codes silence as 1-2 byte packets, with a normal packet every 400 ms or so that
+  refreshes the receiver's comfort noise. As libwebrtc does, the first 1-2 byte packet
+  after sound is sent (it tells the receiver's decoder that the sender entered DTX) and
+  the ones after it are not; RTP timestamps keep counting the skipped 20 ms, so the
+  receiver sees the gap for what it is.
 
 When libopus cannot be loaded, :func:`make_opus_encoder` gives :class:`PyAVOpusEncoder`
 instead (aiortc's PyAV encoder at the chosen bitrate, no FEC, no DTX), and says so once
