@@ -364,7 +364,7 @@ async def test_audio_max_bitrate_is_honoured(server_url: str, make_token: TokenF
         await high_src.aclose()
 
 
-async def test_the_servers_answer_turns_opus_fec_on_and_dtx_follows_the_options(
+async def test_the_servers_answer_sets_opus_fec_and_dtx_and_its_reports_are_followed(
     server_url: str, make_token: TokenFactory
 ) -> None:
     from livekit_py.webrtc.aiortc_adapter import installed_encoder
@@ -382,6 +382,13 @@ async def test_the_servers_answer_turns_opus_fec_on_and_dtx_follows_the_options(
         # LiveKit answers our useinbandfec=1, and adds usedtx=1 unless DTX was disabled
         await wait_until(lambda: all(e.fec for e in encoders), what="FEC on")  # type: ignore[union-attr]
         assert [e.dtx for e in encoders] == [True, False]  # type: ignore[union-attr]
+        # the server's receiver reports reach each track's loss feedback (no loss here)
+        engine = room._session.engine
+        assert engine is not None
+        feedbacks = list(engine._loss_feedback.values())
+        assert len(feedbacks) == 2
+        await wait_until(lambda: all(f.reports > 0 for f in feedbacks), 15, "receiver reports")
+        assert [e.packet_loss_percent for e in encoders] == [0, 0]  # type: ignore[union-attr]
     finally:
         await room.disconnect()
         for source in sources:

@@ -632,7 +632,10 @@ class OpusEncoder(_Native):
 
     @property
     def in_dtx(self) -> bool:
-        """Whether the last packet was a DTX one (``OPUS_GET_IN_DTX``; False before 1.3)."""
+        """Whether the last packet was a DTX one (``OPUS_GET_IN_DTX``).
+
+        False on a libopus that does not know the request (it is not in the oldest ones).
+        """
         out = ctypes.c_int32(0)
         with self._lock:
             ret = self._lib.encoder_ctl(self._handle(), _GET_IN_DTX, ctypes.byref(out))
@@ -661,6 +664,11 @@ class OpusDecoder(_Native):
     Every call returns ``int16`` PCM of shape (samples per channel, :attr:`channels`),
     interleaved, at :attr:`sample_rate` (an Opus stream decodes at any of the Opus
     rates, and to mono or stereo, whatever it was encoded with).
+
+    A sender using DTX stops sending during silence after one 1-2 byte packet: its RTP
+    timestamps jump over the packets it did not send. Those are not losses; fill the
+    gap with :meth:`conceal` (after a DTX packet libopus continues the comfort noise,
+    silence for digital silence) or with silence.
 
     Args:
         sample_rate: The rate to decode at (8, 12, 16, 24 or 48 kHz).
