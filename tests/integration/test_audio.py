@@ -362,3 +362,34 @@ async def test_audio_max_bitrate_is_honoured(server_url: str, make_token: TokenF
         await room.disconnect()
         await low_src.aclose()
         await high_src.aclose()
+
+
+async def test_the_servers_answer_sets_opus_fec_and_dtx_and_its_reports_are_followed(
+    server_url: str, make_token: TokenFactory
+) -> None:
+    from livekit_py.webrtc.aiortc_adapter import installed_encoder
+    from livekit_py.webrtc.opus import OpusEncoder
+
+    room = rtc.Room()
+    sources = [rtc.AudioSource(48000, 1), rtc.AudioSource(48000, 1)]
+    tracks = [rtc.LocalAudioTrack.create_audio_track(f"a{i}", s) for i, s in enumerate(sources)]
+    try:
+        await room.connect(server_url, make_token("speaker"))
+        await room.local_participant.publish_track(tracks[0])
+        await room.local_participant.publish_track(tracks[1], rtc.TrackPublishOptions(dtx=False))
+        encoders = [installed_encoder(t._sender) if t._sender else None for t in tracks]
+        assert all(isinstance(e, OpusEncoder) for e in encoders), encoders
+        # LiveKit answers our useinbandfec=1, and adds usedtx=1 unless DTX was disabled
+        await wait_until(lambda: all(e.fec for e in encoders), what="FEC on")  # type: ignore[union-attr]
+        assert [e.dtx for e in encoders] == [True, False]  # type: ignore[union-attr]
+        # the server's receiver reports reach each track's loss feedback (no loss here)
+        engine = room._session.engine
+        assert engine is not None
+        feedbacks = list(engine._loss_feedback.values())
+        assert len(feedbacks) == 2
+        await wait_until(lambda: all(f.reports > 0 for f in feedbacks), 15, "receiver reports")
+        assert [e.packet_loss_percent for e in encoders] == [0, 0]  # type: ignore[union-attr]
+    finally:
+        await room.disconnect()
+        for source in sources:
+            await source.aclose()

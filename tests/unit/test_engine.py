@@ -31,6 +31,7 @@ from livekit_py.webrtc.encoders import (
     AudioEncoderConfig,
     VideoEncoderConfig,
     audio_encoder_config,
+    opus_fmtp_by_mid,
     video_encoder_config,
 )
 from livekit_py.webrtc.opus import OpusEncoder
@@ -843,3 +844,68 @@ async def test_aiortc_still_refuses_what_the_offer_filter_rejects() -> None:
         assert transceiver.mid == "1" and transceiver.receiver.track is None
     finally:
         await pc.close()
+
+
+# ---------------------------------------------------------------------- the publisher's answer
+
+
+def _with_opus_fmtp(sdp: str, fmtp: str) -> str:
+    """``sdp`` with ``fmtp`` as the Opus fmtp of every audio section (as a server answers)."""
+    out: list[str] = []
+    for line in sdp.splitlines():
+        if line.startswith("a=fmtp:") and out and "opus/48000" in out[-1]:
+            continue
+        out.append(line)
+        if line.startswith("a=rtpmap:") and "opus/48000" in line:
+            payload_type = line.split(":", 1)[1].split()[0]
+            out.append(f"a=fmtp:{payload_type} {fmtp}")
+    return "\r\n".join(out) + "\r\n"
+
+
+async def test_the_answer_sets_fec_and_dtx_and_receiver_reports_are_followed(
+    real_engine: tuple[RtcEngine, FakeSignal],
+) -> None:
+    """The server's answer says useinbandfec=1 (and usedtx=1): the encoder of the audio
+    m-line sends FEC (and DTX); its expected loss follows the receiver reports until the
+    track is unpublished."""
+    from aiortc import RTCPeerConnection
+
+    e, signal = real_engine
+    server = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+    async def answer_next_offer(fmtp: str) -> None:
+        offer = (await signal.next_sent("offer")).offer
+        if "m=audio" in offer.sdp:  # offered as libwebrtc does, for the answer to say it
+            assert opus_fmtp_by_mid(offer.sdp) == {"1": {"useinbandfec": "1"}}
+        await server.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+        await server.setLocalDescription(await server.createAnswer())
+        sdp = _with_opus_fmtp(server.localDescription.sdp, fmtp)
+        signal.deliver("answer", proto_rtc.SessionDescription(type="answer", sdp=sdp, id=offer.id))
+
+    track = AudioStreamTrack()
+    try:
+        await answer_next_offer("minptime=10;useinbandfec=1")  # the data channels' offer
+        transceiver = e.add_publisher_track(track, AudioEncoderConfig(bitrate=32_000))
+        encoder = installed_encoder(transceiver.sender)
+        assert isinstance(encoder, OpusEncoder) and not encoder.fec and encoder.dtx
+        feedback = e._loss_feedback[transceiver]
+        assert feedback.running
+        negotiated = asyncio.ensure_future(e.negotiate_publisher())
+        await answer_next_offer("minptime=10;useinbandfec=1;usedtx=1;maxaveragebitrate=24000")
+        await asyncio.wait_for(negotiated, 10)
+        assert encoder.fec and encoder.dtx and encoder.bitrate == 24_000
+
+        negotiated = asyncio.ensure_future(e.negotiate_publisher())
+        await answer_next_offer("minptime=10")
+        await asyncio.wait_for(negotiated, 10)
+        assert not encoder.fec and not encoder.dtx and encoder.bitrate == 32_000
+
+        await e.remove_publisher_track(transceiver, renegotiate=False)
+        assert not feedback.running and transceiver not in e._loss_feedback
+        again = e.add_publisher_track(AudioStreamTrack(), AudioEncoderConfig())
+        assert e._loss_feedback[again].running
+        await e.close()
+        assert e._loss_feedback == {}
+    finally:
+        track.stop()
+        await server.close()

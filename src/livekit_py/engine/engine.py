@@ -38,7 +38,15 @@ from ..session.reliable_buffer import (
 )
 from ..signal.client import Handler
 from ..types import ContinualGatheringPolicy, IceTransportType
-from ..webrtc.encoders import EncoderConfig, configure_sender
+from ..webrtc.audio_feedback import LossFeedback
+from ..webrtc.encoders import (
+    EncoderConfig,
+    apply_answer,
+    configure_sender,
+    loss_feedback_for,
+    offer_opus_fec,
+    opus_fmtp_by_mid,
+)
 from .transport import PeerTransport
 
 logger = get_logger("engine")
@@ -116,6 +124,8 @@ class RtcEngine:
         self._data_open = asyncio.Event()
         self._data_open.set()
         self._pending_tracks: dict[str, asyncio.Future[proto_models.TrackInfo]] = {}
+        # per published audio m-line: the expected loss of its encoder follows the RRs
+        self._loss_feedback: dict[RTCRtpTransceiver, LossFeedback] = {}
         self._closed = False
         self.on_data_packet: DataPacketHandler | None = None
         """Called with every DataPacket received and the DataPacket kind it came on."""
@@ -178,6 +188,7 @@ class RtcEngine:
         self.publisher = PeerTransport("publisher", configuration)
         self.subscriber = PeerTransport("subscriber", configuration)
         self.publisher.on_state = lambda state: self._on_transport_state("publisher", state)
+        self.publisher.on_answer = self._on_publisher_answer_applied
         self.subscriber.on_state = lambda state: self._on_transport_state("subscriber", state)
 
         self._reliable = self.publisher.pc.createDataChannel(RELIABLE_LABEL, ordered=True)
@@ -310,6 +321,20 @@ class RtcEngine:
         if self.publisher is not None:
             self.publisher.handle_answer(sd.sdp)
 
+    def _on_publisher_answer_applied(self, sdp: str) -> None:
+        """Let each published track's encoder follow the answer (Opus FEC, bitrate cap)."""
+        publisher = self.publisher
+        if publisher is None:
+            return
+        try:
+            fmtp = opus_fmtp_by_mid(sdp)
+        except ValueError as e:  # aiortc has just applied it, so this is unexpected
+            logger.debug("publisher answer not read for the encoders: %s", e)
+            return
+        for transceiver in publisher.pc.getTransceivers():
+            if transceiver.mid in fmtp:
+                apply_answer(transceiver.sender, fmtp[transceiver.mid])
+
     def _on_trickle(self, trickle: proto_rtc.TrickleRequest) -> None:
         target = (
             self.publisher
@@ -334,11 +359,10 @@ class RtcEngine:
             raise ConnectionError("the engine is not started")
 
         async def send_offer(sdp: str, offer_id: int) -> None:
-            await self._signal.send(
-                proto_rtc.SignalRequest(
-                    offer=proto_rtc.SessionDescription(type="offer", sdp=sdp, id=offer_id)
-                )
-            )
+            # Opus offered with useinbandfec=1, as libwebrtc does: the server's answer
+            # says it back, and the answer turns our encoder's FEC on
+            offer = proto_rtc.SessionDescription(type="offer", sdp=offer_opus_fec(sdp), id=offer_id)
+            await self._signal.send(proto_rtc.SignalRequest(offer=offer))
 
         await self.publisher.negotiate(send_offer)
 
@@ -367,12 +391,19 @@ class RtcEngine:
             raise ValueError(f"a {media.kind} track cannot be sent with a {encoder.kind} encoder")
         transceiver = self.publisher.pc.addTransceiver(media, direction="sendonly")
         configure_sender(transceiver, encoder)
+        feedback = loss_feedback_for(transceiver.sender)
+        if feedback is not None:
+            self._loss_feedback[transceiver] = feedback
+            feedback.start()
         return transceiver
 
     async def remove_publisher_track(
         self, transceiver: RTCRtpTransceiver, *, renegotiate: bool
     ) -> None:
         """Stop sending on ``transceiver`` and turn its m-line inactive."""
+        feedback = self._loss_feedback.pop(transceiver, None)
+        if feedback is not None:
+            await feedback.aclose()
         transceiver.sender.replaceTrack(None)
         transceiver.direction = "inactive"
         with contextlib.suppress(Exception):
@@ -761,6 +792,9 @@ class RtcEngine:
                 fut.set_exception(ConnectionError("the session closed"))
                 fut.exception()
         self._pending_tracks.clear()
+        feedbacks, self._loss_feedback = list(self._loss_feedback.values()), {}
+        for feedback in feedbacks:
+            await feedback.aclose()
         if self._publisher_task is not None and not self._publisher_task.done():
             self._publisher_task.cancel()
             with contextlib.suppress(BaseException):

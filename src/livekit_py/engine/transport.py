@@ -94,6 +94,8 @@ class PeerTransport:
         self._candidate_tasks: set[asyncio.Task[None]] = set()
         self.on_state: Callable[[str], None] | None = None
         """Called with aiortc's connectionState on every change."""
+        self.on_answer: Callable[[str], None] | None = None
+        """Called with the SDP of each remote answer once it has been applied."""
         self.rejected: tuple[RejectedSection, ...] = ()
         """The sections of the latest answered offer that the answer rejected."""
         self.ice_restarts = 0
@@ -254,6 +256,11 @@ class PeerTransport:
                 if not fut.done():
                     fut.set_exception(e)
                 raise
+            if self.on_answer is not None:
+                try:
+                    self.on_answer(sdp)
+                except Exception:
+                    logger.exception("%s: following the answer failed", self.name)
             await self._follow_ice_restart(sdp)  # the answer to our ICE-restart offer
             if not fut.done():
                 fut.set_result(sdp)

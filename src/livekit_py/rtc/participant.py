@@ -661,10 +661,9 @@ class LocalParticipant(Participant):
         """Publish ``track`` to the room and return its publication.
 
         ``options`` is a :class:`TrackPublishOptions`. For audio, ``source``,
-        ``stream``, ``dtx`` and ``audio_encoding.max_bitrate`` are honoured (DTX
-        is announced to the server but the Opus encoder does not skip silent
-        frames); RED is not available from aiortc, so audio is published without
-        it. Raises ValueError for a track that is not ours to publish or is
+        ``stream``, ``dtx`` (on unless set false) and ``audio_encoding.max_bitrate``
+        are honoured; RED is not available from aiortc, so audio is published
+        without it. Raises ValueError for a track that is not ours to publish or is
         already published, and ConnectionError when the room is not connected.
         """
         if options is None:

@@ -5,8 +5,13 @@ A local track turns its ``TrackPublishOptions`` into an :data:`EncoderConfig`
 that config to :func:`configure_sender` for the publisher's new m-line, which
 offers only the chosen codec and installs our encoder for it on aiortc's sender:
 
-* audio: Opus (:class:`~.opus.OpusEncoder`) at ``audio_encoding.max_bitrate``
-  (48 kbps by default);
+* audio: Opus (:class:`~.opus.OpusEncoder`, on libopus) at ``audio_encoding.max_bitrate``
+  (48 kbps by default), with DTX unless ``dtx`` is false (as in the official SDK).
+  Our offers ask for FEC (:func:`offer_opus_fec`); once the server's answer is
+  applied, :func:`apply_answer` sets in-band FEC and DTX as its Opus fmtp says
+  (``useinbandfec``, ``usedtx``) and caps the bitrate at its ``maxaveragebitrate``;
+  :func:`loss_feedback_for` gives the task that adapts the encoder's expected loss
+  to the server's receiver reports;
 * video: VP8 (default) or H.264 (:func:`~.video_codecs.make_video_encoder`)
   capped at ``video_encoding.max_bitrate`` (LiveKit's preset for the picture
   size by default) and ``video_encoding.max_framerate`` (no cap by default).
@@ -14,24 +19,34 @@ offers only the chosen codec and installs our encoder for it on aiortc's sender:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs.base import Encoder
+from aiortc.sdp import SessionDescription
 
+from ..log import get_logger
 from ..types import TrackPublishOptions, VideoCodec
-from .aiortc_adapter import install_encoder
-from .opus import DEFAULT_AUDIO_BITRATE, OpusEncoder
+from .aiortc_adapter import install_encoder, installed_encoder
+from .audio_feedback import LossFeedback
+from .opus import DEFAULT_AUDIO_BITRATE, OpusEncoder, make_opus_encoder
 from .video_codecs import default_max_bitrate, make_video_encoder
+
+logger = get_logger("webrtc.encoders")
 
 __all__ = [
     "AudioEncoderConfig",
     "EncoderConfig",
     "VideoEncoderConfig",
+    "apply_answer",
     "audio_encoder_config",
     "configure_sender",
     "encoder_for",
+    "loss_feedback_for",
+    "offer_opus_fec",
+    "opus_fmtp_by_mid",
     "video_codec",
     "video_encoder_config",
 ]
@@ -39,9 +54,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class AudioEncoderConfig:
-    """How a published audio track is encoded: Opus at ``bitrate`` bits/s."""
+    """How a published audio track is encoded.
+
+    Attributes:
+        bitrate: The Opus target bitrate, in bits/s.
+        dtx: Whether silence is sent discontinuously (Opus DTX).
+    """
 
     bitrate: int = DEFAULT_AUDIO_BITRATE
+    dtx: bool = True
     kind: ClassVar[Literal["audio"]] = "audio"
 
 
@@ -66,10 +87,15 @@ EncoderConfig = AudioEncoderConfig | VideoEncoderConfig
 
 
 def audio_encoder_config(options: TrackPublishOptions) -> AudioEncoderConfig:
-    """The Opus settings ``options`` ask for (``audio_encoding.max_bitrate``, else 48 kbps)."""
+    """The Opus settings ``options`` ask for.
+
+    ``audio_encoding.max_bitrate`` (else 48 kbps) and ``dtx`` (unset means on, as in the
+    official SDK).
+    """
+    dtx = options.dtx if options.HasField("dtx") else True
     if options.HasField("audio_encoding") and options.audio_encoding.max_bitrate:
-        return AudioEncoderConfig(bitrate=int(options.audio_encoding.max_bitrate))
-    return AudioEncoderConfig()
+        return AudioEncoderConfig(bitrate=int(options.audio_encoding.max_bitrate), dtx=dtx)
+    return AudioEncoderConfig(dtx=dtx)
 
 
 def video_codec(options: TrackPublishOptions) -> int:
@@ -114,7 +140,7 @@ def encoder_for(config: EncoderConfig) -> Encoder:
         ValueError: If a video limit is not positive or the codec cannot be encoded.
     """
     if isinstance(config, AudioEncoderConfig):
-        return OpusEncoder(config.bitrate)
+        return make_opus_encoder(config.bitrate, dtx=config.dtx)
     return make_video_encoder(config.codec, config.max_bitrate, config.max_framerate)
 
 
@@ -125,10 +151,13 @@ def _mime_types(config: EncoderConfig) -> tuple[str, ...]:
     return (main, "video/rtx")
 
 
-def configure_sender(transceiver: RTCRtpTransceiver, config: EncoderConfig) -> None:
+def configure_sender(transceiver: RTCRtpTransceiver, config: EncoderConfig) -> Encoder:
     """Offer only ``config``'s codec (plus RTX for video) and install its encoder.
 
     Call it on a new transceiver, before the offer that carries it.
+
+    Returns:
+        The encoder installed.
 
     Raises:
         ValueError: If the transceiver's kind is not the config's, or the encoder
@@ -141,4 +170,135 @@ def configure_sender(transceiver: RTCRtpTransceiver, config: EncoderConfig) -> N
     wanted = _mime_types(config)
     codecs = RTCRtpSender.getCapabilities(config.kind).codecs
     transceiver.setCodecPreferences([c for c in codecs if c.mimeType.lower() in wanted])
-    install_encoder(transceiver.sender, encoder_for(config))
+    encoder = encoder_for(config)
+    install_encoder(transceiver.sender, encoder)
+    return encoder
+
+
+# -- what the offer says, and the remote answer ----------------------------------------
+
+
+def offer_opus_fec(sdp: str) -> str:
+    """``sdp`` (our offer) with ``useinbandfec=1`` in the Opus fmtp of each audio section.
+
+    libwebrtc offers Opus with ``useinbandfec=1`` (its decoders use in-band FEC); aiortc
+    offers it with no fmtp, and cannot be told to (its codec preferences take no
+    parameters). The LiveKit server answers with the Opus fmtp it was offered, so
+    without this its answer never asks for FEC. Offered on a send-only m-line the
+    parameter only describes what we could receive; what we send follows the answer
+    (:func:`apply_answer`). Other parameters of an existing fmtp line are kept.
+    """
+    newline = "\r\n" if "\r\n" in sdp else "\n"
+    sections: list[list[str]] = [[]]
+    for line in sdp.split(newline):
+        if line.startswith("m="):
+            sections.append([])
+        sections[-1].append(line)
+    out: list[str] = sections[0]
+    for section in sections[1:]:
+        if section[0].startswith("m=audio"):
+            section = _with_opus_fec(section)
+        out += section
+    return newline.join(out)
+
+
+def _with_opus_fec(section: list[str]) -> list[str]:
+    """The lines of one audio section, with useinbandfec=1 in each Opus fmtp."""
+    opus_types = set()
+    with_fmtp = set()
+    for line in section:
+        if line.startswith("a=rtpmap:"):
+            payload_type, _, encoding = line[len("a=rtpmap:") :].partition(" ")
+            if encoding.lower().startswith("opus/"):
+                opus_types.add(payload_type)
+        elif line.startswith("a=fmtp:"):
+            with_fmtp.add(line[len("a=fmtp:") :].partition(" ")[0])
+    out: list[str] = []
+    for line in section:
+        if line.startswith("a=fmtp:"):
+            payload_type, _, params = line[len("a=fmtp:") :].partition(" ")
+            names = {p.split("=", 1)[0].strip().lower() for p in params.split(";") if p}
+            if payload_type in opus_types and "useinbandfec" not in names:
+                params = f"{params};useinbandfec=1" if params.strip() else "useinbandfec=1"
+                line = f"a=fmtp:{payload_type} {params}"
+        out.append(line)
+        if line.startswith("a=rtpmap:"):
+            payload_type = line[len("a=rtpmap:") :].partition(" ")[0]
+            if payload_type in opus_types and payload_type not in with_fmtp:
+                out.append(f"a=fmtp:{payload_type} useinbandfec=1")
+    return out
+
+
+# -- what the remote answer says ------------------------------------------------------
+
+
+def opus_fmtp_by_mid(sdp: str) -> dict[str, dict[str, str]]:
+    """The Opus fmtp parameters of each audio section of ``sdp``, by mid.
+
+    Names are lower-cased, values kept as text ("" for a parameter with no value);
+    a section without Opus, a mid or an fmtp line maps to nothing or an empty dict.
+
+    Raises:
+        ValueError: If ``sdp`` cannot be parsed.
+    """
+    try:
+        description = SessionDescription.parse(sdp)
+    except Exception as e:  # aiortc's parser raises all sorts on bad SDP
+        raise ValueError(f"the SDP cannot be parsed: {e}") from e
+    out: dict[str, dict[str, str]] = {}
+    for media in description.media:
+        mid = media.rtp.muxId
+        if media.kind != "audio" or not mid:
+            continue
+        for codec in media.rtp.codecs:
+            if codec.mimeType.lower() == "audio/opus":
+                out[mid] = {
+                    str(k).strip().lower(): "" if v is None else str(v).strip()
+                    for k, v in codec.parameters.items()
+                }
+                break
+    return out
+
+
+def apply_answer(sender: RTCRtpSender, fmtp: Mapping[str, str]) -> None:
+    """Follow what the remote answer's Opus ``fmtp`` asks of the encoder of ``sender``.
+
+    As libwebrtc does (RFC 7587 section 6.1): ``useinbandfec=1`` turns in-band FEC on,
+    ``usedtx=1`` DTX (anything else: off), and ``maxaveragebitrate`` caps the bitrate.
+    The LiveKit server answers with the ``useinbandfec`` we offered
+    (:func:`offer_opus_fec`) and adds ``usedtx=1`` unless the track was announced with
+    ``disable_dtx``, so the publish option reaches the encoder this way too. Other
+    parameters describe what the remote side receives and change nothing here: the
+    encoder sends stereo 20 ms packets whatever ``stereo`` and ``ptime`` say, as before.
+    A sender without our Opus encoder (video, or the PyAV fallback) is left alone.
+    """
+    encoder = installed_encoder(sender)
+    if not isinstance(encoder, OpusEncoder):
+        return
+    fec = fmtp.get("useinbandfec", "0") == "1"
+    if fec != encoder.fec:
+        logger.debug("the answer turns Opus in-band FEC %s", "on" if fec else "off")
+        encoder.fec = fec
+    dtx = fmtp.get("usedtx", "0") == "1"
+    if dtx != encoder.dtx:
+        logger.debug("the answer turns Opus DTX %s", "on" if dtx else "off")
+        encoder.dtx = dtx
+    cap: int | None = None
+    text = fmtp.get("maxaveragebitrate", "")
+    if text:
+        try:
+            cap = int(text)
+        except ValueError:
+            logger.debug("ignoring maxaveragebitrate=%r in the answer", text)
+    encoder.cap_bitrate(cap if cap is not None and cap > 0 else None)
+
+
+def loss_feedback_for(sender: RTCRtpSender) -> LossFeedback | None:
+    """The task that adapts the expected loss of ``sender``'s encoder (not started).
+
+    None when the encoder is not our Opus encoder (video, or the PyAV fallback).
+    """
+    encoder = installed_encoder(sender)
+    if not isinstance(encoder, OpusEncoder):
+        return None
+    return LossFeedback(sender, encoder)
