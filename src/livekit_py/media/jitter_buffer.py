@@ -25,7 +25,9 @@ Output
 
     - the stream: ``timestamp`` is the extended RTP timestamp of the first stream sample a
       decision covers and ``samples`` how many it covers, so each decision starts where the
-      previous one ended (``timestamp + samples``) until a decision with ``new_stream``;
+      previous one ended (``timestamp + samples``) until a decision with ``new_stream``
+      (the silence before a stream's first packet, inserted, still has the previous
+      stream's end as its timestamp);
     - the output: ``output_samples`` is exactly how many samples the consumer plays for it,
       and ``due`` (the local time its output starts) is the previous ``due`` plus the
       previous ``output_samples / clock_rate``.
@@ -183,7 +185,8 @@ class Decision:
         run: For CONCEAL, the number of consecutive CONCEAL decisions ending with this
             one (1 for the first); 0 otherwise.
         run_samples: For CONCEAL, the output samples of that run, this one included.
-        new_stream: The first decision of a stream: reset the decoder.
+        new_stream: The first decision of a stream (its lead-in silence excluded): reset
+            the decoder.
     """
 
     action: Action
@@ -406,6 +409,7 @@ class AudioJitterBuffer:
         self._run = 0
         self._run_samples = 0
         self._cursor = 0  # extended timestamp of the next stream sample
+        self._last_end = 0  # where the last decision ended on its stream's time line
         self._new_stream()
 
     # -- stream state ----------------------------------------------------------------
@@ -589,8 +593,8 @@ class AudioJitterBuffer:
             self._top_ts = ext_ts
 
         if started and ext_seq < self._expected:
-            if not self._played and ext_seq >= self._expected - _MAX_MISORDER:
-                # reordered before the stream's first packet was played: start earlier
+            if self._flag_new_stream and ext_seq >= self._expected - _MAX_MISORDER:
+                # reordered before the stream's first decision: start earlier
                 if ext_ts < self._cursor:
                     self._cursor = ext_ts
                 self._expected = ext_seq
@@ -716,11 +720,12 @@ class AudioJitterBuffer:
             decision = self._decide(now, due)
             decisions.append(decision)
             self._out += decision.output_samples
+            self._last_end = decision.timestamp + decision.samples
 
     def _decide(self, now: float, due: float) -> Decision:
         if not self._started:
             if not self._packets:
-                return self._silence(due, 0, self._wait())
+                return self._lead_in(due, self._wait())
             self._start(now, due)
         rate = self._rate
         target = self._target(now)
@@ -731,7 +736,7 @@ class AudioJitterBuffer:
                 # pre-roll: silence until the first packet is due
                 out = min(self._wait(), self._quantize(-excess * rate))
                 if out:
-                    return self._silence(due, 0, out)
+                    return self._lead_in(due, out)
             seq = self._expected
             packet = packets.get(seq)
             if packet is not None:
@@ -876,8 +881,16 @@ class AudioJitterBuffer:
         self._cursor = start + samples
         self._stats.silence_samples += out
         self._end_run()
-        flag = self._take_flag() if self._started else False
-        return Decision(Action.SILENCE, start, samples, out, due, new_stream=flag)
+        return Decision(Action.SILENCE, start, samples, out, due, new_stream=self._take_flag())
+
+    def _lead_in(self, due: float, out: int) -> Decision:
+        """Inserted silence before a stream's first decision (before the first packet, or
+        its pre-roll): it still belongs to the previous stream's time line."""
+        if not self._flag_new_stream and self._started:
+            return self._silence(due, 0, out)
+        self._stats.silence_samples += out
+        self._end_run()
+        return Decision(Action.SILENCE, self._last_end, 0, out, due)
 
     def _conceal(self, due: float, samples: int, out: int, seq: int | None) -> Decision:
         start = self._cursor
