@@ -16,7 +16,8 @@ Input
     stream; an unconfirmed jump is discarded. :meth:`reset` starts a new stream at once (the
     consumer calls it when the SSRC changes). The packet duration is learned from the
     timestamp steps between consecutive packets (2.5 to 120 ms, usually 20 ms); a consumer
-    that knows it (``opus_packet_get_nb_samples``) passes ``samples=``.
+    that knows it (``media.libopus.packet_samples``) passes ``samples=``, and
+    ``fec=packet_has_fec(payload)`` for exact FEC decisions.
 
 Output
     :meth:`AudioJitterBuffer.pop` is driven by the consumer's clock: ``pop(now)`` returns
@@ -60,9 +61,9 @@ Output
 
         for d in buffer.pop(clock.now()):
             if d.new_stream:
-                decoder = OpusDecoder()
+                decoder.reset()
             if d.action is Action.PLAY:
-                pcm = decoder.decode(d.payload, MAX_FRAME)
+                pcm = decoder.decode(d.payload)
             elif d.action is Action.FEC:
                 pcm = decoder.decode_fec(d.payload, d.samples)
             elif d.action is Action.CONCEAL:
