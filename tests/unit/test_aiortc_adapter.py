@@ -18,23 +18,35 @@ import aiortc
 import av
 import numpy as np
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
-from aiortc.mediastreams import AudioStreamTrack
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from aiortc.rtp import RtpPacket
+from aiortc.sdp import SessionDescription
 
 from livekit_py.webrtc import aiortc_adapter
 from livekit_py.webrtc.aiortc_adapter import (
+    EncodedFrame,
     adopt_remote_ice_restart,
     aiortc_target_bitrate,
+    depayloaded,
     disable_consent_checks,
     divert_received_packets,
     ice_connections,
     install_encoder,
+    install_receive_buffer,
     installed_encoder,
+    installed_receive_buffer,
     retransmit_sctp_now,
     set_aiortc_target_bitrate,
+)
+from livekit_py.webrtc.frame_assembler import (
+    CodecKeyframeTest,
+    FrameAssembler,
+    ensure_frame_assembler,
 )
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "livekit_py"
@@ -351,6 +363,198 @@ async def test_diverted_audio_packets_reach_the_sink_and_not_aiortcs_decoder() -
     finally:
         await sender_pc.close()
         await receiver_pc.close()
+
+
+# ---------------------------------------------------------------------- received video frames
+
+
+def test_a_missing_receive_internal_fails_the_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiortc_adapter, "_RECEIVER_DECODER_QUEUE", "_RTCRtpReceiver__renamed_q")
+    monkeypatch.setattr(aiortc_adapter, "_PACKET_DATA", "_renamed_data")
+    with pytest.raises(ImportError) as caught:
+        aiortc_adapter._check_internals()
+    assert "_RTCRtpReceiver__renamed_q" in str(caught.value)
+    assert "_renamed_data" in str(caught.value)
+
+
+class _NoisyVideoTrack(VideoStreamTrack):
+    """Small random pictures: frames large enough to take several packets, at 30 fps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rng = np.random.default_rng(7)
+
+    async def recv(self) -> av.VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        pixels = self._rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+        frame = av.VideoFrame.from_ndarray(pixels, format="rgb24").reformat(format="yuv420p")
+        frame.pts, frame.time_base = pts, time_base
+        return frame
+
+
+class _RecordingAssembler(FrameAssembler):
+    """Our assembler, noting for every frame it releases the packet that released it."""
+
+    def __init__(self, codecs: dict[int, str]) -> None:
+        super().__init__(CodecKeyframeTest(codecs))
+        self.packets: list[RtpPacket] = []
+        self.releases: list[tuple[RtpPacket, list[int]]] = []
+
+    def add_frames(self, packet: RtpPacket) -> tuple[bool, list[EncodedFrame]]:
+        self.packets.append(packet)
+        pli, frames = super().add_frames(packet)
+        if frames:
+            self.releases.append((packet, [f.timestamp for f in frames]))
+        return pli, frames
+
+
+async def _video_pair(
+    mime: str, install: Any
+) -> tuple[RTCPeerConnection, RTCPeerConnection, asyncio.Future[Any]]:
+    """A sender sending ``mime`` video to a receiver; ``install(receiver, codecs)`` on its track."""
+    sender_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    receiver_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    remote: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    transceiver = sender_pc.addTransceiver(_NoisyVideoTrack(), direction="sendonly")
+    capabilities = RTCRtpSender.getCapabilities("video").codecs
+    transceiver.setCodecPreferences(
+        [c for c in capabilities if c.mimeType.lower() in (mime.lower(), "video/rtx")]
+    )
+    await sender_pc.setLocalDescription(await sender_pc.createOffer())
+    offer = sender_pc.localDescription
+    codecs = {
+        c.payloadType: c.mimeType for c in SessionDescription.parse(offer.sdp).media[0].rtp.codecs
+    }
+
+    @receiver_pc.on("track")
+    def on_track(track: Any) -> None:
+        (receiving,) = receiver_pc.getTransceivers()
+        install(receiving.receiver, codecs)
+        remote.set_result(track)
+
+    await receiver_pc.setRemoteDescription(offer)
+    await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
+    await sender_pc.setRemoteDescription(receiver_pc.localDescription)
+    return sender_pc, receiver_pc, remote
+
+
+@pytest.mark.parametrize("mime", ["video/VP8", "video/H264"])
+async def test_installed_frame_assembler_feeds_the_receivers_track(mime: str) -> None:
+    """Real VP8/H.264 from aiortc's sender: frames come out of the receiver's track, each
+    released by our assembler at its own marker packet (aiortc's buffer: at the next frame's)."""
+    assemblers: list[_RecordingAssembler] = []
+
+    def install(receiver: Any, codecs: dict[int, str]) -> None:
+        assembler = _RecordingAssembler(codecs)
+        install_receive_buffer(receiver, assembler)
+        assert installed_receive_buffer(receiver) is assembler
+        assemblers.append(assembler)
+
+    sender_pc, receiver_pc, remote = await _video_pair(mime, install)
+    try:
+        track = await asyncio.wait_for(remote, 30)
+        for _ in range(10):
+            frame = await asyncio.wait_for(track.recv(), 30)
+            assert (frame.width, frame.height) == (128, 96)
+        (assembler,) = assemblers
+        assert assembler.stats.frames_assembled >= 10
+        assert assembler.stats.frames_dropped == 0
+        for packet, timestamps in assembler.releases:
+            assert packet.marker and timestamps == [packet.timestamp]  # at its own marker
+        sizes: dict[int, int] = {}
+        for packet in assembler.packets:
+            sizes[packet.timestamp] = sizes.get(packet.timestamp, 0) + 1
+        assert max(sizes.values()) > 1  # multi-packet frames were assembled too
+        # aiortc's own buffer, fed the same packets, releases each frame only at a
+        # packet of the next frame: the latency this assembler removes
+        theirs = JitterBuffer(capacity=512, is_video=True)
+        late = 0
+        for packet in assembler.packets:
+            _, frame = theirs.add(packet)
+            if frame is not None:
+                assert packet.timestamp != frame.timestamp
+                late += 1
+        assert late >= 9
+        assert depayloaded(assembler.packets[0])  # the data aiortc attached
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
+
+
+class _Withholding:
+    """Holds one marker packet back for two more frames, then hands it to the assembler."""
+
+    def __init__(self, inner: FrameAssembler) -> None:
+        self.inner = inner
+        self.held: RtpPacket | None = None
+        self.markers_after = 0
+        self.batch: list[int] = []  # RTP timestamps of the frames released together
+        self.origin: int | None = None  # the first frame's timestamp (aiortc's pts origin)
+
+    def add_frames(self, packet: RtpPacket) -> tuple[bool, list[EncodedFrame]]:
+        if self.held is None and not self.batch and packet.marker:
+            if self.inner.stats.frames_assembled >= 5:
+                self.held = packet
+                return False, []
+        pli, frames = self.inner.add_frames(packet)
+        if self.held is not None and packet.marker:
+            self.markers_after += 1
+            if self.markers_after == 2:
+                held, self.held = self.held, None
+                pli_held, earlier = self.inner.add_frames(held)
+                frames, pli = earlier + frames, pli or pli_held
+                self.batch = [f.timestamp for f in frames]
+        if frames and self.origin is None:
+            self.origin = frames[0].timestamp
+        return pli, frames
+
+
+async def test_frames_completed_together_are_all_decoded_at_once_in_order() -> None:
+    """A packet completing three frames: the receiver decodes all three, in order."""
+    buffers: list[_Withholding] = []
+
+    def install(receiver: Any, codecs: dict[int, str]) -> None:
+        buffers.append(_Withholding(FrameAssembler(CodecKeyframeTest(codecs))))
+        install_receive_buffer(receiver, buffers[0])
+
+    sender_pc, receiver_pc, remote = await _video_pair("video/VP8", install)
+    try:
+        track = await asyncio.wait_for(remote, 30)
+        pts: list[int] = []
+        (buffer,) = buffers
+
+        async def receive() -> None:
+            while not buffer.batch or not {
+                (t - buffer.origin) % (1 << 32)
+                for t in buffer.batch  # type: ignore[operator]
+            } <= {p % (1 << 32) for p in pts}:
+                pts.append((await track.recv()).pts)
+
+        await asyncio.wait_for(receive(), 30)
+        assert len(buffer.batch) == 3
+        assert pts == sorted(set(pts))  # decoded in order, none twice
+        assert buffer.inner.stats.frames_dropped == 0
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
+
+
+async def test_ensure_frame_assembler_installs_once_and_follows_the_codecs() -> None:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        transceiver = pc.addTransceiver("video")
+        receiver = transceiver.receiver
+        first = ensure_frame_assembler(transceiver, {96: "video/VP8"})
+        assert installed_receive_buffer(receiver) is first
+        again = ensure_frame_assembler(transceiver, {102: "video/H264"})
+        assert again is first
+        assert again.keyframe_test == CodecKeyframeTest({102: "video/H264"})
+        with pytest.raises(ValueError, match="video"):
+            ensure_frame_assembler(pc.addTransceiver("audio"), {111: "audio/opus"})
+        with pytest.raises(ValueError, match="add"):
+            install_receive_buffer(receiver, object())  # type: ignore[arg-type]
+    finally:
+        await pc.close()
 
 
 # ---------------------------------------------------------------------- one place

@@ -909,3 +909,53 @@ async def test_the_answer_sets_fec_and_dtx_and_receiver_reports_are_followed(
     finally:
         track.stop()
         await server.close()
+
+
+# ---------------------------------------------------------------------- received video frames
+
+H264 = [
+    ("102", "H264/90000", "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"),
+    ("103", "rtx/90000", "apt=102"),
+]
+
+
+async def test_subscriber_video_receivers_get_our_frame_assembler_before_the_answer(
+    real_engine: tuple[RtcEngine, FakeSignal],
+) -> None:
+    from livekit_py.webrtc.aiortc_adapter import installed_receive_buffer
+    from livekit_py.webrtc.frame_assembler import CodecKeyframeTest, FrameAssembler
+
+    e, signal = real_engine
+    assert e.subscriber is not None
+    pc = e.subscriber.pc
+    seen_at_answer: dict[str, object] = {}
+    send = signal.send
+
+    async def send_and_look(request: proto_rtc.SignalRequest) -> None:
+        if request.WhichOneof("message") == "answer":
+            for t in pc.getTransceivers():
+                seen_at_answer[str(t.mid)] = installed_receive_buffer(t.receiver)
+        await send(request)
+
+    signal.send = send_and_look  # type: ignore[method-assign]
+    offer = server_offer(
+        ("audio", "1", "sendonly", "TR_audio", OPUS),
+        ("video", "2", "sendonly", "TR_vp8", VP8),
+    )
+    await offer_from_server(signal, offer, 1)
+    vp8 = seen_at_answer["2"]
+    assert isinstance(vp8, FrameAssembler)
+    assert vp8.keyframe_test == CodecKeyframeTest({96: "video/VP8", 97: "video/rtx"})
+    assert not isinstance(seen_at_answer["1"], FrameAssembler)  # audio: not ours to change
+
+    # the m-line reused for an H.264 track, and a new one: the same assembler follows
+    # the new codecs, the new m-line gets its own
+    reuse = server_offer(
+        ("audio", "1", "sendonly", "TR_audio", OPUS),
+        ("video", "2", "sendonly", "TR_h264", H264),
+        ("video", "3", "sendonly", "TR_vp8_2", VP8),
+    )
+    await offer_from_server(signal, reuse, 2)
+    assert seen_at_answer["2"] is vp8
+    assert vp8.keyframe_test == CodecKeyframeTest({102: "video/H264", 103: "video/rtx"})
+    assert isinstance(seen_at_answer["3"], FrameAssembler) and seen_at_answer["3"] is not vp8

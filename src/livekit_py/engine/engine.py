@@ -47,6 +47,7 @@ from ..webrtc.encoders import (
     offer_opus_fec,
     opus_fmtp_by_mid,
 )
+from ..webrtc.frame_assembler import ensure_frame_assembler
 from .transport import PeerTransport
 
 logger = get_logger("engine")
@@ -249,6 +250,7 @@ class RtcEngine:
             return
 
         async def send_answer(sdp: str) -> None:
+            self._assemble_video_frames()  # before the server can send on a new m-line
             await self._signal.send(
                 proto_rtc.SignalRequest(
                     answer=proto_rtc.SessionDescription(type="answer", sdp=sdp, id=sd.id)
@@ -259,6 +261,30 @@ class RtcEngine:
             self._sync_remote_tracks(sd, rejected)
 
         self.subscriber.handle_offer(sd.sdp, send_answer)
+
+    def _assemble_video_frames(self) -> None:
+        """Put our frame assembler on every subscriber video receiver, keyed to its codecs.
+
+        aiortc's own jitter buffer holds each video frame until the next one starts;
+        see :mod:`livekit_py.webrtc.frame_assembler`.
+        """
+        pc = self.subscriber.pc if self.subscriber is not None else None
+        if pc is None or pc.localDescription is None:
+            return
+        answered = {
+            media.rtp.muxId: {
+                c.payloadType: c.mimeType for c in media.rtp.codecs if c.payloadType is not None
+            }
+            for media in SessionDescription.parse(pc.localDescription.sdp).media
+            if media.kind == "video"
+        }
+        for transceiver in pc.getTransceivers():
+            codecs = answered.get(transceiver.mid or "")
+            if transceiver.kind == "video" and codecs:
+                try:
+                    ensure_frame_assembler(transceiver, codecs)
+                except Exception:  # aiortc's own buffer then stays: slower, still working
+                    logger.exception("no frame assembler for video m-line %s", transceiver.mid)
 
     def _sync_remote_tracks(
         self, sd: proto_rtc.SessionDescription, rejected: dict[str, str] | None = None

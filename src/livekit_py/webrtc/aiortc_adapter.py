@@ -28,6 +28,16 @@ all live here, and nowhere else in the package:
 * :func:`disable_consent_checks`: replaces ``Connection.query_consent`` on
   one aioice connection by a no-op, so that a consent loop started late (ICE
   completing while the connection is being closed) cannot outlive it.
+* :func:`install_receive_buffer` / :func:`installed_receive_buffer`: the jitter
+  buffer slot of ``RTCRtpReceiver`` (``RTCRtpReceiver.__jitter_buffer``), which
+  turns each received packet into complete encoded frames; ours replace
+  aiortc's (:func:`divert_received_packets` for audio, the video frame
+  assembler). A buffer that completes several frames with one packet hands the
+  earlier ones to the receiver's decoder queue itself
+  (``__decoder_queue``, through ``__timestamp_mapper`` and ``__codecs``, while
+  ``__decoder_thread`` runs), as the packet handler does with the last one.
+* :func:`depayloaded`: the codec payload aiortc's packet handler extracted
+  from a received RTP packet (``RtpPacket._data``).
 
 At import the module checks that the installed aiortc and aioice still have
 each of these (on the classes, or in the compiled code of the methods that
@@ -42,8 +52,9 @@ import asyncio
 import secrets
 import string
 import types
-from collections.abc import Callable
-from typing import Any
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import aioice
 import aiortc
@@ -53,20 +64,27 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSctpTrans
 from aiortc.codecs.base import Encoder
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcicetransport import RTCIceGatherer
 from aiortc.rtp import RtpPacket
 
 __all__ = [
     "AiortcVideoEncoder",
+    "EncodedFrame",
+    "FrameBatchBuffer",
+    "ReceiveBuffer",
     "adopt_remote_ice_restart",
     "aiortc_target_bitrate",
+    "depayloaded",
     "disable_consent_checks",
+    "divert_received_packets",
     "ice_connections",
     "install_encoder",
-    "restart_local_ice",
+    "install_receive_buffer",
     "installed_encoder",
+    "installed_receive_buffer",
+    "restart_local_ice",
     "retransmit_sctp_now",
-    "divert_received_packets",
     "set_aiortc_target_bitrate",
 ]
 
@@ -92,8 +110,17 @@ _LOCAL_PASSWORD = "_local_password"
 _SCTP_T3_HANDLE = "_t3_handle"
 _SCTP_T3_EXPIRED = "_t3_expired"
 _SCTP_T3_START = "_t3_start"
-# RTCRtpReceiver: the jitter buffer every received (depayloaded) packet is added to.
+# RTCRtpReceiver: the jitter buffer every received (depayloaded) packet is added to,
+# and where the packet handler puts the frame it returns: the decoder thread's input
+# queue (while that thread runs), after mapping its RTP timestamp, with the codec of
+# its payload type.
 _RECEIVER_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+_RECEIVER_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_RECEIVER_DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
+_RECEIVER_TIMESTAMP_MAPPER = "_RTCRtpReceiver__timestamp_mapper"
+_RECEIVER_CODECS = "_RTCRtpReceiver__codecs"
+# RtpPacket: the depayloaded codec data the packet handler attaches.
+_PACKET_DATA = "_data"
 # ICE credentials: ice-char is ALPHA / DIGIT / "+" / "/" (RFC 8839); aioice checks the lengths.
 _ICE_CHARS = string.ascii_letters + string.digits
 
@@ -194,6 +221,28 @@ def _missing_internals() -> list[str]:
         missing.append(
             f"RTCRtpReceiver._handle_rtp_packet no longer adds packets to {_RECEIVER_JITTER_BUFFER}"
         )
+    # ... after attaching the depayloaded data to the packet, and it decodes a frame
+    # by mapping its timestamp and putting it on the decoder thread's queue.
+    handler_names = _code_names(RTCRtpReceiver._handle_rtp_packet)
+    receiver_init = _code_names(RTCRtpReceiver.__init__)
+    if _PACKET_DATA not in handler_names:
+        missing.append(f"RTCRtpReceiver._handle_rtp_packet no longer sets RtpPacket.{_PACKET_DATA}")
+    for attr in (
+        _RECEIVER_DECODER_QUEUE,
+        _RECEIVER_DECODER_THREAD,
+        _RECEIVER_TIMESTAMP_MAPPER,
+        _RECEIVER_CODECS,
+    ):
+        if attr not in receiver_init:
+            missing.append(f"RTCRtpReceiver.__init__ no longer sets {attr}")
+        elif attr not in handler_names:
+            missing.append(f"RTCRtpReceiver._handle_rtp_packet no longer uses {attr}")
+    if not {"map", "put"} <= handler_names:
+        missing.append(
+            "RTCRtpReceiver._handle_rtp_packet no longer maps timestamps and queues frames"
+        )
+    if not {"data", "timestamp"} <= _code_names(JitterFrame.__init__):
+        missing.append("aiortc JitterFrame no longer has data and timestamp")
     return missing
 
 
@@ -432,7 +481,127 @@ def retransmit_sctp_now(sctp: RTCSctpTransport) -> bool:
     return True
 
 
-# -- received RTP before aiortc's jitter buffer -------------------------------------------
+# -- received RTP: the receiver's jitter buffer slot ---------------------------------------
+
+
+def depayloaded(packet: RtpPacket) -> bytes:
+    """The codec data of a received ``packet``, as aiortc's packet handler extracted it.
+
+    aiortc (1.14 to 1.16) depayloads each packet (VP8: payload descriptor
+    stripped; H.264: NAL units with Annex-B start codes) before adding it to the
+    receiver's jitter buffer, and keeps the result on the packet; a packet with
+    no payload (padding only) has ``b""``.
+
+    Raises:
+        ValueError: If aiortc did not depayload ``packet`` (it never reached a
+            receiver's jitter buffer).
+    """
+    data = getattr(packet, _PACKET_DATA, None)
+    if not isinstance(data, bytes):
+        raise ValueError(f"{packet!r} carries no depayloaded data (not from a receiver)")
+    return data
+
+
+class EncodedFrame(JitterFrame):
+    """A complete encoded frame as aiortc's decoders take it, with its RTP payload type."""
+
+    def __init__(self, data: bytes, timestamp: int, payload_type: int) -> None:
+        super().__init__(data=data, timestamp=timestamp)
+        self.payload_type = payload_type
+
+
+class ReceiveBuffer(Protocol):
+    """What a receiver's jitter buffer slot takes: aiortc's ``JitterBuffer.add`` contract."""
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        """Take one received packet; return (send a PLI, a complete frame to decode or None)."""
+        ...
+
+
+@runtime_checkable
+class FrameBatchBuffer(Protocol):
+    """A jitter buffer that may complete several frames with one packet."""
+
+    def add_frames(self, packet: RtpPacket) -> tuple[bool, Sequence[EncodedFrame]]:
+        """Take one received packet; return (send a PLI, the frames it completed, in order)."""
+        ...
+
+
+class _FrameBatchSlot:
+    """Sits in the jitter buffer slot for a :class:`FrameBatchBuffer`.
+
+    aiortc's packet handler decodes at most one frame per packet (the one
+    ``add`` returns). When a packet completes several (a retransmission filling
+    a hole ahead of complete frames), the earlier ones go to the decoder queue
+    here, exactly as the handler would put them (timestamp mapped in order,
+    the codec of their payload type), and the last is returned for the handler
+    to put after them: none waits for a later packet.
+    """
+
+    __slots__ = ("_receiver", "buffer")
+
+    def __init__(self, receiver: RTCRtpReceiver, buffer: FrameBatchBuffer) -> None:
+        self._receiver = weakref.ref(receiver)
+        self.buffer = buffer
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        pli, frames = self.buffer.add_frames(packet)
+        if not frames:
+            return pli, None
+        receiver = self._receiver()
+        if len(frames) > 1 and receiver is not None:
+            _decode_now(receiver, frames[:-1])
+        return pli, frames[-1]
+
+
+def _decode_now(receiver: RTCRtpReceiver, frames: Sequence[EncodedFrame]) -> None:
+    if getattr(receiver, _RECEIVER_DECODER_THREAD) is None:
+        return  # not started or stopped: aiortc decodes nothing either
+    codecs: dict[int, Any] = getattr(receiver, _RECEIVER_CODECS)
+    mapper = getattr(receiver, _RECEIVER_TIMESTAMP_MAPPER)
+    queue = getattr(receiver, _RECEIVER_DECODER_QUEUE)
+    for frame in frames:
+        codec = codecs.get(frame.payload_type)
+        if codec is None:
+            continue
+        frame.timestamp = mapper.map(frame.timestamp)
+        queue.put((codec, frame))
+
+
+def install_receive_buffer(receiver: RTCRtpReceiver, buffer: ReceiveBuffer) -> None:
+    """Make ``receiver`` assemble frames with ``buffer`` instead of aiortc's jitter buffer.
+
+    aiortc (1.14 to 1.16) adds every received packet (after its RTCP
+    statistics, RTX unwrapping, NACK generation and depayloading) to the
+    receiver's jitter buffer, sends a PLI when ``add`` says so, and decodes the
+    frame it returns. ``buffer`` takes that place on this receiver. If it is a
+    :class:`FrameBatchBuffer` (has ``add_frames``), every frame one packet
+    completes is decoded at once, in order. Call it before packets arrive (when
+    the transceiver appears); a buffer installed later only misses the frames
+    in progress.
+
+    Raises:
+        ValueError: If ``receiver`` is not an RTCRtpReceiver or ``buffer`` has no
+            ``add`` (nor ``add_frames``).
+    """
+    if not isinstance(receiver, RTCRtpReceiver):
+        raise ValueError(
+            f"receiver must be an aiortc RTCRtpReceiver, not {type(receiver).__name__}"
+        )
+    slot: object
+    if isinstance(buffer, FrameBatchBuffer):
+        slot = _FrameBatchSlot(receiver, buffer)
+    elif callable(getattr(buffer, "add", None)):
+        slot = buffer
+    else:
+        raise ValueError(f"buffer must have an add(packet) method, {type(buffer).__name__} has not")
+    setattr(receiver, _RECEIVER_JITTER_BUFFER, slot)
+
+
+def installed_receive_buffer(receiver: RTCRtpReceiver) -> object:
+    """The buffer ``receiver`` assembles frames with: ours if installed, else aiortc's."""
+    slot = getattr(receiver, _RECEIVER_JITTER_BUFFER)
+    return slot.buffer if isinstance(slot, _FrameBatchSlot) else slot
 
 
 PacketSink = Callable[[RtpPacket], None]
@@ -458,10 +627,11 @@ def divert_received_packets(receiver: RTCRtpReceiver, sink: PacketSink) -> None:
     aiortc (1.14 to 1.16) puts received audio through a fixed jitter buffer
     (16 packets, 4 prefetched) that stalls at the first missing packet and jumps
     to the newest when full, and decodes what it releases. Replacing that buffer
-    on this receiver hands each packet (after aiortc's RTCP statistics, RTX
-    unwrapping and depayloading, so receiver reports stay right) to ``sink``;
-    aiortc then decodes nothing and its track only reports the end. Call it
-    before packets arrive (when the transceiver appears).
+    on this receiver (:func:`install_receive_buffer`) hands each packet (after
+    aiortc's RTCP statistics, RTX unwrapping and depayloading, so receiver
+    reports stay right) to ``sink``; aiortc then decodes nothing and its track
+    only reports the end. Call it before packets arrive (when the transceiver
+    appears).
 
     Args:
         receiver: An audio receiver of a peer connection.
@@ -473,4 +643,4 @@ def divert_received_packets(receiver: RTCRtpReceiver, sink: PacketSink) -> None:
     track = receiver.track
     if track is None or track.kind != "audio":
         raise ValueError("only an audio receiver's packets can be diverted")
-    setattr(receiver, _RECEIVER_JITTER_BUFFER, _PacketDiversion(sink))
+    install_receive_buffer(receiver, _PacketDiversion(sink))
