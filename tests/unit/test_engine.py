@@ -63,16 +63,22 @@ class FakeChannel(AsyncIOEventEmitter):
         self.bufferedAmountLowThreshold = 0
 
 
+class FakeReceivedTrack(AsyncIOEventEmitter):
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+
 class FakeReceiver:
-    def __init__(self) -> None:
-        self.track = object()
+    def __init__(self, kind: str) -> None:
+        self.track = FakeReceivedTrack(kind)
 
 
 class FakeTransceiver:
     def __init__(self, mid: str, kind: str) -> None:
         self.mid = mid
         self.kind = kind
-        self.receiver = FakeReceiver()
+        self.receiver = FakeReceiver(kind)
 
 
 class FakePC(AsyncIOEventEmitter):
@@ -529,7 +535,7 @@ async def test_m_lines_map_to_track_sids_from_mid_to_track_id(
     assert reported.events == [("started", "TR_audio", "0"), ("started", "TR_video", "1")]
     assert e.subscriber is not None
     transceivers = {t.mid: t for t in fake_pc(e.subscriber).getTransceivers()}
-    assert reported.tracks["TR_audio"] is transceivers["0"].receiver.track
+    assert reported.tracks["TR_audio"] is transceivers["0"].receiver.track  # fakes: aiortc's
     assert reported.tracks["TR_video"] is transceivers["1"].receiver.track
 
 

@@ -38,7 +38,10 @@ from ..session.reliable_buffer import (
 )
 from ..signal.client import Handler
 from ..types import ContinualGatheringPolicy, IceTransportType
+from ..webrtc.aiortc_adapter import divert_received_packets
 from ..webrtc.audio_feedback import LossFeedback
+from ..webrtc.audio_playout import AVAILABLE as playout_available
+from ..webrtc.audio_playout import AudioPlayout
 from ..webrtc.encoders import (
     EncoderConfig,
     apply_answer,
@@ -139,6 +142,8 @@ class RtcEngine:
         """Called with (track sid, reason) when the server offers us a track on an
         m-line we cannot receive (no codec aiortc knows); our answer rejects it."""
         self._remote_mids: dict[str, str] = {}
+        # receiving audio m-line -> its playout and aiortc's track for it
+        self._playouts: dict[str, tuple[AudioPlayout, MediaStreamTrack]] = {}
         self._rejected_mids: dict[str, str] = {}
         self.on_failure: Callable[[str], None] | None = None
         """Called once when a peer connection fails after the session was up."""
@@ -323,7 +328,10 @@ class RtcEngine:
         before, self._remote_mids = self._remote_mids, now
         refused_before, self._rejected_mids = self._rejected_mids, refused
         for mid, track_sid in before.items():
-            if now.get(mid) != track_sid and self.on_remote_track_ended is not None:
+            if now.get(mid) == track_sid:
+                continue
+            self._close_playout(mid)
+            if self.on_remote_track_ended is not None:
                 self.on_remote_track_ended(track_sid)
         for mid, track_sid in refused.items():
             if refused_before.get(mid) == track_sid:
@@ -340,8 +348,40 @@ class RtcEngine:
             if transceiver is None or track is None:
                 logger.warning("no receiving track for m-line %s (track %s)", mid, track_sid)
                 continue
+            if transceiver.kind == "audio":
+                track = self._open_playout(mid, transceiver, track)
             if self.on_remote_track is not None:
                 self.on_remote_track(track_sid, track, transceiver)
+
+    def _open_playout(
+        self, mid: str, transceiver: RTCRtpTransceiver, received: MediaStreamTrack
+    ) -> MediaStreamTrack:
+        """Our own jitter buffer and decoder for the audio this m-line now carries.
+
+        Without libopus (see :data:`~livekit_py.webrtc.audio_playout.AVAILABLE`)
+        aiortc's own receive path stays: no concealment, but audio.
+        """
+        self._close_playout(mid)
+        if not playout_available:
+            return received
+        playout = AudioPlayout()
+        try:
+            divert_received_packets(transceiver.receiver, playout.on_packet)
+        except ValueError as exc:
+            logger.warning("m-line %s keeps aiortc's audio receive path: %s", mid, exc)
+            playout.close()
+            return received
+        received.on("ended", playout.close)
+        self._playouts[mid] = (playout, received)
+        return playout.track
+
+    def _close_playout(self, mid: str) -> None:
+        entry = self._playouts.pop(mid, None)
+        if entry is not None:
+            playout, received = entry
+            with contextlib.suppress(KeyError):
+                received.remove_listener("ended", playout.close)
+            playout.close()
 
     def _on_answer(self, sd: proto_rtc.SessionDescription) -> None:
         if self.publisher is not None:
@@ -825,6 +865,8 @@ class RtcEngine:
             self._publisher_task.cancel()
             with contextlib.suppress(BaseException):
                 await self._publisher_task
+        for mid in list(self._playouts):
+            self._close_playout(mid)
         publisher, subscriber = self.publisher, self.subscriber
         self.publisher = self.subscriber = None
         for transport in (publisher, subscriber):
