@@ -20,7 +20,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from ..log import get_logger
 from ..media.clock import MediaClock, resolve_clock, wait_event
 from ..media.frame_source import AVFrame, FrameFanout, FrameSink
-from ..rtc.audio_source import AudioSource, Samples, _make_av_frame
+from ..rtc.audio_source import LATENCY_BUDGET, AudioSource, Samples, _make_av_frame
 from ..rtc.video_frame import VideoFrame, _to_av_frame
 from ..rtc.video_source import CapturedVideoFrame, SentFrameInfo, VideoSource
 from .video_codecs import VIDEO_CLOCK_RATE
@@ -31,8 +31,10 @@ logger = get_logger("media.source_tracks")
 
 VIDEO_TIME_BASE = Fraction(1, VIDEO_CLOCK_RATE)
 
-# blocks (10 ms each) an AudioSourceTrack keeps for its reader; older ones are dropped
-_TRACK_MAX_BLOCKS = 10
+# blocks (10 ms each) an AudioSourceTrack keeps for its reader; older ones are dropped.
+# Twice the source's latency budget: a clock catching up after a late wake-up hands
+# over up to a budget of blocks at once, while the reader may still be a block behind.
+_TRACK_MAX_BLOCKS = 2 * round(LATENCY_BUDGET * 100)
 # blocks joined into one frame returned by AudioSourceTrack.recv() (20 ms, as Opus sends)
 _BLOCKS_PER_PACKET = 2
 
@@ -51,8 +53,9 @@ class AudioSourceTrack(MediaStreamTrack):
 
     :meth:`recv` returns 20 ms ``s16`` stereo frames at the source's rate (a mono source
     is copied to both channels, which is what the Opus encoder sends anyway),
-    paced by the source's clock, with ``pts`` counting samples from 0. At most 100 ms wait
-    for the reader; older audio is dropped so that a slow reader does not build latency.
+    paced by the source's clock, with ``pts`` counting samples from 0. At most 200 ms wait
+    for the reader (twice the source's latency budget, the most its clock hands over at
+    once); older audio is dropped so that a slow reader does not build latency.
     While :attr:`muted` is true the frames hold silence (the source keeps playing out).
     Every frame returned by :meth:`recv` is also published through ``_sent``.
     """
