@@ -1,7 +1,7 @@
 """Would the SDK's media path gain from an event loop (and thread) of its own? Measure it.
 
 ``PYTHONPATH=src python -m benchmarks.media_thread_probe [--full] [--url ws://...]
-[--src OTHER/src] [--only TEXT]``
+[--src OTHER/src] [--only TEXT] [--repeat N] [--keep DIR]``
 
 Runs the ``loaded_loop`` scenario (``benchmarks/scenarios/loaded.py``: a tone and 640x360
 video at 30 fps published while a task blocks the publisher's loop and two processes keep
@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         help="where livekit_py is imported from (another checkout's src/, to compare)",
     )
     parser.add_argument("--only", help="run only the variants whose label contains this")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each variant")
+    parser.add_argument("--keep", type=Path, help="keep each worker's JSON output here")
     args = parser.parse_args(argv)
     server = None
     url = args.url
@@ -118,13 +120,16 @@ def main(argv: list[str] | None = None) -> int:
         server = local_server.start()
         url = str(server.url)
     try:
-        with tempfile.TemporaryDirectory() as work:
+        with tempfile.TemporaryDirectory() as scratch:
+            work = args.keep or Path(scratch)
+            work.mkdir(parents=True, exist_ok=True)
             for i, (sdk, label, env_extra) in enumerate(VARIANTS):
                 if args.only and args.only not in f"{sdk} {label}":
                     continue
-                out = Path(work) / f"{i}.json"
-                result = _run(sdk, env_extra, url, not args.full, out, args.src)
-                print(_line(sdk, label, result), flush=True)
+                for run in range(args.repeat):
+                    out = work / f"{i}-{run}.json"
+                    result = _run(sdk, env_extra, url, not args.full, out, args.src)
+                    print(_line(sdk, label, result), flush=True)
     finally:
         if server is not None:
             server.stop()
