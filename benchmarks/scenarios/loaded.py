@@ -15,7 +15,9 @@ subscriber counts the frames received. Frames published per second is how many p
 the loop handed to ``capture_frame``.
 
 Both keep the subscriber on the official SDK, so the two SDKs under test are compared
-against the same receiver.
+against the same receiver. ``loaded_loop`` takes variants from the environment (see
+:meth:`Load.from_env`) for ``benchmarks/media_thread_probe.py``: other blocking patterns,
+blocking that releases the GIL, and the SDK on an event loop in a thread of its own.
 """
 
 from __future__ import annotations
