@@ -20,6 +20,9 @@ Roles:
     answers once N frames have arrived; ``{"cmd": "window_start"}`` and
     ``{"cmd": "window_stop"}`` bracket a measurement, and the latter answers with the
     frames, latencies and CPU time of the window.
+``media_sink``
+    Subscribes to a publisher's audio and video and reports what arrived over a window
+    (see ``benchmarks.scenarios.loaded``).
 """
 
 from __future__ import annotations
@@ -177,10 +180,17 @@ async def video_sink(ctx: Context, params: dict[str, Any], commands: Commands) -
             emit({"error": f"unknown command {command!r}"})
 
 
+async def media_sink(ctx: Context, params: dict[str, Any], commands: Commands) -> None:
+    from benchmarks.scenarios.loaded import media_sink as run
+
+    await run(ctx, params, commands)
+
+
 ROLES: dict[str, Callable[[Context, dict[str, Any], Commands], Awaitable[None]]] = {
     "audio_pair": audio_pair,
     "audio_feeder": audio_feeder,
     "video_sink": video_sink,
+    "media_sink": media_sink,
 }
 
 

@@ -18,7 +18,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from livekit_py.media.frame_source import FrameFanout
 from livekit_py.rtc.audio_frame import AudioFrame
-from livekit_py.rtc.audio_source import AudioSource
+from livekit_py.rtc.audio_source import LATENCY_BUDGET, AudioSource
 from livekit_py.webrtc.source_tracks import AudioSourceTrack
 from tests.unit.fake_clock import FakeClock
 
@@ -240,21 +240,179 @@ async def test_rate_not_multiple_of_100_keeps_exact_time(clock: FakeClock) -> No
     await source.aclose()
 
 
-async def test_clock_resynchronizes_after_a_blocked_loop(clock: FakeClock) -> None:
+def ramp(count: int, start: int = 0) -> np.ndarray:
+    """Samples that tell where they came from: index + 1 (mod 30000), never 0."""
+    return ((np.arange(start, start + count) % 30000) + 1).astype(np.int16)
+
+
+def assert_contiguous_pts(frames: list[Any]) -> None:
+    pts = [f.pts for f in frames]
+    assert pts == [frames[0].pts + sum(f.samples for f in frames[:i]) for i in range(len(pts))]
+
+
+def steps_of(played: np.ndarray) -> np.ndarray:
+    """How far each sample of a played ramp is from the one before (1: contiguous)."""
+    return (np.diff(played.astype(np.int64)) - 1) % 30000 + 1
+
+
+async def live_mic(source: AudioSource, clock: FakeClock, audio: np.ndarray) -> None:
+    """A microphone on the clock: 10 ms frames, each delivered once it is recorded.
+
+    When the loop was blocked, the frames recorded meanwhile are delivered at once.
+    """
+    start = clock.now()
+    frames = audio.size // 480
+    fed = 0
+    while fed < frames:
+        due = min(frames, int((clock.now() - start) * 100 + 1e-6))
+        while fed < due:
+            await source.capture_frame(pcm_frame(audio[fed * 480 : (fed + 1) * 480]))
+            fed += 1
+        await clock.sleep(start + (fed + 1) * 0.01 - clock.now())
+
+
+async def test_late_wakeup_sends_the_due_blocks_at_once_in_order(clock: FakeClock) -> None:
     source = AudioSource(48000, 1, clock=clock)
     sink = Collector(clock)
     source._fanout.subscribe(sink)
+    await source.capture_frame(pcm_frame(ramp(48000)))  # 1 s queued
     await clock.advance(0.1)
-    await clock.jump(0.3)  # as a blocked loop sees it: the clock falls 300 ms behind
-    blocked_end = clock.now()
+    await clock.jump(0.08)  # as a blocked loop sees it: the clock wakes 80 ms late
+    woke = clock.now()
+    burst = [t for t in sink.times if t == woke]
+    assert len(burst) == 8  # the blocks of 100-170 ms, and the one due at 180 ms
     await clock.advance(0.1)
-    burst = [t for t in sink.times if blocked_end <= t < blocked_end + 0.005]
-    # no catch-up burst of ~30 blocks, just the one late tick
-    assert len(burst) <= 6, len(burst)
-    assert len(burst) == 1
-    # and still playing in real time afterwards
-    assert len([t for t in sink.times if t >= blocked_end]) >= 4
-    assert len([t for t in sink.times if t > blocked_end]) == 10  # one per 10 ms
+    assert [t - woke for t in sink.times if t > woke] == pytest.approx(
+        [0.01 * i for i in range(1, 11)]
+    )
+    assert_contiguous_pts(sink.frames)
+    assert set(steps_of(sink.samples()).tolist()) == {1}  # all of it, in order, no silence
+    assert source._dropped_samples == 0
+    await source.aclose()
+
+
+async def test_stall_longer_than_the_budget_drops_the_oldest_audio(clock: FakeClock) -> None:
+    source = AudioSource(48000, 1, clock=clock)
+    sink = Collector(clock)
+    source._fanout.subscribe(sink)
+    await source.capture_frame(pcm_frame(ramp(48000)))  # 1 s queued
+    await clock.advance(0.1)
+    before = len(sink.frames)
+    await clock.jump(0.5)
+    woke = clock.now()
+    burst = [t for t in sink.times if t == woke]
+    # what is at most 100 ms late is sent (the blocks due at 500-600 ms); the 390 ms
+    # before it are dropped, oldest first
+    assert len(burst) == 11
+    assert source._dropped_samples == 39 * 480
+    assert source.queued_duration == pytest.approx(1.0 - (before + 39 + 11) * 0.01)
+    assert_contiguous_pts(sink.frames)  # timestamps go on where they were
+    steps = steps_of(sink.samples())
+    jumps = np.flatnonzero(steps != 1)
+    assert jumps.tolist() == [before * 480 - 1]
+    assert steps[jumps[0]] == 39 * 480 + 1
+    await source.aclose()
+
+
+async def test_live_producer_on_a_loop_that_wakes_late(clock: FakeClock) -> None:
+    """A microphone-like producer and the clock on one loop, late 30 ms every 100 ms, and
+    once 500 ms: timestamps contiguous, no silence while audio exists, the queue within
+    the budget, and only the audio of the long stall that is beyond the budget dropped."""
+    source = AudioSource(48000, 1, clock=clock)
+    sink = Collector(clock)
+    source._fanout.subscribe(sink)
+    audio = ramp(48000 * 4)
+    mic = asyncio.create_task(live_mic(source, clock, audio))
+    queued: list[float] = []
+    for step in range(30):
+        await clock.advance(0.07)
+        queued.append(source.queued_duration)
+        await clock.jump(0.5 if step == 15 else 0.03)
+        queued.append(source.queued_duration)
+        await clock.settle()
+        queued.append(source.queued_duration)
+    await clock.run(mic, limit=5)
+    await clock.advance(0.05)
+    assert max(queued) <= LATENCY_BUDGET + 1e-9
+    assert_contiguous_pts(sink.frames)
+    played = sink.samples()
+    first = int(np.flatnonzero(played)[0])
+    played = played[first:]
+    assert played[0] == 1
+    assert np.count_nonzero(played[: played.size - 48000 // 10]) == played.size - 4800
+    steps = steps_of(played[np.flatnonzero(played)])
+    # one gap, from the 500 ms stall: what was more than 100 ms late (390-400 ms)
+    assert np.count_nonzero(steps != 1) == 1
+    dropped = int(steps[steps != 1][0]) - 1
+    assert 0.38 * 48000 <= dropped <= 0.41 * 48000
+    assert source._dropped_samples == dropped
+    await source.aclose()
+
+
+async def test_dry_queue_is_waited_for_not_filled_with_silence(clock: FakeClock) -> None:
+    source = AudioSource(48000, 1, clock=clock)
+    sink = Collector(clock)
+    source._fanout.subscribe(sink)
+    await source.capture_frame(pcm_frame(ramp(4800)))  # 100 ms
+    await clock.advance(0.13)  # the queue ran dry at 100 ms
+    assert len(sink.frames) == 10
+    late = clock.now()
+    await source.capture_frame(pcm_frame(ramp(4800, start=4800)))
+    await clock.settle()
+    # the 30 ms of audio it owes go out at once, then one block per tick
+    assert [t for t in sink.times if t >= late] == [late] * 4
+    assert set(steps_of(sink.samples()).tolist()) == {1}
+    assert_contiguous_pts(sink.frames)
+    await source.aclose()
+
+
+async def test_silence_follows_the_budget_after_the_audio_ends(clock: FakeClock) -> None:
+    source = AudioSource(48000, 1, clock=clock)
+    sink = Collector(clock)
+    source._fanout.subscribe(sink)
+    start = clock.now()
+    await source.capture_frame(pcm_frame(ramp(4800 + 100)))  # 100 ms and a bit
+    await clock.advance(0.3)
+    times = [round((t - start) * 1000) for t in sink.times]
+    # 10 blocks on time; the partial one waits 100 ms for more, then silence per tick
+    assert times[:11] == [10 * i for i in range(10)] + [200]
+    assert times[11:] == [200 + 10 * i for i in range(1, len(times) - 10)]
+    played = sink.samples()
+    assert np.count_nonzero(played) == 4900
+    assert_contiguous_pts(sink.frames)
+    await source.aclose()
+
+
+async def test_slow_producer_audio_is_delayed_never_dropped(clock: FakeClock) -> None:
+    source = AudioSource(48000, 1, clock=clock)
+    sink = Collector(clock)
+    source._fanout.subscribe(sink)
+    audio = ramp(48000 * 2)
+
+    async def slow() -> None:  # 80 ms of audio every 100 ms
+        for i in range(0, audio.size, 3840):
+            await source.capture_frame(pcm_frame(audio[i : i + 3840]))
+            await clock.sleep(0.1)
+
+    await clock.run(slow(), limit=10)
+    await clock.run(source.wait_for_playout(), limit=5)
+    played = sink.samples()
+    assert np.array_equal(played[np.flatnonzero(played)], audio)
+    assert source._dropped_samples == 0
+    assert_contiguous_pts(sink.frames)
+    await source.aclose()
+
+
+async def test_silence_follows_a_clear_at_once(clock: FakeClock) -> None:
+    source = AudioSource(48000, 1, clock=clock)
+    sink = Collector(clock)
+    source._fanout.subscribe(sink)
+    await source.capture_frame(pcm_frame(ramp(48000)))
+    await clock.advance(0.095)
+    source.clear_queue()
+    cleared = clock.now()
+    await clock.advance(0.05)
+    assert [round((t - cleared) * 1000) for t in sink.times if t > cleared] == [5, 15, 25, 35, 45]
     await source.aclose()
 
 
@@ -361,12 +519,12 @@ async def test_track_buffer_drops_oldest(clock: FakeClock) -> None:
     source = AudioSource(48000, 1, clock=clock)
     track = AudioSourceTrack(source)
     await source.capture_frame(pcm_frame(np.arange(1, 24001, dtype=np.int16)))  # 500 ms
-    await clock.advance(0.4)  # nobody reads: the track keeps only ~100 ms
-    assert len(track._blocks) <= 10
-    assert track._dropped == 31  # blocks of ticks 0-40 ms, of 41 played
+    await clock.advance(0.4)  # nobody reads: the track keeps only ~200 ms
+    assert len(track._blocks) == 20
+    assert track._dropped == 21  # blocks of ticks 0-200 ms, of 41 played
     frame = await track.recv()
     values = frame.to_ndarray().reshape(-1)
-    assert values[0] > 48000 * 0.2  # recent audio, not the start
+    assert values[0] == 21 * 480 + 1  # recent audio, not the start
     track.stop()
     await source.aclose()
 

@@ -209,6 +209,16 @@ def test_frames_at_max_framerate_with_jitter_are_kept(codec: int) -> None:
     assert all(kept)
 
 
+@pytest.mark.parametrize("codec", ENCODERS, ids=IDS)
+def test_a_late_frame_and_the_on_time_one_after_it_are_kept(codec: int) -> None:
+    """Captures delayed by a blocked event loop: frame 3k+1 comes 27 ms late, right
+    before frame 3k+2 on time. At the 30 fps cap all of them are encoded."""
+    encoder: Any = make_video_encoder(codec, 500_000, 30.0)
+    late = [3000 * i + (2430 if i % 3 == 1 else 0) for i in range(30)]
+    kept = [bool(encoder.encode(make_frame(pts=pts, shift=i))[0]) for i, pts in enumerate(late)]
+    assert all(kept)
+
+
 def test_no_framerate_cap_keeps_everything() -> None:
     encoder: Any = make_video_encoder(VideoCodec.VP8, None, None)
     assert all(encoder.encode(make_frame(pts=i * 900, shift=i))[0] for i in range(20))

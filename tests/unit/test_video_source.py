@@ -1,4 +1,4 @@
-"""VideoSource (non-blocking, newest-wins capture) and VideoSourceTrack (what aiortc sends)."""
+"""VideoSource (non-blocking capture) and VideoSourceTrack (what aiortc sends, in order)."""
 
 from __future__ import annotations
 
@@ -126,18 +126,23 @@ async def test_properties_and_repr() -> None:
 # ---------------------------------------------------------------------- capture
 
 
-async def test_capture_is_sync_and_newest_wins(clock: FakeClock) -> None:
+def grey(frame: av.VideoFrame) -> int:
+    return round(float(to_rgb(frame).mean()))
+
+
+async def test_capture_is_sync_and_a_burst_is_sent_whole_in_order(clock: FakeClock) -> None:
     assert not inspect.iscoroutinefunction(VideoSource.capture_frame)
     source = VideoSource(64, 48, clock=clock)
     track = VideoSourceTrack(source)
-    levels = list(range(20, 220, 20))  # 10 grey levels
-    for level in levels:
+    levels = [40, 80, 120, 160, 200]
+    for level in levels:  # back to back, as a capture catching up after a blocked loop
         source.capture_frame(solid(64, 48, (level, level, level)))
-    frame = await asyncio.wait_for(track.recv(), 5)
-    assert isinstance(frame, av.VideoFrame)
-    assert (frame.width, frame.height, frame.format.name) == (64, 48, "yuv420p")
-    assert to_rgb(frame).mean() == pytest.approx(levels[-1], abs=2)
-    assert track.dropped_frames == 9
+    frames = [await asyncio.wait_for(track.recv(), 5) for _ in levels]
+    assert all(isinstance(f, av.VideoFrame) for f in frames)
+    assert {(f.width, f.height, f.format.name) for f in frames} == {(64, 48, "yuv420p")}
+    assert [grey(f) for f in frames] == pytest.approx(levels, abs=2)
+    assert track.dropped_frames == 0
+    assert (np.diff([f.pts for f in frames]) > 0).all()
     # nothing newer: the next recv waits (until the idle repeat, a second later)
     waiting = asyncio.ensure_future(track.recv())
     await clock.advance(0.1)
@@ -145,6 +150,89 @@ async def test_capture_is_sync_and_newest_wins(clock: FakeClock) -> None:
     track.stop()
     with pytest.raises(MediaStreamError):
         await asyncio.wait_for(waiting, 5)
+    await source.aclose()
+
+
+async def test_waiting_pictures_are_bounded_in_time(clock: FakeClock) -> None:
+    wait = source_tracks_module.MAX_FRAME_WAIT
+    source = VideoSource(32, 32, clock=clock)
+    track = VideoSourceTrack(source)
+    # nobody reads for 270 ms of captures every 30 ms: those within 100 ms of the newest wait
+    for i in range(10):
+        source.capture_frame(solid(32, 32, (20 + 20 * i,) * 3))
+        await clock.advance(0.03)
+    kept = [i for i in range(10) if (9 - i) * 0.03 <= wait + 1e-9]
+    assert kept == [6, 7, 8, 9]
+    assert track.dropped_frames == 6
+    frames = [await asyncio.wait_for(track.recv(), 5) for _ in kept]
+    assert [grey(f) for f in frames] == pytest.approx([20 + 20 * i for i in kept], abs=2)
+    # the RTP timestamps are the capture times, 30 ms apart
+    assert np.diff([f.pts for f in frames]).tolist() == [2700] * 3
+    track.stop()
+    await source.aclose()
+
+
+async def test_waiting_pictures_are_bounded_in_number(clock: FakeClock) -> None:
+    source = VideoSource(16, 16, clock=clock)
+    track = VideoSourceTrack(source)
+    count = source_tracks_module.MAX_FRAMES_WAITING
+    for i in range(count + 3):
+        source.capture_frame(solid(16, 16, (10 + 10 * i,) * 3))
+    assert track.dropped_frames == 3
+    first = await asyncio.wait_for(track.recv(), 5)
+    assert grey(first) == pytest.approx(40, abs=2)  # the oldest of those kept
+    track.stop()
+    await source.aclose()
+
+
+async def test_pictures_convert_as_they_are_captured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next picture is ready when the encoder asks: recv() returns without waiting."""
+    converted: list[int] = []
+    original = source_tracks_module._prepare
+
+    def spy(frame: VideoFrame, width: int, height: int) -> av.VideoFrame:
+        converted.append(frame.width)
+        return original(frame, width, height)
+
+    monkeypatch.setattr(source_tracks_module, "_prepare", spy)
+    ahead = source_tracks_module.CONVERT_AHEAD
+    source = VideoSource(32, 32)
+    track = VideoSourceTrack(source)
+    for width in range(10, 10 + ahead + 2):
+        source.capture_frame(solid(width, 32, RED))
+
+    def ready(n: int) -> bool:
+        jobs = [w.job for w in list(track._backlog)[:ahead]]
+        return len(converted) >= n and all(job is not None and job.done() for job in jobs)
+
+    async def conversions(n: int) -> None:  # they run in threads: wait for their outcome
+        while not ready(n):  # noqa: ASYNC110 - thread results, no event to wait on
+            await asyncio.sleep(0.002)
+
+    await asyncio.wait_for(conversions(ahead), 5)
+    assert sorted(converted) == list(range(10, 10 + ahead))  # only so many ahead
+    for taken in range(ahead + 2):
+        await asyncio.wait_for(conversions(min(ahead + taken, ahead + 2)), 5)
+        coro = track.recv()
+        with pytest.raises(StopIteration) as done:  # done without suspending once
+            coro.send(None)
+        frame = done.value.value
+        assert (frame.width, frame.height) == (32, 32)
+    assert sorted(converted) == list(range(10, 10 + ahead + 2))
+    track.stop()
+    await source.aclose()
+
+
+async def test_muting_drops_the_waiting_pictures(clock: FakeClock) -> None:
+    source = VideoSource(16, 16, clock=clock)
+    track = VideoSourceTrack(source)
+    for _ in range(3):
+        source.capture_frame(solid(16, 16, RED))
+    track.muted = True
+    assert not track._backlog
+    frame = await asyncio.wait_for(track.recv(), 5)
+    assert luma(frame) == 16
+    track.stop()
     await source.aclose()
 
 
@@ -165,9 +253,9 @@ async def test_capture_does_no_pixel_work_on_the_loop(monkeypatch: pytest.Monkey
     for _ in range(10):
         source.capture_frame(big)
     per_call = (time.perf_counter() - start) / 10
-    assert not threads  # no conversion inside capture_frame
     assert per_call < 0.05  # a memory copy, not a conversion
     frame = await asyncio.wait_for(track.recv(), 5)
+    # converted in worker threads (started at capture), never on the loop's
     assert threads and all(t is not threading.main_thread() for t in threads)
     assert (frame.width, frame.height) == (1280, 720)
     track.stop()

@@ -5,6 +5,30 @@ out on its clock (a :class:`~livekit_py.media.clock.MediaClock`, the event loop'
 default), 10 ms at a time, as ``s16`` :class:`av.AudioFrame` objects published through a
 :class:`~livekit_py.media.frame_source.FrameFanout`. The aiortc track that an
 ``RTCRtpSender`` reads from it lives in :mod:`livekit_py.webrtc.source_tracks`.
+
+How the clock copes with a late event loop (a blocked loop wakes it late; the official
+SDK's native clock does not have this problem):
+
+- **Catching up.** Block *k* is due at ``origin + k * 10 ms``. A clock that wakes late
+  sends every block due by then at once, in order, so a late wake-up is neither a gap
+  nor added latency.
+- **Latency budget** (:data:`LATENCY_BUDGET`, 100 ms). No block is sent later than the
+  budget after its time: what is due earlier is skipped, and the queued audio of the
+  skipped blocks is dropped, oldest first (counted and logged at DEBUG). When the
+  queue did not hold that audio yet (a producer on the same blocked loop delivers it
+  right after), the audio that arrives within the next budget pays for it instead, so
+  that a producer feeding in real time is not left that far behind for good. Only a
+  clock that did not run drops audio: blocks it waited for while it ran (a producer
+  slower than real time) are sent when their audio comes, on a schedule moved on.
+- **A dry queue while audio plays** is waited for, up to the budget, instead of being
+  filled with silence: a producer on the same loop is late by as much as the clock,
+  and silence sent for its audio would push all of its later audio back by that much.
+  Audio that arrives is sent at once. When nothing came within the budget the audio
+  has ended: the wait is forgiven and silence follows, one block per tick, as it
+  does while nothing was played yet (the official SDK's source likewise sends nothing
+  for 100 ms, then silence).
+
+``pts`` count the samples sent, so they are contiguous whatever was skipped.
 """
 
 from __future__ import annotations
@@ -19,7 +43,7 @@ import numpy.typing as npt
 
 from .._validate import check_int
 from ..log import get_logger
-from ..media.clock import MediaClock, resolve_clock
+from ..media.clock import MediaClock, resolve_clock, wait_event
 from ..media.frame_source import AVFrame, FrameFanout
 from .audio_frame import AudioFrame
 
@@ -31,9 +55,20 @@ Samples = npt.NDArray[np.int16]
 
 # the clock plays 1/100 s per tick
 _TICKS_PER_SECOND = 100
-# a clock further behind than this (the event loop was blocked) starts over from "now"
-# instead of catching up with a burst of blocks
-_RESYNC_AFTER = 0.06
+
+LATENCY_BUDGET = 0.1
+"""How late (seconds) the clock sends a block at most, and how long it waits for a dry queue.
+
+100 ms: a receiver's jitter buffer (WebRTC's NetEq keeps tens of milliseconds, more
+after jitter) absorbs a burst of that size with little or no concealment, it is what
+the official SDK's native source waits before it sends silence, and with the usual
+network and jitter-buffer delays it keeps mouth-to-ear latency under the 150 ms that
+ITU-T G.114 gives interactive speech. A stall longer than that is a gap at the receiver
+whatever the sender does; sending all of it late would only add its length to the
+latency of everything after it.
+"""
+# drops are logged at most this often (seconds of the source's clock)
+_DROP_LOG_INTERVAL = 1.0
 
 
 def _layout(num_channels: int) -> str:
@@ -77,8 +112,11 @@ class AudioSource:
 
     Frames given to :meth:`capture_frame` are queued, up to ``queue_size_ms`` of audio,
     and played out in real time by the source's clock, 10 ms per tick. While a track is
-    attached and the queue is empty, the clock plays silence. A full queue makes
-    :meth:`capture_frame` wait: audio is never dropped, except by :meth:`clear_queue`.
+    attached and nothing is queued, the clock plays silence (after waiting up to
+    :data:`LATENCY_BUDGET` for more audio when the queue ran dry mid-stream). A full
+    queue makes :meth:`capture_frame` wait. Audio is dropped only by :meth:`clear_queue`
+    and when the event loop wakes the clock more than :data:`LATENCY_BUDGET` late (the
+    oldest audio due goes; see the module docstring).
 
     The clock starts with the first capture (or when a track attaches) and rests while
     nothing is queued and no track is attached.
@@ -142,6 +180,19 @@ class AudioSource:
         self._tick = 0  # position of the next tick within the current second
         self._pts = 0
         self._closed = False
+        # the playout schedule: the next block is due at _deadline
+        self._origin = 0.0
+        self._since_origin = 0  # samples per channel scheduled since _origin
+        self._deadline = 0.0
+        self._budget = LATENCY_BUDGET
+        self._active = False  # audio is playing: a dry queue is waited for, not filled
+        self._dry_since: float | None = None  # when the queue ran dry while active
+        self._last_run: float | None = None  # when the clock last looked at the schedule
+        self._drop_credit = 0  # samples of late audio to drop when they arrive...
+        self._credit_until = 0.0  # ...until then
+        self._dropped_samples = 0  # queued audio dropped for being later than the budget
+        self._drop_count = 0
+        self._drop_logged_at: float | None = None
 
     @property
     def sample_rate(self) -> int:
@@ -169,6 +220,10 @@ class AudioSource:
         self._queued = 0
         self._clear_count += 1
         self._captured_total = self._emitted_total
+        # no late audio to wait for after a deliberate clear: silence follows at once
+        self._active = False
+        self._dry_since = None
+        self._drop_credit = 0
         self._release_space()
         self._release_playout(everything=True)
 
@@ -308,11 +363,8 @@ class AudioSource:
                 pending.append((target, future))
         self._playout_waiters = pending
 
-    def _take(self, count: int) -> Samples:
-        """Remove up to ``count`` samples per channel from the queue, padded with silence."""
-        channels = self._num_channels
-        if self._queued == 0:
-            return np.zeros((count, channels), dtype=np.int16)
+    def _pop(self, count: int) -> list[Samples]:
+        """Remove up to ``count`` samples per channel from the head of the queue."""
         pieces: list[Samples] = []
         needed = count
         while needed > 0 and self._chunks:
@@ -327,46 +379,143 @@ class AudioSource:
         taken = count - needed
         self._queued -= taken
         self._emitted_total += taken
-        if needed:
-            pieces.append(np.zeros((needed, channels), dtype=np.int16))
-        if self._queued < self._capacity:
+        if taken and self._queued < self._capacity:
             self._release_space()
+        return pieces
+
+    def _take(self, count: int) -> Samples:
+        """Remove ``count`` samples per channel from the queue, padded with silence."""
+        pieces = self._pop(count)
+        missing = count - sum(len(p) for p in pieces)
+        if missing:
+            pieces.append(np.zeros((missing, self._num_channels), dtype=np.int16))
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+    def _drop(self, count: int, now: float) -> None:
+        """Drop up to ``count`` queued samples per channel (audio later than the budget)."""
+        dropped = sum(len(p) for p in self._pop(count))
+        if not dropped:
+            return
+        self._dropped_samples += dropped
+        self._drop_count += 1
+        logged = self._drop_logged_at
+        if logged is None or now - logged >= _DROP_LOG_INTERVAL:
+            self._drop_logged_at = now
+            logger.debug(
+                "%r: dropped %.0f ms of audio more than %.0f ms late (%.0f ms in %d drops)",
+                self,
+                dropped / self._sample_rate * 1e3,
+                self._budget * 1e3,
+                self._dropped_samples / self._sample_rate * 1e3,
+                self._drop_count,
+            )
+
+    def _restart_schedule(self, now: float) -> None:
+        self._origin = now
+        self._since_origin = 0
+        self._deadline = now
+
+    def _next_block(self) -> int:
+        """Samples per channel of the block due at ``_deadline``; moves the schedule past it."""
+        count = _tick_samples(self._sample_rate, self._tick)
+        self._tick = (self._tick + 1) % _TICKS_PER_SECOND
+        self._since_origin += count
+        self._deadline = self._origin + self._since_origin / self._sample_rate
+        return count
+
+    def _emit(self, block: Samples, count: int) -> None:
+        if self._fanout.subscriber_count:
+            self._fanout.publish(
+                _make_av_frame(block, self._sample_rate, self._num_channels, self._pts)
+            )
+        self._pts += count
+
+    def _play_due(self, now: float) -> float | None:
+        """Send every block due by ``now``, in order, within the latency budget.
+
+        Returns:
+            How long to wait for audio (the queue ran dry while audio was playing), or
+            None to wait for the next block's time.
+        """
+        budget = self._budget
+        last_run, self._last_run = self._last_run, now
+        count = _tick_samples(self._sample_rate, self._tick)
+        dry_since = self._dry_since
+        if dry_since is not None and self._queued < count and now - dry_since >= budget - 1e-9:
+            # nothing came within the budget: the audio has ended (or paused); what is
+            # left of it (a partial block) is sent now, then silence
+            self._active = False
+            self._dry_since = None
+            self._drop_credit = 0
+            self._restart_schedule(now)
+            if self._queued:
+                self._emit(self._take(count), count)
+                self._next_block()
+        # blocks due longer ago than the budget are not sent
+        while now - self._deadline > budget + 1e-9:
+            count = _tick_samples(self._sample_rate, self._tick)
+            if last_run is None or self._deadline >= last_run:
+                # it fell due while the clock did not run (the loop was blocked): its
+                # audio is too late to send, and so is audio still to come for it from
+                # a producer that was blocked as well
+                if self._queued >= count:
+                    self._drop(count, now)
+                elif self._active:
+                    self._drop_credit += count
+                    self._credit_until = now + budget
+            # else the clock ran and waited for this block's audio (a producer slower
+            # than real time): it is sent when it comes, on a schedule starting later
+            self._next_block()
+        if self._drop_credit:
+            if now > self._credit_until:
+                self._drop_credit = 0
+            elif self._queued:
+                paid = min(self._drop_credit, self._queued)
+                self._drop(paid, now)
+                self._drop_credit -= paid
+        while self._deadline <= now:
+            count = _tick_samples(self._sample_rate, self._tick)
+            if self._queued >= count:
+                self._emit(self._take(count), count)
+                self._next_block()
+                self._active = True
+                self._dry_since = None
+            elif self._active or self._queued:
+                # the queue ran dry while audio plays: its producer may be late too
+                if self._dry_since is None:
+                    self._dry_since = now
+                return max(self._dry_since + budget - now, 0.0)
+            else:
+                self._emit(np.zeros((count, self._num_channels), dtype=np.int16), count)
+                self._next_block()
+        return None
 
     async def _run_clock(self) -> None:
         clock = self._clock
-        rate = self._sample_rate
-        origin = clock.now()
-        since_origin = 0  # samples played since origin
-        deadline = origin
+        self._restart_schedule(clock.now())
+        self._last_run = None
         try:
             while True:
-                delay = deadline - clock.now()
-                if delay > 0:
-                    await clock.sleep(delay)
                 now = clock.now()
+                if now < self._deadline:
+                    await clock.sleep(self._deadline - now)
+                    continue
                 # every block emitted before this tick has now played for its whole length
                 self._played_total = self._emitted_total
                 self._release_playout()
-                if now - deadline > _RESYNC_AFTER:
-                    logger.debug(
-                        "%r: clock %.0f ms late, resynchronizing", self, (now - deadline) * 1e3
-                    )
-                    origin, since_origin = now, 0
                 if self._queued == 0 and self._fanout.subscriber_count == 0:
+                    self._active = False
+                    self._dry_since = None
+                    self._drop_credit = 0
                     self._wake.clear()
                     await self._wake.wait()
-                    origin, since_origin = clock.now(), 0
-                    deadline = origin
+                    self._restart_schedule(clock.now())
+                    self._last_run = None
                     continue
-                count = _tick_samples(rate, self._tick)
-                self._tick = (self._tick + 1) % _TICKS_PER_SECOND
-                block = self._take(count)
-                if self._fanout.subscriber_count:
-                    self._fanout.publish(_make_av_frame(block, rate, self._num_channels, self._pts))
-                self._pts += count
-                since_origin += count
-                deadline = origin + since_origin / rate
+                self._wake.clear()
+                wait = self._play_due(now)
+                if wait is not None:
+                    await wait_event(self._wake, wait, clock)
         except asyncio.CancelledError:
             raise
         except Exception:

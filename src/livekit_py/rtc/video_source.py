@@ -1,4 +1,4 @@
-"""Real-time video source: the newest captured picture.
+"""Real-time video source: captured pictures, handed on at once.
 
 :class:`VideoSource` takes pictures from :meth:`VideoSource.capture_frame` without ever
 waiting and publishes each one, as a :class:`CapturedVideoFrame`, through a
@@ -80,18 +80,20 @@ class _CaptureFanout(FrameFanout):
 
 
 class VideoSource:
-    """A real-time video source: pictures captured by the application, newest first.
+    """A real-time video source: pictures captured by the application.
 
     :meth:`capture_frame` never waits: each call hands the picture on at once. An attached
-    track sends pictures as fast as its encoder allows; when pictures come faster, the
-    ones not yet picked up are replaced by newer ones (the newest always wins).
+    track sends the pictures in capture order, as fast as its encoder allows; a picture
+    still waiting when it is more than 100 ms older than the newest captured is dropped,
+    so that a burst of captures (after a blocked event loop, say) is sent whole while an
+    encoder slower than the captures adds no more than that to the latency.
 
     Pictures of any size and any ``VideoBufferType`` are accepted. A picture whose size
     differs from the source's is scaled (stretched, aspect ratio not kept) to the
     source's width and height before it is encoded; the scaling and the conversion to
-    I420 happen off the event loop, in the track's executor job, not in
-    :meth:`capture_frame`. The ``rotation`` is kept with the picture for local readers;
-    it is not sent to remote participants.
+    I420 happen off the event loop, in worker threads the track starts as pictures are
+    captured, not in :meth:`capture_frame`. The ``rotation`` is kept with the picture for
+    local readers; it is not sent to remote participants.
     """
 
     def __init__(self, width: int, height: int, *, clock: MediaClock | None = None) -> None:
@@ -133,9 +135,9 @@ class VideoSource:
         """Hand a picture to the attached tracks; returns at once, never waits.
 
         The picture's bytes are copied, so the caller may reuse ``frame`` right away.
-        Nothing else is done here: conversion and scaling to the source's size happen when
-        a track sends the picture, off the event loop. Pictures captured while no track is
-        attached, or after :meth:`aclose`, are dropped.
+        Nothing else is done here: conversion and scaling to the source's size happen in
+        a worker thread an attached track starts, off the event loop. Pictures captured
+        while no track is attached, or after :meth:`aclose`, are dropped.
 
         Args:
             frame: The picture, in any size and layout. Other sizes than the source's are

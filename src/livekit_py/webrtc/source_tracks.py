@@ -2,15 +2,18 @@
 
 :class:`AudioSourceTrack` subscribes to an :class:`~livekit_py.rtc.audio_source.AudioSource`
 and hands aiortc 20 ms frames for the Opus encoder. :class:`VideoSourceTrack` subscribes to a
-:class:`~livekit_py.rtc.video_source.VideoSource`, keeps only the newest picture not yet sent
-and hands it on as a ``yuv420p`` :class:`av.VideoFrame` on the 90 kHz RTP clock, timed by
-the source's :class:`~livekit_py.media.clock.MediaClock`.
+:class:`~livekit_py.rtc.video_source.VideoSource`, queues the pictures not yet sent (at most
+:data:`MAX_FRAME_WAIT` older than the newest), converts them in worker threads as they are
+captured and hands them on, in order, as ``yuv420p`` :class:`av.VideoFrame` objects on the
+90 kHz RTP clock, timed by the source's :class:`~livekit_py.media.clock.MediaClock`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import deque
+from dataclasses import dataclass
 from fractions import Fraction
 
 import av
@@ -20,7 +23,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from ..log import get_logger
 from ..media.clock import MediaClock, resolve_clock, wait_event
 from ..media.frame_source import AVFrame, FrameFanout, FrameSink
-from ..rtc.audio_source import AudioSource, Samples, _make_av_frame
+from ..rtc.audio_source import LATENCY_BUDGET, AudioSource, Samples, _make_av_frame
 from ..rtc.video_frame import VideoFrame, _to_av_frame
 from ..rtc.video_source import CapturedVideoFrame, SentFrameInfo, VideoSource
 from .video_codecs import VIDEO_CLOCK_RATE
@@ -31,8 +34,10 @@ logger = get_logger("media.source_tracks")
 
 VIDEO_TIME_BASE = Fraction(1, VIDEO_CLOCK_RATE)
 
-# blocks (10 ms each) an AudioSourceTrack keeps for its reader; older ones are dropped
-_TRACK_MAX_BLOCKS = 10
+# blocks (10 ms each) an AudioSourceTrack keeps for its reader; older ones are dropped.
+# Twice the source's latency budget: a clock catching up after a late wake-up hands
+# over up to a budget of blocks at once, while the reader may still be a block behind.
+_TRACK_MAX_BLOCKS = 2 * round(LATENCY_BUDGET * 100)
 # blocks joined into one frame returned by AudioSourceTrack.recv() (20 ms, as Opus sends)
 _BLOCKS_PER_PACKET = 2
 
@@ -44,6 +49,16 @@ MUTED_FRAME_RATE = 1.0
 # picture again, so that a receiver asking for a keyframe (one joining late) gets a
 # picture of a source that only captures when the picture changes.
 IDLE_REPEAT_INTERVAL = 1.0
+# A captured picture waits for the encoder while it is at most this much older (seconds of
+# capture time) than the newest one captured; older ones are dropped. 100 ms: a burst of
+# pictures delivered late by a blocked loop (a camera queue, a paced capture catching up)
+# is sent whole, while an encoder slower than the captures lags by 100 ms at most.
+MAX_FRAME_WAIT = 0.1
+# ... and at most this many wait (a bound on memory for high capture rates)
+MAX_FRAMES_WAITING = 8
+# Pictures converted ahead of the encoder: the next one is ready when aiortc asks for it,
+# so recv() does not wait for a round trip through a worker thread.
+CONVERT_AHEAD = 2
 
 
 class AudioSourceTrack(MediaStreamTrack):
@@ -51,8 +66,9 @@ class AudioSourceTrack(MediaStreamTrack):
 
     :meth:`recv` returns 20 ms ``s16`` stereo frames at the source's rate (a mono source
     is copied to both channels, which is what the Opus encoder sends anyway),
-    paced by the source's clock, with ``pts`` counting samples from 0. At most 100 ms wait
-    for the reader; older audio is dropped so that a slow reader does not build latency.
+    paced by the source's clock, with ``pts`` counting samples from 0. At most 200 ms wait
+    for the reader (twice the source's latency budget, the most its clock hands over at
+    once); older audio is dropped so that a slow reader does not build latency.
     While :attr:`muted` is true the frames hold silence (the source keeps playing out).
     Every frame returned by :meth:`recv` is also published through ``_sent``.
     """
@@ -159,12 +175,33 @@ def _black(width: int, height: int) -> av.VideoFrame:
     return out
 
 
+@dataclass(eq=False)
+class _Waiting:
+    """A captured picture waiting to be sent, and its conversion once started."""
+
+    captured: CapturedVideoFrame
+    job: asyncio.Future[av.VideoFrame] | None = None
+
+    def discard(self) -> None:
+        job = self.job
+        if job is None:
+            return
+        if not job.done():
+            job.cancel()
+        elif not job.cancelled():
+            job.exception()  # retrieved: a failed conversion of a dropped picture is moot
+
+
 class VideoSourceTrack(MediaStreamTrack):
     """The aiortc track of a :class:`VideoSource`: what an ``RTCRtpSender`` sends.
 
-    :meth:`recv` returns the newest captured picture not sent yet (older unsent pictures
-    are dropped), as a ``yuv420p`` :class:`av.VideoFrame` of the source's size, converted
-    and scaled in the loop's default executor. Timestamps are on the 90 kHz RTP clock
+    :meth:`recv` returns the captured pictures in capture order, each as a ``yuv420p``
+    :class:`av.VideoFrame` of the source's size. Pictures wait in a queue bounded in time:
+    one more than :data:`MAX_FRAME_WAIT` older than the newest captured (or beyond
+    :data:`MAX_FRAMES_WAITING`) is dropped. Their conversion and scaling start in the
+    loop's default executor as they are captured, :data:`CONVERT_AHEAD` pictures ahead of
+    the encoder, so that the next picture is usually ready when aiortc asks for it.
+    Timestamps are on the 90 kHz RTP clock
     (``time_base`` 1/90000) and strictly increase: they follow the captured
     ``timestamp_us`` values while those increase, else the capture times on the source's
     clock.
@@ -193,7 +230,7 @@ class VideoSourceTrack(MediaStreamTrack):
         self._clock = source._clock if clock is None else resolve_clock(clock)
         self._sent = FrameFanout()
         self._muted = False
-        self._pending: CapturedVideoFrame | None = None
+        self._backlog: deque[_Waiting] = deque()
         self._last: CapturedVideoFrame | None = None
         self._wake = asyncio.Event()
         self._source_ended = False
@@ -225,12 +262,12 @@ class VideoSourceTrack(MediaStreamTrack):
             self._muted = value
             self._last_black_at = None
             if value:
-                self._pending = None
+                self._discard_backlog()
             self._wake.set()
 
     @property
     def dropped_frames(self) -> int:
-        """Captured pictures replaced by newer ones before they could be sent."""
+        """Captured pictures dropped before they were sent, for being too old."""
         return self._dropped
 
     # ------------------------------------------------------------------ sink side
@@ -241,7 +278,14 @@ class VideoSourceTrack(MediaStreamTrack):
         self._last = frame
         if self._muted:
             return
-        if self._pending is not None:
+        backlog = self._backlog
+        backlog.append(_Waiting(frame))
+        newest = frame.capture_time
+        while len(backlog) > 1 and (
+            newest - backlog[0].captured.capture_time > MAX_FRAME_WAIT + 1e-9
+            or len(backlog) > MAX_FRAMES_WAITING
+        ):
+            backlog.popleft().discard()
             self._dropped += 1
             if self._dropped == 1 or self._dropped % 300 == 0:
                 logger.debug(
@@ -249,8 +293,23 @@ class VideoSourceTrack(MediaStreamTrack):
                     self.id,
                     self._dropped,
                 )
-        self._pending = frame
+        self._convert_ahead()
         self._wake.set()
+
+    def _convert_ahead(self) -> None:
+        """Start converting the first :data:`CONVERT_AHEAD` waiting pictures."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # captured outside a loop: recv() converts it
+        width, height = self._source.width, self._source.height
+        for item in itertools.islice(self._backlog, CONVERT_AHEAD):
+            if item.job is None:
+                item.job = loop.run_in_executor(None, _prepare, item.captured.frame, width, height)
+
+    def _discard_backlog(self) -> None:
+        while self._backlog:
+            self._backlog.popleft().discard()
 
     def on_end(self) -> None:
         self._source_ended = True
@@ -287,11 +346,12 @@ class VideoSourceTrack(MediaStreamTrack):
     async def _next_job(
         self,
     ) -> tuple[asyncio.Future[av.VideoFrame], CapturedVideoFrame | None, CapturedVideoFrame | None]:
-        """Wait for something to send and start preparing it in the executor.
+        """Wait for something to send; its preparation in the executor is under way.
 
         Returns:
-            The executor job, the newly captured picture it prepares (None for a black or
-            repeated picture) and the repeated picture (None otherwise).
+            The executor job (for a captured picture, usually started when it was
+            captured, and often done), the newly captured picture it prepares (None for a
+            black or repeated picture) and the repeated picture (None otherwise).
         """
         loop = asyncio.get_running_loop()
         width, height = self._source.width, self._source.height
@@ -310,10 +370,13 @@ class VideoSourceTrack(MediaStreamTrack):
                     self._last_black_at = now
                     return loop.run_in_executor(None, _black, width, height), None, None
                 await self._sleep(due - now)
-            elif self._pending is not None:
-                captured, self._pending = self._pending, None
-                job = loop.run_in_executor(None, _prepare, captured.frame, width, height)
-                return job, captured, None
+            elif self._backlog:
+                item = self._backlog.popleft()
+                self._convert_ahead()  # the next ones convert while this one is encoded
+                job = item.job
+                if job is None:
+                    job = loop.run_in_executor(None, _prepare, item.captured.frame, width, height)
+                return job, item.captured, None
             elif self._last is not None and self._last_sent_at is not None:
                 due = self._last_sent_at + IDLE_REPEAT_INTERVAL
                 if now >= due:
@@ -369,7 +432,7 @@ class VideoSourceTrack(MediaStreamTrack):
         if not self._stopped:
             self._stopped = True
             self._subscription.close()
-            self._pending = None
+            self._discard_backlog()
             self._last = None
             self._wake.set()
             self._sent.end()

@@ -8,8 +8,8 @@ flows, that follow a ``VideoEncoding`` instead:
 * ``target_bitrate`` starts at ``max_bitrate`` and never exceeds it; the receiver's
   estimate (REMB, which the sender writes to ``target_bitrate``) may lower it down to
   aiortc's floor for the codec (or to ``max_bitrate`` when that is lower still).
-* frames arriving sooner than ``1 / max_framerate`` after the previous encoded frame
-  (by their timestamps) are dropped. A dropped frame returns no payload, which the sender
+* frames ahead of a schedule of one frame per ``1 / max_framerate`` (by their
+  timestamps) are dropped. A dropped frame returns no payload, which the sender
   treats as "nothing to send"; a keyframe request that arrives with a dropped frame is
   kept for the next encoded one.
 
@@ -54,9 +54,11 @@ VIDEO_CLOCK_RATE = 90000
 # stays at or below the maximum: every encoded frame moves the next due time by a full
 # interval.
 _EARLY_TOLERANCE = 0.25
-# After an encoded frame, the next one is due at least this fraction of an interval later
-# (rather than a whole one), so that a late frame does not push the whole schedule back.
-_MIN_GAP = 0.5
+# The due times form a schedule (each one interval after the previous), not an interval
+# after each encoded frame, so that a late frame and the on-time one after it (a capture
+# delayed by a busy event loop) are both encoded, as libwebrtc's frame-rate controller
+# does. A frame this many intervals away from the schedule starts a new one.
+_RESCHEDULE_AFTER = 2.0
 
 
 class _Preset(NamedTuple):
@@ -196,12 +198,13 @@ class _FrameRateLimiter:
             self.restarted = True
         interval = self._interval
         if interval:
-            if self._next_due is not None and when < self._next_due - interval * _EARLY_TOLERANCE:
-                return False
-            if self._next_due is None:
+            due = self._next_due
+            if due is None or abs(when - due) >= interval * _RESCHEDULE_AFTER:
                 self._next_due = when + interval
+            elif when < due - interval * _EARLY_TOLERANCE:
+                return False
             else:
-                self._next_due = max(self._next_due + interval, when + interval * _MIN_GAP)
+                self._next_due = due + interval
         self._last = when
         return True
 
