@@ -33,6 +33,11 @@ Typical use::
 
 Needs root, ``ip`` (iproute2) and ``nft`` (nftables); :func:`unavailable_reason`
 says what is missing, for a test to skip with.
+
+``signaling/lossy_link.py`` builds on this module: the same kind of namespace, joined
+to the root namespace by a userspace forwarder that delays and drops packets (through
+TUN devices) instead of a veth pair (``Namespace.create(wire=...)``,
+``start_server(namespace=...)``).
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,15 +160,15 @@ def _used_networks() -> list[ipaddress.IPv4Network]:
     return used
 
 
-def _pick_subnet() -> ipaddress.IPv4Network:
-    used = [n for n in _used_networks() if n.overlaps(POOL)]
-    subnets = list(POOL.subnets(new_prefix=30))
+def _pick_subnet(pool: ipaddress.IPv4Network = POOL) -> ipaddress.IPv4Network:
+    used = [n for n in _used_networks() if n.overlaps(pool)]
+    subnets = list(pool.subnets(new_prefix=30))
     start = secrets.randbelow(len(subnets))
     for i in range(len(subnets)):
         candidate = subnets[(start + i) % len(subnets)]
         if not any(candidate.overlaps(n) for n in used):
             return candidate
-    raise NetnsError(f"no free /30 left in {POOL}")
+    raise NetnsError(f"no free /30 left in {pool}")
 
 
 @dataclass(eq=False)
@@ -177,8 +182,25 @@ class Namespace:
     ns_ip: str
 
     @classmethod
-    def create(cls) -> Namespace:
-        """Create the namespace, the veth pair and their addresses; undone on failure."""
+    def create(
+        cls,
+        *,
+        wire: Callable[[Namespace], None] | None = None,
+        pool: ipaddress.IPv4Network = POOL,
+    ) -> Namespace:
+        """Create the namespace and join it to the root namespace; undone on failure.
+
+        Args:
+            wire: None: a veth pair with the /30's two addresses (the layout in the
+                module docstring). Else called with the new namespace (``lo`` up, no
+                other link) to join it some other way, e.g. through the TUN devices of
+                ``signaling/lossy_link.py``; it should name its devices ``host_if`` and
+                ``ns_if`` and give the namespace side ``ns_ip``. It runs under the
+                allocation lock, so its addresses and routes are in place before
+                another run picks a subnet.
+            pool: Where the /30 is taken from (its two host addresses become
+                ``host_ip`` and ``ns_ip``).
+        """
         _reap_stale_namespaces()
         tag = secrets.token_hex(4)
         name = f"{_NS_PREFIX}{os.getpid()}-{tag}"
@@ -187,22 +209,30 @@ class Namespace:
         with open(_LOCK_PATH, "a") as lock:
             # one allocation at a time across processes, so two runs never pick the same /30
             fcntl.flock(lock, fcntl.LOCK_EX)
-            subnet = _pick_subnet()
+            subnet = _pick_subnet(pool)
             host_ip, ns_ip = (str(a) for a in subnet.hosts())
             ns = cls(name, host_if, ns_if, host_ip, ns_ip)
             _run(["ip", "netns", "add", name])
             try:
-                _run(["ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if])
-                _run(["ip", "link", "set", ns_if, "netns", name])
-                _run(["ip", "addr", "add", f"{host_ip}/30", "dev", host_if])
-                _run(["ip", "link", "set", host_if, "up"])
-                ns.exec(["ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if])
-                ns.exec(["ip", "link", "set", ns_if, "up"])
                 ns.exec(["ip", "link", "set", "lo", "up"])
+                if wire is not None:
+                    wire(ns)
+                else:
+                    _run(["ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if])
+                    _run(["ip", "link", "set", ns_if, "netns", name])
+                    _run(["ip", "addr", "add", f"{host_ip}/30", "dev", host_if])
+                    _run(["ip", "link", "set", host_if, "up"])
+                    ns.exec(["ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if])
+                    ns.exec(["ip", "link", "set", ns_if, "up"])
             except BaseException:
                 ns.delete()
                 raise
         return ns
+
+    @property
+    def path(self) -> str:
+        """The namespace's file (what ``setns`` opens)."""
+        return f"/run/netns/{self.name}"
 
     def argv(self, argv: list[str]) -> list[str]:
         """``argv`` wrapped to run inside the namespace."""
@@ -352,14 +382,30 @@ def start_server(
     tcp_port: int = 7881,
     udp_port: int = 7882,
     ready_timeout: float = 60.0,
+    namespace: Namespace | None = None,
 ) -> NetnsServer:
     """Start a livekit-server in --dev mode in a new namespace; return once it answers HTTP.
 
     The ports are the namespace's own, so the defaults never clash with another
     run. Everything is torn down again if the start fails.
+
+    Args:
+        log_path: The server's log (a file in ``$TMPDIR`` when None).
+        port: The signal (HTTP/WebSocket) port.
+        tcp_port: The ICE/TCP port.
+        udp_port: The ICE/UDP port.
+        ready_timeout: Seconds to wait for the server to answer HTTP.
+        namespace: Run in this namespace (see :meth:`Namespace.create`'s ``wire``) rather
+            than a new one with a veth pair; the server owns it from now on: it is
+            deleted with the server, also when the start fails.
     """
-    binary = local_server.install()
-    ns = Namespace.create()
+    try:
+        binary = local_server.install()
+    except BaseException:
+        if namespace is not None:
+            namespace.delete()
+        raise
+    ns = namespace if namespace is not None else Namespace.create()
     log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"livekit-server-{ns.name}.log"
     config = (
         f"port: {port}\n"
