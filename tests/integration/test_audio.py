@@ -9,6 +9,7 @@ import pytest
 from livekit import rtc as official
 
 from livekit_py import rtc
+from livekit_py.rtc.stats import RTCInboundRtpAudioStreamStats
 from tests.conftest import TokenFactory
 from tests.helpers import EventLog, wait_until
 from tests.integration.audio_utils import (
@@ -283,6 +284,11 @@ async def test_stats(server_url: str, make_token: TokenFactory) -> None:
             assert any(
                 getattr(s, "type", "") == "inbound-rtp" and s.packetsReceived > 0 for s in received
             )
+            # the W3C audio receiver fields, from our own jitter buffer
+            (inbound,) = [s for s in received if isinstance(s, RTCInboundRtpAudioStreamStats)]
+            assert inbound.jitterBufferEmittedCount > 0 and inbound.jitterBufferDelay >= 0
+            assert inbound.totalSamplesReceived >= inbound.jitterBufferEmittedCount
+            assert 0 < inbound.jitterBufferTargetDelay / inbound.jitterBufferEmittedCount < 0.5
             stats = await bob.get_rtc_stats()
             assert stats.subscriber_stats and isinstance(stats.publisher_stats, list)
     finally:

@@ -5,7 +5,10 @@ libwebrtc. livekit-py reports aiortc's statistics objects instead; their fields
 follow the W3C WebRTC statistics names (``packetsSent``, ``bytesReceived``,
 ``jitter``, ``roundTripTime``, ...), and ``type`` says which kind each one is
 ("inbound-rtp", "outbound-rtp", "remote-inbound-rtp", "remote-outbound-rtp",
-"transport").
+"transport"). A subscribed audio track's "inbound-rtp" entry is an
+:class:`RTCInboundRtpAudioStreamStats`: it adds the W3C audio receiver fields
+(``concealedSamples``, ``jitterBufferDelay``, ``fecPacketsReceived``, ...) from
+livekit-py's own jitter buffer.
 """
 
 from aiortc.stats import (
@@ -18,7 +21,10 @@ from aiortc.stats import (
     RTCTransportStats,
 )
 
+from ..webrtc.audio_playout import RTCInboundRtpAudioStreamStats
+
 __all__ = [
+    "RTCInboundRtpAudioStreamStats",
     "RTCInboundRtpStreamStats",
     "RTCOutboundRtpStreamStats",
     "RTCRemoteInboundRtpStreamStats",

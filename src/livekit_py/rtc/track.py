@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from aiortc.stats import RTCInboundRtpStreamStats
 from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
 from ..log import get_logger
 from ..media.frame_source import FrameFanout, TrackReader
 from ..types import StreamState, TrackKind, TrackPublishOptions, VideoCodec
+from ..webrtc.audio_playout import PlayoutTrack
 from ..webrtc.encoders import (
     EncoderConfig,
     audio_encoder_config,
@@ -290,7 +292,14 @@ class RemoteTrack(Track):
         if receiver is None:
             return []
         report = await receiver.getStats()
-        return list(report.values())
+        stats = list(report.values())
+        if isinstance(self._rtc, PlayoutTrack):
+            playout = self._rtc.playout  # W3C audio fields from our jitter buffer
+            stats = [
+                playout.inbound_stats(s) if isinstance(s, RTCInboundRtpStreamStats) else s
+                for s in stats
+            ]
+        return stats
 
 
 class RemoteAudioTrack(RemoteTrack):

@@ -19,6 +19,7 @@ continuous from the first packet on: PLC for what is lost, silence for what was 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
@@ -28,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
+from aiortc.stats import RTCInboundRtpStreamStats
 
 from ..log import get_logger
 from ..media import libopus
@@ -36,7 +38,7 @@ from ..media.jitter_buffer import Action, AudioJitterBuffer, Decision, JitterBuf
 from ..media.libopus import OpusDecoder, packet_has_fec, packet_samples
 from ..media.time_stretch import fit_length
 
-__all__ = ["AVAILABLE", "AudioPlayout", "PlayoutTrack"]
+__all__ = ["AVAILABLE", "AudioPlayout", "PlayoutTrack", "RTCInboundRtpAudioStreamStats"]
 
 logger = get_logger("webrtc.audio_playout")
 
@@ -56,6 +58,26 @@ AVAILABLE: bool = libopus.available
 Pcm = npt.NDArray[np.int16]
 
 
+@dataclasses.dataclass
+class RTCInboundRtpAudioStreamStats(RTCInboundRtpStreamStats):
+    """aiortc's inbound RTP statistics plus the W3C audio receiver fields of our playout.
+
+    The names are those of W3C ``RTCInboundRtpStreamStats``; durations in seconds.
+    """
+
+    packetsDiscarded: int = 0
+    fecPacketsReceived: int = 0
+    totalSamplesReceived: int = 0
+    concealedSamples: int = 0
+    silentConcealedSamples: int = 0
+    concealmentEvents: int = 0
+    insertedSamplesForDeceleration: int = 0
+    removedSamplesForAcceleration: int = 0
+    jitterBufferDelay: float = 0.0
+    jitterBufferTargetDelay: float = 0.0
+    jitterBufferEmittedCount: int = 0
+
+
 class PlayoutTrack(MediaStreamTrack):
     """The decoded audio of an :class:`AudioPlayout`, as an aiortc track."""
 
@@ -64,6 +86,11 @@ class PlayoutTrack(MediaStreamTrack):
     def __init__(self, playout: AudioPlayout) -> None:
         super().__init__()
         self._playout = playout
+
+    @property
+    def playout(self) -> AudioPlayout:
+        """The playout this track reads."""
+        return self._playout
 
     async def recv(self) -> av.AudioFrame:
         """The next frame of audio, when its playout time comes.
@@ -224,6 +251,26 @@ class AudioPlayout:
         for name in _CUMULATIVE:
             setattr(now, name, getattr(now, name) + getattr(before, name))
         return now
+
+    def inbound_stats(self, base: RTCInboundRtpStreamStats) -> RTCInboundRtpAudioStreamStats:
+        """``base`` (aiortc's statistics of the received stream) with our playout's counters."""
+        jb = self.stats()
+        fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+        played = jb.jitter_buffer_emitted_count + jb.concealed_samples + jb.silence_samples
+        return RTCInboundRtpAudioStreamStats(
+            **fields,
+            packetsDiscarded=jb.packets_discarded,
+            fecPacketsReceived=jb.fec_recovered,
+            totalSamplesReceived=played,
+            concealedSamples=jb.concealed_samples,
+            silentConcealedSamples=jb.silent_concealed_samples,
+            concealmentEvents=jb.concealment_events,
+            insertedSamplesForDeceleration=jb.inserted_samples_for_deceleration,
+            removedSamplesForAcceleration=jb.removed_samples_for_acceleration,
+            jitterBufferDelay=jb.jitter_buffer_delay,
+            jitterBufferTargetDelay=jb.jitter_buffer_target_delay,
+            jitterBufferEmittedCount=jb.jitter_buffer_emitted_count,
+        )
 
     def close(self) -> None:
         """End the track (its reader ends too) and free the decoder."""
