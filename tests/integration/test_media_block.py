@@ -68,12 +68,26 @@ class AudioMonitor:
         """When loud frames arrived within [start, end)."""
         return [t for t, level, _ in self.frames if start <= t < end and level > LOUD_DBFS]
 
+    def describe_after(self, start: float) -> str:
+        """What arrived since ``start``: frame count, loud count, first loud frames' pitch."""
+        after = [(t, level, s) for t, level, s in self.frames if t >= start]
+        chunks = [s for _, _, s in after if s is not None][:20]
+        pitch = f"{dominant_frequency(np.concatenate(chunks), 48000):.0f} Hz" if chunks else "none"
+        levels = ",".join(f"{level:.0f}" for _, level, _ in after[:30])
+        return f"{len(after)} frames, {len(chunks)} loud (pitch {pitch}); levels: {levels}"
+
     def heard_after(self, start: float, freq: float) -> bool:
-        """0.2 s of loud frames since ``start``, whose dominant frequency is ``freq``."""
-        chunks = [s for t, _, s in self.frames if t >= start and s is not None][:20]
-        if len(chunks) < 20:
-            return False
-        return abs(dominant_frequency(np.concatenate(chunks), 48000) - freq) < 10
+        """0.2 s of loud frames since ``start`` whose dominant frequency is ``freq``.
+
+        Any such 0.2 s among the first second of loud audio counts: the first frames
+        after an outage may be the receiver's transition from concealment (a fade or a
+        concealed frame), which pulls the pitch of a window that includes them.
+        """
+        chunks = [s for t, _, s in self.frames if t >= start and s is not None][:100]
+        return any(
+            abs(dominant_frequency(np.concatenate(chunks[i : i + 20]), 48000) - freq) < 10
+            for i in range(0, len(chunks) - 19, 5)
+        )
 
     def gap_after(self, start: float) -> float:
         """Seconds from ``start`` to the first loud frame after it (inf if none)."""
@@ -272,7 +286,8 @@ async def _run_block(
         def audio_state() -> str:
             return (
                 f"official hears us: {their_heard.heard_after(unblocked_at, 440)}, "
-                f"we hear it: {our_heard.heard_after(unblocked_at, 660)}; "
+                f"we hear it: {our_heard.heard_after(unblocked_at, 660)} "
+                f"({our_heard.describe_after(unblocked_at)}); "
                 f"data received by official {len(their_data)}/{len(senders[0].sent)}, "
                 f"by ours {len(our_data)}/{len(senders[1].sent)}"
             )

@@ -281,6 +281,7 @@ class AudioPlayout:
         if self._ended:
             return
         self._ended = True
+        logger.debug("audio playout ended: %s", self.stats())
         self._frames.clear()
         self._arrived.set()
         self._closing.set()
