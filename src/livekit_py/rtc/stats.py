@@ -11,6 +11,8 @@ follow the W3C WebRTC statistics names (``packetsSent``, ``bytesReceived``,
 livekit-py's own jitter buffer.
 """
 
+import dataclasses
+
 from aiortc.stats import (
     RTCInboundRtpStreamStats,
     RTCOutboundRtpStreamStats,
@@ -20,8 +22,6 @@ from aiortc.stats import (
     RTCStatsReport,
     RTCTransportStats,
 )
-
-from ..webrtc.audio_playout import RTCInboundRtpAudioStreamStats
 
 __all__ = [
     "RTCInboundRtpAudioStreamStats",
@@ -33,3 +33,23 @@ __all__ = [
     "RTCStatsReport",
     "RTCTransportStats",
 ]
+
+
+@dataclasses.dataclass
+class RTCInboundRtpAudioStreamStats(RTCInboundRtpStreamStats):
+    """aiortc's inbound RTP statistics plus the W3C audio receiver fields of our playout.
+
+    The names are those of W3C ``RTCInboundRtpStreamStats``; durations in seconds.
+    """
+
+    packetsDiscarded: int = 0
+    fecPacketsReceived: int = 0
+    totalSamplesReceived: int = 0
+    concealedSamples: int = 0
+    silentConcealedSamples: int = 0
+    concealmentEvents: int = 0
+    insertedSamplesForDeceleration: int = 0
+    removedSamplesForAcceleration: int = 0
+    jitterBufferDelay: float = 0.0
+    jitterBufferTargetDelay: float = 0.0
+    jitterBufferEmittedCount: int = 0

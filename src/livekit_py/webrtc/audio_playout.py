@@ -37,8 +37,9 @@ from ..media.clock import MediaClock, resolve_clock, wait_event
 from ..media.jitter_buffer import Action, AudioJitterBuffer, Decision, JitterBufferStats
 from ..media.libopus import OpusDecoder, packet_has_fec, packet_samples
 from ..media.time_stretch import fit_length
+from ..rtc.stats import RTCInboundRtpAudioStreamStats
 
-__all__ = ["AVAILABLE", "AudioPlayout", "PlayoutTrack", "RTCInboundRtpAudioStreamStats"]
+__all__ = ["AVAILABLE", "AudioPlayout", "PlayoutTrack"]
 
 logger = get_logger("webrtc.audio_playout")
 
@@ -56,26 +57,6 @@ AVAILABLE: bool = libopus.available
 """Whether an :class:`AudioPlayout` can be made (it needs libopus)."""
 
 Pcm = npt.NDArray[np.int16]
-
-
-@dataclasses.dataclass
-class RTCInboundRtpAudioStreamStats(RTCInboundRtpStreamStats):
-    """aiortc's inbound RTP statistics plus the W3C audio receiver fields of our playout.
-
-    The names are those of W3C ``RTCInboundRtpStreamStats``; durations in seconds.
-    """
-
-    packetsDiscarded: int = 0
-    fecPacketsReceived: int = 0
-    totalSamplesReceived: int = 0
-    concealedSamples: int = 0
-    silentConcealedSamples: int = 0
-    concealmentEvents: int = 0
-    insertedSamplesForDeceleration: int = 0
-    removedSamplesForAcceleration: int = 0
-    jitterBufferDelay: float = 0.0
-    jitterBufferTargetDelay: float = 0.0
-    jitterBufferEmittedCount: int = 0
 
 
 class PlayoutTrack(MediaStreamTrack):
