@@ -67,8 +67,9 @@ async def watching(stream: Any) -> AsyncIterator[SizeWatch]:
             await stream.aclose()
 
 
+@pytest.mark.parametrize("codec", ["VP8", "H264"])
 async def test_ours_publishes_simulcast_the_official_sdk_picks_each_layer(
-    server_url: str, make_token: TokenFactory
+    server_url: str, make_token: TokenFactory, codec: str
 ) -> None:
     ours, theirs = rtc.Room(), official.Room()
     source = rtc.VideoSource(W, H)
