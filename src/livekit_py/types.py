@@ -30,6 +30,7 @@ from ._proto.livekit_py_types_pb2 import (
     VideoBufferType,
     VideoCodec,
     VideoEncoding,
+    VideoQuality,
     VideoRotation,
 )
 
@@ -55,5 +56,6 @@ __all__ = [
     "VideoBufferType",
     "VideoCodec",
     "VideoEncoding",
+    "VideoQuality",
     "VideoRotation",
 ]

@@ -575,3 +575,56 @@ def test_private_names_appear_only_in_the_adapter() -> None:
     )
     assert offenders == []
     assert _PRIVATE_NAMES.search((SRC / "webrtc" / "aiortc_adapter.py").read_text())
+
+
+# ------------------------------------------------------- extra RTP streams (simulcast)
+
+
+def test_a_missing_rtp_stream_internal_fails_the_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiortc_adapter, "_DTLS_ROUTER", "_renamed_router")
+    monkeypatch.setattr(aiortc_adapter, "_RTCP_RECIPIENT", "_renamed_recipient")
+    with pytest.raises(ImportError) as caught:
+        aiortc_adapter._check_internals()
+    assert "_renamed_router" in str(caught.value)
+    assert "_renamed_recipient" in str(caught.value)
+
+
+async def test_rtcp_about_a_registered_ssrc_reaches_its_handler_until_unregistered() -> None:
+    from aiortc.rtp import RTCP_PSFB_PLI, RtcpPsfbPacket
+
+    from livekit_py.webrtc.aiortc_adapter import register_rtp_stream, unregister_rtp_stream
+
+    pc = RTCPeerConnection()
+    try:
+        pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
+        transport = pc.getTransceivers()[0].sender.transport
+        got: list[Any] = []
+
+        async def handler(packet: Any) -> None:
+            got.append(packet)
+
+        register_rtp_stream(transport, 1234, handler)
+        pli = bytes(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=1234))
+        other = bytes(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=999))
+        await transport._handle_rtcp_data(pli)  # what aiortc does with a received packet
+        await transport._handle_rtcp_data(other)
+        assert [(p.fmt, p.media_ssrc) for p in got] == [(RTCP_PSFB_PLI, 1234)]
+        unregister_rtp_stream(transport, 1234)
+        await transport._handle_rtcp_data(pli)
+        assert len(got) == 1
+        with pytest.raises(ValueError, match="RTCDtlsTransport"):
+            register_rtp_stream(object(), 1, handler)  # type: ignore[arg-type]
+    finally:
+        await pc.close()
+
+
+async def test_send_rtp_bytes_refuses_an_unconnected_transport() -> None:
+    from livekit_py.webrtc.aiortc_adapter import send_rtp_bytes
+
+    pc = RTCPeerConnection()
+    try:
+        pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
+        with pytest.raises(ConnectionError):
+            await send_rtp_bytes(pc.getTransceivers()[0].sender.transport, b"\x80" * 12)
+    finally:
+        await pc.close()

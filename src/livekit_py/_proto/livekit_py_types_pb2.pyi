@@ -121,6 +121,12 @@ class VideoCodec(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VP9: _ClassVar[VideoCodec]
     H265: _ClassVar[VideoCodec]
 
+class VideoQuality(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VIDEO_QUALITY_LOW: _ClassVar[VideoQuality]
+    VIDEO_QUALITY_MEDIUM: _ClassVar[VideoQuality]
+    VIDEO_QUALITY_HIGH: _ClassVar[VideoQuality]
+
 class VideoRotation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     VIDEO_ROTATION_0: _ClassVar[VideoRotation]
@@ -222,6 +228,9 @@ H264: VideoCodec
 AV1: VideoCodec
 VP9: VideoCodec
 H265: VideoCodec
+VIDEO_QUALITY_LOW: VideoQuality
+VIDEO_QUALITY_MEDIUM: VideoQuality
+VIDEO_QUALITY_HIGH: VideoQuality
 VIDEO_ROTATION_0: VideoRotation
 VIDEO_ROTATION_90: VideoRotation
 VIDEO_ROTATION_180: VideoRotation

@@ -51,6 +51,7 @@ from ..webrtc.encoders import (
     opus_fmtp_by_mid,
 )
 from ..webrtc.frame_assembler import ensure_frame_assembler
+from ..webrtc.simulcast import SimulcastEncoder, answered_stream, offer_simulcast
 from .transport import PeerTransport
 
 logger = get_logger("engine")
@@ -130,6 +131,10 @@ class RtcEngine:
         self._pending_tracks: dict[str, asyncio.Future[proto_models.TrackInfo]] = {}
         # per published audio m-line: the expected loss of its encoder follows the RRs
         self._loss_feedback: dict[RTCRtpTransceiver, LossFeedback] = {}
+        # per published simulcast video m-line: its layers' encoder, and its track sid
+        self._simulcast: dict[RTCRtpTransceiver, tuple[SimulcastEncoder, str]] = {}
+        self.dynacast = False
+        """Whether SubscribedQualityUpdate pauses the simulcast layers nobody receives."""
         self._closed = False
         self.on_data_packet: DataPacketHandler | None = None
         """Called with every DataPacket received and the DataPacket kind it came on."""
@@ -224,6 +229,7 @@ class RtcEngine:
         self._signal.on("answer", self._on_answer)
         self._signal.on("trickle", self._on_trickle)
         self._signal.on("track_published", self._on_track_published)
+        self._signal.on("subscribed_quality_update", self._on_subscribed_quality_update)
 
         # The publisher carries our data channels; negotiate it right away (in
         # the background) so the first publish_data does not wait for ICE.
@@ -400,6 +406,39 @@ class RtcEngine:
         for transceiver in publisher.pc.getTransceivers():
             if transceiver.mid in fmtp:
                 apply_answer(transceiver.sender, fmtp[transceiver.mid])
+        for transceiver, (encoder, _) in self._simulcast.items():
+            self._start_simulcast(transceiver, encoder, sdp)
+
+    def _start_simulcast(
+        self, transceiver: RTCRtpTransceiver, encoder: SimulcastEncoder, answer: str
+    ) -> None:
+        mid = transceiver.mid
+        transport = transceiver.sender.transport
+        if mid is None or transport is None:
+            return
+        try:
+            answered = answered_stream(answer, mid, encoder.mime_type)
+        except ValueError as e:
+            logger.debug("publisher answer not read for simulcast: %s", e)
+            return
+        if answered is None:
+            logger.warning("the answer has no %s for simulcast m-line %s", encoder.mime_type, mid)
+            return
+        encoder.start(transport, mid, answered)
+
+    def _on_subscribed_quality_update(self, update: proto_rtc.SubscribedQualityUpdate) -> None:
+        """Dynacast: encode only the layers someone receives (when dynacast is on)."""
+        for encoder, sid in self._simulcast.values():
+            if sid != update.track_sid:
+                continue
+            qualities = [q for q in update.subscribed_qualities]
+            for codec in update.subscribed_codecs:
+                if encoder.mime_type.lower().endswith(codec.codec.lower()):
+                    qualities = list(codec.qualities)
+            active = {int(q.quality) for q in qualities if q.enabled}
+            logger.debug("subscribed qualities of %s: %s", sid, sorted(active))
+            if self.dynacast:
+                encoder.set_active_qualities(active)
 
     def _on_trickle(self, trickle: proto_rtc.TrickleRequest) -> None:
         target = (
@@ -426,8 +465,15 @@ class RtcEngine:
 
         async def send_offer(sdp: str, offer_id: int) -> None:
             # Opus offered with useinbandfec=1, as libwebrtc does: the server's answer
-            # says it back, and the answer turns our encoder's FEC on
-            offer = proto_rtc.SessionDescription(type="offer", sdp=offer_opus_fec(sdp), id=offer_id)
+            # says it back, and the answer turns our encoder's FEC on; simulcast
+            # m-lines announce their layers (aiortc keeps its own description)
+            rids = {
+                t.mid: [layer.rid for layer in encoder.layers]
+                for t, (encoder, _) in self._simulcast.items()
+                if t.mid is not None
+            }
+            sdp = offer_simulcast(offer_opus_fec(sdp), rids)
+            offer = proto_rtc.SessionDescription(type="offer", sdp=sdp, id=offer_id)
             await self._signal.send(proto_rtc.SignalRequest(offer=offer))
 
         await self.publisher.negotiate(send_offer)
@@ -442,9 +488,12 @@ class RtcEngine:
                 logger.warning("publisher negotiation failed: %s", e)
 
     def add_publisher_track(
-        self, media: MediaStreamTrack, encoder: EncoderConfig
+        self, media: MediaStreamTrack, encoder: EncoderConfig, track_sid: str = ""
     ) -> RTCRtpTransceiver:
         """Add a send-only m-line for ``media``, encoded as ``encoder`` says (negotiate afterwards).
+
+        ``track_sid`` (the server's sid of the track) routes dynacast updates to a
+        simulcast publication's layers.
 
         Raises:
             ConnectionError: If the engine is not started.
@@ -456,7 +505,9 @@ class RtcEngine:
         if media.kind != encoder.kind:
             raise ValueError(f"a {media.kind} track cannot be sent with a {encoder.kind} encoder")
         transceiver = self.publisher.pc.addTransceiver(media, direction="sendonly")
-        configure_sender(transceiver, encoder)
+        installed = configure_sender(transceiver, encoder)
+        if isinstance(installed, SimulcastEncoder):
+            self._simulcast[transceiver] = (installed, track_sid)
         feedback = loss_feedback_for(transceiver.sender)
         if feedback is not None:
             self._loss_feedback[transceiver] = feedback
@@ -470,6 +521,9 @@ class RtcEngine:
         feedback = self._loss_feedback.pop(transceiver, None)
         if feedback is not None:
             await feedback.aclose()
+        simulcast = self._simulcast.pop(transceiver, None)
+        if simulcast is not None:
+            await simulcast[0].stop()
         transceiver.sender.replaceTrack(None)
         transceiver.direction = "inactive"
         with contextlib.suppress(Exception):
@@ -861,6 +915,9 @@ class RtcEngine:
         feedbacks, self._loss_feedback = list(self._loss_feedback.values()), {}
         for feedback in feedbacks:
             await feedback.aclose()
+        simulcasts, self._simulcast = list(self._simulcast.values()), {}
+        for simulcast, _ in simulcasts:
+            await simulcast.stop()
         if self._publisher_task is not None and not self._publisher_task.done():
             self._publisher_task.cancel()
             with contextlib.suppress(BaseException):

@@ -67,9 +67,10 @@ class RoomOptions:
     """How :meth:`Room.connect` joins.
 
     ``connect_timeout`` bounds each step of the join (the signal handshake, then
-    the media connection); None means 10 seconds each. E2EE options are accepted
-    for API compatibility; livekit-py does not encrypt media end to end and
-    rejects a connect that asks for it.
+    the media connection); None means 10 seconds each. With ``dynacast``, the
+    simulcast layers of our publications that no subscriber receives are not
+    encoded. E2EE options are accepted for API compatibility; livekit-py does not
+    encrypt media end to end and rejects a connect that asks for it.
     """
 
     auto_subscribe: bool = True
@@ -78,6 +79,10 @@ class RoomOptions:
     encryption: E2EEOptions | None = None
     rtc_config: RtcConfiguration | None = None
     connect_timeout: float | None = None
+    adaptive_stream: bool = False
+    """Ask the server to start each video subscription at the LOW layer (a livekit-py
+    extension, the URL parameter ``adaptive_stream=1`` of the JS SDK); pick another
+    layer with ``RemoteTrackPublication.set_video_quality``."""
 
 
 @dataclass
@@ -371,7 +376,11 @@ class Room(EventEmitter[EventTypes]):
         await self._session.connect(
             url,
             token,
-            SignalOptions(auto_subscribe=options.auto_subscribe, connect_timeout=timeout),
+            SignalOptions(
+                auto_subscribe=options.auto_subscribe,
+                adaptive_stream=options.adaptive_stream,
+                connect_timeout=timeout,
+            ),
             self._engine_config(options),
             timeout=timeout,
             on_joined=lambda join, signal, engine: self._on_joined(
@@ -456,6 +465,7 @@ class Room(EventEmitter[EventTypes]):
     ) -> None:
         """The session joined: build the model and listen to the server and the engine."""
         self._url, self._token = url, token
+        engine.dynacast = self._options.dynacast
         self._on_join(join)
         self._listen(signal, engine)
         logger.info(
@@ -497,7 +507,9 @@ class Room(EventEmitter[EventTypes]):
                 previous_sid = pub.sid
                 options = pub._options
                 info = await engine.add_track(lp._add_track_request(track, options))
-                transceiver = engine.add_publisher_track(media, track._encoder_config(options))
+                transceiver = engine.add_publisher_track(
+                    media, track._encoder_config(options), track_sid=info.sid
+                )
                 lp._pop_publication(previous_sid)
                 pub._info = info
                 pub._transceiver = transceiver
@@ -1032,7 +1044,7 @@ class _RoomPort:
     ) -> PublishedTrack:
         engine = self._room._engine_or_raise()
         info = await engine.add_track(request)
-        transceiver = engine.add_publisher_track(media, encoder)
+        transceiver = engine.add_publisher_track(media, encoder, track_sid=info.sid)
         try:
             await engine.negotiate_publisher()
         except BaseException:

@@ -199,9 +199,11 @@ class LocalAudioTrack(LocalTrack):
 class LocalVideoTrack(LocalTrack):
     """Video captured into a :class:`VideoSource` and published to the room.
 
-    Published with VP8 (default) or H.264 through aiortc, one layer (no
-    simulcast: ``simulcast=True`` is logged and published as a single layer),
-    honouring ``video_encoding.max_bitrate`` and ``max_framerate``. AV1, VP9 and
+    Published with VP8 (default) or H.264 through aiortc, honouring
+    ``video_encoding.max_bitrate`` and ``max_framerate``. With ``simulcast=True``
+    a picture whose longer side is at least 480 is sent as two or three layers
+    (LiveKit's defaults: 320x180 and 640x360 below the full size), each with its own
+    encoder; unset ``simulcast`` publishes one layer. AV1, VP9 and
     H.265 are not available from aiortc and raise ValueError.
     """
 
@@ -229,19 +231,28 @@ class LocalVideoTrack(LocalTrack):
     ) -> None:
         config = video_encoder_config(options, self._source.width, self._source.height)
         codec = config.codec
-        if options.HasField("simulcast") and options.simulcast:
-            logger.info("simulcast is not available with aiortc: publishing one layer")
         width, height = self._source.width, self._source.height
         request.type = proto_models.TrackType.VIDEO
         request.width, request.height = width, height
-        request.layers.append(
-            proto_models.VideoLayer(
-                quality=proto_models.VideoQuality.HIGH,
-                width=width,
-                height=height,
-                bitrate=config.max_bitrate,
+        if config.layers:
+            for layer in config.layers:
+                request.layers.append(
+                    proto_models.VideoLayer(
+                        quality=layer.quality,  # type: ignore[arg-type]
+                        width=layer.width,
+                        height=layer.height,
+                        bitrate=layer.max_bitrate,
+                    )
+                )
+        else:
+            request.layers.append(
+                proto_models.VideoLayer(
+                    quality=proto_models.VideoQuality.HIGH,
+                    width=width,
+                    height=height,
+                    bitrate=config.max_bitrate,
+                )
             )
-        )
         request.simulcast_codecs.append(
             proto_rtc.SimulcastCodec(
                 codec="vp8" if codec == VideoCodec.VP8 else "h264", cid=request.cid

@@ -125,6 +125,9 @@ class RemoteTrackPublication(TrackPublication):
         self._signal = signal
         self._subscribed = False
         self._wants_subscription: bool | None = None
+        # what we asked the server for this subscription (layer, paused)
+        # (the JS SDK's default: the HIGH layer unless a quality was asked for)
+        self._track_settings = proto_rtc.UpdateTrackSettings(quality=proto_models.VideoQuality.HIGH)
 
     @property
     def track(self) -> RemoteTrack | None:
@@ -155,3 +158,46 @@ class RemoteTrackPublication(TrackPublication):
             ],
         )
         signal.send_signal_soon(proto_rtc.SignalRequest(subscription=request))
+
+    def set_video_quality(self, quality: int) -> None:
+        """Ask the server for one simulcast layer of this video track.
+
+        ``quality`` is a :class:`VideoQuality` value: ``VIDEO_QUALITY_LOW`` (q),
+        ``VIDEO_QUALITY_MEDIUM`` (h) or ``VIDEO_QUALITY_HIGH`` (f). The server switches
+        at the layer's next key frame.
+
+        Raises:
+            ValueError: If the publication is not video, not simulcast (as in the
+                official SDK), or ``quality`` is not a VideoQuality value.
+            ConnectionError: If the room is not connected.
+        """
+        if self.kind != TrackKind.KIND_VIDEO:
+            raise ValueError(
+                f"set_video_quality is only supported on video publications (sid={self.sid})"
+            )
+        if not self.simulcasted:
+            raise ValueError(
+                f"set_video_quality requires a simulcasted publication (sid={self.sid})"
+            )
+        if isinstance(quality, bool) or quality not in (0, 1, 2):
+            raise ValueError(f"quality must be a VideoQuality value (0, 1 or 2), got {quality!r}")
+        self._track_settings.quality = int(quality)  # type: ignore[assignment]
+        self._send_track_settings()
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Pause (False) or resume (True) the media of this subscription, staying subscribed.
+
+        Raises:
+            ConnectionError: If the room is not connected.
+        """
+        self._track_settings.disabled = not enabled
+        self._send_track_settings()
+
+    def _send_track_settings(self) -> None:
+        signal = self._signal
+        if signal is None:
+            raise ConnectionError("the room is not connected")
+        settings = proto_rtc.UpdateTrackSettings()
+        settings.CopyFrom(self._track_settings)
+        settings.track_sids[:] = [self.sid]
+        signal.send_signal_soon(proto_rtc.SignalRequest(track_setting=settings))

@@ -36,6 +36,13 @@ all live here, and nowhere else in the package:
   earlier ones to the receiver's decoder queue itself
   (``__decoder_queue``, through ``__timestamp_mapper`` and ``__codecs``, while
   ``__decoder_thread`` runs), as the packet handler does with the last one.
+* :func:`register_rtp_stream` / :func:`unregister_rtp_stream` /
+  :func:`send_rtp_bytes`: extra outgoing RTP streams on a DTLS transport, for
+  simulcast (aiortc's ``RTCRtpSender`` has one SSRC). The transport's RTP router
+  (``RTCDtlsTransport._rtp_router``, its ``register_sender`` /
+  ``unregister_sender``) hands the RTCP about a registered SSRC (receiver
+  reports, PLI/FIR, NACK) to the registered object's ``_handle_rtcp_packet``;
+  packets go out through ``RTCDtlsTransport._send_rtp`` (SRTP-protected).
 * :func:`depayloaded`: the codec payload aiortc's packet handler extracted
   from a received RTP packet (``RtpPacket._data``).
 
@@ -53,7 +60,7 @@ import secrets
 import string
 import types
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import aioice
@@ -65,8 +72,9 @@ from aiortc.codecs.base import Encoder
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
 from aiortc.rtcicetransport import RTCIceGatherer
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import AnyRtcpPacket, RtpPacket
 
 __all__ = [
     "AiortcVideoEncoder",
@@ -83,9 +91,12 @@ __all__ = [
     "install_receive_buffer",
     "installed_encoder",
     "installed_receive_buffer",
+    "register_rtp_stream",
     "restart_local_ice",
     "retransmit_sctp_now",
+    "send_rtp_bytes",
     "set_aiortc_target_bitrate",
+    "unregister_rtp_stream",
 ]
 
 AiortcVideoEncoder = Vp8Encoder | H264Encoder
@@ -121,6 +132,11 @@ _RECEIVER_TIMESTAMP_MAPPER = "_RTCRtpReceiver__timestamp_mapper"
 _RECEIVER_CODECS = "_RTCRtpReceiver__codecs"
 # RtpPacket: the depayloaded codec data the packet handler attaches.
 _PACKET_DATA = "_data"
+
+_DTLS_ROUTER = "_rtp_router"
+_DTLS_SEND_RTP = "_send_rtp"
+_DTLS_HANDLE_RTCP = "_handle_rtcp_data"
+_RTCP_RECIPIENT = "_handle_rtcp_packet"
 # ICE credentials: ice-char is ALPHA / DIGIT / "+" / "/" (RFC 8839); aioice checks the lengths.
 _ICE_CHARS = string.ascii_letters + string.digits
 
@@ -241,6 +257,22 @@ def _missing_internals() -> list[str]:
         missing.append(
             "RTCRtpReceiver._handle_rtp_packet no longer maps timestamps and queues frames"
         )
+    # RTCDtlsTransport: its RTP router (set in __init__), which routes each RTCP
+    # packet to the registered senders' _handle_rtcp_packet, and _send_rtp.
+    if _DTLS_ROUTER not in _code_names(RTCDtlsTransport.__init__):
+        missing.append(f"RTCDtlsTransport.__init__ no longer sets {_DTLS_ROUTER}")
+    handle_rtcp = getattr(RTCDtlsTransport, _DTLS_HANDLE_RTCP, None)
+    if not callable(handle_rtcp) or not {_DTLS_ROUTER, "route_rtcp", _RTCP_RECIPIENT} <= (
+        _code_names(handle_rtcp)
+    ):
+        missing.append(
+            f"RTCDtlsTransport.{_DTLS_HANDLE_RTCP} no longer routes RTCP to {_RTCP_RECIPIENT}"
+        )
+    if not callable(getattr(RTCDtlsTransport, _DTLS_SEND_RTP, None)):
+        missing.append(f"RTCDtlsTransport has no method {_DTLS_SEND_RTP}")
+    for method in ("register_sender", "unregister_sender", "route_rtcp"):
+        if not callable(getattr(RtpRouter, method, None)):
+            missing.append(f"aiortc RtpRouter has no method {method}")
     if not {"data", "timestamp"} <= _code_names(JitterFrame.__init__):
         missing.append("aiortc JitterFrame no longer has data and timestamp")
     return missing
@@ -644,3 +676,61 @@ def divert_received_packets(receiver: RTCRtpReceiver, sink: PacketSink) -> None:
     if track is None or track.kind != "audio":
         raise ValueError("only an audio receiver's packets can be diverted")
     install_receive_buffer(receiver, _PacketDiversion(sink))
+
+
+# -- extra outgoing RTP streams on a DTLS transport (simulcast) ------------------------
+
+RtcpHandler = Callable[[AnyRtcpPacket], Awaitable[None]]
+"""Called on the event loop with each RTCP packet about a registered stream's SSRC."""
+
+
+class _RtcpRecipient:
+    """What aiortc's RTP router hands RTCP to: an object with ``_handle_rtcp_packet``."""
+
+    def __init__(self, handler: RtcpHandler) -> None:
+        self._handler = handler
+
+    async def _handle_rtcp_packet(self, packet: AnyRtcpPacket) -> None:
+        await self._handler(packet)
+
+
+_registered: weakref.WeakKeyDictionary[RTCDtlsTransport, dict[int, _RtcpRecipient]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def register_rtp_stream(transport: RTCDtlsTransport, ssrc: int, handler: RtcpHandler) -> None:
+    """Send RTCP about ``ssrc`` arriving on ``transport`` to ``handler``.
+
+    Receiver reports, PLI/FIR, NACK and REMB whose media SSRC is ``ssrc`` reach
+    ``handler`` (on the event loop), as they reach an ``RTCRtpSender`` for its own SSRC.
+
+    Raises:
+        ValueError: If ``transport`` is not an aiortc RTCDtlsTransport.
+    """
+    if not isinstance(transport, RTCDtlsTransport):
+        raise ValueError(
+            f"transport must be an aiortc RTCDtlsTransport, not {type(transport).__name__}"
+        )
+    recipient = _RtcpRecipient(handler)
+    _registered.setdefault(transport, {})[ssrc] = recipient
+    router: RtpRouter = getattr(transport, _DTLS_ROUTER)
+    router.register_sender(recipient, ssrc)  # type: ignore[arg-type]
+
+
+def unregister_rtp_stream(transport: RTCDtlsTransport, ssrc: int) -> None:
+    """Stop routing RTCP about ``ssrc`` (nothing happens if it was not registered)."""
+    recipient = _registered.get(transport, {}).pop(ssrc, None)
+    if recipient is not None:
+        router: RtpRouter = getattr(transport, _DTLS_ROUTER)
+        router.unregister_sender(recipient)  # type: ignore[arg-type]
+
+
+async def send_rtp_bytes(transport: RTCDtlsTransport, data: bytes) -> None:
+    """Send one serialized RTP or RTCP packet on ``transport`` (SRTP-protected).
+
+    Raises:
+        ConnectionError: If the transport is not connected.
+    """
+    send: Callable[[bytes], Awaitable[None]] = getattr(transport, _DTLS_SEND_RTP)
+    await send(data)

@@ -15,6 +15,11 @@ offers only the chosen codec and installs our encoder for it on aiortc's sender:
 * video: VP8 (default) or H.264 (:func:`~.video_codecs.make_video_encoder`)
   capped at ``video_encoding.max_bitrate`` (LiveKit's preset for the picture
   size by default) and ``video_encoding.max_framerate`` (no cap by default).
+  With ``simulcast=True`` and a picture large enough (:func:`~.simulcast.simulcast_layers`)
+  the config lists the layers and the sender gets a :class:`~.simulcast.SimulcastEncoder`
+  (one encoder and one RTP stream per layer); the offer then announces the layers
+  (:func:`~.simulcast.offer_simulcast`). An unset ``simulcast`` publishes one layer,
+  as livekit-py always did (the official SDK defaults to simulcast).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from ..types import TrackPublishOptions, VideoCodec
 from .aiortc_adapter import install_encoder, installed_encoder
 from .audio_feedback import LossFeedback
 from .opus import DEFAULT_AUDIO_BITRATE, OpusEncoder, make_opus_encoder
+from .simulcast import SimulcastEncoder, SimulcastLayer, simulcast_layers
 from .video_codecs import default_max_bitrate, make_video_encoder
 
 logger = get_logger("webrtc.encoders")
@@ -74,11 +80,13 @@ class VideoEncoderConfig:
         codec: A ``VideoCodec`` value, VP8 or H264.
         max_bitrate: The encoder's bitrate cap and starting point, in bits/s.
         max_framerate: Frames per second above which frames are dropped; None for no cap.
+        layers: The simulcast layers, lowest first; empty for one stream (no simulcast).
     """
 
     codec: int
     max_bitrate: int
     max_framerate: float | None = None
+    layers: tuple[SimulcastLayer, ...] = ()
     kind: ClassVar[Literal["video"]] = "video"
 
 
@@ -130,7 +138,15 @@ def video_encoder_config(
     framerate = None
     if options.HasField("video_encoding") and options.video_encoding.max_framerate:
         framerate = float(options.video_encoding.max_framerate)
-    return VideoEncoderConfig(codec=codec, max_bitrate=bitrate, max_framerate=framerate)
+    layers: tuple[SimulcastLayer, ...] = ()
+    if options.HasField("simulcast") and options.simulcast:
+        layers = simulcast_layers(width, height, bitrate, framerate)
+        if len(layers) < 2:
+            logger.info("a %dx%d picture is too small for simulcast: one layer", width, height)
+            layers = ()
+    return VideoEncoderConfig(
+        codec=codec, max_bitrate=bitrate, max_framerate=framerate, layers=layers
+    )
 
 
 def encoder_for(config: EncoderConfig) -> Encoder:
@@ -141,6 +157,8 @@ def encoder_for(config: EncoderConfig) -> Encoder:
     """
     if isinstance(config, AudioEncoderConfig):
         return make_opus_encoder(config.bitrate, dtx=config.dtx)
+    if config.layers:
+        return SimulcastEncoder(config.codec, config.layers)
     return make_video_encoder(config.codec, config.max_bitrate, config.max_framerate)
 
 
