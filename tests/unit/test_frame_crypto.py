@@ -93,6 +93,20 @@ def reference_write_rbsp(data: bytes) -> bytes:
     return bytes(out)
 
 
+def reference_parse_rbsp(data: bytes) -> bytes:
+    """libwebrtc's H264::ParseRbsp, byte by byte."""
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        if len(data) - i >= 3 and data[i] == 0 and data[i + 1] == 0 and data[i + 2] == 3:
+            out += data[i : i + 2]
+            i += 3
+        else:
+            out.append(data[i])
+            i += 1
+    return bytes(out)
+
+
 # -- key derivation ------------------------------------------------------------------------
 
 
@@ -419,6 +433,7 @@ def test_escaping_matches_libwebrtcs_write_rbsp() -> None:
         escaped = fc.escape_rbsp(data)
         assert escaped == reference_write_rbsp(data)
         assert fc.unescape_rbsp(escaped) == data
+        assert fc.unescape_rbsp(data) == reference_parse_rbsp(data)
 
 
 @pytest.mark.parametrize(
