@@ -100,3 +100,47 @@ def test_bad_arguments_are_named(pcm: npt.NDArray[np.int16], length: int, word: 
         fit_length(pcm, length)
     with pytest.raises(ValueError, match="sample_rate"):
         fit_length(tone(), 480, sample_rate=0)
+
+
+# ---------------------------------------------------------------------- whole pitch periods
+
+
+def _tone(freq: float, samples: int, rate: int = 48000) -> np.ndarray:
+    t = np.arange(samples) / rate
+    return (0.5 * 32767 * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+
+
+def test_the_pitch_period_of_a_tone_and_none_for_noise_or_silence() -> None:
+    from livekit_py.media.time_stretch import pitch_period
+
+    assert pitch_period(_tone(440.0, 960)) in (108, 109, 110)  # 48000 / 440 = 109.1
+    period = pitch_period(np.repeat(_tone(200.0, 960)[:, None], 2, axis=1))
+    assert period is not None and abs(period - 240) <= 3
+    noise = np.random.default_rng(1).integers(-8000, 8000, 960).astype(np.int16)
+    assert pitch_period(noise) is None
+    assert pitch_period(np.zeros(960, np.int16)) is None
+    assert pitch_period(_tone(440.0, 100)) is None  # too short for two periods
+
+
+def test_a_periodic_frame_is_scaled_by_whole_periods_and_stays_clean() -> None:
+    from livekit_py.media.time_stretch import phase_friendly_length
+
+    frame = _tone(440.0, 960)
+    assert phase_friendly_length(frame, 720) in range(736, 746)  # two periods shorter
+    assert phase_friendly_length(frame, 1200) in range(1176, 1184)
+    assert phase_friendly_length(frame, 930) == 960  # less than half a period: no change
+    noise = np.random.default_rng(2).integers(-8000, 8000, 960).astype(np.int16)
+    assert phase_friendly_length(noise, 720) == 720
+
+    # a whole-period cut leaves the tone intact where an exact one leaves a phase jump
+    def purity(pcm: np.ndarray) -> float:
+        n = np.arange(pcm.shape[0]) / 48000
+        basis = np.stack([np.sin(2 * np.pi * 440 * n), np.cos(2 * np.pi * 440 * n)], axis=1)
+        x = pcm.astype(np.float64)
+        coeffs, *_ = np.linalg.lstsq(basis, x, rcond=None)
+        fit = basis @ coeffs
+        return float(fit @ fit / (x @ x))
+
+    whole = fit_length(frame, phase_friendly_length(frame, 720))
+    exact = fit_length(frame, 720)
+    assert purity(np.asarray(whole)) > 0.99 > purity(np.asarray(exact))

@@ -111,3 +111,71 @@ def _splice(
         info = np.iinfo(pcm.dtype.name)
         mixed = np.clip(np.rint(mixed), info.min, info.max)
     return np.concatenate((pcm[:head], mixed.astype(pcm.dtype), pcm[tail:]))
+
+
+def pitch_period(
+    pcm: npt.NDArray[np.generic],
+    *,
+    sample_rate: int = 48000,
+    shortest: float = 0.002,
+    longest: float = 0.012,
+    threshold: float = 0.7,
+) -> int | None:
+    """The period of ``pcm``'s strongest repetition, in samples, if it repeats clearly.
+
+    The normalised autocorrelation (channels summed) is searched between ``shortest``
+    and ``longest`` seconds of lag; None when its peak is under ``threshold`` (noise,
+    silence, a frame too short to hold two periods).
+
+    Raises:
+        ValueError: If ``pcm`` is not 1-D or 2-D.
+    """
+    array = np.asarray(pcm, dtype=np.float64)
+    if array.ndim == 2:
+        array = array.sum(axis=1)
+    elif array.ndim != 1:
+        raise ValueError(f"pcm must have shape (n,) or (n, channels), got {array.shape}")
+    low = max(1, round(shortest * sample_rate))
+    high = min(round(longest * sample_rate), array.shape[0] // 2)
+    if high <= low:
+        return None
+    array = array - array.mean()
+    energy = float(array @ array)
+    if energy <= 0:
+        return None
+    size = 1 << int(2 * array.shape[0] - 1).bit_length()
+    spectrum = np.fft.rfft(array, size)
+    corr = np.fft.irfft(spectrum * np.conj(spectrum), size)[: high + 1]
+    # normalise by the overlap, so that long lags are not penalised
+    overlap = array.shape[0] - np.arange(high + 1)
+    norm = corr / energy * (array.shape[0] / overlap)
+    window = norm[low : high + 1]
+    best = float(window.max())
+    if best < threshold:
+        return None
+    # the shortest lag nearly as strong as the best: the period, not a multiple of it
+    peaks = np.flatnonzero(
+        (window[1:-1] >= 0.9 * best) & (window[1:-1] >= window[:-2]) & (window[1:-1] >= window[2:])
+    )
+    return low + 1 + int(peaks[0]) if peaks.size else low + int(np.argmax(window))
+
+
+def phase_friendly_length(
+    pcm: npt.NDArray[np.generic],
+    length: int,
+    *,
+    sample_rate: int = 48000,
+) -> int:
+    """The length nearest ``length`` that changes ``pcm`` by whole pitch periods.
+
+    Cutting or repeating a span that is not a whole number of periods of a periodic
+    signal (a held vowel, a tone) leaves a phase jump that no cross-fade hides. For
+    such a frame this rounds the change to whole periods (possibly to no change); an
+    aperiodic frame gets ``length`` itself.
+    """
+    size = np.asarray(pcm).shape[0]
+    period = pitch_period(pcm, sample_rate=sample_rate)
+    if period is None or length == size:
+        return length
+    periods = round((length - size) / period)
+    return max(0, int(size) + int(periods) * period)

@@ -36,7 +36,7 @@ from ..media import libopus
 from ..media.clock import MediaClock, resolve_clock, wait_event
 from ..media.jitter_buffer import Action, AudioJitterBuffer, Decision, JitterBufferStats
 from ..media.libopus import OpusDecoder, packet_has_fec, packet_samples
-from ..media.time_stretch import fit_length
+from ..media.time_stretch import fit_length, phase_friendly_length
 from ..rtc.stats import RTCInboundRtpAudioStreamStats
 
 __all__ = ["AVAILABLE", "AudioPlayout", "PlayoutTrack"]
@@ -52,6 +52,9 @@ _FADE_AFTER = SAMPLE_RATE // 10
 # a reader this far behind the output clock has not been reading: start over from now
 _RESTART_AFTER = 0.5
 _TIME_BASE = Fraction(1, SAMPLE_RATE)
+# the most output (samples) the playout may run ahead of or behind the jitter buffer's
+# timeline while it scales periodic audio by whole periods
+_MAX_DEBT = SAMPLE_RATE // 100
 
 AVAILABLE: bool = libopus.available
 """Whether an :class:`AudioPlayout` can be made (it needs libopus)."""
@@ -109,6 +112,7 @@ class AudioPlayout:
         self._ssrc: int | None = None
         self._frames: deque[av.AudioFrame] = deque()
         self._pts = 0
+        self._debt = 0  # output samples given beyond what the jitter buffer asked for
         self._arrived = asyncio.Event()
         self._buffer_fed = False  # a packet went into the current buffer
         self._ended = False
@@ -179,15 +183,34 @@ class AudioPlayout:
         if out == 0:
             return None
         if pcm.shape[0] != out:
-            pcm = np.asarray(fit_length(pcm, out), dtype=np.int16)
+            pcm = self._fit(pcm, out)
+            if pcm.shape[0] == 0:
+                return None
         frame = av.AudioFrame.from_ndarray(
             np.ascontiguousarray(pcm).reshape(1, -1), format="s16", layout="stereo"
         )
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._pts
         frame.time_base = _TIME_BASE
-        self._pts += out
+        self._pts += pcm.shape[0]
         return frame
+
+    def _fit(self, pcm: Pcm, out: int) -> Pcm:
+        """``pcm`` time-scaled towards ``out`` samples, in whole pitch periods when periodic.
+
+        The jitter buffer asks for exact lengths; a periodic frame is cut or stretched by
+        whole periods instead (a phase jump is a click), and the difference is owed to
+        the next scaled frames (never more than :data:`_MAX_DEBT`).
+        """
+        want = out - self._debt
+        if want <= 0:
+            length = 0
+        else:
+            length = phase_friendly_length(pcm, want, sample_rate=SAMPLE_RATE)
+            if abs(self._debt + length - out) > _MAX_DEBT:
+                length = want
+        self._debt += length - out
+        return np.asarray(fit_length(pcm, length), dtype=np.int16)
 
     def _decode(self, decision: Decision) -> Pcm:
         action = decision.action
