@@ -365,6 +365,7 @@ async def test_the_official_sdk_follows_our_ratchet(
     server_url: str, make_token: TokenFactory
 ) -> None:
     ours, theirs = rtc.Room(), official.Room()
+    log = EventLog(theirs, ["e2ee_state_changed"])
     async with rooms((ours, "ours"), (theirs, "official")):
         await theirs.connect(server_url, make_token("official"), official_e2ee())
         await ours.connect(server_url, make_token("ours"), ours_e2ee())
@@ -376,9 +377,15 @@ async def test_the_official_sdk_follows_our_ratchet(
             assert provider is not None
             new_key = provider.ratchet_shared_key(0)
             assert len(new_key) == 32 and provider.export_shared_key(0) == new_key
-            await asyncio.sleep(1.0)  # the official SDK ratchets its copy on our new frames
+            await wait_until(
+                lambda: official.EncryptionState.KEY_RATCHETED in states_of(log, "ours"),
+                timeout=20,
+                what="the official SDK's KEY_RATCHETED state",
+            )
+            await asyncio.sleep(1.0)
             assert await frames_within(official, video, 2.0) > 20
             check_colours(await picture(official, video))
+        assert official.EncryptionState.DECRYPTION_FAILED not in states_of(log, "ours")
 
 
 async def test_we_follow_the_official_sdks_ratchet(
@@ -504,3 +511,35 @@ async def test_the_deprecated_e2ee_option_warns_and_encrypts_media_but_not_data(
             await ours.local_participant.publish_data(b"in clear", reliable=True)
             await wait_until(lambda: got == [b"in clear"], 10, "the packet in clear")
         assert abs(frequency - 440.0) < 3.0 and level > -20, (frequency, level)
+
+
+async def test_a_full_reconnect_republishes_encrypted(
+    server_url: str, make_token: TokenFactory
+) -> None:
+    """The republished track is encrypted from its first frame; the old cryptor is gone."""
+    ours, theirs = rtc.Room(), official.Room()
+    log = EventLog(ours, ["local_track_republished", "reconnected"])
+    async with rooms((ours, "ours"), (theirs, "official")):
+        await theirs.connect(server_url, make_token("official"), official_e2ee())
+        await ours.connect(server_url, make_token("ours"), ours_e2ee())
+        (publication,), feeders = await publish_ours(ours, video=None)
+        async with background(asyncio.gather(*feeders)):
+            await wait_tracks(theirs, "ours", 1)
+            before = publication.sid
+            await ours.simulate_scenario(rtc.SimulateScenarioKind.SIMULATE_FULL_RECONNECT)
+            await log.wait_for("local_track_republished", timeout=30)
+            assert publication.sid != before
+            assert publication.encryption_type == rtc.EncryptionType.GCM
+            await wait_until(
+                lambda: any(
+                    pub.sid == publication.sid and pub.track is not None
+                    for p in theirs.remote_participants.values()
+                    for pub in p.track_publications.values()
+                ),
+                timeout=20,
+                what="the official SDK subscribed to the republished track",
+            )
+            track = remote_tracks(theirs, "ours")[official.TrackKind.KIND_AUDIO]
+            frequency, level = await tone_of(official, track)
+        assert abs(frequency - 440.0) < 3.0 and level > -20, (frequency, level)
+        assert [c.track_sid for c in ours.e2ee_manager.frame_cryptors()] == [publication.sid]

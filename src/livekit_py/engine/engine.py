@@ -78,6 +78,28 @@ RemoteTrackEndHandler = Callable[[str], None]
 RemoteTrackRejectedHandler = Callable[[str, str], None]
 
 
+def _offered_tracks(sd: proto_rtc.SessionDescription) -> dict[str, str]:
+    """Mid -> track sid of each m-line a server offer sends media on.
+
+    From ``mid_to_track_id``, else the msid's track id; inactive and rejected (port 0)
+    m-lines carry no track.
+    """
+    mid_to_track = dict(sd.mid_to_track_id)
+    out: dict[str, str] = {}
+    for media in SessionDescription.parse(sd.sdp).media:
+        mid = media.rtp.muxId
+        if media.kind not in ("audio", "video") or not mid:
+            continue
+        if media.direction not in ("sendonly", "sendrecv") or media.port == 0:
+            continue
+        track_sid = mid_to_track.get(mid)
+        if not track_sid and media.msid and " " in media.msid:
+            track_sid = media.msid.split()[1]
+        if track_sid:
+            out[mid] = track_sid
+    return out
+
+
 class EngineSignal(Protocol):
     """What the engine needs of the signal connection (``SignalClient`` has it)."""
 
@@ -316,10 +338,10 @@ class RtcEngine:
         pc = self.subscriber.pc if self.subscriber is not None else None
         if not self._config.e2ee or pc is None:
             return
-        offered = dict(offer.mid_to_track_id)
+        offered = _offered_tracks(offer)
         for known_mid, track_sid in self._remote_mids.items():
             known = self._decryptions.get(known_mid)
-            if known is not None and offered.get(known_mid, track_sid) != track_sid:
+            if known is not None and offered.get(known_mid) != track_sid:
                 known.unbind()
         video = self._answered_codecs("video")
         for transceiver in pc.getTransceivers():
@@ -356,22 +378,12 @@ class RtcEngine:
         if subscriber is None:
             return
         rejected = rejected or {}
-        offered = SessionDescription.parse(sd.sdp)
-        mid_to_track = dict(sd.mid_to_track_id)
         now: dict[str, str] = {}
         refused: dict[str, str] = {}
-        for media in offered.media:
-            mid = media.rtp.muxId
-            if media.kind not in ("audio", "video") or not mid:
-                continue
-            if media.direction not in ("sendonly", "sendrecv") or media.port == 0:
-                continue
-            track_sid = mid_to_track.get(mid)
-            if not track_sid and media.msid and " " in media.msid:
-                track_sid = media.msid.split()[1]
-            if track_sid and mid in rejected:
+        for mid, track_sid in _offered_tracks(sd).items():
+            if mid in rejected:
                 refused[mid] = track_sid
-            elif track_sid:
+            else:
                 now[mid] = track_sid
         before, self._remote_mids = self._remote_mids, now
         refused_before, self._rejected_mids = self._rejected_mids, refused
