@@ -268,5 +268,8 @@ def test_bad_arguments() -> None:
         ReceiveDecryption("video")
     assert ReceiveDecryption.media_kind("video", "video/H264") is MediaKind.H264
     assert ReceiveDecryption.media_kind("audio", "") is MediaKind.OPUS
+    h264 = CodecKeyframeTest({102: "video/H264", 103: "video/rtx"})
+    assert ReceiveDecryption("video", keyframe_test=h264).answered_mime_type == "video/H264"
+    assert ReceiveDecryption("audio").answered_mime_type == ""
     with pytest.raises(ValueError, match="VP9"):
         ReceiveDecryption.media_kind("video", "video/VP9")

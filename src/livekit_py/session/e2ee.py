@@ -375,6 +375,7 @@ class E2EEController:
         Raises:
             ValueError: If frames of ``mime_type`` cannot be decrypted.
         """
+        mime_type = mime_type or decryption.answered_mime_type
         kind = ReceiveDecryption.media_kind(decryption.kind, mime_type)
         decryptor = FrameDecryptor(kind, self.keys.ring_for(identity), self._sif_trailer)
         decryptor.enabled = self._enabled

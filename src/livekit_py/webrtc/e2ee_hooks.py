@@ -150,6 +150,12 @@ class ReceiveDecryption:
         self._bound = False
         self._need_keyframe = True
 
+    @property
+    def answered_mime_type(self) -> str:
+        """The video codec our answer accepted on this m-line ("" if unknown, and for audio)."""
+        codecs = getattr(self.keyframe_test, "codecs", None) or {}
+        return next((m for m in codecs.values() if m.lower() != "video/rtx"), "")
+
     @staticmethod
     def media_kind(kind: str, mime_type: str) -> MediaKind:
         """The :class:`MediaKind` of a track's frames from its kind and MIME type.
