@@ -43,8 +43,10 @@ frame too short for IV, trailer and tag, and a key index at or above the ring si
 RTP timestamp minus ``(count % 0xFFFF)`` (32, wrapping), ``count`` being a per-SSRC frame
 counter. The receiver reads the IV from the trailer, so only its uniqueness per key matters.
 JS starts each SSRC's counter at a random value; native means to, but keeps 0 for the first
-frame and counts from there (its random start is overwritten). We start at a random value,
-like JS.
+frame and counts from there (its random start is overwritten; the recorded official audio
+streams start at 0). We start at a random value, like JS. Recorded from the official SDK
+(``tests/vectors``): the IV's SSRC is the publisher's (the server forwards the stream under
+another SSRC), its timestamp the RTP timestamp the receiver sees.
 
 **Server-injected frames** (native ``uncrypted_magic_bytes``, JS ``isFrameServerInjected`` and
 ``sifPayload.ts``; server ``DownTrack.writeBlankFrameRTP``): ``JoinResponse.sif_trailer`` is a
@@ -56,20 +58,22 @@ if what remains is one of those known blank frames, and drops it otherwise (JS
 "dropping frame with SIF trailer but unexpected payload", and carries the same blank frames).
 
 **Decryption failures, ratchet, states** (native ``decryptFrame`` and
-``ParticipantKeyHandler::DecryptionFailure``; states as the official ``EncryptionState``):
-a frame that the key at its index does not open is retried with up to
-``ratchet_window_size`` successive ratchets of that key (default 16); if one opens it, the
-ratcheted key replaces the old one (state ``KEY_RATCHETED``), otherwise the key stays as it
-was and the failure counts: with ``failure_tolerance`` < 0 (the default, -1) nothing is ever
-reported; with N >= 0 the key ring's failure count (reset only when a key is set or
-ratcheted, not by a success) going above N marks the ring's key invalid and the track's state
-``DECRYPTION_FAILED``; a track in that state then drops its frames without trying until a key
-is set. States change once per change (a track reports ``DECRYPTION_FAILED`` once, not per
-frame): ``OK`` at the first frame decrypted (and after any other state), ``MISSING_KEY`` for
-a frame whose key index has no key, ``DECRYPTION_FAILED`` at once for a malformed frame (IV
-length, too short). Native ratchets synchronously on its crypto thread (each step of PBKDF2
-costs tens of ms); here :meth:`FrameDecryptor.decrypt` stays fast and only notes the failed
-frame (:attr:`FrameDecryptor.needs_ratchet`); the owner runs
+``ParticipantKeyHandler::DecryptionFailure``; states as the official ``EncryptionState``): a
+frame that the key at its index does not open is retried with up to ``ratchet_window_size``
+successive ratchets of that key (default 16); if one opens it, the ratcheted key replaces
+the old one (state ``KEY_RATCHETED``, then ``OK`` at the next frame decrypted; native
+reports both with that frame), otherwise the key stays as it was and the failure counts:
+with ``failure_tolerance`` < 0 (the default, -1) nothing is ever reported; with N >= 0 the
+key ring's failure count (reset only when a key is set or ratcheted, not by a success) going
+above N marks the ring's key invalid and the track's state ``DECRYPTION_FAILED``; a track in
+that state then drops its frames without trying until a key is set. Native gives each remote
+participant its own copy of the shared keys, so this count, and a receiver's ratchet, are
+per participant. States change once per change (a track reports ``DECRYPTION_FAILED`` once,
+not per frame): ``OK`` at the first frame decrypted (and after any other state),
+``MISSING_KEY`` for a frame whose key index has no key, ``DECRYPTION_FAILED`` at once for a
+malformed frame (IV length, too short). Native ratchets synchronously on its crypto thread
+(each step of PBKDF2 costs tens of ms); here :meth:`FrameDecryptor.decrypt` stays fast and
+only notes the failed frame (:attr:`FrameDecryptor.needs_ratchet`); the owner runs
 :meth:`FrameDecryptor.try_ratchet` off the event loop. Frames that fail while a ratchet is
 pending are dropped without counting; once the window failed for a key, later failures with
 that same key count directly (a new window is tried after a success or a new key).
@@ -481,14 +485,28 @@ class KeyRing:
 
 def escape_rbsp(data: bytes) -> bytes:
     """Insert ``03`` after every ``00 00`` followed by a byte <= 3 (native ``H264::WriteRbsp``)."""
-    if b"\x00\x00" not in data:
+    # ciphertext rarely needs it: look for a first place before rewriting
+    pos = data.find(b"\x00\x00")
+    while pos >= 0:
+        if pos + 2 < len(data) and data[pos + 2] <= 3:
+            return _NEEDS_ESCAPE.sub(_EMULATION, data)
+        pos = data.find(b"\x00\x00", pos + 1)
+    return data
+
+
+def unescape_rbsp(data: bytes, start: int = 0) -> bytes:
+    """Drop the ``03`` of every ``00 00 03`` (native ``H264::ParseRbsp``), from ``start`` on."""
+    pos = data.find(_EMULATION, start)
+    if pos < 0:
         return data
-    return _NEEDS_ESCAPE.sub(_EMULATION, data)
-
-
-def unescape_rbsp(data: bytes) -> bytes:
-    """Drop the ``03`` of every ``00 00 03`` (native ``H264::ParseRbsp``)."""
-    return data.replace(_EMULATION, b"\x00\x00")
+    parts = []
+    last = 0
+    while pos >= 0:
+        parts.append(data[last : pos + 2])
+        last = pos + 3
+        pos = data.find(_EMULATION, last)
+    parts.append(data[last:])
+    return b"".join(parts)
 
 
 def _h264_clear_bytes(frame: bytes) -> int:
@@ -741,8 +759,11 @@ class FrameDecryptor(_StateHolder):
             self._set_state(CryptorState.DECRYPTION_FAILED)
             return None
         header, tail = frame[:clear], frame[clear:]
-        if self._kind is MediaKind.H264 and tail.find(_EMULATION, 0, len(tail) - 1) >= 0:
-            tail = unescape_rbsp(tail)
+        if self._kind is MediaKind.H264:
+            # native unescapes only if 00 00 03 starts before the last three bytes
+            first = tail.find(_EMULATION, 0, len(tail) - 1)
+            if first >= 0:
+                tail = unescape_rbsp(tail, first)
         if len(tail) < TRAILER_LENGTH + IV_LENGTH + TAG_LENGTH or tail[-2] != IV_LENGTH:
             self._set_state(CryptorState.DECRYPTION_FAILED)
             return None
