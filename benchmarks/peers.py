@@ -19,7 +19,8 @@ Roles:
     frame (see ``benchmarks.scenarios.video``). ``{"cmd": "wait_frames", "count": N}``
     answers once N frames have arrived; ``{"cmd": "window_start"}`` and
     ``{"cmd": "window_stop"}`` bracket a measurement, and the latter answers with the
-    frames, latencies and CPU time of the window.
+    frames, latencies and CPU time of the window. With ``e2ee_key`` (hex) it joins with
+    end-to-end encryption and that shared key.
 ``media_sink``
     Subscribes to a publisher's audio and video and reports what arrived over a window
     (see ``benchmarks.scenarios.loaded``).
@@ -117,7 +118,12 @@ async def video_sink(ctx: Context, params: dict[str, Any], commands: Commands) -
     from benchmarks.scenarios.video import read_stamp
 
     rtc = ctx.rtc
-    room = await ctx.connect(params.get("identity", "viewer"))
+    options = None
+    if params.get("e2ee_key"):  # end-to-end encryption with this shared key (hex)
+        from benchmarks.scenarios.e2ee import encryption_options
+
+        options = encryption_options(rtc, bytes.fromhex(params["e2ee_key"]))
+    room = await ctx.connect(params.get("identity", "viewer"), options)
     emit({"ready": True})
     track = await wait_remote_track(room, rtc.TrackKind.KIND_VIDEO, timeout=30)
     stream = rtc.VideoStream(track, format=rtc.VideoBufferType.I420)

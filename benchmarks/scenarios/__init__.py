@@ -36,10 +36,20 @@ class Scenario:
 
 
 def all_scenarios() -> list[Scenario]:
-    from benchmarks.scenarios import audio, connect, data, loaded, local, lossy, reconnect, video
+    from benchmarks.scenarios import (
+        audio,
+        connect,
+        data,
+        e2ee,
+        loaded,
+        local,
+        lossy,
+        reconnect,
+        video,
+    )
 
     found: list[Scenario] = []
-    for module in (connect, reconnect, audio, lossy, video, loaded, data, local):
+    for module in (connect, reconnect, audio, lossy, video, e2ee, loaded, data, local):
         found.extend(module.SCENARIOS)
     return found
 

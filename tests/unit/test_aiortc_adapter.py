@@ -19,9 +19,9 @@ import av
 import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
-from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.h264 import H264Encoder, h264_depayload
 from aiortc.codecs.opus import OpusEncoder
-from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.codecs.vpx import Vp8Encoder, VpxPayloadDescriptor, vp8_depayload
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from aiortc.rtp import RtpPacket
@@ -30,6 +30,8 @@ from aiortc.sdp import SessionDescription
 from livekit_py.webrtc import aiortc_adapter
 from livekit_py.webrtc.aiortc_adapter import (
     EncodedFrame,
+    TransformingH264Encoder,
+    TransformingVp8Encoder,
     adopt_remote_ice_restart,
     aiortc_target_bitrate,
     depayloaded,
@@ -39,9 +41,11 @@ from livekit_py.webrtc.aiortc_adapter import (
     install_encoder,
     install_receive_buffer,
     installed_encoder,
+    installed_frame_filter,
     installed_receive_buffer,
     retransmit_sctp_now,
     set_aiortc_target_bitrate,
+    set_frame_filter,
 )
 from livekit_py.webrtc.frame_assembler import (
     CodecKeyframeTest,
@@ -557,11 +561,124 @@ async def test_ensure_frame_assembler_installs_once_and_follows_the_codecs() -> 
         await pc.close()
 
 
+# ---------------------------------------------------------------------- encoded frames
+
+
+def test_a_missing_packetizer_internal_fails_the_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiortc_adapter, "_PACKETIZE", "_renamed_packetize")
+    monkeypatch.setattr(aiortc_adapter, "_SPLIT_BITSTREAM", "_renamed_split")
+    with pytest.raises(ImportError) as caught:
+        aiortc_adapter._check_internals()
+    assert "Vp8Encoder has no _renamed_packetize" in str(caught.value)
+    assert "H264Encoder has no _renamed_split" in str(caught.value)
+
+
+def _tagging(seen: list[tuple[bytes, int]]) -> Any:
+    """A frame transform that notes each frame and appends a marker to it."""
+
+    def transform(frame: bytes, timestamp: int) -> bytes:
+        seen.append((frame, timestamp))
+        return frame + b"\x00\x00\x01TAG"  # (a start code, to be split off for H.264)
+
+    return transform
+
+
+def test_the_vp8_transform_sees_the_frame_before_the_payload_descriptor() -> None:
+    """What aiortc sends depayloads (descriptor stripped) to exactly what the transform made."""
+    plain, transformed = Vp8Encoder(), TransformingVp8Encoder()
+    seen: list[tuple[bytes, int]] = []
+    transformed.frame_transform = _tagging(seen)
+    transformed.picture_id = plain.picture_id
+    frame = _video_frame(pts=9000)
+    expected, _ = plain.encode(frame, force_keyframe=True)
+    payloads, timestamp = transformed.encode(_video_frame(pts=9000), force_keyframe=True)
+    ((data, seen_timestamp),) = seen
+    assert seen_timestamp == timestamp == 9000
+    assert data == b"".join(VpxPayloadDescriptor.parse(p)[1] for p in expected)  # no descriptor
+    assert b"".join(vp8_depayload(p) for p in payloads) == data + b"\x00\x00\x01TAG"
+    assert VpxPayloadDescriptor.parse(payloads[0])[0].partition_start == 1
+    # a pre-encoded frame (pack) goes through it too, and a dropped frame sends nothing
+    transformed.frame_transform = lambda frame, ts: None
+    packet = av.Packet(data)
+    packet.pts, packet.time_base = 3000, Fraction(1, 90000)
+    assert transformed.pack(packet) == ([], 3000)
+
+
+def test_the_h264_transform_sees_the_access_unit_with_4_byte_start_codes() -> None:
+    plain, transformed = H264Encoder(), TransformingH264Encoder()
+    seen: list[tuple[bytes, int]] = []
+    transformed.frame_transform = _tagging(seen)
+    expected, _ = plain.encode(_video_frame(pts=0), force_keyframe=True)
+    payloads, timestamp = transformed.encode(_video_frame(pts=0), force_keyframe=True)
+    ((unit, _),) = seen
+    assert unit.startswith(b"\x00\x00\x00\x01")
+    assert b"".join(h264_depayload(p) for p in expected) == unit  # what a receiver assembles
+    assembled = b"".join(h264_depayload(p) for p in payloads)
+    assert assembled == unit + b"\x00\x00\x00\x01TAG"  # the added NAL unit packetized too
+    assert timestamp == 0
+    transformed.frame_transform = lambda frame, ts: None
+    assert transformed.encode(_video_frame(pts=3000))[0] == []
+
+
+class _DropFirst:
+    """A frame filter dropping the first ``count`` frames, then asking a PLI and passing all."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.dropped: list[int] = []
+        self.passed: list[int] = []
+
+    def __call__(self, frames: Any) -> tuple[bool, list[EncodedFrame]]:
+        pli = False
+        kept = []
+        for frame in frames:
+            if len(self.dropped) < self.count:
+                self.dropped.append(frame.timestamp)
+                continue
+            pli = pli or not self.passed
+            self.passed.append(frame.timestamp)
+            kept.append(frame)
+        return pli, kept
+
+
+@pytest.mark.parametrize("ours", [True, False], ids=["our assembler", "aiortc's buffer"])
+async def test_the_frame_filter_decides_what_the_decoder_gets(ours: bool) -> None:
+    """Real VP8 from aiortc's sender: only the frames the filter returns are decoded, and the
+    PLI it asks for is sent (the decoder needs a key frame after the dropped ones)."""
+    filters: list[_DropFirst] = []
+
+    def install(receiver: Any, codecs: dict[int, str]) -> None:
+        frame_filter = _DropFirst(5)
+        set_frame_filter(receiver, frame_filter)
+        if ours:  # installed after the filter: the filter stays
+            install_receive_buffer(receiver, FrameAssembler(CodecKeyframeTest(codecs)))
+        assert installed_frame_filter(receiver) is frame_filter
+        filters.append(frame_filter)
+
+    sender_pc, receiver_pc, remote = await _video_pair("video/VP8", install)
+    try:
+        track = await asyncio.wait_for(remote, 30)
+        decoded = [(await asyncio.wait_for(track.recv(), 30)).pts for _ in range(3)]
+        (frame_filter,) = filters
+        assert len(frame_filter.dropped) == 5
+        first = frame_filter.passed[0]  # aiortc's timestamps start at the first frame decoded
+        passed = {(t - first) % (1 << 32) for t in frame_filter.passed}
+        assert set(decoded) <= passed
+        assert not {(t - first) % (1 << 32) for t in frame_filter.dropped} & set(decoded)
+        (receiving,) = receiver_pc.getTransceivers()
+        set_frame_filter(receiving.receiver, None)
+        assert installed_frame_filter(receiving.receiver) is None
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
+
+
 # ---------------------------------------------------------------------- one place
 
 
 _PRIVATE_NAMES = re.compile(
     r"_RTCRtp|__encoder|\b_connection\b|query_consent|_rtp_router|__target_bitrate"
+    r"|_packetize|_split_bitstream"
 )
 
 

@@ -167,3 +167,64 @@ async def test_close_ends_a_waiting_reader() -> None:
     assert frames == [] and playout.track.readyState == "ended"
     with pytest.raises(MediaStreamError):
         await playout.track.recv()
+
+
+# ---------------------------------------------------------------------- end-to-end encryption
+
+
+async def _run_encrypted(
+    packets: list[bytes], decrypt: object
+) -> tuple[AudioPlayout, list[object]]:
+    clock = FakeClock()
+    playout = AudioPlayout(clock=clock, decrypt=decrypt)  # type: ignore[arg-type]
+    frames: list[object] = []
+    reader = asyncio.ensure_future(_collect(playout, frames))
+    for seq, payload in enumerate(packets):
+        playout.on_packet(_packet(seq, payload))
+        await clock.advance(0.02)
+    await clock.advance(0.2)
+    playout.close()
+    await asyncio.wait_for(reader, 5)
+    return playout, frames
+
+
+def _sealed(packets: list[bytes]) -> list[bytes]:
+    """Each packet 'encrypted': its TOC byte in clear, the rest reversed behind a marker."""
+    return [p[:1] + b"ENC" + p[1:][::-1] for p in packets]
+
+
+def _open(payload: bytes) -> bytes | None:
+    if payload[1:4] != b"ENC":
+        return None
+    return payload[:1] + payload[4:][::-1]
+
+
+async def test_decrypted_packets_are_played() -> None:
+    playout, frames = await _run_encrypted(_sealed(_tone_packets(50)), _open)
+    assert playout.stats().packets_played == 50 and playout.packets_undecrypted == 0
+    tone = _samples(frames)
+    assert _level_db(tone[tone.shape[0] // 4 :]) > -20
+
+
+async def test_packets_that_do_not_decrypt_play_as_lost_and_fade_to_silence() -> None:
+    """A wrong key: continuous output (as the official SDK's), silence after the fade."""
+    playout, frames = await _run_encrypted(_tone_packets(50), _open)  # never 'encrypted'
+    assert playout.packets_undecrypted == 50
+    pcm = _samples(frames)
+    assert pcm.shape[0] >= 45 * FRAME  # the clock ran: 20 ms per packet
+    assert not pcm.any()  # nothing was decoded from them
+    pts = [f.pts for f in frames]  # type: ignore[attr-defined]
+    sizes = [f.samples for f in frames]  # type: ignore[attr-defined]
+    assert pts == [sum(sizes[:i]) for i in range(len(sizes))]
+
+
+async def test_a_few_undecryptable_packets_mid_stream_are_concealed() -> None:
+    packets = _sealed(_tone_packets(60))
+    for seq in range(20, 23):  # a key change the receiver catches up with
+        packets[seq] = _tone_packets(60)[seq]
+    playout, frames = await _run_encrypted(packets, _open)
+    assert playout.packets_undecrypted == 3
+    pcm = _samples(frames)
+    start = next(i for i in range(0, pcm.shape[0], FRAME) if abs(pcm[i : i + FRAME]).max() > 1000)
+    blocks = [pcm[i : i + FRAME] for i in range(start + FRAME, pcm.shape[0] - 12 * FRAME, FRAME)]
+    assert min(_level_db(b) for b in blocks) > -40  # concealed, not a hole of silence

@@ -22,7 +22,7 @@ from livekit.protocol import rtc as proto_rtc
 from pyee.asyncio import AsyncIOEventEmitter
 
 from livekit_py.engine import transport as transport_module
-from livekit_py.engine.engine import RtcEngine
+from livekit_py.engine.engine import EngineConfig, RtcEngine
 from livekit_py.engine.transport import PeerTransport, parse_candidate_init
 from livekit_py.signal.client import Handler
 from livekit_py.types import TrackPublishOptions, VideoCodec
@@ -965,3 +965,78 @@ async def test_subscriber_video_receivers_get_our_frame_assembler_before_the_ans
     assert seen_at_answer["2"] is vp8
     assert vp8.keyframe_test == CodecKeyframeTest({102: "video/H264", 103: "video/rtx"})
     assert isinstance(seen_at_answer["3"], FrameAssembler) and seen_at_answer["3"] is not vp8
+
+
+@pytest.fixture
+async def real_e2ee_engine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[tuple[RtcEngine, FakeSignal]]:
+    """As ``real_engine``, with end-to-end encryption."""
+    monkeypatch.setattr(transport_module, "SETTLE_WAIT", 0.0)
+    signal = FakeSignal()
+    e = RtcEngine(signal, EngineConfig(e2ee=True))
+    e.start(proto_rtc.JoinResponse(subscriber_primary=True))
+    yield e, signal
+    await e.close()
+
+
+async def test_with_e2ee_every_receiver_decrypts_before_the_answer_goes_out(
+    real_e2ee_engine: tuple[RtcEngine, FakeSignal],
+) -> None:
+    """A ReceiveDecryption on each receiving m-line (dropping frames until the room binds
+    it) before the server can send; an m-line given another track is unbound first."""
+    from livekit_py.webrtc.aiortc_adapter import installed_frame_filter
+    from livekit_py.webrtc.e2ee_hooks import ReceiveDecryption
+
+    e, signal = real_e2ee_engine
+    assert e.subscriber is not None
+    pc = e.subscriber.pc
+    at_answer: dict[str, tuple[object, bool]] = {}
+    send = signal.send
+
+    async def send_and_look(request: proto_rtc.SignalRequest) -> None:
+        if request.WhichOneof("message") == "answer":
+            for t in pc.getTransceivers():
+                decryption = e.receive_decryption(t)
+                bound = decryption is not None and decryption.bound
+                at_answer[str(t.mid)] = (installed_frame_filter(t.receiver), bound)
+        await send(request)
+
+    signal.send = send_and_look  # type: ignore[method-assign]
+    reported = Reported(e)
+    offer = server_offer(
+        ("audio", "1", "sendonly", "TR_audio", OPUS),
+        ("video", "2", "sendonly", "TR_vp8", VP8),
+    )
+    await offer_from_server(signal, offer, 1)
+    transceivers = {t.mid: t for t in pc.getTransceivers()}
+    gates = {mid: e.receive_decryption(transceivers[mid]) for mid in ("1", "2")}
+    for mid, gate in gates.items():
+        assert isinstance(gate, ReceiveDecryption) and not gate.bound
+        assert at_answer[mid] == (gate.filter_frames, False)
+    assert gates["1"].kind == "audio" and gates["2"].kind == "video"  # type: ignore[union-attr]
+    assert [sid for kind, sid, _ in reported.events if kind == "started"] == ["TR_audio", "TR_vp8"]
+    for gate in gates.values():
+        gate.bind(None)  # (the room does this for each subscribed track)
+    reuse = server_offer(
+        ("audio", "1", "sendonly", "TR_audio", OPUS),
+        ("video", "2", "sendonly", "TR_other", VP8),
+    )
+    await offer_from_server(signal, reuse, 2)
+    assert at_answer["1"][1] is True  # the same track: still bound
+    assert at_answer["2"][1] is False  # another track: unbound before the answer
+    assert e.receive_decryption(transceivers["2"]) is gates["2"]
+
+
+async def test_without_e2ee_receivers_get_no_frame_filter(
+    real_engine: tuple[RtcEngine, FakeSignal],
+) -> None:
+    from livekit_py.webrtc.aiortc_adapter import installed_frame_filter
+
+    e, signal = real_engine
+    offer = server_offer(("video", "1", "sendonly", "TR_vp8", VP8))
+    await offer_from_server(signal, offer, 1)
+    assert e.subscriber is not None
+    for t in e.subscriber.pc.getTransceivers():
+        assert installed_frame_filter(t.receiver) is None
+        assert e.receive_decryption(t) is None

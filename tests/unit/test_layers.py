@@ -34,6 +34,8 @@ _ROOM_PUBLIC = {
     "rtc.participant",
     "rtc.track",
     "rtc.track_publication",
+    # the E2EE manager, key provider and frame cryptors are views of session.e2ee
+    "rtc.e2ee",
 }
 # Public value classes the session itself produces and consumes (RPC errors and
 # invocation data, stream infos, readers and writers, transcriptions): below the
@@ -47,7 +49,6 @@ _BASE = {
     "_validate",
     "version",
     "rtc.event_emitter",
-    "rtc.e2ee",
     "rtc.stats",
     "session.ports",
     "session.requests",

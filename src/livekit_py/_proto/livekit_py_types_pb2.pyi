@@ -88,6 +88,11 @@ class EncryptionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     KEY_RATCHETED: _ClassVar[EncryptionState]
     INTERNAL_ERROR: _ClassVar[EncryptionState]
 
+class KeyDerivationFunction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PBKDF2: _ClassVar[KeyDerivationFunction]
+    HKDF: _ClassVar[KeyDerivationFunction]
+
 class IceTransportType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     TRANSPORT_RELAY: _ClassVar[IceTransportType]
@@ -207,6 +212,8 @@ DECRYPTION_FAILED: EncryptionState
 MISSING_KEY: EncryptionState
 KEY_RATCHETED: EncryptionState
 INTERNAL_ERROR: EncryptionState
+PBKDF2: KeyDerivationFunction
+HKDF: KeyDerivationFunction
 TRANSPORT_RELAY: IceTransportType
 TRANSPORT_NOHOST: IceTransportType
 TRANSPORT_ALL: IceTransportType

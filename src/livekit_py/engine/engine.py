@@ -38,10 +38,11 @@ from ..session.reliable_buffer import (
 )
 from ..signal.client import Handler
 from ..types import ContinualGatheringPolicy, IceTransportType
-from ..webrtc.aiortc_adapter import divert_received_packets
+from ..webrtc.aiortc_adapter import divert_received_packets, set_frame_filter
 from ..webrtc.audio_feedback import LossFeedback
 from ..webrtc.audio_playout import AVAILABLE as playout_available
 from ..webrtc.audio_playout import AudioPlayout
+from ..webrtc.e2ee_hooks import ReceiveDecryption
 from ..webrtc.encoders import (
     EncoderConfig,
     apply_answer,
@@ -50,7 +51,7 @@ from ..webrtc.encoders import (
     offer_opus_fec,
     opus_fmtp_by_mid,
 )
-from ..webrtc.frame_assembler import ensure_frame_assembler
+from ..webrtc.frame_assembler import CodecKeyframeTest, ensure_frame_assembler
 from ..webrtc.simulcast import SimulcastEncoder, answered_stream, offer_simulcast
 from .transport import PeerTransport
 
@@ -78,6 +79,28 @@ RemoteTrackEndHandler = Callable[[str], None]
 RemoteTrackRejectedHandler = Callable[[str, str], None]
 
 
+def _offered_tracks(sd: proto_rtc.SessionDescription) -> dict[str, str]:
+    """Mid -> track sid of each m-line a server offer sends media on.
+
+    From ``mid_to_track_id``, else the msid's track id; inactive and rejected (port 0)
+    m-lines carry no track.
+    """
+    mid_to_track = dict(sd.mid_to_track_id)
+    out: dict[str, str] = {}
+    for media in SessionDescription.parse(sd.sdp).media:
+        mid = media.rtp.muxId
+        if media.kind not in ("audio", "video") or not mid:
+            continue
+        if media.direction not in ("sendonly", "sendrecv") or media.port == 0:
+            continue
+        track_sid = mid_to_track.get(mid)
+        if not track_sid and media.msid and " " in media.msid:
+            track_sid = media.msid.split()[1]
+        if track_sid:
+            out[mid] = track_sid
+    return out
+
+
 class EngineSignal(Protocol):
     """What the engine needs of the signal connection (``SignalClient`` has it)."""
 
@@ -95,6 +118,9 @@ class EngineConfig:
     ice_servers: list[RTCIceServer] = field(default_factory=list)
     ice_transport_type: int = IceTransportType.TRANSPORT_ALL
     continual_gathering_policy: int = ContinualGatheringPolicy.GATHER_CONTINUALLY
+    e2ee: bool = False
+    """End-to-end encryption: every receiving m-line gets a ReceiveDecryption before its
+    first packet (see :meth:`RtcEngine.receive_decryption`)."""
 
 
 class RtcEngine:
@@ -149,6 +175,8 @@ class RtcEngine:
         self._remote_mids: dict[str, str] = {}
         # receiving audio m-line -> its playout and aiortc's track for it
         self._playouts: dict[str, tuple[AudioPlayout, MediaStreamTrack]] = {}
+        # receiving m-line -> where its frames are decrypted (end-to-end encryption only)
+        self._decryptions: dict[str, ReceiveDecryption] = {}
         self._rejected_mids: dict[str, str] = {}
         self.on_failure: Callable[[str], None] | None = None
         """Called once when a peer connection fails after the session was up."""
@@ -262,6 +290,7 @@ class RtcEngine:
 
         async def send_answer(sdp: str) -> None:
             self._assemble_video_frames()  # before the server can send on a new m-line
+            self._guard_received_frames(sd)  # (and before it can send encrypted frames)
             await self._signal.send(
                 proto_rtc.SignalRequest(
                     answer=proto_rtc.SessionDescription(type="answer", sdp=sdp, id=sd.id)
@@ -273,6 +302,19 @@ class RtcEngine:
 
         self.subscriber.handle_offer(sd.sdp, send_answer)
 
+    def _answered_codecs(self, kind: str) -> dict[str, dict[int, str]]:
+        """Payload type -> MIME type of each ``kind`` m-line of our subscriber answer, by mid."""
+        pc = self.subscriber.pc if self.subscriber is not None else None
+        if pc is None or pc.localDescription is None:
+            return {}
+        return {
+            media.rtp.muxId: {
+                c.payloadType: c.mimeType for c in media.rtp.codecs if c.payloadType is not None
+            }
+            for media in SessionDescription.parse(pc.localDescription.sdp).media
+            if media.kind == kind
+        }
+
     def _assemble_video_frames(self) -> None:
         """Put our frame assembler on every subscriber video receiver, keyed to its codecs.
 
@@ -280,15 +322,9 @@ class RtcEngine:
         see :mod:`livekit_py.webrtc.frame_assembler`.
         """
         pc = self.subscriber.pc if self.subscriber is not None else None
-        if pc is None or pc.localDescription is None:
+        answered = self._answered_codecs("video")
+        if pc is None or not answered:
             return
-        answered = {
-            media.rtp.muxId: {
-                c.payloadType: c.mimeType for c in media.rtp.codecs if c.payloadType is not None
-            }
-            for media in SessionDescription.parse(pc.localDescription.sdp).media
-            if media.kind == "video"
-        }
         for transceiver in pc.getTransceivers():
             codecs = answered.get(transceiver.mid or "")
             if transceiver.kind == "video" and codecs:
@@ -296,6 +332,40 @@ class RtcEngine:
                     ensure_frame_assembler(transceiver, codecs)
                 except Exception:  # aiortc's own buffer then stays: slower, still working
                     logger.exception("no frame assembler for video m-line %s", transceiver.mid)
+
+    def _guard_received_frames(self, offer: proto_rtc.SessionDescription) -> None:
+        """With end-to-end encryption: a ReceiveDecryption on every receiving m-line.
+
+        Put in place before the answer goes out, so no frame of a new m-line reaches a
+        decoder (or the audio jitter buffer) undecrypted; it drops frames until the room
+        binds it to the track's decryptor (:meth:`receive_decryption`). An m-line the
+        ``offer`` gives another track is unbound here, before that track's first frame.
+        """
+        pc = self.subscriber.pc if self.subscriber is not None else None
+        if not self._config.e2ee or pc is None:
+            return
+        offered = _offered_tracks(offer)
+        for known_mid, track_sid in self._remote_mids.items():
+            known = self._decryptions.get(known_mid)
+            if known is not None and offered.get(known_mid) != track_sid:
+                known.unbind()
+        video = self._answered_codecs("video")
+        for transceiver in pc.getTransceivers():
+            mid = transceiver.mid
+            if not mid or transceiver.kind not in ("audio", "video"):
+                continue
+            test = CodecKeyframeTest(video.get(mid, {})) if transceiver.kind == "video" else None
+            decryption = self._decryptions.get(mid)
+            if decryption is None or decryption.kind != transceiver.kind:
+                decryption = ReceiveDecryption(transceiver.kind, keyframe_test=test)
+                self._decryptions[mid] = decryption
+            elif test is not None and decryption.keyframe_test != test:
+                decryption.keyframe_test = test
+            set_frame_filter(transceiver.receiver, decryption.filter_frames)
+
+    def receive_decryption(self, transceiver: RTCRtpTransceiver) -> ReceiveDecryption | None:
+        """Where the frames of a receiving m-line are decrypted (None without E2EE)."""
+        return self._decryptions.get(transceiver.mid or "")
 
     def _sync_remote_tracks(
         self, sd: proto_rtc.SessionDescription, rejected: dict[str, str] | None = None
@@ -314,22 +384,12 @@ class RtcEngine:
         if subscriber is None:
             return
         rejected = rejected or {}
-        offered = SessionDescription.parse(sd.sdp)
-        mid_to_track = dict(sd.mid_to_track_id)
         now: dict[str, str] = {}
         refused: dict[str, str] = {}
-        for media in offered.media:
-            mid = media.rtp.muxId
-            if media.kind not in ("audio", "video") or not mid:
-                continue
-            if media.direction not in ("sendonly", "sendrecv") or media.port == 0:
-                continue
-            track_sid = mid_to_track.get(mid)
-            if not track_sid and media.msid and " " in media.msid:
-                track_sid = media.msid.split()[1]
-            if track_sid and mid in rejected:
+        for mid, track_sid in _offered_tracks(sd).items():
+            if mid in rejected:
                 refused[mid] = track_sid
-            elif track_sid:
+            else:
                 now[mid] = track_sid
         before, self._remote_mids = self._remote_mids, now
         refused_before, self._rejected_mids = self._rejected_mids, refused
@@ -337,6 +397,9 @@ class RtcEngine:
             if now.get(mid) == track_sid:
                 continue
             self._close_playout(mid)
+            decryption = self._decryptions.get(mid)
+            if decryption is not None:
+                decryption.unbind()  # another track (or none): until the room binds it again
             if self.on_remote_track_ended is not None:
                 self.on_remote_track_ended(track_sid)
         for mid, track_sid in refused.items():
@@ -369,8 +432,9 @@ class RtcEngine:
         """
         self._close_playout(mid)
         if not playout_available:
-            return received
-        playout = AudioPlayout()
+            return received  # (decrypted, with E2EE, by the frame filter on aiortc's path)
+        decryption = self._decryptions.get(mid)
+        playout = AudioPlayout(decrypt=decryption.decrypt if decryption is not None else None)
         try:
             divert_received_packets(transceiver.receiver, playout.on_packet)
         except ValueError as exc:
@@ -924,6 +988,9 @@ class RtcEngine:
                 await self._publisher_task
         for mid in list(self._playouts):
             self._close_playout(mid)
+        for decryption in self._decryptions.values():
+            decryption.unbind()
+        self._decryptions.clear()
         publisher, subscriber = self.publisher, self.subscriber
         self.publisher = self.subscriber = None
         for transport in (publisher, subscriber):

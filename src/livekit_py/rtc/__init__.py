@@ -23,7 +23,7 @@ from .data_stream import (
     TextStreamReader,
     TextStreamWriter,
 )
-from .e2ee import E2EEOptions, KeyProviderOptions
+from .e2ee import E2EEManager, E2EEOptions, FrameCryptor, KeyProvider, KeyProviderOptions
 from .event_emitter import EventEmitter
 from .frame_processor import FrameProcessor
 from .media_devices import MediaDevices
@@ -74,10 +74,13 @@ __all__ = [
     "ByteStreamWriter",
     "ConnectError",
     "DataPacket",
+    "E2EEManager",
     "E2EEOptions",
     "EventEmitter",
     "EventTypes",
+    "FrameCryptor",
     "FrameProcessor",
+    "KeyProvider",
     "KeyProviderOptions",
     "LocalAudioTrack",
     "LocalParticipant",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import warnings
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from ..errors import ConnectError as ConnectError  # the official module exports
 from ..log import get_logger
 from ..session import model as m
 from ..session import session as _session_module
+from ..session.e2ee import ENCRYPTED_PACKET_KINDS, E2EEController
 from ..session.ports import PublishedTrack
 from ..session.requests import RequestTracker, reason_name
 from ..session.rpc import RpcManager
@@ -36,7 +38,7 @@ from ..types import (
 )
 from ..webrtc.encoders import EncoderConfig
 from .data_stream import ByteStreamHandler, TextStreamHandler
-from .e2ee import E2EEOptions
+from .e2ee import E2EEManager, E2EEOptions, make_controller
 from .event_emitter import EventEmitter
 from .participant import LocalParticipant, Participant, RemoteParticipant
 from .track import RemoteAudioTrack, RemoteTrack, RemoteVideoTrack
@@ -69,8 +71,9 @@ class RoomOptions:
     ``connect_timeout`` bounds each step of the join (the signal handshake, then
     the media connection); None means 10 seconds each. With ``dynacast``, the
     simulcast layers of our publications that no subscriber receives are not
-    encoded. E2EE options are accepted for API compatibility; livekit-py does not
-    encrypt media end to end and rejects a connect that asks for it.
+    encoded. ``encryption`` turns end-to-end encryption on (media and data; see
+    :mod:`livekit_py.rtc.e2ee`); ``e2ee`` is its deprecated name (it warns, and
+    encrypts media only, as the official SDK).
     """
 
     auto_subscribe: bool = True
@@ -210,6 +213,12 @@ class Room(EventEmitter[EventTypes]):
         self._streams: StreamManager | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._requests = RequestTracker()
+        self._e2ee: E2EEController | None = None
+        self._e2ee_manager = E2EEManager(None)
+        # remote identity -> whether all its tracks (and data) are encrypted, and whether
+        # its data packets are (None until one arrived)
+        self._encryption_status: dict[str, bool] = {}
+        self._data_encrypted: dict[str, bool] = {}
 
     # -- properties -------------------------------------------------------------
 
@@ -289,9 +298,13 @@ class Room(EventEmitter[EventTypes]):
         return float(self._info.empty_timeout)
 
     @property
-    def e2ee_manager(self) -> None:
-        """End-to-end encryption is not available in livekit-py: always None."""
-        return None
+    def e2ee_manager(self) -> E2EEManager:
+        """The room's end-to-end encryption: keys, frame cryptors, on/off.
+
+        Disabled, with no key provider, on a room connected without
+        ``RoomOptions.encryption``.
+        """
+        return self._e2ee_manager
 
     # -- RPC and data streams (session/rpc.py, session/stream_manager.py) -------------
 
@@ -367,32 +380,52 @@ class Room(EventEmitter[EventTypes]):
         options = options or RoomOptions()
         if not isinstance(token, str) or not token:
             raise ValueError("token must be a non-empty access token string")
-        if options.e2ee is not None or options.encryption is not None:
-            raise ValueError("livekit-py does not support end-to-end encryption (e2ee/encryption)")
         if self._session.state is not SessionState.DISCONNECTED:
             raise RuntimeError("the room is already connected or connecting")
+        if options.e2ee is not None:
+            warnings.warn(
+                "options.e2ee is deprecated, use options.encryption instead",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        encryption = options.encryption or options.e2ee
+        controller: E2EEController | None = None
+        if encryption is not None:
+            # data packets are encrypted with `encryption` only, as in the Rust SDK
+            controller = make_controller(encryption, encrypt_data=options.encryption is not None)
+            controller.on_state = self._on_e2ee_state
+        self._e2ee = controller
+        self._e2ee_manager = E2EEManager(encryption, controller)
         self._options = options
         timeout = options.connect_timeout or DEFAULT_CONNECT_TIMEOUT
-        await self._session.connect(
-            url,
-            token,
-            SignalOptions(
-                auto_subscribe=options.auto_subscribe,
-                adaptive_stream=options.adaptive_stream,
-                connect_timeout=timeout,
-            ),
-            self._engine_config(options),
-            timeout=timeout,
-            on_joined=lambda join, signal, engine: self._on_joined(
-                url, token, join, signal, engine
-            ),
-        )
+        try:
+            await self._session.connect(
+                url,
+                token,
+                SignalOptions(
+                    auto_subscribe=options.auto_subscribe,
+                    adaptive_stream=options.adaptive_stream,
+                    connect_timeout=timeout,
+                ),
+                self._engine_config(options, e2ee=controller is not None),
+                timeout=timeout,
+                on_joined=lambda join, signal, engine: self._on_joined(
+                    url, token, join, signal, engine
+                ),
+            )
+            if controller is not None:
+                await controller.keys.settled()  # the shared key, derived while joining
+        except BaseException:
+            if controller is not None and self._session.state is SessionState.DISCONNECTED:
+                controller.close()
+            raise
 
-    def _engine_config(self, options: RoomOptions) -> EngineConfig:
+    def _engine_config(self, options: RoomOptions, *, e2ee: bool = False) -> EngineConfig:
         rc = options.rtc_config
         if rc is None:
-            return EngineConfig()
+            return EngineConfig(e2ee=e2ee)
         return EngineConfig(
+            e2ee=e2ee,
             ice_servers=[
                 RTCIceServer(
                     urls=list(s.urls), username=s.username or None, credential=s.password or None
@@ -466,6 +499,9 @@ class Room(EventEmitter[EventTypes]):
         """The session joined: build the model and listen to the server and the engine."""
         self._url, self._token = url, token
         engine.dynacast = self._options.dynacast
+        if self._e2ee is not None:
+            self._e2ee.local_identity = join.participant.identity
+            self._e2ee.sif_trailer = join.sif_trailer
         self._on_join(join)
         self._listen(signal, engine)
         logger.info(
@@ -481,6 +517,8 @@ class Room(EventEmitter[EventTypes]):
         self, join: proto_rtc.JoinResponse, signal: SignalClient, engine: RtcEngine
     ) -> None:
         """A full reconnect joined again: apply the differences, listen to the new session."""
+        if self._e2ee is not None:
+            self._e2ee.sif_trailer = join.sif_trailer
         self._listen(signal, engine)
         self._dispatch(self._model.apply_rejoin(join))
         logger.info(
@@ -506,10 +544,13 @@ class Room(EventEmitter[EventTypes]):
                     continue
                 previous_sid = pub.sid
                 options = pub._options
-                info = await engine.add_track(lp._add_track_request(track, options))
+                add_track = lp._add_track_request(track, options)
+                self._e2ee_announce(add_track)
+                info = await engine.add_track(add_track)
                 transceiver = engine.add_publisher_track(
                     media, track._encoder_config(options), track_sid=info.sid
                 )
+                self._e2ee_encrypt(previous_sid, info, transceiver)
                 lp._pop_publication(previous_sid)
                 pub._info = info
                 pub._transceiver = transceiver
@@ -519,6 +560,8 @@ class Room(EventEmitter[EventTypes]):
                 lp._add_publication(pub)
                 republished.append((pub, previous_sid))
             if republished:
+                if self._e2ee is not None:
+                    await self._e2ee.keys.settled()
                 await engine.negotiate_publisher()
         signal = self._session.signal
         if signal is not None:
@@ -585,6 +628,11 @@ class Room(EventEmitter[EventTypes]):
         self._remote_participants = {
             identity: self._remote_view(record) for identity, record in self._model.remote.items()
         }
+        self._data_encrypted.clear()
+        self._encryption_status = {
+            identity: self._tracks_encrypted(rp)
+            for identity, rp in self._remote_participants.items()
+        }
 
     def _remote_view(self, record: m.ParticipantRecord) -> RemoteParticipant:
         return RemoteParticipant(record, signal=self._port, events=self)
@@ -631,6 +679,8 @@ class Room(EventEmitter[EventTypes]):
                 if isinstance(local_pub, LocalTrackPublication):
                     lp._detach(local_pub)
         self._requests.fail_all(ConnectionError("the room disconnected before the server answered"))
+        if self._e2ee is not None:
+            self._e2ee.close()
         if lp is not None:
             lp._cancel_waiters()
         for manager in (self._rpc, self._streams):
@@ -779,11 +829,14 @@ class Room(EventEmitter[EventTypes]):
             joined = self._remote_view(self._model.remote[event.identity])
             self._remote_participants[event.identity] = joined
             self.emit("participant_connected", joined)
+            self._update_encryption_status(event.identity)
         elif isinstance(event, m.ParticipantDisconnected):
             for manager in (self._rpc, self._streams):
                 if manager is not None:
                     manager.on_participant_left(event.identity)
             gone = self._remote_participants.pop(event.identity, None)
+            self._encryption_status.pop(event.identity, None)
+            self._data_encrypted.pop(event.identity, None)
             if gone is not None:
                 self.emit("participant_disconnected", gone)
         elif isinstance(event, m.ParticipantMetadataChanged):
@@ -808,11 +861,13 @@ class Room(EventEmitter[EventTypes]):
                 )
                 rp._add_publication(pub)
             self.emit("track_published", pub, rp)
+            self._update_encryption_status(event.identity)
         elif isinstance(event, m.TrackUnpublished):
             owner = self._remote_participants.get(event.identity)
             removed = owner._pop_publication(event.track_sid) if owner is not None else None
             if removed is not None:
                 self.emit("track_unpublished", removed, owner)
+                self._update_encryption_status(event.identity)
         elif isinstance(event, m.TrackMuted | m.TrackUnmuted):
             self._apply_mute(event.identity, event.track_sid, isinstance(event, m.TrackMuted))
         elif isinstance(event, m.TrackSubscribed):
@@ -856,6 +911,8 @@ class Room(EventEmitter[EventTypes]):
                 engine = self._session.engine
                 if engine is not None:
                     self._spawn(engine.remove_publisher_track(pub._transceiver, renegotiate=True))
+            if self._e2ee is not None:
+                self._e2ee.remove(lp.identity, event.track_sid)
             lp._detach(pub)
             self.emit("local_track_unpublished", pub)
         elif isinstance(event, m.LocalTrackRepublished):
@@ -907,6 +964,7 @@ class Room(EventEmitter[EventTypes]):
             pub._track = None
             self._spawn(old._end())
         rtc_track, transceiver = media
+        self._e2ee_decrypt(identity, pub, transceiver)
         cls = RemoteAudioTrack if pub.kind == TrackKind.KIND_AUDIO else RemoteVideoTrack
         track = cls(pub._info, rtc_track)
         track._receiver = transceiver.receiver
@@ -922,14 +980,103 @@ class Room(EventEmitter[EventTypes]):
         if rp is None or pub is None or track is None:
             return
         pub._track = None
+        if self._e2ee is not None:
+            self._e2ee.remove(identity, track_sid)
         self._spawn(track._end())
         self.emit("track_unsubscribed", track, pub, rp)
+
+    # -- end-to-end encryption ----------------------------------------------------------
+
+    def _e2ee_announce(self, request: proto_rtc.AddTrackRequest) -> None:
+        """Announce a track we publish as encrypted (and without RED, as the other SDKs)."""
+        controller = self._e2ee
+        if controller is not None and controller.encrypt_tracks:
+            request.encryption = proto_models.Encryption.Type.GCM
+            request.disable_red = True
+
+    def _e2ee_encrypt(
+        self, previous_sid: str | None, info: proto_models.TrackInfo, transceiver: RTCRtpTransceiver
+    ) -> None:
+        """Encrypt what a publication sends, from its first frame (before negotiating)."""
+        controller = self._e2ee
+        if controller is None:
+            return
+        if previous_sid is not None:
+            controller.remove(controller.local_identity, previous_sid)
+        if info.encryption != proto_models.Encryption.Type.NONE:
+            controller.encrypt_sender(info.sid, transceiver.sender)
+
+    def _e2ee_decrypt(
+        self, identity: str, pub: RemoteTrackPublication, transceiver: RTCRtpTransceiver
+    ) -> None:
+        """Tell a receiving m-line how the frames of the track it now carries are encrypted."""
+        engine = self._session.engine
+        decryption = engine.receive_decryption(transceiver) if engine is not None else None
+        if decryption is None:
+            return  # no end-to-end encryption in this room: frames go to the decoder as they are
+        controller = self._e2ee
+        if controller is None or pub._info.encryption == proto_models.Encryption.Type.NONE:
+            decryption.bind(None)
+            return
+        try:
+            controller.decrypt_receiver(identity, pub.sid, decryption, pub.mime_type)
+        except ValueError as e:
+            logger.warning("cannot decrypt %s of %s: %s", pub.sid, identity, e)
+
+    def _on_e2ee_state(self, identity: str, track_sid: str, state: int) -> None:
+        participant = self._view(identity)
+        if participant is not None:
+            self.emit("e2ee_state_changed", participant, int(state))
+
+    @staticmethod
+    def _tracks_encrypted(rp: RemoteParticipant) -> bool:
+        pubs = list(rp._track_publications.values())
+        return bool(pubs) and all(
+            p._info.encryption != proto_models.Encryption.Type.NONE for p in pubs
+        )
+
+    def _update_encryption_status(self, identity: str) -> None:
+        """``participant_encryption_status_changed`` when a remote participant's status changes.
+
+        As the Rust SDK: encrypted when all its tracks are (and it has some) and its data
+        packets are (once one arrived; one in clear makes it unencrypted for good).
+        """
+        rp = self._remote_participants.get(identity)
+        if rp is None:
+            return
+        data = self._data_encrypted.get(identity, True)
+        encrypted = self._tracks_encrypted(rp) and data
+        if encrypted != self._encryption_status.get(identity, False):
+            self._encryption_status[identity] = encrypted
+            self.emit("participant_encryption_status_changed", rp, encrypted)
+
+    def _data_encryption_seen(self, identity: str, encrypted: bool) -> None:
+        before = self._data_encrypted.get(identity)
+        if before is None or (before and not encrypted):
+            self._data_encrypted[identity] = encrypted
+            self._update_encryption_status(identity)
 
     # -- data packets ----------------------------------------------------------------------
 
     def _on_data_packet(self, packet: proto_models.DataPacket, kind: int) -> None:
         which = packet.WhichOneof("value")
+        encrypted = which == "encrypted_packet"
+        if encrypted:
+            controller = self._e2ee
+            if controller is None:
+                logger.warning(
+                    "dropping an encrypted data packet from %r: end-to-end encryption is off",
+                    packet.participant_identity,
+                )
+                return
+            decrypted = controller.decrypt_packet(packet)
+            if decrypted is None:
+                return
+            packet = decrypted
+            which = packet.WhichOneof("value")
         identity = packet.participant_identity
+        if which in ENCRYPTED_PACKET_KINDS and identity in self._remote_participants:
+            self._data_encryption_seen(identity, encrypted)
         if which == "user":
             identity = identity or packet.user.participant_identity
             self.emit(
@@ -995,6 +1142,9 @@ class _RoomPort:
         return self._room._model.server_version
 
     async def send_data(self, packet: proto_models.DataPacket, kind: int) -> None:
+        controller = self._room._e2ee
+        if controller is not None:
+            packet = await controller.encrypt_packet(packet)
         session = self._room._session
         if session.state is SessionState.RECONNECTING:
             engine = session.engine
@@ -1042,12 +1192,19 @@ class _RoomPort:
         media: MediaStreamTrack,
         encoder: EncoderConfig,
     ) -> PublishedTrack:
-        engine = self._room._engine_or_raise()
+        room = self._room
+        engine = room._engine_or_raise()
+        room._e2ee_announce(request)
         info = await engine.add_track(request)
         transceiver = engine.add_publisher_track(media, encoder, track_sid=info.sid)
         try:
+            room._e2ee_encrypt(None, info, transceiver)
+            if room._e2ee is not None:
+                await room._e2ee.keys.settled()  # the first frames go out encrypted
             await engine.negotiate_publisher()
         except BaseException:
+            if room._e2ee is not None:
+                room._e2ee.remove(room._e2ee.local_identity, info.sid)
             await engine.remove_publisher_track(transceiver, renegotiate=False)
             raise
         return PublishedTrack(info, transceiver)

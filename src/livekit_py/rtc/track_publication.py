@@ -75,7 +75,7 @@ class TrackPublication:
 
     @property
     def encryption_type(self) -> int:
-        """An :class:`EncryptionType` value (always NONE: livekit-py does not encrypt)."""
+        """An :class:`EncryptionType` value: GCM for a track published end-to-end encrypted."""
         return int(self._info.encryption) or EncryptionType.NONE
 
     @property

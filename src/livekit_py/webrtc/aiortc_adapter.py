@@ -45,6 +45,14 @@ all live here, and nowhere else in the package:
   packets go out through ``RTCDtlsTransport._send_rtp`` (SRTP-protected).
 * :func:`depayloaded`: the codec payload aiortc's packet handler extracted
   from a received RTP packet (``RtpPacket._data``).
+* :func:`set_frame_filter`: a filter in the receiver's jitter buffer slot that sees
+  every complete frame before it reaches the decoder queue, and may replace or drop
+  it (end-to-end decryption).
+* :class:`TransformingVp8Encoder` / :class:`TransformingH264Encoder`: aiortc's VP8
+  and H.264 encoders with a :data:`~.frame_transform.FrameTransform` applied to each
+  encoded frame where both ``encode`` and ``pack`` hand it to the packetizer
+  (``Vp8Encoder._packetize``, ``H264Encoder._packetize``, and
+  ``H264Encoder._split_bitstream`` to split the transformed access unit again).
 
 At import the module checks that the installed aiortc and aioice still have
 each of these (on the classes, or in the compiled code of the methods that
@@ -72,15 +80,24 @@ from aiortc.codecs.base import Encoder
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
 from aiortc.rtcicetransport import RTCIceGatherer
 from aiortc.rtp import AnyRtcpPacket, RtpPacket
+from av.frame import Frame
+from av.packet import Packet
+from av.stream import Stream
+
+from .frame_transform import FrameTransform
 
 __all__ = [
     "AiortcVideoEncoder",
     "EncodedFrame",
     "FrameBatchBuffer",
+    "FrameFilter",
     "ReceiveBuffer",
+    "TransformingH264Encoder",
+    "TransformingVp8Encoder",
     "adopt_remote_ice_restart",
     "aiortc_target_bitrate",
     "depayloaded",
@@ -97,6 +114,8 @@ __all__ = [
     "send_rtp_bytes",
     "set_aiortc_target_bitrate",
     "unregister_rtp_stream",
+    "installed_frame_filter",
+    "set_frame_filter",
 ]
 
 AiortcVideoEncoder = Vp8Encoder | H264Encoder
@@ -137,6 +156,11 @@ _DTLS_ROUTER = "_rtp_router"
 _DTLS_SEND_RTP = "_send_rtp"
 _DTLS_HANDLE_RTCP = "_handle_rtcp_data"
 _RTCP_RECIPIENT = "_handle_rtcp_packet"
+
+# Vp8Encoder/H264Encoder: the packetizer encode() and pack() hand each encoded frame to,
+# and H.264's Annex-B splitter (start codes -> NAL units).
+_PACKETIZE = "_packetize"
+_SPLIT_BITSTREAM = "_split_bitstream"
 # ICE credentials: ice-char is ALPHA / DIGIT / "+" / "/" (RFC 8839); aioice checks the lengths.
 _ICE_CHARS = string.ascii_letters + string.digits
 
@@ -275,6 +299,17 @@ def _missing_internals() -> list[str]:
             missing.append(f"aiortc RtpRouter has no method {method}")
     if not {"data", "timestamp"} <= _code_names(JitterFrame.__init__):
         missing.append("aiortc JitterFrame no longer has data and timestamp")
+    # Vp8Encoder/H264Encoder: encode() and pack() packetize the whole encoded frame
+    # through self._packetize (VP8: the frame and a picture id; H.264: its NAL units).
+    for cls in (Vp8Encoder, H264Encoder):
+        if not callable(getattr(cls, _PACKETIZE, None)):
+            missing.append(f"{cls.__name__} has no {_PACKETIZE}")
+            continue
+        for method in ("encode", "pack"):
+            if _PACKETIZE not in _code_names(getattr(cls, method, None)):
+                missing.append(f"{cls.__name__}.{method} no longer calls {_PACKETIZE}")
+    if not callable(getattr(H264Encoder, _SPLIT_BITSTREAM, None)):
+        missing.append(f"H264Encoder has no {_SPLIT_BITSTREAM}")
     return missing
 
 
@@ -559,25 +594,52 @@ class FrameBatchBuffer(Protocol):
         ...
 
 
+FrameFilter = Callable[[Sequence[EncodedFrame]], tuple[bool, Sequence[EncodedFrame]]]
+"""Sees the complete frames one received packet yielded, in order, before they are decoded;
+returns (send a PLI, the frames to decode instead). Called on the event loop."""
+
+
 class _FrameBatchSlot:
-    """Sits in the jitter buffer slot for a :class:`FrameBatchBuffer`.
+    """Sits in the jitter buffer slot for our buffer, and for a frame filter.
 
     aiortc's packet handler decodes at most one frame per packet (the one
-    ``add`` returns). When a packet completes several (a retransmission filling
-    a hole ahead of complete frames), the earlier ones go to the decoder queue
-    here, exactly as the handler would put them (timestamp mapped in order,
-    the codec of their payload type), and the last is returned for the handler
-    to put after them: none waits for a later packet.
+    ``add`` returns). When a :class:`FrameBatchBuffer` completes several with one
+    packet (a retransmission filling a hole ahead of complete frames), the
+    earlier ones go to the decoder queue here, exactly as the handler would put
+    them (timestamp mapped in order, the codec of their payload type), and the
+    last is returned for the handler to put after them: none waits for a later
+    packet. A :data:`FrameFilter`, when set, sees the frames first.
     """
 
-    __slots__ = ("_receiver", "buffer")
+    __slots__ = ("_receiver", "buffer", "frame_filter")
 
-    def __init__(self, receiver: RTCRtpReceiver, buffer: FrameBatchBuffer) -> None:
+    def __init__(
+        self,
+        receiver: RTCRtpReceiver,
+        buffer: ReceiveBuffer | FrameBatchBuffer,
+        frame_filter: FrameFilter | None = None,
+    ) -> None:
         self._receiver = weakref.ref(receiver)
         self.buffer = buffer
+        self.frame_filter = frame_filter
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
-        pli, frames = self.buffer.add_frames(packet)
+        buffer = self.buffer
+        frames: Sequence[EncodedFrame]
+        if isinstance(buffer, FrameBatchBuffer):
+            pli, frames = buffer.add_frames(packet)
+        else:
+            pli, frame = buffer.add(packet)
+            if frame is None:
+                frames = ()
+            elif isinstance(frame, EncodedFrame):
+                frames = (frame,)
+            else:  # aiortc's own buffer: its frames carry no payload type
+                frames = (EncodedFrame(frame.data, frame.timestamp, packet.payload_type),)
+        frame_filter = self.frame_filter
+        if frame_filter is not None and frames:
+            pli_filter, frames = frame_filter(frames)
+            pli = pli or pli_filter
         if not frames:
             return pli, None
         receiver = self._receiver()
@@ -610,7 +672,8 @@ def install_receive_buffer(receiver: RTCRtpReceiver, buffer: ReceiveBuffer) -> N
     :class:`FrameBatchBuffer` (has ``add_frames``), every frame one packet
     completes is decoded at once, in order. Call it before packets arrive (when
     the transceiver appears); a buffer installed later only misses the frames
-    in progress.
+    in progress. A frame filter set on the receiver (:func:`set_frame_filter`)
+    stays in place.
 
     Raises:
         ValueError: If ``receiver`` is not an RTCRtpReceiver or ``buffer`` has no
@@ -620,14 +683,49 @@ def install_receive_buffer(receiver: RTCRtpReceiver, buffer: ReceiveBuffer) -> N
         raise ValueError(
             f"receiver must be an aiortc RTCRtpReceiver, not {type(receiver).__name__}"
         )
+    current = getattr(receiver, _RECEIVER_JITTER_BUFFER)
+    frame_filter = current.frame_filter if isinstance(current, _FrameBatchSlot) else None
     slot: object
-    if isinstance(buffer, FrameBatchBuffer):
-        slot = _FrameBatchSlot(receiver, buffer)
+    if isinstance(buffer, FrameBatchBuffer) or frame_filter is not None:
+        if not isinstance(buffer, FrameBatchBuffer) and not callable(getattr(buffer, "add", None)):
+            raise ValueError(
+                f"buffer must have an add(packet) method, {type(buffer).__name__} has not"
+            )
+        slot = _FrameBatchSlot(receiver, buffer, frame_filter)
     elif callable(getattr(buffer, "add", None)):
         slot = buffer
     else:
         raise ValueError(f"buffer must have an add(packet) method, {type(buffer).__name__} has not")
     setattr(receiver, _RECEIVER_JITTER_BUFFER, slot)
+
+
+def set_frame_filter(receiver: RTCRtpReceiver, frame_filter: FrameFilter | None) -> None:
+    """Have ``frame_filter`` see every complete frame ``receiver`` assembles before decoding.
+
+    Works over our frame assembler and over aiortc's own jitter buffer alike, and
+    stays when a buffer is installed afterwards (:func:`install_receive_buffer`).
+    aiortc decodes exactly the frames the filter returns; a PLI it asks for is sent
+    like the buffer's. Set it before packets arrive (when the transceiver appears).
+    None removes the filter.
+
+    Raises:
+        ValueError: If ``receiver`` is not an RTCRtpReceiver.
+    """
+    if not isinstance(receiver, RTCRtpReceiver):
+        raise ValueError(
+            f"receiver must be an aiortc RTCRtpReceiver, not {type(receiver).__name__}"
+        )
+    current = getattr(receiver, _RECEIVER_JITTER_BUFFER)
+    if isinstance(current, _FrameBatchSlot):
+        current.frame_filter = frame_filter
+    elif frame_filter is not None:
+        setattr(receiver, _RECEIVER_JITTER_BUFFER, _FrameBatchSlot(receiver, current, frame_filter))
+
+
+def installed_frame_filter(receiver: RTCRtpReceiver) -> FrameFilter | None:
+    """The frame filter of ``receiver`` (:func:`set_frame_filter`), None when it has none."""
+    slot = getattr(receiver, _RECEIVER_JITTER_BUFFER)
+    return slot.frame_filter if isinstance(slot, _FrameBatchSlot) else None
 
 
 def installed_receive_buffer(receiver: RTCRtpReceiver) -> object:
@@ -734,3 +832,90 @@ async def send_rtp_bytes(transport: RTCDtlsTransport, data: bytes) -> None:
     """
     send: Callable[[bytes], Awaitable[None]] = getattr(transport, _DTLS_SEND_RTP)
     await send(data)
+
+
+# -- encoded frames before packetization (end-to-end encryption) ------------------------
+
+
+def _rtp_time(pts: int | None, time_base: Any) -> int:
+    if pts is None or time_base is None:
+        return 0
+    return int(convert_timebase(pts, time_base, VIDEO_TIME_BASE))
+
+
+class TransformingVp8Encoder(Vp8Encoder):
+    """aiortc's VP8 encoder; ``frame_transform``, when set, sees each encoded frame.
+
+    aiortc (1.14 to 1.16) packetizes a whole VP8 frame at once
+    (``Vp8Encoder._packetize(frame, picture_id)``, from ``encode`` and ``pack``),
+    adding the VP8 payload descriptor to each packet. The transform gets the frame
+    before that, so the descriptor stays outside what it does (as libwebrtc's frame
+    transformers see VP8 frames); a frame it drops is not sent.
+    """
+
+    frame_transform: FrameTransform | None = None
+    """Applied to each encoded frame (see :data:`~.frame_transform.FrameTransform`)."""
+    _frame_timestamp = 0
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        self._frame_timestamp = _rtp_time(frame.pts, frame.time_base)
+        return super().encode(frame, force_keyframe)
+
+    def pack(self, packet: Packet[Stream]) -> tuple[list[bytes], int]:
+        self._frame_timestamp = _rtp_time(packet.pts, packet.time_base)
+        return super().pack(packet)
+
+    def _packetize(self, buffer: bytes, picture_id: int) -> list[bytes]:  # type: ignore[override]
+        transform = self.frame_transform
+        if transform is not None and buffer:
+            transformed = transform(buffer, self._frame_timestamp)
+            if transformed is None:
+                return []
+            buffer = transformed
+        payloads: list[bytes] = getattr(super(), _PACKETIZE)(buffer, picture_id)
+        return payloads
+
+
+_START_CODE = b"\x00\x00\x00\x01"
+
+
+class TransformingH264Encoder(H264Encoder):
+    """aiortc's H.264 encoder; ``frame_transform``, when set, sees each access unit.
+
+    aiortc (1.14 to 1.16) splits the encoder's Annex-B output into NAL units and
+    packetizes them (``H264Encoder._packetize(nal_units)``, from ``encode`` and
+    ``pack``). With a transform, the NAL units are joined back into one access unit
+    with 4-byte start codes (what libwebrtc's encoders and depacketizer use, and
+    what aiortc's depacketizer produces), transformed, and split again
+    (``H264Encoder._split_bitstream``) for packetizing; a frame it drops is not sent.
+    """
+
+    frame_transform: FrameTransform | None = None
+    """Applied to each access unit (see :data:`~.frame_transform.FrameTransform`)."""
+    _frame_timestamp = 0
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        self._frame_timestamp = _rtp_time(frame.pts, frame.time_base)
+        return super().encode(frame, force_keyframe)
+
+    def pack(self, packet: Packet[Stream]) -> tuple[list[bytes], int]:
+        self._frame_timestamp = _rtp_time(packet.pts, packet.time_base)
+        return super().pack(packet)
+
+    def _packetize(self, packages: Any) -> list[bytes]:  # type: ignore[override]
+        packetize = getattr(super(), _PACKETIZE)
+        transform = self.frame_transform
+        if transform is None:
+            payloads: list[bytes] = packetize(packages)
+            return payloads
+        units = [bytes(unit) for unit in packages]
+        if not units:
+            return []
+        transformed = transform(
+            b"".join(_START_CODE + unit for unit in units), self._frame_timestamp
+        )
+        if transformed is None:
+            return []
+        split = getattr(H264Encoder, _SPLIT_BITSTREAM)
+        payloads = packetize(split(transformed))
+        return payloads

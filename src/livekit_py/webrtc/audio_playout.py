@@ -14,6 +14,11 @@ Its :attr:`AudioPlayout.track` is an aiortc ``MediaStreamTrack`` read like any o
 frame when its playout time comes. A reader that calls late gets every due frame at once, in
 order, so a late event loop delays audio but cuts nothing out of it. The output is
 continuous from the first packet on: PLC for what is lost, silence for what was not sent.
+
+With end-to-end encryption, ``decrypt`` turns each payload into the Opus packet before the
+jitter buffer sees it. A packet that does not decrypt is played as a lost one (concealment,
+fading into silence), so a receiver with the wrong key hears silence, as with the official
+SDK, and a few packets lost to a key change are concealed.
 """
 
 from __future__ import annotations
@@ -97,6 +102,8 @@ class AudioPlayout:
         clock: Where time comes from (the event loop's by default).
         make_buffer: Makes the jitter buffer (again after a pause in reading); a default
             :class:`AudioJitterBuffer` if None.
+        decrypt: Turns each received payload into the Opus packet, or None when it does
+            not decrypt (end-to-end encryption); None: payloads are Opus packets.
     """
 
     def __init__(
@@ -104,6 +111,7 @@ class AudioPlayout:
         *,
         clock: MediaClock | None = None,
         make_buffer: Callable[[], AudioJitterBuffer] | None = None,
+        decrypt: Callable[[bytes], bytes | None] | None = None,
     ) -> None:
         self._clock = resolve_clock(clock)
         self._make_buffer = make_buffer if make_buffer is not None else AudioJitterBuffer
@@ -118,6 +126,10 @@ class AudioPlayout:
         self._ended = False
         self._closing = asyncio.Event()
         self._stats_before = JitterBufferStats()
+        self._decrypt = decrypt
+        self._undecrypted_run = 0  # samples played in a row for packets that did not decrypt
+        self.packets_undecrypted = 0
+        """Packets that did not decrypt (played as lost)."""
         self.track = PlayoutTrack(self)
         """What a reader reads this playout through."""
 
@@ -138,6 +150,24 @@ class AudioPlayout:
             samples: int | None = packet_samples(payload, SAMPLE_RATE)
         except ValueError:
             samples = None  # not a valid Opus packet: the buffer sizes it, libopus conceals it
+        if self._decrypt is not None:
+            plain = self._decrypt(payload)
+            if plain is None:
+                # in its slot (sized by its TOC byte, which stays in clear): played as lost
+                self.packets_undecrypted += 1
+                self._buffer.push(
+                    packet.sequence_number,
+                    packet.timestamp,
+                    b"",
+                    self._clock.now(),
+                    samples=samples,
+                    silent=True,
+                    fec=False,
+                )
+                self._buffer_fed = True
+                self._arrived.set()
+                return
+            payload = plain
         self._buffer.push(
             packet.sequence_number,
             packet.timestamp,
@@ -214,6 +244,11 @@ class AudioPlayout:
 
     def _decode(self, decision: Decision) -> Pcm:
         action = decision.action
+        if action is Action.PLAY and decision.payload == b"":  # did not decrypt: a loss
+            self._undecrypted_run += decision.output_samples
+            return self._conceal(decision.output_samples, self._undecrypted_run)
+        if action is not Action.CONCEAL:
+            self._undecrypted_run = 0
         try:
             if action is Action.PLAY and decision.payload is not None:
                 return self._decoder.decode(decision.payload, _MAX_FRAME)

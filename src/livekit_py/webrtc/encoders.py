@@ -36,9 +36,15 @@ from ..log import get_logger
 from ..types import TrackPublishOptions, VideoCodec
 from .aiortc_adapter import install_encoder, installed_encoder
 from .audio_feedback import LossFeedback
-from .opus import DEFAULT_AUDIO_BITRATE, OpusEncoder, make_opus_encoder
+from .frame_transform import FrameTransform
+from .opus import DEFAULT_AUDIO_BITRATE, OpusEncoder, PyAVOpusEncoder, make_opus_encoder
 from .simulcast import SimulcastEncoder, SimulcastLayer, simulcast_layers
-from .video_codecs import default_max_bitrate, make_video_encoder
+from .video_codecs import (
+    H264VideoEncoder,
+    Vp8VideoEncoder,
+    default_max_bitrate,
+    make_video_encoder,
+)
 
 logger = get_logger("webrtc.encoders")
 
@@ -50,6 +56,8 @@ __all__ = [
     "audio_encoder_config",
     "configure_sender",
     "encoder_for",
+    "sent_codec",
+    "set_frame_transform",
     "loss_feedback_for",
     "offer_opus_fec",
     "opus_fmtp_by_mid",
@@ -320,3 +328,43 @@ def loss_feedback_for(sender: RTCRtpSender) -> LossFeedback | None:
     if not isinstance(encoder, OpusEncoder):
         return None
     return LossFeedback(sender, encoder)
+
+
+# -- each encoded frame (end-to-end encryption) ------------------------------------------
+
+_CODEC_OF_ENCODER: tuple[tuple[type[Encoder], str], ...] = (
+    (OpusEncoder, "audio/opus"),
+    (PyAVOpusEncoder, "audio/opus"),
+    (Vp8VideoEncoder, "video/vp8"),
+    (H264VideoEncoder, "video/h264"),
+)
+
+
+def sent_codec(sender: RTCRtpSender) -> str | None:
+    """The MIME type (lower case) ``sender``'s installed encoder of ours produces, or None."""
+    encoder = installed_encoder(sender)
+    for cls, mime in _CODEC_OF_ENCODER:
+        if isinstance(encoder, cls):
+            return mime
+    return None
+
+
+def set_frame_transform(sender: RTCRtpSender, transform: FrameTransform | None) -> str:
+    """Pass every frame ``sender`` encodes through ``transform`` before it is packetized.
+
+    Call it after :func:`configure_sender`, before media flows (a frame being encoded
+    meanwhile may go out untransformed). None removes the transform.
+
+    Returns:
+        The MIME type of the frames the transform sees (``audio/opus``, ``video/vp8``,
+        ``video/h264``).
+
+    Raises:
+        ValueError: If the sender has no encoder of ours (configure it first).
+    """
+    encoder = installed_encoder(sender)
+    mime = sent_codec(sender)
+    if encoder is None or mime is None:
+        raise ValueError("the sender has no encoder of ours: call configure_sender first")
+    encoder.frame_transform = transform  # type: ignore[attr-defined]
+    return mime

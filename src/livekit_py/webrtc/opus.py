@@ -18,6 +18,10 @@ encoder, plus the controls aiortc's does not have, all of which may change while
   the ones after it are not; RTP timestamps keep counting the skipped 20 ms, so the
   receiver sees the gap for what it is.
 
+Both encoders hand each packet they send to their ``frame_transform`` when one is set
+(:mod:`.frame_transform`; end-to-end encryption sets one): after the DTX decision, which
+reads the packet's size, and before aiortc puts it in an RTP packet.
+
 When libopus cannot be loaded, :func:`make_opus_encoder` gives :class:`PyAVOpusEncoder`
 instead (aiortc's PyAV encoder at the chosen bitrate, no FEC, no DTX), and says so once
 at INFO.
@@ -39,6 +43,7 @@ from av.stream import Stream
 
 from ..log import get_logger
 from ..media import libopus
+from .frame_transform import FrameTransform, transform_payloads
 
 __all__ = [
     "DEFAULT_AUDIO_BITRATE",
@@ -124,6 +129,8 @@ class OpusEncoder(Encoder):
         """Packets libopus produced (sent or not)."""
         self.dtx_packets_skipped = 0
         """DTX packets not handed to the sender (each one 20 ms of silence)."""
+        self.frame_transform: FrameTransform | None = None
+        """Applied to each packet sent (see :data:`~.frame_transform.FrameTransform`)."""
 
     # -- controls ----------------------------------------------------------------------
 
@@ -210,6 +217,12 @@ class OpusEncoder(Encoder):
                 self._in_dtx = True
             else:
                 self._in_dtx = False
+            transform = self.frame_transform
+            if transform is not None:
+                transformed = transform(packet, timestamp)
+                if transformed is None:
+                    continue
+                packet = transformed
             if first is None:
                 first = timestamp
             payloads.append(packet)
@@ -219,7 +232,8 @@ class OpusEncoder(Encoder):
         """An already encoded Opus packet, as it is, at its own timestamp."""
         if packet.pts is None or packet.time_base is None:
             raise ValueError("a pre-encoded Opus packet needs a pts and a time base")
-        return [bytes(packet)], convert_timebase(packet.pts, packet.time_base, _TIME_BASE)
+        timestamp = convert_timebase(packet.pts, packet.time_base, _TIME_BASE)
+        return transform_payloads(self.frame_transform, [bytes(packet)], timestamp), timestamp
 
 
 class PyAVOpusEncoder(_AiortcOpusEncoder):
@@ -232,6 +246,18 @@ class PyAVOpusEncoder(_AiortcOpusEncoder):
     def __init__(self, bitrate: int = DEFAULT_AUDIO_BITRATE) -> None:
         super().__init__()
         self.codec.bit_rate = _clamp_bitrate(bitrate)
+        self.frame_transform: FrameTransform | None = None
+        """Applied to each packet sent (see :data:`~.frame_transform.FrameTransform`)."""
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        """aiortc's encoding, each packet through ``frame_transform``."""
+        payloads, timestamp = super().encode(frame, force_keyframe)
+        return transform_payloads(self.frame_transform, payloads, timestamp), timestamp
+
+    def pack(self, packet: Packet[Stream]) -> tuple[list[bytes], int]:
+        """An already encoded Opus packet, through ``frame_transform``."""
+        payloads, timestamp = super().pack(packet)
+        return transform_payloads(self.frame_transform, payloads, timestamp), timestamp
 
     @property
     def bitrate(self) -> int:

@@ -14,6 +14,8 @@ flows, that follow a ``VideoEncoding`` instead:
   kept for the next encoded one.
 
 Encoding itself still runs where aiortc runs it: in the event loop's default executor.
+A ``frame_transform`` (:mod:`.frame_transform`; end-to-end encryption sets one) sees
+each encoded frame before it is packetized.
 AV1, VP9 and H.265 have no encoder in aiortc; :func:`make_video_encoder` refuses them.
 """
 
@@ -35,7 +37,11 @@ from av.frame import Frame
 from .._validate import check_int
 from ..log import get_logger
 from ..types import VideoCodec
-from .aiortc_adapter import set_aiortc_target_bitrate
+from .aiortc_adapter import (
+    TransformingH264Encoder,
+    TransformingVp8Encoder,
+    set_aiortc_target_bitrate,
+)
 
 __all__ = [
     "H264VideoEncoder",
@@ -322,7 +328,7 @@ class _CappedEncoder:
         set_aiortc_target_bitrate(self, value)
 
 
-class Vp8VideoEncoder(_CappedEncoder, Vp8Encoder):
+class Vp8VideoEncoder(_CappedEncoder, TransformingVp8Encoder):
     """aiortc's VP8 encoder (libvpx, real-time CBR) capped at a bitrate and a frame rate.
 
     Without ``max_bitrate``, aiortc's bounds apply (250 kbps to 1.5 Mbps, from 500 kbps).
@@ -348,7 +354,7 @@ def _h264_level(width: int, height: int, framerate: float) -> str:
     return _H264_LEVELS[-1][0]
 
 
-class H264VideoEncoder(_CappedEncoder, H264Encoder):
+class H264VideoEncoder(_CappedEncoder, TransformingH264Encoder):
     """aiortc's H.264 encoder (libx264, baseline, zero latency) with bitrate and frame-rate caps.
 
     Unlike aiortc's, the libx264 context counts time in 1/90000 s, the RTP clock: aiortc
