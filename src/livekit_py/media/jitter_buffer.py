@@ -120,11 +120,11 @@ import math
 from collections import deque
 from dataclasses import dataclass, replace
 
+from .rtp_numbers import wrapped_delta
+
 __all__ = ["Action", "AudioJitterBuffer", "Decision", "JitterBufferStats", "PushResult"]
 
-_SEQ_HALF = 1 << 15
 _SEQ_MASK = (1 << 16) - 1
-_TS_HALF = 1 << 31
 _TS_MASK = (1 << 32) - 1
 # RFC 3550 A.1: a sequence number further ahead or behind than these starts a new stream
 _MAX_DROPOUT = 3000
@@ -310,10 +310,10 @@ class _Held:
         self.fec = fec
 
     def continued_by(self, seq: int, timestamp: int, arrival: float, rate: int) -> bool:
-        step = ((seq - self.seq + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF
+        step = wrapped_delta(seq, self.seq, 16)
         if step == 0 or abs(step) > _MAX_MISORDER:
             return False
-        advance = ((timestamp - self.timestamp + _TS_HALF) & _TS_MASK) - _TS_HALF
+        advance = wrapped_delta(timestamp, self.timestamp, 32)
         return abs((arrival - self.arrival) - advance / rate) <= _RESTART_TRANSIT
 
 
@@ -482,8 +482,7 @@ class AudioJitterBuffer:
             raise ValueError(f"timestamp must be a 32-bit RTP timestamp, got {timestamp!r}")
         if not isinstance(payload, bytes):
             raise ValueError(f"payload must be bytes, got {type(payload).__name__}")
-        if arrival != arrival or arrival in (math.inf, -math.inf):
-            raise ValueError(f"arrival must be finite, got {arrival!r}")
+        arrival = _finite("arrival", arrival)
         if samples is not None and not 0 < samples <= self._max_frame:
             raise ValueError(
                 f"samples must be a packet duration of 1..{self._max_frame}, got {samples!r}"
@@ -535,8 +534,8 @@ class AudioJitterBuffer:
         self._ts0 = timestamp
 
     def _unwrap(self, seq: int, timestamp: int) -> tuple[int, int]:
-        ext_seq = self._top_seq + (((seq - self._top_seq + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF)
-        ext_ts = self._top_ts + (((timestamp - self._top_ts + _TS_HALF) & _TS_MASK) - _TS_HALF)
+        ext_seq = self._top_seq + wrapped_delta(seq, self._top_seq, 16)
+        ext_ts = self._top_ts + wrapped_delta(timestamp, self._top_ts, 32)
         return ext_seq, ext_ts
 
     def _jumped(self, ext_seq: int, transit: float) -> bool:
@@ -706,8 +705,7 @@ class AudioJitterBuffer:
         Raises:
             ValueError: If ``now`` is not finite.
         """
-        if now != now or now in (math.inf, -math.inf):
-            raise ValueError(f"now must be finite, got {now!r}")
+        now = _finite("now", now)
         if now > self._now:
             self._now = now
         if self._origin is None:

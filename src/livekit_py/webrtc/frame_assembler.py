@@ -50,6 +50,7 @@ from aiortc.rtp import RtpPacket
 
 from ..log import get_logger
 from ..media.clock import MediaClock, resolve_clock
+from ..media.rtp_numbers import wrapped_delta
 from .aiortc_adapter import (
     EncodedFrame,
     depayloaded,
@@ -301,10 +302,7 @@ class FrameAssembler:
     # -- packets in ------------------------------------------------------------------------
 
     def _unwrap(self, seq: int) -> int:
-        delta = (seq - self._highest) % _SEQ_MOD
-        if delta >= _SEQ_MOD // 2:
-            delta -= _SEQ_MOD
-        return self._highest + delta
+        return self._highest + wrapped_delta(seq, self._highest, 16)
 
     def _accept(self, seq: int, record: _Packet, now: float) -> bool:
         """Put one packet of the current stream in the buffer; whether it was new."""
