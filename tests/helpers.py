@@ -69,3 +69,24 @@ def open_fds() -> set[str]:
 
 def socket_count() -> int:
     return sum(1 for target in open_fds() if "socket:" in target)
+
+
+def room_ice_connections(room: Any) -> list[Any]:
+    """The aioice connections of both peer connections of our SDK's ``room``."""
+    from livekit_py.webrtc.aiortc_adapter import ice_connections
+
+    engine = room._session.engine
+    assert engine is not None
+    return [
+        connection
+        for transport in (engine.publisher, engine.subscriber)
+        if transport is not None
+        for connection in ice_connections(transport.pc)
+    ]
+
+
+def our_ice_ports(room: Any) -> set[int]:
+    """The UDP ports of our ICE sockets (the local candidates of both peer connections)."""
+    return {
+        c.port for connection in room_ice_connections(room) for c in connection.local_candidates
+    }

@@ -58,58 +58,45 @@ async def rooms(*pairs: tuple[Any, str]) -> AsyncIterator[None]:
             await room.disconnect()
 
 
-async def publish_ours(
-    room: rtc.Room, *, video: str | None = "VP8", tone: float | None = 440.0
+async def _publish(
+    sdk: Any, room: Any, *, video: str | None, tone: float | None
 ) -> tuple[list[Any], list[Any]]:
-    """Publish our pattern and/or tone; returns (publications, background feeders)."""
+    """Publish our pattern and/or tone with ``sdk`` (either SDK's ``rtc`` module);
+    returns (publications, background feeders)."""
     publications, feeders = [], []
     if tone is not None:
-        audio = rtc.AudioSource(48000, 1)
-        track = rtc.LocalAudioTrack.create_audio_track("tone", audio)
-        feeders.append(feed_sine(audio, rtc.AudioFrame, tone))
+        audio = sdk.AudioSource(48000, 1)
+        track = sdk.LocalAudioTrack.create_audio_track("tone", audio)
+        feeders.append(feed_sine(audio, sdk.AudioFrame, tone))
         publications.append(
             await room.local_participant.publish_track(
-                track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+                track, sdk.TrackPublishOptions(source=sdk.TrackSource.SOURCE_MICROPHONE)
             )
         )
     if video is not None:
-        source = rtc.VideoSource(W, H)
-        track = rtc.LocalVideoTrack.create_video_track("pattern", source)
-        feeders.append(feed_video(source, rtc.VideoFrame, rtc.VideoBufferType.RGBA))
-        options = rtc.TrackPublishOptions(
-            source=rtc.TrackSource.SOURCE_CAMERA,
-            video_codec=getattr(rtc.VideoCodec, video),
-            video_encoding=rtc.VideoEncoding(max_bitrate=800_000, max_framerate=FPS),
+        source = sdk.VideoSource(W, H)
+        track = sdk.LocalVideoTrack.create_video_track("pattern", source)
+        feeders.append(feed_video(source, sdk.VideoFrame, sdk.VideoBufferType.RGBA))
+        options = sdk.TrackPublishOptions(
+            source=sdk.TrackSource.SOURCE_CAMERA,
+            video_codec=getattr(sdk.VideoCodec, video),
+            video_encoding=sdk.VideoEncoding(max_bitrate=800_000, max_framerate=FPS),
+            simulcast=False,
         )
         publications.append(await room.local_participant.publish_track(track, options))
     return publications, feeders
+
+
+async def publish_ours(
+    room: rtc.Room, *, video: str | None = "VP8", tone: float | None = 440.0
+) -> tuple[list[Any], list[Any]]:
+    return await _publish(rtc, room, video=video, tone=tone)
 
 
 async def publish_official(
     room: Any, *, video: str | None = "VP8", tone: float | None = 440.0
 ) -> tuple[list[Any], list[Any]]:
-    publications, feeders = [], []
-    if tone is not None:
-        audio = official.AudioSource(48000, 1)
-        track = official.LocalAudioTrack.create_audio_track("tone", audio)
-        feeders.append(feed_sine(audio, official.AudioFrame, tone))
-        publications.append(
-            await room.local_participant.publish_track(
-                track, official.TrackPublishOptions(source=official.TrackSource.SOURCE_MICROPHONE)
-            )
-        )
-    if video is not None:
-        source = official.VideoSource(W, H)
-        track = official.LocalVideoTrack.create_video_track("pattern", source)
-        feeders.append(feed_video(source, official.VideoFrame, official.VideoBufferType.RGBA))
-        options = official.TrackPublishOptions(
-            source=official.TrackSource.SOURCE_CAMERA,
-            video_codec=getattr(official.VideoCodec, video),
-            video_encoding=official.VideoEncoding(max_bitrate=800_000, max_framerate=FPS),
-            simulcast=False,
-        )
-        publications.append(await room.local_participant.publish_track(track, options))
-    return publications, feeders
+    return await _publish(official, room, video=video, tone=tone)
 
 
 def remote_tracks(room: Any, identity: str) -> dict[int, Any]:

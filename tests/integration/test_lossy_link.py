@@ -55,9 +55,9 @@ import pytest
 from livekit import rtc as official
 
 from livekit_py import rtc
-from livekit_py.webrtc.aiortc_adapter import ice_connections
 from signaling import lossy_link
 from tests.conftest import TokenFactory
+from tests.helpers import our_ice_ports
 from tests.integration.audio_utils import (
     LoopLag,
     ToneQuality,
@@ -226,17 +226,6 @@ def _data_verdict(sent: list[bytes], got: list[bytes]) -> tuple[bool, str]:
     return exact, text
 
 
-def _our_ice_ports(room: rtc.Room) -> set[int]:
-    engine = room._session.engine
-    assert engine is not None
-    ports: set[int] = set()
-    for transport in (engine.publisher, engine.subscriber):
-        if transport is not None:
-            for connection in ice_connections(transport.pc):
-                ports.update(c.port for c in connection.local_candidates)
-    return ports
-
-
 async def _official_ice_ports(room: official.Room) -> set[tuple[str, int]]:
     stats = await room.get_rtc_stats()
     ports: set[tuple[str, int]] = set()
@@ -347,7 +336,7 @@ async def test_audio_and_reliable_data_over_a_100ms_5pct_lossy_link(
                 raise AssertionError(f"the tone did not reach every receiver in 60 s: {state}")
             await asyncio.sleep(0.1)
 
-        ports_ours = {("udp", p) for p in _our_ice_ports(ours_pub)}
+        ports_ours = {("udp", p) for p in our_ice_ports(ours_pub)}
         ports_official = await _official_ice_ports(off_pub)
         start = time.monotonic() + WARMUP
         await asyncio.sleep(WARMUP)

@@ -33,10 +33,9 @@ import pytest
 from livekit import rtc as official
 
 from livekit_py import rtc
-from livekit_py.webrtc.aiortc_adapter import ice_connections
 from signaling import local_server, netns
 from tests.conftest import TokenFactory
-from tests.helpers import EventLog, wait_until
+from tests.helpers import EventLog, our_ice_ports, room_ice_connections, wait_until
 from tests.integration.audio_utils import dominant_frequency, feed_sine, rms_dbfs
 
 pytestmark = [pytest.mark.server, pytest.mark.interop, pytest.mark.wallclock]
@@ -148,26 +147,9 @@ def _remote_track(room: official.Room, identity: str) -> official.Track | None:
 
 def _server_candidate_hosts(room: rtc.Room) -> set[str]:
     """The addresses in the ICE candidates the server gave our peer connections."""
-    engine = room._session.engine
-    assert engine is not None
-    hosts: set[str] = set()
-    for transport in (engine.publisher, engine.subscriber):
-        if transport is not None:
-            for connection in ice_connections(transport.pc):
-                hosts.update(c.host for c in connection.remote_candidates)
-    return hosts
-
-
-def _our_ice_ports(room: rtc.Room) -> set[int]:
-    """The UDP ports of our ICE sockets (the local candidates of both peer connections)."""
-    engine = room._session.engine
-    assert engine is not None
-    ports: set[int] = set()
-    for transport in (engine.publisher, engine.subscriber):
-        if transport is not None:
-            for connection in ice_connections(transport.pc):
-                ports.update(c.port for c in connection.local_candidates)
-    return ports
+    return {
+        c.host for connection in room_ice_connections(room) for c in connection.remote_candidates
+    }
 
 
 async def _run_block(
@@ -251,7 +233,7 @@ async def _run_block(
         await asyncio.sleep(2.0)
 
         blocked_at = time.monotonic()
-        server.block_media(_our_ice_ports(ours) if only_ours else None)
+        server.block_media(our_ice_ports(ours) if only_ours else None)
         log.info("media blocked for %.0f s (only ours: %s)", block_seconds, only_ours)
         await asyncio.sleep(block_seconds)
         dropped = server.dropped_packets()

@@ -67,6 +67,24 @@ async def watching(stream: Any) -> AsyncIterator[SizeWatch]:
             await stream.aclose()
 
 
+async def _walk_qualities(sdk: Any, remote_track: Any, remote_pub: Any) -> None:
+    """Ask for LOW, MEDIUM, then HIGH with ``sdk``'s subscriber; each size must arrive."""
+    stream = sdk.VideoStream(remote_track)
+    async with watching(stream) as watch:
+        for quality in (
+            sdk.VideoQuality.VIDEO_QUALITY_LOW,
+            sdk.VideoQuality.VIDEO_QUALITY_MEDIUM,
+            sdk.VideoQuality.VIDEO_QUALITY_HIGH,
+        ):
+            remote_pub.set_video_quality(quality)
+            want = SIZES[int(quality)]
+            await wait_until(
+                lambda want=want: watch.latest() == want,  # type: ignore[misc]
+                timeout=20,
+                what=f"{want} frames (latest {watch.latest()})",
+            )
+
+
 @pytest.mark.parametrize("codec", ["VP8", "H264"])
 async def test_ours_publishes_simulcast_the_official_sdk_picks_each_layer(
     server_url: str, make_token: TokenFactory, codec: str
@@ -89,20 +107,7 @@ async def test_ours_publishes_simulcast_the_official_sdk_picks_each_layer(
             await wait_until(lambda: bool(subscribed), timeout=15, what="official subscribed")
             remote_track, remote_pub = subscribed[0]
             assert remote_pub.simulcasted
-            stream = official.VideoStream(remote_track)
-            async with watching(stream) as watch:
-                for quality in (
-                    official.VideoQuality.VIDEO_QUALITY_LOW,
-                    official.VideoQuality.VIDEO_QUALITY_MEDIUM,
-                    official.VideoQuality.VIDEO_QUALITY_HIGH,
-                ):
-                    remote_pub.set_video_quality(quality)
-                    want = SIZES[int(quality)]
-                    await wait_until(
-                        lambda want=want: watch.latest() == want,  # type: ignore[misc]
-                        timeout=20,
-                        what=f"{want} frames (latest {watch.latest()})",
-                    )
+            await _walk_qualities(official, remote_track, remote_pub)
     finally:
         await ours.disconnect()
         await theirs.disconnect()
@@ -127,20 +132,7 @@ async def test_the_official_simulcast_reaches_our_chosen_quality(
             await wait_until(lambda: bool(subscribed), timeout=15, what="ours subscribed")
             remote_track, remote_pub = subscribed[0]
             await wait_until(lambda: remote_pub.simulcasted, timeout=10, what="simulcasted")
-            stream = rtc.VideoStream(remote_track)
-            async with watching(stream) as watch:
-                for quality in (
-                    rtc.VideoQuality.VIDEO_QUALITY_LOW,
-                    rtc.VideoQuality.VIDEO_QUALITY_MEDIUM,
-                    rtc.VideoQuality.VIDEO_QUALITY_HIGH,
-                ):
-                    remote_pub.set_video_quality(quality)
-                    want = SIZES[int(quality)]
-                    await wait_until(
-                        lambda want=want: watch.latest() == want,  # type: ignore[misc]
-                        timeout=20,
-                        what=f"{want} frames (latest {watch.latest()})",
-                    )
+            await _walk_qualities(rtc, remote_track, remote_pub)
     finally:
         await ours.disconnect()
         await theirs.disconnect()
