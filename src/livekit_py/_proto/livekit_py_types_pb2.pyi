@@ -62,6 +62,7 @@ class DisconnectReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SIP_TRUNK_FAILURE: _ClassVar[DisconnectReason]
     CONNECTION_TIMEOUT: _ClassVar[DisconnectReason]
     MEDIA_FAILURE: _ClassVar[DisconnectReason]
+    AGENT_ERROR: _ClassVar[DisconnectReason]
 
 class ParticipantKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -71,6 +72,23 @@ class ParticipantKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PARTICIPANT_KIND_SIP: _ClassVar[ParticipantKind]
     PARTICIPANT_KIND_AGENT: _ClassVar[ParticipantKind]
     PARTICIPANT_KIND_CONNECTOR: _ClassVar[ParticipantKind]
+    PARTICIPANT_KIND_BRIDGE: _ClassVar[ParticipantKind]
+
+class ParticipantKindDetail(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PARTICIPANT_KIND_DETAIL_CLOUD_AGENT: _ClassVar[ParticipantKindDetail]
+    PARTICIPANT_KIND_DETAIL_FORWARDED: _ClassVar[ParticipantKindDetail]
+    PARTICIPANT_KIND_DETAIL_CONNECTOR_WHATSAPP: _ClassVar[ParticipantKindDetail]
+    PARTICIPANT_KIND_DETAIL_CONNECTOR_TWILIO: _ClassVar[ParticipantKindDetail]
+    PARTICIPANT_KIND_DETAIL_BRIDGE_RTSP: _ClassVar[ParticipantKindDetail]
+    PARTICIPANT_KIND_DETAIL_SIMULATION: _ClassVar[ParticipantKindDetail]
+
+class ParticipantState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PARTICIPANT_STATE_JOINING: _ClassVar[ParticipantState]
+    PARTICIPANT_STATE_JOINED: _ClassVar[ParticipantState]
+    PARTICIPANT_STATE_ACTIVE: _ClassVar[ParticipantState]
+    PARTICIPANT_STATE_DISCONNECTED: _ClassVar[ParticipantState]
 
 class EncryptionType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -125,6 +143,34 @@ class VideoCodec(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AV1: _ClassVar[VideoCodec]
     VP9: _ClassVar[VideoCodec]
     H265: _ClassVar[VideoCodec]
+
+class EncodedFrameType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENCODED_FRAME_KEY: _ClassVar[EncodedFrameType]
+    ENCODED_FRAME_DELTA: _ClassVar[EncodedFrameType]
+
+class VideoEncoderBackend(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENCODER_BACKEND_AUTO: _ClassVar[VideoEncoderBackend]
+    ENCODER_BACKEND_SOFTWARE: _ClassVar[VideoEncoderBackend]
+    ENCODER_BACKEND_HARDWARE: _ClassVar[VideoEncoderBackend]
+    ENCODER_BACKEND_NVENC: _ClassVar[VideoEncoderBackend]
+    ENCODER_BACKEND_VAAPI: _ClassVar[VideoEncoderBackend]
+    ENCODER_BACKEND_VIDEOTOOLBOX: _ClassVar[VideoEncoderBackend]
+    ENCODER_BACKEND_PRE_ENCODED: _ClassVar[VideoEncoderBackend]
+
+class DegradationPreference(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DEGRADATION_PREFERENCE_BALANCED: _ClassVar[DegradationPreference]
+    DEGRADATION_PREFERENCE_MAINTAIN_FRAMERATE: _ClassVar[DegradationPreference]
+    DEGRADATION_PREFERENCE_MAINTAIN_RESOLUTION: _ClassVar[DegradationPreference]
+    DEGRADATION_PREFERENCE_MAINTAIN_FRAMERATE_AND_RESOLUTION: _ClassVar[DegradationPreference]
+
+class FrameMetadataFeature(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FMF_USER_TIMESTAMP: _ClassVar[FrameMetadataFeature]
+    FMF_FRAME_ID: _ClassVar[FrameMetadataFeature]
+    FMF_USER_DATA: _ClassVar[FrameMetadataFeature]
 
 class VideoQuality(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -196,12 +242,24 @@ USER_REJECTED: DisconnectReason
 SIP_TRUNK_FAILURE: DisconnectReason
 CONNECTION_TIMEOUT: DisconnectReason
 MEDIA_FAILURE: DisconnectReason
+AGENT_ERROR: DisconnectReason
 PARTICIPANT_KIND_STANDARD: ParticipantKind
 PARTICIPANT_KIND_INGRESS: ParticipantKind
 PARTICIPANT_KIND_EGRESS: ParticipantKind
 PARTICIPANT_KIND_SIP: ParticipantKind
 PARTICIPANT_KIND_AGENT: ParticipantKind
 PARTICIPANT_KIND_CONNECTOR: ParticipantKind
+PARTICIPANT_KIND_BRIDGE: ParticipantKind
+PARTICIPANT_KIND_DETAIL_CLOUD_AGENT: ParticipantKindDetail
+PARTICIPANT_KIND_DETAIL_FORWARDED: ParticipantKindDetail
+PARTICIPANT_KIND_DETAIL_CONNECTOR_WHATSAPP: ParticipantKindDetail
+PARTICIPANT_KIND_DETAIL_CONNECTOR_TWILIO: ParticipantKindDetail
+PARTICIPANT_KIND_DETAIL_BRIDGE_RTSP: ParticipantKindDetail
+PARTICIPANT_KIND_DETAIL_SIMULATION: ParticipantKindDetail
+PARTICIPANT_STATE_JOINING: ParticipantState
+PARTICIPANT_STATE_JOINED: ParticipantState
+PARTICIPANT_STATE_ACTIVE: ParticipantState
+PARTICIPANT_STATE_DISCONNECTED: ParticipantState
 NONE: EncryptionType
 GCM: EncryptionType
 CUSTOM: EncryptionType
@@ -235,6 +293,22 @@ H264: VideoCodec
 AV1: VideoCodec
 VP9: VideoCodec
 H265: VideoCodec
+ENCODED_FRAME_KEY: EncodedFrameType
+ENCODED_FRAME_DELTA: EncodedFrameType
+ENCODER_BACKEND_AUTO: VideoEncoderBackend
+ENCODER_BACKEND_SOFTWARE: VideoEncoderBackend
+ENCODER_BACKEND_HARDWARE: VideoEncoderBackend
+ENCODER_BACKEND_NVENC: VideoEncoderBackend
+ENCODER_BACKEND_VAAPI: VideoEncoderBackend
+ENCODER_BACKEND_VIDEOTOOLBOX: VideoEncoderBackend
+ENCODER_BACKEND_PRE_ENCODED: VideoEncoderBackend
+DEGRADATION_PREFERENCE_BALANCED: DegradationPreference
+DEGRADATION_PREFERENCE_MAINTAIN_FRAMERATE: DegradationPreference
+DEGRADATION_PREFERENCE_MAINTAIN_RESOLUTION: DegradationPreference
+DEGRADATION_PREFERENCE_MAINTAIN_FRAMERATE_AND_RESOLUTION: DegradationPreference
+FMF_USER_TIMESTAMP: FrameMetadataFeature
+FMF_FRAME_ID: FrameMetadataFeature
+FMF_USER_DATA: FrameMetadataFeature
 VIDEO_QUALITY_LOW: VideoQuality
 VIDEO_QUALITY_MEDIUM: VideoQuality
 VIDEO_QUALITY_HIGH: VideoQuality
@@ -259,6 +333,16 @@ TF_NOISE_SUPPRESSION: AudioFeature
 TF_ENHANCED_NOISE_CANCELLATION: AudioFeature
 TF_PRECONNECT_BUFFER: AudioFeature
 
+class FrameMetadata(_message.Message):
+    __slots__ = ("user_timestamp", "frame_id", "user_data")
+    USER_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    FRAME_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_DATA_FIELD_NUMBER: _ClassVar[int]
+    user_timestamp: int
+    frame_id: int
+    user_data: bytes
+    def __init__(self, user_timestamp: _Optional[int] = ..., frame_id: _Optional[int] = ..., user_data: _Optional[bytes] = ...) -> None: ...
+
 class VideoEncoding(_message.Message):
     __slots__ = ("max_bitrate", "max_framerate")
     MAX_BITRATE_FIELD_NUMBER: _ClassVar[int]
@@ -274,7 +358,7 @@ class AudioEncoding(_message.Message):
     def __init__(self, max_bitrate: _Optional[int] = ...) -> None: ...
 
 class TrackPublishOptions(_message.Message):
-    __slots__ = ("video_encoding", "audio_encoding", "video_codec", "dtx", "red", "simulcast", "source", "stream", "preconnect_buffer")
+    __slots__ = ("video_encoding", "audio_encoding", "video_codec", "dtx", "red", "simulcast", "source", "stream", "preconnect_buffer", "frame_metadata_features", "scalability_mode", "video_encoder", "degradation_preference")
     VIDEO_ENCODING_FIELD_NUMBER: _ClassVar[int]
     AUDIO_ENCODING_FIELD_NUMBER: _ClassVar[int]
     VIDEO_CODEC_FIELD_NUMBER: _ClassVar[int]
@@ -284,6 +368,10 @@ class TrackPublishOptions(_message.Message):
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     STREAM_FIELD_NUMBER: _ClassVar[int]
     PRECONNECT_BUFFER_FIELD_NUMBER: _ClassVar[int]
+    FRAME_METADATA_FEATURES_FIELD_NUMBER: _ClassVar[int]
+    SCALABILITY_MODE_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_ENCODER_FIELD_NUMBER: _ClassVar[int]
+    DEGRADATION_PREFERENCE_FIELD_NUMBER: _ClassVar[int]
     video_encoding: VideoEncoding
     audio_encoding: AudioEncoding
     video_codec: VideoCodec
@@ -293,7 +381,11 @@ class TrackPublishOptions(_message.Message):
     source: TrackSource
     stream: str
     preconnect_buffer: bool
-    def __init__(self, video_encoding: _Optional[_Union[VideoEncoding, _Mapping]] = ..., audio_encoding: _Optional[_Union[AudioEncoding, _Mapping]] = ..., video_codec: _Optional[_Union[VideoCodec, str]] = ..., dtx: bool = ..., red: bool = ..., simulcast: bool = ..., source: _Optional[_Union[TrackSource, str]] = ..., stream: _Optional[str] = ..., preconnect_buffer: bool = ...) -> None: ...
+    frame_metadata_features: _containers.RepeatedScalarFieldContainer[FrameMetadataFeature]
+    scalability_mode: str
+    video_encoder: VideoEncoderBackend
+    degradation_preference: DegradationPreference
+    def __init__(self, video_encoding: _Optional[_Union[VideoEncoding, _Mapping]] = ..., audio_encoding: _Optional[_Union[AudioEncoding, _Mapping]] = ..., video_codec: _Optional[_Union[VideoCodec, str]] = ..., dtx: bool = ..., red: bool = ..., simulcast: bool = ..., source: _Optional[_Union[TrackSource, str]] = ..., stream: _Optional[str] = ..., preconnect_buffer: bool = ..., frame_metadata_features: _Optional[_Iterable[_Union[FrameMetadataFeature, str]]] = ..., scalability_mode: _Optional[str] = ..., video_encoder: _Optional[_Union[VideoEncoderBackend, str]] = ..., degradation_preference: _Optional[_Union[DegradationPreference, str]] = ...) -> None: ...
 
 class IceServer(_message.Message):
     __slots__ = ("urls", "username", "password")
