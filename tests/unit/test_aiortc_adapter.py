@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import aioice
+import aioice.stun
 import aiortc
 import av
 import numpy as np
 import pytest
+from aioice.ice import CandidatePair
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
 from aiortc.codecs.h264 import H264Encoder, h264_depayload
 from aiortc.codecs.opus import OpusEncoder
@@ -43,6 +45,7 @@ from livekit_py.webrtc.aiortc_adapter import (
     installed_encoder,
     installed_frame_filter,
     installed_receive_buffer,
+    prompt_remote_nomination,
     retransmit_sctp_now,
     set_aiortc_target_bitrate,
     set_frame_filter,
@@ -264,6 +267,134 @@ async def test_a_connection_not_started_is_left_to_aiortc() -> None:
     a = aioice.Connection(ice_controlling=True, components=1)
     assert await adopt_remote_ice_restart(a, "someUfrag", "somePasswordOf22charsXX") == 0
     assert a.remote_username is None
+
+
+# ---------------------------------------------------------------------- prompt nomination
+
+
+class _PionLikeAgent(aioice.Connection):
+    """A controlling agent that nominates the way pion does without its 200 ms ticker.
+
+    Its own checks carry no USE-CANDIDATE; it nominates a pair only when a check from
+    the remote arrives on a pair whose own check has already succeeded.
+    """
+
+    async def check_start(self, pair: Any) -> None:
+        self.check_state(pair, CandidatePair.State.IN_PROGRESS)
+        request = self.build_request(pair, nominate=False)
+        assert self.remote_password is not None
+        try:
+            await pair.protocol.request(
+                request, pair.remote_addr, integrity_key=self.remote_password.encode()
+            )
+        except aioice.stun.TransactionError:
+            self.check_state(pair, CandidatePair.State.FAILED)
+            self.check_complete(pair)
+            return
+        self.check_state(pair, CandidatePair.State.SUCCEEDED)
+        self.check_complete(pair)
+
+    def check_incoming(self, message: Any, addr: tuple[str, int], protocol: Any) -> None:
+        super().check_incoming(message, addr, protocol)
+        for pair in self._check_list:
+            if pair.protocol is protocol and pair.remote_addr == addr:
+                if pair.state == CandidatePair.State.SUCCEEDED and not self._nominated:
+                    self.check_start_task_nominating(pair)
+                return
+
+    def _check_list_maybe_fail(self) -> None:
+        # like pion, a succeeded pair is kept waiting for its nomination
+        if not any(p.state == CandidatePair.State.SUCCEEDED for p in self._check_list):
+            super()._check_list_maybe_fail()
+
+    def check_start_task_nominating(self, pair: Any) -> None:
+        async def nominate() -> None:
+            assert self.remote_password is not None
+            request = self.build_request(pair, nominate=True)
+            await pair.protocol.request(
+                request, pair.remote_addr, integrity_key=self.remote_password.encode()
+            )
+            pair.nominated = True
+            self.check_complete(pair)
+
+        self.nominating = asyncio.ensure_future(nominate())
+
+
+async def _controlled_checks_first(prompt: bool) -> tuple[aioice.Connection, aioice.Connection]:
+    """Our controlled agent's checks all succeed before the controlling one starts its own:
+    the order in which pion, without a prompt, waits for its next tick to nominate."""
+    pion = _PionLikeAgent(ice_controlling=True, components=1, use_ipv4=True, use_ipv6=False)
+    ours = aioice.Connection(ice_controlling=False, components=1, use_ipv4=True, use_ipv6=False)
+    if prompt:
+        prompt_remote_nomination(ours)
+        prompt_remote_nomination(ours)  # idempotent
+    await asyncio.gather(pion.gather_candidates(), ours.gather_candidates())
+    for this, other in ((pion, ours), (ours, pion)):
+        this.remote_username = other.local_username
+        this.remote_password = other.local_password
+        for candidate in other.local_candidates:
+            await this.add_remote_candidate(candidate)
+        await this.add_remote_candidate(None)
+    ours_connect = asyncio.ensure_future(ours.connect())
+    for _ in range(500):  # pion answers our checks before it starts: its pairs stay waiting
+        pairs = ours._check_list
+        if pairs and all(p.state == CandidatePair.State.SUCCEEDED for p in pairs):
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("our checks never succeeded")
+    pion_connect = asyncio.ensure_future(pion.connect())
+    try:
+        await asyncio.wait_for(asyncio.gather(ours_connect, pion_connect), 10)
+    except BaseException:
+        ours_connect.cancel()
+        pion_connect.cancel()
+        await ours.close()
+        await pion.close()
+        raise
+    return pion, ours
+
+
+async def test_a_controlled_agent_prompts_a_pion_like_agent_to_nominate() -> None:
+    pion, ours = await _controlled_checks_first(prompt=True)
+    try:
+        await pion.send(b"nominated")
+        assert await asyncio.wait_for(ours.recv(), 5) == b"nominated"
+    finally:
+        await ours.close()
+        await pion.close()
+    assert not getattr(ours, aiortc_adapter._PROMPTED)  # nothing left in flight
+
+
+async def test_canary_without_the_prompt_a_pion_like_agent_never_nominates() -> None:
+    """What the prompt is for: with this order and no ticker, nobody nominates."""
+    with pytest.raises(asyncio.TimeoutError):
+        await _controlled_checks_first(prompt=False)
+
+
+async def test_a_controlling_agent_is_not_prompted() -> None:
+    a = aioice.Connection(ice_controlling=True, components=1, use_ipv4=True, use_ipv6=False)
+    prompt_remote_nomination(a)
+    b = aioice.Connection(ice_controlling=False, components=1, use_ipv4=True, use_ipv6=False)
+    await asyncio.gather(a.gather_candidates(), b.gather_candidates())
+    for this, other in ((a, b), (b, a)):
+        this.remote_username = other.local_username
+        this.remote_password = other.local_password
+        for candidate in other.local_candidates:
+            await this.add_remote_candidate(candidate)
+        await this.add_remote_candidate(None)
+    try:
+        await asyncio.wait_for(asyncio.gather(a.connect(), b.connect()), 30)
+        assert not getattr(a, aiortc_adapter._PROMPTED)
+    finally:
+        await a.close()
+        await b.close()
+
+
+def test_a_missing_nomination_internal_fails_the_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiortc_adapter, "_CHECK_INCOMING", "_renamed_check_incoming")
+    with pytest.raises(ImportError, match="_renamed_check_incoming"):
+        aiortc_adapter._check_internals()
 
 
 # ---------------------------------------------------------------------- SCTP after an outage

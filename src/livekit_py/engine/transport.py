@@ -30,6 +30,7 @@ from ..webrtc.aiortc_adapter import (
     adopt_remote_ice_restart,
     disable_consent_checks,
     ice_connections,
+    prompt_remote_nomination,
     restart_local_ice,
     retransmit_sctp_now,
 )
@@ -177,6 +178,9 @@ class PeerTransport:
                 logger.warning("%s: rejecting an m-line: %s", self.name, section.reason)
             offer = RTCSessionDescription(sdp=offer_for_aiortc(sdp, rejected), type="offer")
             await self._sdp_call(lambda: self.pc.setRemoteDescription(offer))
+            # we answer, so we are the controlled agent: have the server nominate at once
+            for connection in ice_connections(self.pc):
+                prompt_remote_nomination(connection)
             await self._flush_candidates()
 
             async def answer() -> None:
