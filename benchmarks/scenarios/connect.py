@@ -52,6 +52,7 @@ async def connect_churn(ctx: Context) -> None:
     await asyncio.sleep(0.5)
     rss_before = rss_mb()
     rss_trace = []
+    cycles_start = time.perf_counter()
     for i in range(cycles):
         if ctx.time_left() < 25:
             res.note(f"stopped after {i} of {cycles} cycles: out of time")
@@ -59,6 +60,7 @@ async def connect_churn(ctx: Context) -> None:
             break
         await _join_once(ctx, ctx.room_name)
         rss_trace.append(rss_mb())
+    cycle_ms = (time.perf_counter() - cycles_start) * 1e3 / max(cycles, 1)
     fds_peak = open_fds()
     # Native runtimes close sockets lazily (the official SDK's some seconds later): wait
     # until the descriptors are back where they were before the first join, or a limit.
@@ -72,6 +74,7 @@ async def connect_churn(ctx: Context) -> None:
             break
     settled = time.monotonic() - settle_start
     rss_after = rss_mb()
+    res.metric("cycle_ms", cycle_ms, "ms", label="one connect/disconnect cycle, mean")
     res.metric("rss_growth_mb", rss_after - rss_before, "MiB", label=f"RSS growth, {cycles} joins")
     res.metric("fds_after", fds_after, "fds", label="open file descriptors afterwards")
     res.metric("fds_peak", fds_peak, "fds", label="open file descriptors right after")
