@@ -135,6 +135,36 @@ async def test_reliable_and_lossy_packets_with_topics(
         await alice.disconnect()
 
 
+async def test_a_tight_loop_of_lossy_sends_leaves_the_event_loop_to_others(
+    server_url: str, make_token: TokenFactory
+) -> None:
+    """Each lossy publish_data takes a turn of the event loop, so a sender that never
+    sleeps does not starve the rest of the process (a receiver reads one datagram a
+    turn): another task gets at least one turn per packet sent."""
+    alice = rtc.Room()
+    turns = 0
+    stop = False
+
+    async def other_task() -> None:
+        nonlocal turns
+        while not stop:
+            turns += 1
+            await asyncio.sleep(0)
+
+    try:
+        await alice.connect(server_url, make_token("alice"))
+        counter = asyncio.ensure_future(other_task())
+        await asyncio.sleep(0)
+        start = turns
+        for i in range(200):
+            await alice.local_participant.publish_data(f"lossy {i}", reliable=False)
+        stop = True
+        await counter
+        assert turns - start >= 200
+    finally:
+        await alice.disconnect()
+
+
 async def test_destination_identities_limit_receivers(
     server_url: str, make_token: TokenFactory
 ) -> None:

@@ -730,6 +730,10 @@ class RtcEngine:
                 return
 
     async def _send_lossy(self, packet: proto_models.DataPacket) -> None:
+        # One turn of the event loop per packet: a sender in a tight loop must not
+        # starve what else runs on it (the receive side of the same process first of
+        # all, which reads one datagram per turn).
+        await asyncio.sleep(0)
         await self.wait_publisher_ready()
         channel = self._lossy
         if channel is None or channel.readyState != "open":
