@@ -1,4 +1,9 @@
-"""Simulcast through the real server, with the official SDK as the peer."""
+"""Simulcast through the real server, with the official SDK as the peer.
+
+Each layer is chosen by the subscriber and arrives at its size, in clear and end-to-end
+encrypted (with frame metadata on every layer), both ways; dynacast pauses the layers
+nobody receives.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from livekit_py.webrtc.simulcast import SimulcastEncoder
 from tests.conftest import TokenFactory
 from tests.helpers import wait_until
 from tests.integration.audio_utils import background
+from tests.integration.test_e2ee import official_e2ee, ours_e2ee
 
 pytestmark = [pytest.mark.server, pytest.mark.interop]
 
@@ -33,25 +39,40 @@ def pattern() -> bytes:
     return img.tobytes()
 
 
-async def feed(source: Any, frame_cls: Any, buffer_type: Any, seconds: float = 120) -> None:
+async def feed(
+    source: Any, frame_cls: Any, buffer_type: Any, seconds: float = 120, metadata_cls: Any = None
+) -> None:
+    """Capture the pattern at FPS; with ``metadata_cls`` (either SDK's FrameMetadata), frame
+    ``n`` carries frame id ``n`` and a user timestamp."""
     data = pattern()
     start = time.monotonic()
     sent = 0
     while time.monotonic() - start < seconds:
-        source.capture_frame(frame_cls(W, H, buffer_type, data))
+        frame = frame_cls(W, H, buffer_type, data)
+        if metadata_cls is None:
+            source.capture_frame(frame)
+        else:
+            metadata = metadata_cls(user_timestamp=int(time.time() * 1e6), frame_id=sent + 1)
+            source.capture_frame(frame, metadata=metadata)
         sent += 1
         await asyncio.sleep(max(0.0, start + sent / FPS - time.monotonic()))
 
 
 class SizeWatch:
-    """The sizes of the frames a video stream delivers, newest last."""
+    """The sizes of the frames a video stream delivers, newest last, and the frame ids of
+    the metadata that came with each size."""
 
     def __init__(self) -> None:
         self.sizes: list[tuple[int, int]] = []
+        self.frame_ids: dict[tuple[int, int], list[int]] = {}
 
     async def run(self, stream: Any) -> None:
         async for event in stream:
-            self.sizes.append((event.frame.width, event.frame.height))
+            size = (event.frame.width, event.frame.height)
+            self.sizes.append(size)
+            metadata = getattr(event, "metadata", None)
+            if metadata is not None and metadata.frame_id:
+                self.frame_ids.setdefault(size, []).append(metadata.frame_id)
 
     def latest(self) -> tuple[int, int] | None:
         return self.sizes[-1] if self.sizes else None
@@ -67,8 +88,11 @@ async def watching(stream: Any) -> AsyncIterator[SizeWatch]:
             await stream.aclose()
 
 
-async def _walk_qualities(sdk: Any, remote_track: Any, remote_pub: Any) -> None:
-    """Ask for LOW, MEDIUM, then HIGH with ``sdk``'s subscriber; each size must arrive."""
+async def _walk_qualities(
+    sdk: Any, remote_track: Any, remote_pub: Any, *, with_metadata: bool = False
+) -> None:
+    """Ask for LOW, MEDIUM, then HIGH with ``sdk``'s subscriber; each size must arrive
+    (``with_metadata``: with increasing frame ids in the frames' metadata)."""
     stream = sdk.VideoStream(remote_track)
     async with watching(stream) as watch:
         for quality in (
@@ -83,6 +107,14 @@ async def _walk_qualities(sdk: Any, remote_track: Any, remote_pub: Any) -> None:
                 timeout=20,
                 what=f"{want} frames (latest {watch.latest()})",
             )
+            if with_metadata:
+                await wait_until(
+                    lambda want=want: len(watch.frame_ids.get(want, [])) >= 5,  # type: ignore[misc]
+                    timeout=20,
+                    what=f"{want} frames with metadata",
+                )
+                ids = watch.frame_ids[want]
+                assert ids == sorted(ids) and len(set(ids)) == len(ids), ids
 
 
 @pytest.mark.parametrize("codec", ["VP8", "H264"])
@@ -133,6 +165,78 @@ async def test_the_official_simulcast_reaches_our_chosen_quality(
             remote_track, remote_pub = subscribed[0]
             await wait_until(lambda: remote_pub.simulcasted, timeout=10, what="simulcasted")
             await _walk_qualities(rtc, remote_track, remote_pub)
+    finally:
+        await ours.disconnect()
+        await theirs.disconnect()
+
+
+async def test_ours_publishes_encrypted_simulcast_the_official_sdk_decrypts_each_layer(
+    server_url: str, make_token: TokenFactory
+) -> None:
+    """One encryptor for the three layers' encoders, each frame's trailer after it."""
+    ours, theirs = rtc.Room(), official.Room()
+    source = rtc.VideoSource(W, H)
+    track = rtc.LocalVideoTrack.create_video_track("cam", source)
+    subscribed: list[Any] = []
+    theirs.on("track_subscribed", lambda t, pub, p: subscribed.append((t, pub)))
+    try:
+        await theirs.connect(server_url, make_token("official"), official_e2ee())
+        await ours.connect(server_url, make_token("ours"), ours_e2ee())
+        feeder = feed(
+            source, rtc.VideoFrame, rtc.VideoBufferType.RGBA, metadata_cls=rtc.FrameMetadata
+        )
+        async with background(feeder):
+            options = rtc.TrackPublishOptions(
+                source=rtc.TrackSource.SOURCE_CAMERA,
+                simulcast=True,
+                frame_metadata_features=[
+                    rtc.FrameMetadataFeature.FMF_USER_TIMESTAMP,
+                    rtc.FrameMetadataFeature.FMF_FRAME_ID,
+                ],
+            )
+            publication = await ours.local_participant.publish_track(track, options)
+            assert publication.simulcasted
+            assert publication.encryption_type == rtc.EncryptionType.GCM
+            encoder = installed_encoder(publication._transceiver.sender)
+            assert isinstance(encoder, SimulcastEncoder) and len(encoder.layers) == 3
+            await wait_until(lambda: bool(subscribed), timeout=15, what="official subscribed")
+            remote_track, remote_pub = subscribed[0]
+            assert remote_pub.simulcasted
+            await _walk_qualities(official, remote_track, remote_pub, with_metadata=True)
+    finally:
+        await ours.disconnect()
+        await theirs.disconnect()
+
+
+async def test_the_official_encrypted_simulcast_reaches_our_chosen_quality(
+    server_url: str, make_token: TokenFactory
+) -> None:
+    ours, theirs = rtc.Room(), official.Room()
+    source = official.VideoSource(W, H)
+    track = official.LocalVideoTrack.create_video_track("cam", source)
+    subscribed: list[Any] = []
+    ours.on("track_subscribed", lambda t, pub, p: subscribed.append((t, pub)))
+    try:
+        await ours.connect(server_url, make_token("ours"), ours_e2ee())
+        await theirs.connect(server_url, make_token("official"), official_e2ee())
+        feeder = feed(
+            source,
+            official.VideoFrame,
+            official.VideoBufferType.RGBA,
+            metadata_cls=official.FrameMetadata,
+        )
+        async with background(feeder):
+            options = official.TrackPublishOptions(
+                source=official.TrackSource.SOURCE_CAMERA,
+                simulcast=True,
+                frame_metadata_features=[official.FrameMetadataFeature.FMF_FRAME_ID],
+            )
+            await theirs.local_participant.publish_track(track, options)
+            await wait_until(lambda: bool(subscribed), timeout=15, what="ours subscribed")
+            remote_track, remote_pub = subscribed[0]
+            await wait_until(lambda: remote_pub.simulcasted, timeout=10, what="simulcasted")
+            assert remote_pub.encryption_type == rtc.EncryptionType.GCM
+            await _walk_qualities(rtc, remote_track, remote_pub, with_metadata=True)
     finally:
         await ours.disconnect()
         await theirs.disconnect()

@@ -46,6 +46,7 @@ from livekit_py.webrtc.aiortc_adapter import (
     installed_frame_filter,
     installed_receive_buffer,
     prompt_remote_nomination,
+    received_rtp_timestamp,
     retransmit_sctp_now,
     set_aiortc_target_bitrate,
     set_frame_filter,
@@ -751,6 +752,41 @@ def test_the_h264_transform_sees_the_access_unit_with_4_byte_start_codes() -> No
     assert transformed.encode(_video_frame(pts=3000))[0] == []
 
 
+def test_a_transformed_vp8_frame_keeps_its_last_bytes_together_in_the_last_packet() -> None:
+    """aiortc leaves the remainder for the last packet; a trailer there would be split, and
+    the server strips a trailer from the last packet only."""
+    encoder = TransformingVp8Encoder()
+    frame = bytes(range(256)) * 11  # 2816 bytes: 1296 + 1296 + 224 after 4-byte descriptors
+    encoder.frame_transform = lambda data, ts: frame + b"T" * 21
+    plain = Vp8Encoder._packetize(frame + b"T" * 21, encoder.picture_id)  # aiortc's own split
+    assert len(VpxPayloadDescriptor.parse(plain[-1])[1]) < aiortc_adapter.TRAILER_ROOM
+    payloads = encoder._packetize(b"encoded", encoder.picture_id)
+    assert len(payloads) == len(plain) == 3
+    assert b"".join(vp8_depayload(p) for p in payloads) == frame + b"T" * 21
+    assert len(vp8_depayload(payloads[-1])) >= aiortc_adapter.TRAILER_ROOM
+    assert all(len(p) <= 1300 for p in payloads)
+    assert [VpxPayloadDescriptor.parse(p)[0].partition_start for p in payloads] == [1, 0, 0]
+    # a frame that fits in one packet, or whose last packet is long enough, is as aiortc made it
+    for size in (100, 1296 + 600):
+        encoder.frame_transform = lambda data, ts, size=size: bytes(size)  # type: ignore[misc]
+        assert encoder._packetize(b"x", 1) == Vp8Encoder._packetize(bytes(size), 1)
+
+
+def test_a_transformed_access_units_last_nal_unit_is_never_aggregated() -> None:
+    """The last NAL unit (the one a trailer ends) gets a packet of its own, not a STAP-A:
+    the server's strip from the end of the packet would leave a STAP-A length wrong."""
+    sps, pps, slice_ = b"\x67" + bytes(20), b"\x68" + bytes(8), b"\x65" + b"\x11" * 100
+    unit = b"".join(b"\x00\x00\x00\x01" + nal for nal in (sps, pps, slice_)) + b"TRAILER"
+    encoder = TransformingH264Encoder()
+    encoder.frame_transform = lambda data, ts: unit
+    assert len(H264Encoder._packetize([sps, pps, slice_ + b"TRAILER"])) == 1  # aiortc: STAP-A
+    payloads = encoder._packetize([b"\x65\x00"])
+    assert len(payloads) == 2
+    assert payloads[0][0] & 0x1F == 24  # SPS and PPS aggregated
+    assert payloads[-1] == slice_ + b"TRAILER"  # a single NAL unit packet, the trailer last
+    assert b"".join(h264_depayload(p) for p in payloads) == unit
+
+
 class _DropFirst:
     """A frame filter dropping the first ``count`` frames, then asking a PLI and passing all."""
 
@@ -799,6 +835,45 @@ async def test_the_frame_filter_decides_what_the_decoder_gets(ours: bool) -> Non
         (receiving,) = receiver_pc.getTransceivers()
         set_frame_filter(receiving.receiver, None)
         assert installed_frame_filter(receiving.receiver) is None
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
+
+
+def test_a_missing_timestamp_mapper_internal_fails_the_import(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(aiortc_adapter, "_MAPPER_ORIGIN", "_renamed_origin")
+    with pytest.raises(ImportError, match=r"TimestampMapper\.__init__ no longer sets _renamed"):
+        aiortc_adapter._check_internals()
+
+
+async def test_a_decoded_picture_gives_back_the_rtp_timestamp_of_its_frame() -> None:
+    """Real VP8 through aiortc's receiver: each picture's pts maps back to the RTP timestamp
+    of a frame the filter passed (the 5 dropped ones never map)."""
+    filters: list[_DropFirst] = []
+    receivers: list[Any] = []
+
+    def install(receiver: Any, codecs: dict[int, str]) -> None:
+        frame_filter = _DropFirst(5)
+        install_receive_buffer(receiver, FrameAssembler(CodecKeyframeTest(codecs)))
+        set_frame_filter(receiver, frame_filter)
+        assert received_rtp_timestamp(receiver, 0) is None  # nothing mapped yet
+        filters.append(frame_filter)
+        receivers.append(receiver)
+
+    sender_pc, receiver_pc, remote = await _video_pair("video/VP8", install)
+    try:
+        track = await asyncio.wait_for(remote, 30)
+        pictures = [await asyncio.wait_for(track.recv(), 30) for _ in range(4)]
+        (frame_filter,), (receiver,) = filters, receivers
+        timestamps = [received_rtp_timestamp(receiver, p.pts) for p in pictures]
+        assert timestamps == sorted(timestamps) and len(set(timestamps)) == 4
+        assert set(timestamps) <= set(frame_filter.passed)
+        assert not set(timestamps) & set(frame_filter.dropped)
+        # pts 0 is the first frame aiortc mapped (decoded or not)
+        assert received_rtp_timestamp(receiver, 0) == frame_filter.passed[0]
+        assert received_rtp_timestamp(receiver, None) is None
     finally:
         await sender_pc.close()
         await receiver_pc.close()

@@ -34,6 +34,7 @@ from livekit_py.webrtc.encoders import (
     opus_fmtp_by_mid,
     video_encoder_config,
 )
+from livekit_py.webrtc.frame_transform import FilterChain
 from livekit_py.webrtc.opus import OpusEncoder
 from livekit_py.webrtc.video_codecs import Vp8VideoEncoder
 
@@ -1011,9 +1012,14 @@ async def test_with_e2ee_every_receiver_decrypts_before_the_answer_goes_out(
     await offer_from_server(signal, offer, 1)
     transceivers = {t.mid: t for t in pc.getTransceivers()}
     gates = {mid: e.receive_decryption(transceivers[mid]) for mid in ("1", "2")}
-    for mid, gate in gates.items():
+    for gate in gates.values():
         assert isinstance(gate, ReceiveDecryption) and not gate.bound
-        assert at_answer[mid] == (gate.filter_frames, False)
+    assert at_answer["1"] == (gates["1"].filter_frames, False)  # type: ignore[union-attr]
+    # video: the packet trailer is stripped first, then the frame decrypted
+    video_filter, bound = at_answer["2"]
+    trailers = e.frame_metadata(transceivers["2"])
+    assert isinstance(video_filter, FilterChain) and trailers is not None and not bound
+    assert video_filter.filters == (trailers.filter_frames, gates["2"].filter_frames)  # type: ignore[union-attr]
     assert gates["1"].kind == "audio" and gates["2"].kind == "video"  # type: ignore[union-attr]
     assert [sid for kind, sid, _ in reported.events if kind == "started"] == ["TR_audio", "TR_vp8"]
     for gate in gates.values():
@@ -1028,7 +1034,7 @@ async def test_with_e2ee_every_receiver_decrypts_before_the_answer_goes_out(
     assert e.receive_decryption(transceivers["2"]) is gates["2"]
 
 
-async def test_without_e2ee_receivers_get_no_frame_filter(
+async def test_without_e2ee_video_receivers_only_strip_packet_trailers(
     real_engine: tuple[RtcEngine, FakeSignal],
 ) -> None:
     from livekit_py.webrtc.aiortc_adapter import installed_frame_filter
@@ -1038,5 +1044,8 @@ async def test_without_e2ee_receivers_get_no_frame_filter(
     await offer_from_server(signal, offer, 1)
     assert e.subscriber is not None
     for t in e.subscriber.pc.getTransceivers():
-        assert installed_frame_filter(t.receiver) is None
+        # only the packet trailer (frame metadata) is taken off the frames
+        trailers = e.frame_metadata(t)
+        assert trailers is not None
+        assert installed_frame_filter(t.receiver) == trailers.filter_frames
         assert e.receive_decryption(t) is None

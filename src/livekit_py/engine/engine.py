@@ -52,6 +52,8 @@ from ..webrtc.encoders import (
     opus_fmtp_by_mid,
 )
 from ..webrtc.frame_assembler import CodecKeyframeTest, ensure_frame_assembler
+from ..webrtc.frame_metadata import FrameMetadataReceiver
+from ..webrtc.frame_transform import chain_filters
 from ..webrtc.simulcast import SimulcastEncoder, answered_stream, offer_simulcast
 from .transport import PeerTransport
 
@@ -177,6 +179,8 @@ class RtcEngine:
         self._playouts: dict[str, tuple[AudioPlayout, MediaStreamTrack]] = {}
         # receiving m-line -> where its frames are decrypted (end-to-end encryption only)
         self._decryptions: dict[str, ReceiveDecryption] = {}
+        # receiving video m-line -> where the packet trailers of its frames are stripped
+        self._trailers: dict[str, FrameMetadataReceiver] = {}
         self._rejected_mids: dict[str, str] = {}
         self.on_failure: Callable[[str], None] | None = None
         """Called once when a peer connection fails after the session was up."""
@@ -332,6 +336,29 @@ class RtcEngine:
                     ensure_frame_assembler(transceiver, codecs)
                 except Exception:  # aiortc's own buffer then stays: slower, still working
                     logger.exception("no frame assembler for video m-line %s", transceiver.mid)
+                self._filter_video_frames(transceiver)
+
+    def _filter_video_frames(self, transceiver: RTCRtpTransceiver) -> None:
+        """The frame filters of a receiving video m-line: packet trailer, then decryption.
+
+        As the official SDKs chain them: the trailer (frame metadata) sits outside the
+        ciphertext, so it is stripped first.
+        """
+        mid = transceiver.mid or ""
+        trailers = self._trailers.get(mid)
+        if trailers is None:
+            trailers = FrameMetadataReceiver(transceiver.receiver)
+            self._trailers[mid] = trailers
+        decryption = self._decryptions.get(mid)
+        if decryption is None:
+            set_frame_filter(transceiver.receiver, trailers.filter_frames)
+        else:
+            chain = chain_filters(trailers.filter_frames, decryption.filter_frames)
+            set_frame_filter(transceiver.receiver, chain)
+
+    def frame_metadata(self, transceiver: RTCRtpTransceiver) -> FrameMetadataReceiver | None:
+        """Where the metadata of a receiving video m-line's frames is kept (None: not video)."""
+        return self._trailers.get(transceiver.mid or "")
 
     def _guard_received_frames(self, offer: proto_rtc.SessionDescription) -> None:
         """With end-to-end encryption: a ReceiveDecryption on every receiving m-line.
@@ -361,7 +388,10 @@ class RtcEngine:
                 self._decryptions[mid] = decryption
             elif test is not None and decryption.keyframe_test != test:
                 decryption.keyframe_test = test
-            set_frame_filter(transceiver.receiver, decryption.filter_frames)
+            if transceiver.kind == "video":
+                self._filter_video_frames(transceiver)
+            else:
+                set_frame_filter(transceiver.receiver, decryption.filter_frames)
 
     def receive_decryption(self, transceiver: RTCRtpTransceiver) -> ReceiveDecryption | None:
         """Where the frames of a receiving m-line are decrypted (None without E2EE)."""
@@ -400,6 +430,9 @@ class RtcEngine:
             decryption = self._decryptions.get(mid)
             if decryption is not None:
                 decryption.unbind()  # another track (or none): until the room binds it again
+            trailers = self._trailers.get(mid)
+            if trailers is not None:
+                trailers.clear()
             if self.on_remote_track_ended is not None:
                 self.on_remote_track_ended(track_sid)
         for mid, track_sid in refused.items():
@@ -995,6 +1028,7 @@ class RtcEngine:
         for decryption in self._decryptions.values():
             decryption.unbind()
         self._decryptions.clear()
+        self._trailers.clear()
         publisher, subscriber = self.publisher, self.subscriber
         self.publisher = self.subscriber = None
         for transport in (publisher, subscriber):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import av
@@ -194,6 +195,9 @@ class TrackReader(FrameFanout):
     reader ends (see :meth:`FrameFanout.end`) when the track raises
     :class:`~aiortc.mediastreams.MediaStreamError`, when it is stopped, or on
     :meth:`aclose`. The track itself is not stopped by the reader.
+
+    :attr:`annotate`, when set, sees each frame before it is published (the owner may
+    attach what it knows about the frame, e.g. in ``frame.opaque``).
     """
 
     def __init__(
@@ -205,6 +209,8 @@ class TrackReader(FrameFanout):
         self._task: asyncio.Task[None] | None = None
         self._listening = False
         self._closed = False
+        self.annotate: Callable[[AVFrame], None] | None = None
+        """Called with each frame read, before it is published (on the event loop)."""
 
     @property
     def track(self) -> MediaStreamTrack:
@@ -250,6 +256,12 @@ class TrackReader(FrameFanout):
                 except MediaStreamError:
                     break
                 if isinstance(frame, (av.AudioFrame, av.VideoFrame)):
+                    annotate = self.annotate
+                    if annotate is not None:
+                        try:
+                            annotate(frame)
+                        except Exception:
+                            logger.exception("annotating a frame of track %s failed", track.id)
                     self.publish(frame)
                 else:
                     logger.debug("ignoring a %s from track %s", type(frame).__name__, track.id)

@@ -24,7 +24,7 @@ from ..types import (
     TrackSource,
 )
 from .data_stream import ByteStreamInfo, ByteStreamWriter, TextStreamInfo, TextStreamWriter
-from .track import LocalTrack
+from .track import LocalTrack, packet_trailer_features
 from .track_publication import (
     SOURCE_TO_PROTO,
     LocalTrackPublication,
@@ -701,6 +701,8 @@ class LocalParticipant(Participant):
             muted=track.muted,
             stream=options.stream,
         )
+        # as the official SDK, for any kind; only video frames carry trailers
+        request.packet_trailer_features.extend(packet_trailer_features(options))  # type: ignore[arg-type]
         track._fill_add_track_request(request, options)
         return request
 

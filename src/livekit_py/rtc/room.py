@@ -968,6 +968,9 @@ class Room(EventEmitter[EventTypes]):
         cls = RemoteAudioTrack if pub.kind == TrackKind.KIND_AUDIO else RemoteVideoTrack
         track = cls(pub._info, rtc_track)
         track._receiver = transceiver.receiver
+        engine = self._session.engine
+        if isinstance(track, RemoteVideoTrack) and engine is not None:
+            track._read_frame_metadata(engine.frame_metadata(transceiver))
         track._start()
         pub._track = track
         logger.debug("subscribed to %s of %s", track_sid, identity)

@@ -8,6 +8,7 @@ frames out to any number of AudioStreams/VideoStreams.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiortc.stats import RTCInboundRtpStreamStats
@@ -16,13 +17,14 @@ from livekit.protocol import rtc as proto_rtc
 
 from ..log import get_logger
 from ..media.frame_source import FrameFanout, TrackReader
-from ..types import StreamState, TrackKind, TrackPublishOptions, VideoCodec
+from ..types import FrameMetadataFeature, StreamState, TrackKind, TrackPublishOptions, VideoCodec
 from ..webrtc.audio_playout import PlayoutTrack
 from ..webrtc.encoders import (
     EncoderConfig,
     audio_encoder_config,
     video_encoder_config,
 )
+from ..webrtc.frame_metadata import FrameMetadataReceiver
 
 if TYPE_CHECKING:
     from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
@@ -38,6 +40,33 @@ KIND_FROM_PROTO: dict[int, int] = {
     proto_models.TrackType.AUDIO: TrackKind.KIND_AUDIO,
     proto_models.TrackType.VIDEO: TrackKind.KIND_VIDEO,
 }
+
+# public FrameMetadataFeature -> livekit-protocol PacketTrailerFeature
+_TRAILER_FEATURES: dict[int, int] = {
+    FrameMetadataFeature.FMF_USER_TIMESTAMP: proto_models.PacketTrailerFeature.PTF_USER_TIMESTAMP,
+    FrameMetadataFeature.FMF_FRAME_ID: proto_models.PacketTrailerFeature.PTF_FRAME_ID,
+    FrameMetadataFeature.FMF_USER_DATA: proto_models.PacketTrailerFeature.PTF_USER_DATA,
+}
+
+
+def packet_trailer_features(options: TrackPublishOptions) -> list[int]:
+    """The ``AddTrackRequest.packet_trailer_features`` of ``options.frame_metadata_features``.
+
+    Each feature once, in the order given.
+
+    Raises:
+        ValueError: For a value that is not a ``FrameMetadataFeature``.
+    """
+    out: list[int] = []
+    for feature in options.frame_metadata_features:
+        trailer = _TRAILER_FEATURES.get(int(feature))
+        if trailer is None:
+            raise ValueError(
+                f"frame_metadata_features: {feature!r} is not a FrameMetadataFeature value"
+            )
+        if trailer not in out:
+            out.append(trailer)
+    return out
 
 
 class Track:
@@ -260,7 +289,13 @@ class LocalVideoTrack(LocalTrack):
         )
 
     def _encoder_config(self, options: TrackPublishOptions) -> EncoderConfig:
-        return video_encoder_config(options, self._source.width, self._source.height)
+        config = video_encoder_config(options, self._source.width, self._source.height)
+        if not packet_trailer_features(options):
+            return config
+        # the metadata captured with each picture, as the track stamps it, goes out as
+        # packet trailers (on every simulcast layer)
+        self._media_track()  # a fresh adapter if the last one ended
+        return dataclasses.replace(config, frame_metadata=self._rtc.frame_metadata)
 
     def _media_track(self) -> MediaStreamTrack:
         if self._rtc.readyState == "ended":
@@ -284,6 +319,10 @@ class RemoteTrack(Track):
         self._rtc = rtc_track
         self._reader = TrackReader(rtc_track)
         self._receiver: RTCRtpReceiver | None = None
+
+    def _read_frame_metadata(self, metadata: FrameMetadataReceiver | None) -> None:
+        """Give each decoded picture the metadata its frame carried (None: none)."""
+        self._reader.annotate = metadata.annotate if metadata is not None else None
 
     def _start(self) -> None:
         self._reader.start()

@@ -84,6 +84,15 @@ class TrackPublication:
         return [int(f) for f in self._info.audio_features]
 
     @property
+    def frame_metadata_features(self) -> list[int]:
+        """:class:`FrameMetadataFeature` values the publisher sends with its video frames.
+
+        What the track was published with (``TrackPublishOptions.frame_metadata_features``,
+        the server's ``TrackInfo.packet_trailer_features``); empty when none.
+        """
+        return [int(f) for f in self._info.packet_trailer_features]
+
+    @property
     def track(self) -> Track | None:
         return self._track
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from .._validate import check_int
 from ..media.clock import MediaClock, resolve_clock
 from ..media.frame_source import FrameFanout
-from ..types import VideoRotation
+from ..types import FrameMetadata, VideoRotation
 from .video_frame import VideoFrame, _buffer_size
 
 __all__ = ["CapturedVideoFrame", "SentFrameInfo", "VideoSource"]
@@ -41,12 +41,14 @@ class CapturedVideoFrame:
         rotation: The ``VideoRotation`` given to ``capture_frame``.
         capture_time: The source clock's time when the frame was captured, in seconds
             (``loop.time()``, that is ``time.monotonic()``, with the default clock).
+        metadata: A copy of the ``metadata`` given to ``capture_frame`` (None: none).
     """
 
     frame: VideoFrame
     timestamp_us: int
     rotation: int
     capture_time: float
+    metadata: FrameMetadata | None = None
 
     @property
     def effective_timestamp_us(self) -> int:
@@ -93,7 +95,9 @@ class VideoSource:
     source's width and height before it is encoded; the scaling and the conversion to
     I420 happen off the event loop, in worker threads the track starts as pictures are
     captured, not in :meth:`capture_frame`. The ``rotation`` is kept with the picture for
-    local readers; it is not sent to remote participants.
+    local readers; it is not sent to remote participants. The ``metadata`` of a picture
+    is sent with it (in a packet trailer) when the track was published with
+    ``TrackPublishOptions.frame_metadata_features``.
     """
 
     def __init__(self, width: int, height: int, *, clock: MediaClock | None = None) -> None:
@@ -131,6 +135,7 @@ class VideoSource:
         *,
         timestamp_us: int = 0,
         rotation: int = VideoRotation.VIDEO_ROTATION_0,
+        metadata: FrameMetadata | None = None,
     ) -> None:
         """Hand a picture to the attached tracks; returns at once, never waits.
 
@@ -145,10 +150,17 @@ class VideoSource:
             timestamp_us: Capture time in microseconds, on any clock that increases; 0
                 (the default) uses the time of this call. Sent pictures are timed by it.
             rotation: A ``VideoRotation`` value, kept with the picture for local readers.
+            metadata: Sent with this picture to the subscribers (``user_timestamp``,
+                ``frame_id``, ``user_data``; as the official SDK, whatever fields are set
+                and not zero or empty), on every simulcast layer, when the track was
+                published with ``frame_metadata_features``; ignored otherwise. User
+                data beyond what the packet trailer has room for (248 bytes less 10
+                with a timestamp, less 6 with a frame id) is dropped with a warning.
 
         Raises:
             ValueError: If ``frame`` is not a VideoFrame, ``timestamp_us`` is not an int
-                of at least 0, or ``rotation`` is not a ``VideoRotation`` value.
+                of at least 0, ``rotation`` is not a ``VideoRotation`` value, or
+                ``metadata`` is not a ``FrameMetadata``.
         """
         if not isinstance(frame, VideoFrame):
             raise ValueError(f"frame must be a VideoFrame, got {type(frame).__name__}")
@@ -158,14 +170,22 @@ class VideoSource:
             raise ValueError(f"timestamp_us must not be negative, got {timestamp_us}")
         if isinstance(rotation, bool) or rotation not in _ROTATIONS:
             raise ValueError(f"rotation must be a VideoRotation value, got {rotation!r}")
+        if metadata is not None and not isinstance(metadata, FrameMetadata):
+            raise ValueError(f"metadata must be a FrameMetadata, got {type(metadata).__name__}")
         if self._closed or self._fanout.subscriber_count == 0:
             return
+        kept: FrameMetadata | None = None
+        if metadata is not None:
+            kept = FrameMetadata()
+            kept.CopyFrom(metadata)
         now = self._clock.now()
         size = _buffer_size(frame.type, frame.width, frame.height)
         # one memory copy: the caller may refill its buffer as soon as this returns
         copy = VideoFrame._wrap(frame.width, frame.height, frame.type, bytearray(frame.data[:size]))
         self._captured += 1
-        self._fanout.publish_captured(CapturedVideoFrame(copy, timestamp_us, int(rotation), now))
+        self._fanout.publish_captured(
+            CapturedVideoFrame(copy, timestamp_us, int(rotation), now, kept)
+        )
 
     async def aclose(self) -> None:
         """Close the source: attached tracks end, later captures are ignored."""

@@ -15,7 +15,7 @@ import av
 from ..log import get_logger
 from ..media.frame_source import AVFrame, FrameFanout, Subscription, fanout_of
 from ..session.ports import FollowsTracks
-from ..types import TrackKind, VideoBufferType, VideoRotation
+from ..types import FrameMetadata, TrackKind, VideoBufferType, VideoRotation
 from .video_frame import VideoFrame, _from_av_frame
 from .video_source import CapturedVideoFrame, SentFrameInfo
 
@@ -49,11 +49,15 @@ class VideoFrameEvent:
             for a local track, the RTP timestamp (90 kHz clock, converted) for a remote one.
         rotation: The picture's ``VideoRotation`` (always 0 for remote tracks: rotation
             is not received).
+        metadata: The frame metadata the publisher sent with this picture (user
+            timestamp, frame id, user data: the fields it set), or None when the frame
+            carried none; always None for local tracks, as in the official SDK.
     """
 
     frame: VideoFrame
     timestamp_us: int
     rotation: int
+    metadata: FrameMetadata | None = None
 
 
 @dataclass
@@ -63,6 +67,7 @@ class _Pending:
     item: av.VideoFrame | VideoFrame
     timestamp_us: int
     rotation: int
+    metadata: FrameMetadata | None = None
 
 
 def _convert(item: av.VideoFrame | VideoFrame, format: int | None) -> VideoFrame:
@@ -306,7 +311,11 @@ class VideoStream:
             if time_base == _RTP_TIME_BASE:
                 pts = self._unwrapper.unwrap(pts)
             timestamp_us = int(pts * time_base * 1_000_000)
-        return _Pending(frame, timestamp_us, VideoRotation.VIDEO_ROTATION_0)
+        metadata: FrameMetadata | None = None
+        if isinstance(info, FrameMetadata):  # what the receiver found in the frame's trailer
+            metadata = FrameMetadata()
+            metadata.CopyFrom(info)  # each reader its own
+        return _Pending(frame, timestamp_us, VideoRotation.VIDEO_ROTATION_0, metadata)
 
     # ------------------------------------------------------------------ reader side
 
@@ -337,7 +346,7 @@ class VideoStream:
                     self._converting = None
                 if self._closed:
                     raise StopAsyncIteration
-            return VideoFrameEvent(frame, pending.timestamp_us, pending.rotation)
+            return VideoFrameEvent(frame, pending.timestamp_us, pending.rotation, pending.metadata)
 
     async def aclose(self) -> None:
         """Stop receiving; iteration ends, pictures not yet read are discarded.

@@ -8,9 +8,15 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from ..version import __version__
 
 # The signal protocol version we speak: 16 adds non-error request responses and
-# room moves to what the dual peer connection clients use; 17 (packet trailers)
-# is not supported.
+# room moves to what the dual peer connection clients use. (17 marks packet
+# trailer support too, but the server decides that from the capabilities below.)
 PROTOCOL_VERSION = 16
+
+# ClientInfo capabilities we advertise, by name (the `capabilities` URL parameter,
+# comma-separated, as the Rust SDK sends them). CAP_PACKET_TRAILER: we strip the
+# LKTS packet trailers of video frames ourselves, so the server forwards them to us
+# instead of stripping them (and the frame metadata in them reaches VideoStream).
+CLIENT_CAPABILITIES: tuple[str, ...] = ("CAP_PACKET_TRAILER",)
 
 _SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
 
@@ -56,6 +62,8 @@ def rtc_url(
         "os": platform.system().lower(),
         "os_version": platform.release(),
     }
+    if CLIENT_CAPABILITIES:
+        params["capabilities"] = ",".join(CLIENT_CAPABILITIES)
     if reconnect:
         params["reconnect"] = "1"
         if participant_sid:

@@ -55,11 +55,18 @@ all live here, and nowhere else in the package:
 * :func:`set_frame_filter`: a filter in the receiver's jitter buffer slot that sees
   every complete frame before it reaches the decoder queue, and may replace or drop
   it (end-to-end decryption).
+* :func:`received_rtp_timestamp`: the RTP timestamp a decoded frame of a receiver
+  was sent with, from its ``pts`` and the receiver's timestamp mapper
+  (``__timestamp_mapper``, whose ``_origin`` is the first RTP timestamp it mapped:
+  aiortc decodes each frame with ``pts`` = RTP timestamp - origin, modulo 2**32).
 * :class:`TransformingVp8Encoder` / :class:`TransformingH264Encoder`: aiortc's VP8
   and H.264 encoders with a :data:`~.frame_transform.FrameTransform` applied to each
   encoded frame where both ``encode`` and ``pack`` hand it to the packetizer
   (``Vp8Encoder._packetize``, ``H264Encoder._packetize``, and
   ``H264Encoder._split_bitstream`` to split the transformed access unit again).
+  A transformed frame's last RTP packet carries at least its last
+  :data:`TRAILER_ROOM` bytes whole (the server strips a packet trailer from the last
+  packet only).
 
 At import the module checks that the installed aiortc and aioice still have
 each of these (on the classes, or in the compiled code of the methods that
@@ -85,11 +92,12 @@ from aioice.ice import CandidatePair
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSctpTransport
 from aiortc.codecs.base import Encoder
 from aiortc.codecs.h264 import H264Encoder
-from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.codecs.vpx import Vp8Encoder, VpxPayloadDescriptor
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
 from aiortc.rtcicetransport import RTCIceGatherer
+from aiortc.rtcrtpreceiver import TimestampMapper
 from aiortc.rtp import AnyRtcpPacket, RtpPacket
 from av.frame import Frame
 from av.packet import Packet
@@ -117,6 +125,7 @@ __all__ = [
     "installed_encoder",
     "installed_receive_buffer",
     "prompt_remote_nomination",
+    "received_rtp_timestamp",
     "register_rtp_stream",
     "restart_local_ice",
     "retransmit_sctp_now",
@@ -165,6 +174,8 @@ _RECEIVER_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _RECEIVER_DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
 _RECEIVER_TIMESTAMP_MAPPER = "_RTCRtpReceiver__timestamp_mapper"
 _RECEIVER_CODECS = "_RTCRtpReceiver__codecs"
+# TimestampMapper: the first RTP timestamp it mapped (moved back by 2**32 at each wrap).
+_MAPPER_ORIGIN = "_origin"
 # RtpPacket: the depayloaded codec data the packet handler attaches.
 _PACKET_DATA = "_data"
 
@@ -307,6 +318,11 @@ def _missing_internals() -> list[str]:
         missing.append(
             "RTCRtpReceiver._handle_rtp_packet no longer maps timestamps and queues frames"
         )
+    # TimestampMapper: map() returns the timestamp minus the origin set in __init__.
+    if _MAPPER_ORIGIN not in _code_names(TimestampMapper.__init__):
+        missing.append(f"aiortc TimestampMapper.__init__ no longer sets {_MAPPER_ORIGIN}")
+    elif _MAPPER_ORIGIN not in _code_names(TimestampMapper.map):
+        missing.append(f"aiortc TimestampMapper.map no longer uses {_MAPPER_ORIGIN}")
     # RTCDtlsTransport: its RTP router (set in __init__), which routes each RTCP
     # packet to the registered senders' _handle_rtcp_packet, and _send_rtp.
     if _DTLS_ROUTER not in _code_names(RTCDtlsTransport.__init__):
@@ -837,6 +853,23 @@ def installed_frame_filter(receiver: RTCRtpReceiver) -> FrameFilter | None:
     return slot.frame_filter if isinstance(slot, _FrameBatchSlot) else None
 
 
+def received_rtp_timestamp(receiver: RTCRtpReceiver, pts: int | None) -> int | None:
+    """The RTP timestamp of the frame ``receiver`` decoded into a picture of ``pts``.
+
+    aiortc (1.14 to 1.16) maps each frame's RTP timestamp before decoding it: the first
+    one becomes 0 and the others count from it (across the 32-bit wrap), and the
+    decoded picture keeps that ``pts``. None before the receiver mapped any frame, or
+    for a picture without ``pts``.
+    """
+    if pts is None:
+        return None
+    mapper = getattr(receiver, _RECEIVER_TIMESTAMP_MAPPER, None)
+    origin = getattr(mapper, _MAPPER_ORIGIN, None)
+    if not isinstance(origin, int):
+        return None
+    return (int(pts) + origin) & 0xFFFFFFFF
+
+
 def installed_receive_buffer(receiver: RTCRtpReceiver) -> object:
     """The buffer ``receiver`` assembles frames with: ours if installed, else aiortc's."""
     slot = getattr(receiver, _RECEIVER_JITTER_BUFFER)
@@ -976,13 +1009,40 @@ class TransformingVp8Encoder(Vp8Encoder):
 
     def _packetize(self, buffer: bytes, picture_id: int) -> list[bytes]:  # type: ignore[override]
         transform = self.frame_transform
-        if transform is not None and buffer:
-            transformed = transform(buffer, self._frame_timestamp)
-            if transformed is None:
-                return []
-            buffer = transformed
-        payloads: list[bytes] = getattr(super(), _PACKETIZE)(buffer, picture_id)
+        if transform is None or not buffer:
+            payloads: list[bytes] = getattr(super(), _PACKETIZE)(buffer, picture_id)
+            return payloads
+        transformed = transform(buffer, self._frame_timestamp)
+        if transformed is None:
+            return []
+        return _vp8_tail_in_last_packet(getattr(super(), _PACKETIZE)(transformed, picture_id))
+
+
+TRAILER_ROOM = 255
+"""Bytes at the end of a transformed frame that its last RTP packet carries whole: the
+longest packet trailer (:mod:`livekit_py.media.packet_trailer`), which the server strips
+from a frame's last packet only."""
+
+
+def _vp8_tail_in_last_packet(payloads: list[bytes]) -> list[bytes]:
+    """``payloads`` (one VP8 frame) with at least :data:`TRAILER_ROOM` frame bytes in the last.
+
+    aiortc fills each packet but the last, which may keep a few bytes only: those move
+    from the end of the one before (its payload descriptor stays as it was).
+    """
+    if len(payloads) < 2:
         return payloads
+    last_descriptor, last = VpxPayloadDescriptor.parse(payloads[-1])
+    if len(last) >= TRAILER_ROOM:
+        return payloads
+    before_descriptor, before = VpxPayloadDescriptor.parse(payloads[-2])
+    move = min(TRAILER_ROOM - len(last), len(before) - 1)
+    if move <= 0:
+        return payloads
+    out = list(payloads)
+    out[-2] = bytes(before_descriptor) + before[:-move]
+    out[-1] = bytes(last_descriptor) + before[-move:] + last
+    return out
 
 
 _START_CODE = b"\x00\x00\x00\x01"
@@ -1026,5 +1086,9 @@ class TransformingH264Encoder(H264Encoder):
         if transformed is None:
             return []
         split = getattr(H264Encoder, _SPLIT_BITSTREAM)
-        payloads = packetize(split(transformed))
+        nal_units = list(split(transformed))
+        # the last NAL unit (which ends with a trailer, if any) is packetized on its own,
+        # never aggregated: the server strips a trailer from the end of the last packet,
+        # which must then be that unit's (a whole one, or its last FU-A fragment)
+        payloads = packetize(nal_units[:-1]) + packetize(nal_units[-1:])
         return payloads

@@ -3,11 +3,15 @@
 :mod:`livekit_py.media.frame_crypto` encrypts and decrypts frames; this module puts its
 cryptors where the frames are:
 
-* sending, :func:`encrypt_sender` gives a publisher's encoder a
-  :class:`SendEncryption` as its ``frame_transform`` (:mod:`.frame_transform`): each
-  encoded frame is encrypted before aiortc packetizes it (VP8: the payload descriptor is
-  added outside the encrypted frame, as libwebrtc's packetizer does), in the encoding
-  thread; a frame the encryptor drops (no key yet) is not sent;
+* sending, :func:`encrypt_sender` gives each of a publisher's encoders (one per
+  simulcast layer) a :class:`SendEncryption` as the encryption step of its
+  :class:`~.frame_transform.SendTransforms`: each encoded frame is encrypted before
+  aiortc packetizes it (VP8: the payload descriptor is added outside the encrypted
+  frame, as libwebrtc's packetizer does), in the encoding thread, and before its packet
+  trailer (frame metadata) is appended; a frame the encryptor drops (no key yet) is not
+  sent. The layers of a simulcast sender share one :class:`FrameEncryptor` (one key
+  index and state for the track), each with its own :class:`SendEncryption` (SSRC of
+  the IV);
 * receiving, a :class:`ReceiveDecryption` sits on each receiving m-line of a room with
   end-to-end encryption from before its first packet: the engine puts its
   :meth:`~ReceiveDecryption.filter_frames` in the receiver's frame filter slot (video:
@@ -33,7 +37,7 @@ from ..log import get_logger
 from ..media.clock import MediaClock, resolve_clock
 from ..media.frame_crypto import FrameDecryptor, FrameEncryptor, KeyRing, MediaKind, media_kind_for
 from .aiortc_adapter import EncodedFrame
-from .encoders import sent_codec, set_frame_transform
+from .encoders import send_transforms, sent_codec
 from .frame_assembler import PLI_INTERVAL, KeyframeTest
 
 __all__ = ["ReceiveDecryption", "SendEncryption", "encrypt_sender"]
@@ -63,6 +67,8 @@ class SendEncryption:
 def encrypt_sender(sender: RTCRtpSender, ring: KeyRing, key_index: int = 0) -> FrameEncryptor:
     """Encrypt every frame ``sender`` encodes from now on with the keys of ``ring``.
 
+    On a simulcast sender, every layer's frames (with one shared encryptor).
+
     Args:
         sender: A publisher sender our encoder is installed on
             (:func:`~.encoders.configure_sender`), before media flows.
@@ -81,7 +87,8 @@ def encrypt_sender(sender: RTCRtpSender, ring: KeyRing, key_index: int = 0) -> F
     if kind is None:
         raise ValueError(f"frames of {mime or 'this sender'} cannot be encrypted")
     encryptor = FrameEncryptor(kind, ring, key_index)
-    set_frame_transform(sender, SendEncryption(encryptor))
+    for chain in send_transforms(sender):
+        chain.encrypt = SendEncryption(encryptor)
     return encryptor
 
 

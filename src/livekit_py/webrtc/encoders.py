@@ -20,12 +20,17 @@ offers only the chosen codec and installs our encoder for it on aiortc's sender:
   (one encoder and one RTP stream per layer); the offer then announces the layers
   (:func:`~.simulcast.offer_simulcast`). An unset ``simulcast`` publishes one layer,
   as livekit-py always did (the official SDK defaults to simulcast).
+
+Each encoder of ours (each layer's, for simulcast) hands its frames to one
+:class:`~.frame_transform.SendTransforms` (:func:`send_transforms`): end-to-end
+encryption (:mod:`.e2ee_hooks`) and the frame metadata trailer
+(:mod:`.frame_metadata`, from a config's ``frame_metadata``) are set there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from aiortc import RTCRtpSender, RTCRtpTransceiver
@@ -36,7 +41,8 @@ from ..log import get_logger
 from ..types import TrackPublishOptions, VideoCodec
 from .aiortc_adapter import install_encoder, installed_encoder
 from .audio_feedback import LossFeedback
-from .frame_transform import FrameTransform
+from .frame_metadata import FrameMetadataSender
+from .frame_transform import FrameTransform, SendTransforms
 from .opus import DEFAULT_AUDIO_BITRATE, OpusEncoder, PyAVOpusEncoder, make_opus_encoder
 from .simulcast import SimulcastEncoder, SimulcastLayer, simulcast_layers
 from .video_codecs import (
@@ -56,6 +62,9 @@ __all__ = [
     "audio_encoder_config",
     "configure_sender",
     "encoder_for",
+    "frame_encoders",
+    "frame_metadata_of",
+    "send_transforms",
     "sent_codec",
     "set_frame_transform",
     "loss_feedback_for",
@@ -89,12 +98,15 @@ class VideoEncoderConfig:
         max_bitrate: The encoder's bitrate cap and starting point, in bits/s.
         max_framerate: Frames per second above which frames are dropped; None for no cap.
         layers: The simulcast layers, lowest first; empty for one stream (no simulcast).
+        frame_metadata: Where the frames' metadata is found, to send as packet
+            trailers (the publication asked for frame metadata features); None: none.
     """
 
     codec: int
     max_bitrate: int
     max_framerate: float | None = None
     layers: tuple[SimulcastLayer, ...] = ()
+    frame_metadata: FrameMetadataSender | None = field(default=None, compare=False)
     kind: ClassVar[Literal["video"]] = "video"
 
 
@@ -198,6 +210,9 @@ def configure_sender(transceiver: RTCRtpTransceiver, config: EncoderConfig) -> E
     transceiver.setCodecPreferences([c for c in codecs if c.mimeType.lower() in wanted])
     encoder = encoder_for(config)
     install_encoder(transceiver.sender, encoder)
+    if isinstance(config, VideoEncoderConfig) and config.frame_metadata is not None:
+        for chain in send_transforms(transceiver.sender):
+            chain.trailers = config.frame_metadata
     return encoder
 
 
@@ -340,20 +355,47 @@ _CODEC_OF_ENCODER: tuple[tuple[type[Encoder], str], ...] = (
 )
 
 
-def sent_codec(sender: RTCRtpSender) -> str | None:
-    """The MIME type (lower case) ``sender``'s installed encoder of ours produces, or None."""
-    encoder = installed_encoder(sender)
+def _codec_of(encoder: Encoder | None) -> str | None:
     for cls, mime in _CODEC_OF_ENCODER:
         if isinstance(encoder, cls):
             return mime
     return None
 
 
+def sent_codec(sender: RTCRtpSender) -> str | None:
+    """The MIME type (lower case) ``sender``'s installed encoder of ours produces, or None.
+
+    For a simulcast sender, the codec of its layers.
+    """
+    encoder = installed_encoder(sender)
+    if isinstance(encoder, SimulcastEncoder):
+        return _codec_of(encoder.layers[0].encoder)
+    return _codec_of(encoder)
+
+
+def frame_encoders(sender: RTCRtpSender) -> list[Encoder]:
+    """The encoders of ours whose frames ``sender`` sends: one, or one per simulcast layer.
+
+    Raises:
+        ValueError: If the sender has no encoder of ours (configure it first).
+    """
+    encoder = installed_encoder(sender)
+    if isinstance(encoder, SimulcastEncoder):
+        encoders = [stream.encoder for stream in encoder.layers]
+    else:
+        encoders = [encoder] if encoder is not None else []
+    if not encoders or any(_codec_of(e) is None for e in encoders):
+        raise ValueError("the sender has no encoder of ours: call configure_sender first")
+    return encoders
+
+
 def set_frame_transform(sender: RTCRtpSender, transform: FrameTransform | None) -> str:
     """Pass every frame ``sender`` encodes through ``transform`` before it is packetized.
 
     Call it after :func:`configure_sender`, before media flows (a frame being encoded
-    meanwhile may go out untransformed). None removes the transform.
+    meanwhile may go out untransformed). None removes the transform. On a simulcast
+    sender every layer's encoder gets ``transform``. This replaces the
+    :func:`send_transforms` of the sender.
 
     Returns:
         The MIME type of the frames the transform sees (``audio/opus``, ``video/vp8``,
@@ -362,9 +404,45 @@ def set_frame_transform(sender: RTCRtpSender, transform: FrameTransform | None) 
     Raises:
         ValueError: If the sender has no encoder of ours (configure it first).
     """
-    encoder = installed_encoder(sender)
-    mime = sent_codec(sender)
-    if encoder is None or mime is None:
-        raise ValueError("the sender has no encoder of ours: call configure_sender first")
-    encoder.frame_transform = transform  # type: ignore[attr-defined]
+    encoders = frame_encoders(sender)
+    for encoder in encoders:
+        encoder.frame_transform = transform  # type: ignore[attr-defined]
+    mime = _codec_of(encoders[0])
+    assert mime is not None
     return mime
+
+
+def send_transforms(sender: RTCRtpSender) -> list[SendTransforms]:
+    """The :class:`~.frame_transform.SendTransforms` of each encoder of ``sender``.
+
+    One per encoder (per simulcast layer), made and installed as the encoder's
+    ``frame_transform`` the first time. Set their steps before media flows.
+
+    Raises:
+        ValueError: If the sender has no encoder of ours (configure it first).
+    """
+    chains: list[SendTransforms] = []
+    for encoder in frame_encoders(sender):
+        chain = getattr(encoder, "frame_transform", None)
+        if not isinstance(chain, SendTransforms):
+            chain = SendTransforms()
+            encoder.frame_transform = chain  # type: ignore[attr-defined]
+        chains.append(chain)
+    return chains
+
+
+def frame_metadata_of(sender: RTCRtpSender) -> FrameMetadataSender | None:
+    """Where the encoders of ``sender`` find the metadata of each frame (None: no trailers).
+
+    The store of the published track (:class:`~.frame_metadata.FrameMetadataSender`):
+    :meth:`~.frame_metadata.FrameMetadataSender.put` sends metadata with a frame of a
+    given 90 kHz media timestamp, on every layer of a simulcast sender.
+    """
+    try:
+        encoders = frame_encoders(sender)
+    except ValueError:
+        return None
+    chain = getattr(encoders[0], "frame_transform", None)
+    if isinstance(chain, SendTransforms) and isinstance(chain.trailers, FrameMetadataSender):
+        return chain.trailers
+    return None

@@ -26,6 +26,7 @@ from ..media.frame_source import AVFrame, FrameFanout, FrameSink
 from ..rtc.audio_source import LATENCY_BUDGET, AudioSource, Samples, _make_av_frame
 from ..rtc.video_frame import VideoFrame, _to_av_frame
 from ..rtc.video_source import CapturedVideoFrame, SentFrameInfo, VideoSource
+from .frame_metadata import FrameMetadataSender
 from .video_codecs import VIDEO_CLOCK_RATE
 
 __all__ = ["AudioSourceTrack", "VideoSourceTrack"]
@@ -211,6 +212,9 @@ class VideoSourceTrack(MediaStreamTrack):
     picture is returned :data:`MUTED_FRAME_RATE` times per second instead. Every frame
     returned is also published through ``_sent``. The track ends when it is stopped or
     its source is closed.
+
+    The metadata captured with a picture goes to :attr:`frame_metadata` under the
+    picture's timestamp, for the sender's encoders to append as a packet trailer.
     """
 
     kind = "video"
@@ -242,6 +246,8 @@ class VideoSourceTrack(MediaStreamTrack):
         self._last_user_us: int | None = None  # its captured timestamp_us, if given
         self._last_sent_at: float | None = None  # clock time recv() returned it
         self._last_black_at: float | None = None
+        self.frame_metadata = FrameMetadataSender()
+        """The metadata of the pictures returned, by their 90 kHz ``pts``."""
         sink: FrameSink = self
         self._subscription = source._fanout.subscribe(sink)
 
@@ -426,6 +432,8 @@ class VideoSourceTrack(MediaStreamTrack):
         out.pts = pts
         out.time_base = VIDEO_TIME_BASE
         out.opaque = info
+        if captured is not None and captured.metadata is not None:
+            self.frame_metadata.put(pts, captured.metadata)
 
     def stop(self) -> None:
         """Detach from the source and end the track (and ``_sent``)."""
