@@ -366,6 +366,19 @@ class Room(EventEmitter[EventTypes]):
         """Register a plain (non-async) ``callback`` for ``event``, or use as a decorator."""
         return super().on(event, callback)
 
+    def emit(self, event: EventTypes, *args: Any) -> None:
+        """Call the callbacks of ``event``; a ``TypeError`` one raises is logged.
+
+        The room emits from inside the session's handling of server messages and state
+        changes, so, like the official room's event loop, it logs what the emitter raises
+        (a callback that takes more arguments than the event has) instead of letting it
+        break that handling.
+        """
+        try:
+            super().emit(event, *args)
+        except TypeError:
+            logger.exception("error running user callback for %s", event)
+
     # -- connect / disconnect -----------------------------------------------------------
 
     async def connect(self, url: str, token: str, options: RoomOptions | None = None) -> None:
