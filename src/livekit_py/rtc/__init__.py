@@ -23,10 +23,12 @@ from .data_stream import (
     TextStreamReader,
     TextStreamWriter,
 )
+from .data_track import PushFrameError
 from .e2ee import E2EEManager, E2EEOptions, FrameCryptor, KeyProvider, KeyProviderOptions
 from .event_emitter import EventEmitter
 from .frame_processor import FrameProcessor
 from .media_devices import MediaDevices
+from .participant import ConnectionQuality as ConnectionQuality  # replaces types.ConnectionQuality
 from .participant import LocalParticipant, Participant, RemoteParticipant
 from .room import (
     DataPacket,
@@ -90,6 +92,7 @@ __all__ = [
     "MediaDevices",
     "NoiseCancellationOptions",
     "Participant",
+    "PushFrameError",
     "RemoteAudioTrack",
     "RemoteParticipant",
     "RemoteTrack",

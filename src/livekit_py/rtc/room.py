@@ -40,7 +40,7 @@ from ..webrtc.encoders import EncoderConfig
 from .data_stream import ByteStreamHandler, TextStreamHandler
 from .e2ee import E2EEManager, E2EEOptions, make_controller
 from .event_emitter import EventEmitter
-from .participant import LocalParticipant, Participant, RemoteParticipant
+from .participant import ConnectionQuality, LocalParticipant, Participant, RemoteParticipant
 from .track import RemoteAudioTrack, RemoteTrack, RemoteVideoTrack
 from .track_publication import LocalTrackPublication, RemoteTrackPublication
 from .transcription import segments_from_proto
@@ -899,7 +899,12 @@ class Room(EventEmitter[EventTypes]):
             speakers = [p for p in map(self._view, event.identities) if p is not None]
             self.emit("active_speakers_changed", speakers)
         elif isinstance(event, m.ConnectionQualityChanged):
-            self._emit_for(event.identity, "connection_quality_changed", event.quality)
+            quality = ConnectionQuality._from_report(event.quality)
+            self._emit_for(event.identity, "connection_quality_changed", quality)
+        elif isinstance(event, m.ParticipantPermissionsChanged):
+            participant = self._view(event.identity)
+            if participant is not None:
+                self.emit("participant_permissions_changed", participant, participant.permissions)
         elif isinstance(event, m.RoomMetadataChanged):
             self.emit("room_metadata_changed", event.old, event.new)
         elif isinstance(event, m.RoomUpdated):
