@@ -318,7 +318,7 @@ def test_noise_drops_and_tone_stays_at_each_rate(rate: int) -> None:
 
 @pytest.mark.parametrize("rate", [8000, 16000, 32000, 44100, 48000])
 def test_gain_moves_at_each_rate(rate: int) -> None:
-    quiet, loud, spread = sig.measure_gain_control(
+    quiet, _loud, spread = sig.measure_gain_control(
         AudioProcessingModule, AudioFrame, sample_rate=rate
     )
     # the talkers come in at -42 and -12 dBFS

@@ -19,7 +19,11 @@ def test_frames_are_100_ms_mono_and_cover_whole_frames_only() -> None:
     frames = asyncio.run(_collect(440, 0.35, sample_rate=16000))
     assert len(frames) == 3  # 0.35 s: three whole 100 ms frames, the rest is not generated
     for frame in frames:
-        assert (frame.sample_rate, frame.num_channels, frame.samples_per_channel) == (16000, 1, 1600)
+        assert (frame.sample_rate, frame.num_channels, frame.samples_per_channel) == (
+            16000,
+            1,
+            1600,
+        )
 
 
 def test_tone_frequency_amplitude_and_phase_continuity() -> None:

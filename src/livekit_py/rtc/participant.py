@@ -65,7 +65,7 @@ class ConnectionQuality(enum.IntEnum):
     QUALITY_LOST = _ProtoConnectionQuality.QUALITY_LOST
 
     @classmethod
-    def Name(cls, number: int) -> str:  # noqa: N802 - the protobuf enum's name
+    def Name(cls, number: int) -> str:
         """The member name of ``number``.
 
         Raises:
@@ -77,7 +77,7 @@ class ConnectionQuality(enum.IntEnum):
             raise ValueError(f"ConnectionQuality has no value {number!r}") from None
 
     @classmethod
-    def Value(cls, name: str) -> int:  # noqa: N802 - the protobuf enum's name
+    def Value(cls, name: str) -> int:
         """The value of the member called ``name``.
 
         Raises:
