@@ -33,6 +33,13 @@ from .media_devices import MediaDevices
 # the official IntEnum (with QUALITY_UNKNOWN) replaces the protobuf enum of ..types
 from .participant import ConnectionQuality as ConnectionQuality  # type: ignore[assignment]
 from .participant import LocalParticipant, Participant, RemoteParticipant
+from .platform_audio import (
+    AudioDeviceInfo,
+    PlatformAudio,
+    PlatformAudioError,
+    PlatformAudioOptions,
+    PlatformAudioSource,
+)
 from .room import (
     DataPacket,
     EventTypes,
@@ -65,6 +72,7 @@ from .video_stream import VideoFrameEvent, VideoStream
 __all__ = [
     *_types_all,
     "AVSynchronizer",
+    "AudioDeviceInfo",
     "AudioFilter",
     "AudioFrame",
     "AudioFrameEvent",
@@ -96,6 +104,10 @@ __all__ = [
     "MediaDevices",
     "NoiseCancellationOptions",
     "Participant",
+    "PlatformAudio",
+    "PlatformAudioError",
+    "PlatformAudioOptions",
+    "PlatformAudioSource",
     "PushFrameError",
     "RemoteAudioTrack",
     "RemoteParticipant",

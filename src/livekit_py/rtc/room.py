@@ -16,6 +16,7 @@ from livekit.protocol import rtc as proto_rtc
 from ..engine.engine import EngineConfig, RtcEngine
 from ..errors import ConnectError as ConnectError  # the official module exports it
 from ..log import get_logger
+from ..media.devices import remote_audio
 from ..session import model as m
 from ..session import session as _session_module
 from ..session.e2ee import ENCRYPTED_PACKET_KINDS, E2EEController
@@ -980,6 +981,7 @@ class Room(EventEmitter[EventTypes]):
         old = pub.track
         if old is not None:
             pub._track = None
+            remote_audio.track_unsubscribed(old)
             self._spawn(old._end())
         rtc_track, transceiver = media
         self._e2ee_decrypt(identity, pub, transceiver)
@@ -989,6 +991,8 @@ class Room(EventEmitter[EventTypes]):
         track._start()
         pub._track = track
         logger.debug("subscribed to %s of %s", track_sid, identity)
+        if isinstance(track, RemoteAudioTrack):
+            remote_audio.track_subscribed(track)  # played out while a PlatformAudio exists
         self.emit("track_subscribed", track, pub, rp)
 
     def _unsubscribe(self, identity: str, track_sid: str) -> None:
@@ -1000,6 +1004,7 @@ class Room(EventEmitter[EventTypes]):
         pub._track = None
         if self._e2ee is not None:
             self._e2ee.remove(identity, track_sid)
+        remote_audio.track_unsubscribed(track)
         self._spawn(track._end())
         self.emit("track_unsubscribed", track, pub, rp)
 
