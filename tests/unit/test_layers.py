@@ -42,7 +42,7 @@ _ROOM_PUBLIC = {
 # Public value classes the session itself produces and consumes (RPC errors and
 # invocation data, stream infos, readers and writers, transcriptions): below the
 # session, like the official SDK's protobuf types.
-_VALUES = {"rtc.rpc", "rtc.data_stream", "rtc.transcription", "rtc.data_track"}
+_VALUES = {"rtc.rpc", "rtc.data_stream", "rtc.transcription"}
 _BASE = {
     "log",
     "errors",

@@ -156,11 +156,3 @@ async def test_room_emits_permissions_and_quality_as_the_official() -> None:
     assert b.connection_quality is rtc.ConnectionQuality.QUALITY_EXCELLENT
     assert b.permissions == permission
     await room.disconnect()
-
-
-def test_push_frame_error_as_official() -> None:
-    from livekit_py.rtc.data_track import PushFrameError
-
-    error = rtc.PushFrameError("too fast")
-    assert isinstance(error, Exception) and error.message == "too fast"
-    assert PushFrameError is rtc.PushFrameError

@@ -24,7 +24,6 @@ from .data_stream import (
     TextStreamReader,
     TextStreamWriter,
 )
-from .data_track import PushFrameError
 from .e2ee import E2EEManager, E2EEOptions, FrameCryptor, KeyProvider, KeyProviderOptions
 from .event_emitter import EventEmitter
 from .frame_processor import FrameProcessor
@@ -108,7 +107,6 @@ __all__ = [
     "PlatformAudioError",
     "PlatformAudioOptions",
     "PlatformAudioSource",
-    "PushFrameError",
     "RemoteAudioTrack",
     "RemoteParticipant",
     "RemoteTrack",

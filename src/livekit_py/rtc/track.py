@@ -29,10 +29,12 @@ if TYPE_CHECKING:
 
     from ..webrtc.source_tracks import AudioSourceTrack, VideoSourceTrack
     from .audio_source import AudioSource
-    from .platform_audio import PlatformAudioSource
     from .video_source import VideoSource
 
 logger = get_logger("room.track")
+
+if TYPE_CHECKING:
+    from .platform_audio import PlatformAudioSource
 
 # livekit-protocol TrackType -> public TrackKind
 KIND_FROM_PROTO: dict[int, int] = {
