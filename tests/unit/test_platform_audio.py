@@ -241,6 +241,8 @@ async def test_a_device_that_cannot_be_opened(backend: FakeAudioBackend) -> None
     with pytest.raises(PlatformAudioError, match=r"Fake Mic.*fake device error"):
         audio.create_audio_source()
     await audio.aclose()
+    # the failed capture's processing thread ends on its own, shortly after
+    await wait_until(lambda: our_threads() == [], timeout=10, what="the capture thread ends")
 
 
 # ------------------------------------------------------------------------- playout
