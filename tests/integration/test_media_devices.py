@@ -15,7 +15,7 @@ import pytest
 from livekit_py import rtc
 from livekit_py.rtc import media_devices as md
 from tests.conftest import TokenFactory
-from tests.helpers import EventLog
+from tests.helpers import EventLog, wait_until
 from tests.integration.audio_utils import (
     background,
     collect_audio,
@@ -101,3 +101,60 @@ async def test_a_peers_track_is_played_on_the_speaker(
     print(f"\npeer's track on the speaker: {freq:.1f} Hz, {rms_dbfs(last):.1f} dBFS")
     assert abs(freq - 660.0) < 3.0
     assert abs(rms_dbfs(last) - 20 * np.log10(0.5 / np.sqrt(2))) < 3.0
+
+
+async def test_platform_audio_with_the_official_sdk_as_peer(
+    server_url: str, make_token: TokenFactory, backend: FakeAudioBackend
+) -> None:
+    """PlatformAudio as the official SDK's examples use it: the microphone published from
+    ``create_audio_source()`` reaches an official peer, and the peer's track is played on
+    the speaker without any code of ours reading it (automatic playout)."""
+    from livekit import rtc as official
+
+    from livekit_py.rtc import platform_audio
+    from tests.integration.audio_utils import subscribed_track
+
+    ours, theirs = rtc.Room(), official.Room()
+    their_source = official.AudioSource(48000, 1)
+    audio = rtc.PlatformAudio()
+    speaker = next(d for d in audio.playout_devices() if d.name == "Fake Headset")
+    audio.set_playout_device(speaker.id)
+    source = audio.create_audio_source()
+    try:
+        await theirs.connect(server_url, make_token("official"))
+        await ours.connect(server_url, make_token("ours"))
+        track = rtc.LocalAudioTrack.create_audio_track("microphone", source)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        await ours.local_participant.publish_track(track, options)
+        async with background(feed_sine(their_source, official.AudioFrame, 660.0)):
+            their_track = official.LocalAudioTrack.create_audio_track("tone", their_source)
+            await theirs.local_participant.publish_track(their_track)
+            # official <- our microphone (the fake mic's 440 Hz)
+            remote = await subscribed_track(theirs, "ours", timeout=20)
+            stream = official.AudioStream(remote, sample_rate=48000, num_channels=1)
+            samples, rate, _ = await collect_audio(stream, 2.0, skip_seconds=1.0)
+            await stream.aclose()
+            # our speaker <- official's tone, played by PlatformAudio on its own
+            await subscribed_track(ours, "official", timeout=20)
+            await wait_until(
+                lambda: any(len(s.played) > 30 for s in backend.of_kind("output")),
+                timeout=20,
+                what="the official peer's track played on the speaker",
+            )
+            (output,) = backend.of_kind("output")
+            assert output.device == 2  # the selected headset
+            played = np.concatenate(output.played[-10:])
+    finally:
+        await ours.disconnect()
+        await theirs.disconnect()
+        await source.aclose()
+        await audio.aclose()
+        await their_source.aclose()
+        platform_audio._shared = None
+    freq = dominant_frequency(samples, rate)
+    print(f"\nPlatformAudio microphone at the official peer: {freq:.1f} Hz")
+    assert abs(freq - 440.0) < 3.0
+    assert rms_dbfs(samples) > -40.0
+    played_freq = dominant_frequency(played, 48000)
+    print(f"official peer's track on the PlatformAudio speaker: {played_freq:.1f} Hz")
+    assert abs(played_freq - 660.0) < 3.0

@@ -155,8 +155,10 @@ def test_gain_control_does_not_lift_steady_noise() -> None:
         (48000, 1, 481, "expected 480 samples per channel"),
         (48000, 1, 960, "expected 480 samples per channel"),
         (16000, 2, 80, "expected 160 samples per channel"),
-        (44100, 1, 441, "sample rate 44100"),
+        (44100, 1, 440, "expected 441 samples per channel"),
         (22050, 1, 220, "sample rate 22050"),
+        (7900, 1, 79, "sample rate 7900"),
+        (384100, 1, 3841, "sample rate 384100"),
         (48000, 3, 480, "channel count 3"),
     ],
 )
@@ -237,7 +239,7 @@ def test_reverse_frames_are_not_modified() -> None:
         apm.process_stream(_frame(samples, 48000, 1))
 
 
-@pytest.mark.parametrize("rate", [8000, 16000, 32000, 48000])
+@pytest.mark.parametrize("rate", [8000, 16000, 24000, 32000, 44100, 48000, 96000])
 @pytest.mark.parametrize("channels", [1, 2])
 def test_all_features_at_every_rate_and_layout(rate: int, channels: int) -> None:
     far, mic = sig.echo_scenario(1.0, rate)
@@ -266,3 +268,82 @@ def test_format_change_and_reverse_before_capture() -> None:
     frame = _frame(noise[:320], 16000, 2)  # capture format change
     apm.process_stream(frame)
     assert frame.samples_per_channel == 160
+
+
+# --------------------------------------------------------------------------- other rates
+# The official module (WebRTC's) takes 10 ms frames at any rate, e.g. 441 samples at
+# 44.1 kHz; ours converts such frames to the next stage rate up and back.
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 32000, 44100, 48000])
+def test_echo_is_reduced_at_each_rate(rate: int) -> None:
+    erle = sig.measure_echo_erle(AudioProcessingModule, AudioFrame, sample_rate=rate)
+    assert erle >= 25.0, f"{erle:.1f} dB at {rate} Hz"
+
+
+def test_echo_is_reduced_with_the_far_end_at_another_rate() -> None:
+    from scipy import signal
+
+    # capture at 44.1 kHz, far end played at 48 kHz (and the other way round): the room
+    # echoes what is played, recorded at the capture rate
+    for capture_rate, far_rate in ((44100, 48000), (48000, 44100)):
+        far_played, _ = sig.echo_scenario(4.0, far_rate)
+        far48 = far_played
+        at_capture = signal.resample_poly(far_played.astype(np.float64), capture_rate, far_rate)
+        room = sig.room_response(capture_rate, seed=2, delay_ms=40.0)
+        noise = np.random.default_rng(3).standard_normal(at_capture.shape[0]) * sig.dbfs(-85.0)
+        mic = sig.to_int16(signal.fftconvolve(at_capture, room)[: at_capture.shape[0]] + noise)
+        apm = AudioProcessingModule(echo_cancellation=True)
+        step_c, step_f = capture_rate // 100, far_rate // 100
+        out = np.zeros_like(mic)
+        for i in range(mic.shape[0] // step_c):
+            apm.process_reverse_stream(_frame(far48[i * step_f : (i + 1) * step_f], far_rate, 1))
+            apm.set_stream_delay_ms(40)
+            frame = _frame(mic[i * step_c : (i + 1) * step_c], capture_rate, 1)
+            apm.process_stream(frame)
+            out[i * step_c : (i + 1) * step_c] = _values(frame)
+        half = out.shape[0] // 2
+        erle = sig.db(sig.power(mic[half:]) / sig.power(out[half:]))
+        assert erle >= 20.0, f"{erle:.1f} dB, capture {capture_rate} Hz, far end {far_rate} Hz"
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 32000, 44100, 48000])
+def test_noise_drops_and_tone_stays_at_each_rate(rate: int) -> None:
+    reduction, tone = sig.measure_noise_suppression(
+        AudioProcessingModule, AudioFrame, sample_rate=rate
+    )
+    assert reduction >= 8.0, f"{reduction:.1f} dB at {rate} Hz"
+    assert abs(tone) <= 1.0
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 32000, 44100, 48000])
+def test_gain_moves_at_each_rate(rate: int) -> None:
+    quiet, _loud, spread = sig.measure_gain_control(
+        AudioProcessingModule, AudioFrame, sample_rate=rate
+    )
+    # the talkers come in at -42 and -12 dBFS
+    assert quiet >= -32.0, f"the quiet talker is lifted to {quiet:.1f} dBFS at {rate} Hz"
+    assert spread <= 6.0, f"{spread:.1f} dB at {rate} Hz"
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 32000, 44100, 48000])
+def test_high_pass_at_each_rate(rate: int) -> None:
+    hum, khz = sig.measure_high_pass(AudioProcessingModule, AudioFrame, sample_rate=rate)
+    assert hum >= 20.0 and abs(khz) <= 0.5, f"{hum:.1f} / {khz:.2f} dB at {rate} Hz"
+
+
+def test_441_sample_frames_keep_their_shape_and_stay_in_place() -> None:
+    apm = AudioProcessingModule(high_pass_filter=True)
+    t = np.arange(441 * 50) / 44100
+    x = sig.to_int16(8000.0 * np.sin(2 * np.pi * 700.0 * t))
+    out = []
+    for i in range(50):
+        frame = _frame(x[i * 441 : (i + 1) * 441], 44100, 1)
+        apm.process_stream(frame)
+        assert frame.samples_per_channel == 441
+        assert frame.sample_rate == 44100
+        out.append(_values(frame))
+    y = np.concatenate(out).astype(np.float64)
+    # a speech-band tone goes through the converters and the filter unchanged
+    level = sig.tone_amplitude(y[-44100 // 4 :], 700.0, 44100)
+    assert level == pytest.approx(8000.0, rel=0.02)

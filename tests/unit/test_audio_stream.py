@@ -303,12 +303,12 @@ async def test_frame_processor_applied_when_enabled(caplog: pytest.LogCaptureFix
     values = [int(np.frombuffer(f.data, dtype=np.int16)[0]) for f in await collect(stream)]
     assert values == [20, 10, 10]
     await stream.aclose()
-    assert processor.closed == 0  # 1.0.x leaves the processor open
+    assert processor.closed == 1  # 1.2.x closes it by default (1.0.x left it open)
 
-    closing = AudioStream(
-        FrameFanout(), noise_cancellation=processor, auto_close_noise_cancellation=True
+    keeping = AudioStream(
+        FrameFanout(), noise_cancellation=processor, auto_close_noise_cancellation=False
     )
-    await closing.aclose()
+    await keeping.aclose()
     assert processor.closed == 1
 
 
@@ -321,7 +321,8 @@ async def test_noise_cancellation_options_use_own_suppressor(
         stream = AudioStream(
             fanout, sample_rate=24000, num_channels=1, frame_size_ms=20, noise_cancellation=options
         )
-    assert "'krisp' is not available" in caplog.text
+    assert "module 'krisp' is a native plugin" in caplog.text
+    assert "own noise suppression" in caplog.text
     rng = np.random.default_rng(1)
     noise = (rng.standard_normal(48000 * 2) * 1000).astype(np.int16)  # 2 s of white noise
     for i in range(0, noise.size, 960):
@@ -588,3 +589,162 @@ def test_from_participant_checks_the_track_source() -> None:
     for bad in ("microphone", True, 1.0):
         with pytest.raises(ValueError, match="track_source must be a TrackSource value"):
             AudioStream.from_participant(participant=follows, track_source=bad)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------ noise-cancellation plugins
+
+
+def _noise(seconds: float) -> list[av.AudioFrame]:
+    rng = np.random.default_rng(7)
+    noise = (rng.standard_normal(int(48000 * seconds)) * 1000).astype(np.int16)
+    frames = []
+    for i in range(0, noise.size, 960):
+        frame = av.AudioFrame.from_ndarray(noise[i : i + 960].reshape(1, -1), layout="mono")
+        frame.sample_rate = 48000
+        frames.append(frame)
+    return frames
+
+
+async def test_plugin_options_of_the_official_class_are_accepted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # LiveKit's noise-cancellation package returns the official SDK's
+    # NoiseCancellationOptions from NC()/BVC(): a different class with the same fields
+    official = pytest.importorskip("livekit.rtc")
+    options = official.NoiseCancellationOptions(
+        "140230", {"modelPath": "/site-packages/nc/resources/hs.c6.f.m.75df8f.kef"}
+    )
+    fanout = FrameFanout()
+    with caplog.at_level(logging.WARNING, logger="livekit_py"):
+        stream = AudioStream(fanout, noise_cancellation=options)
+    assert "module '140230', model hs.c6.f.m.75df8f.kef is a native plugin" in caplog.text
+    for frame in _noise(2.0):
+        fanout.publish(frame)
+    fanout.end()
+    out = pcm(await collect(stream, timeout=15)).astype(np.float64)
+    # not passed through unprocessed: our suppressor attenuates the stationary noise
+    assert float(np.sqrt(np.mean(out[-12000:] ** 2))) < 1000 * 0.6
+    await stream.aclose()
+
+
+async def test_any_object_with_module_id_and_options_is_accepted() -> None:
+    options = SimpleNamespace(module_id="nc-module", options={})
+    fanout = FrameFanout()
+    stream = AudioStream.from_track(track=FakeTrack(fanout), noise_cancellation=options)
+    fanout.publish(mono_frame(100))
+    fanout.end()
+    assert len(await collect(stream)) == 1
+    await stream.aclose()
+
+
+async def test_processors_built_on_the_official_frame_processor() -> None:
+    official = pytest.importorskip("livekit.rtc")
+
+    class OfficialDoubler(official.FrameProcessor):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.closed = 0
+
+        @property
+        def enabled(self) -> bool:
+            return True
+
+        @enabled.setter
+        def enabled(self, value: bool) -> None:
+            pass
+
+        def _process(self, frame: Any) -> Any:
+            data = np.frombuffer(frame.data, dtype=np.int16) * 2
+            return AudioFrame(data.tobytes(), frame.sample_rate, frame.num_channels, len(data))
+
+        def _close(self) -> None:
+            self.closed += 1
+
+    processor = OfficialDoubler()
+    fanout = FrameFanout()
+    stream = AudioStream(fanout, noise_cancellation=processor)
+    fanout.publish(mono_frame(10))
+    fanout.end()
+    values = [int(np.frombuffer(f.data, dtype=np.int16)[0]) for f in await collect(stream)]
+    assert values == [20]
+    await stream.aclose()
+    assert processor.closed == 1
+
+
+async def test_auto_close_defaults_of_from_track_and_from_participant() -> None:
+    from livekit.protocol import models as proto_models
+    from livekit.protocol import rtc as proto_rtc
+
+    from livekit_py import Room
+    from livekit_py.signal.client import SignalClient
+
+    processor = Doubler()
+    # from_track leaves the processor open unless told (official default False)
+    stream = AudioStream.from_track(track=FakeTrack(FrameFanout()), noise_cancellation=processor)
+    await stream.aclose()
+    assert processor.closed == 0
+    stream = AudioStream.from_track(
+        track=FakeTrack(FrameFanout()),
+        noise_cancellation=processor,
+        auto_close_noise_cancellation=True,
+    )
+    await stream.aclose()
+    assert processor.closed == 1
+
+    room = Room()
+    room._signal = SignalClient()
+    room._on_join(
+        proto_rtc.JoinResponse(
+            room=proto_models.Room(sid="RM_1", name="r"),
+            participant=proto_models.ParticipantInfo(identity="me", sid="PA_me"),
+            other_participants=[proto_models.ParticipantInfo(identity="alice", sid="PA_a")],
+        )
+    )
+    alice = room.remote_participants["alice"]
+    # from_participant closes it unless told (official default True)
+    stream = AudioStream.from_participant(
+        participant=alice, track_source=TrackSource.SOURCE_MICROPHONE, noise_cancellation=processor
+    )
+    await stream.aclose()
+    assert processor.closed == 2
+    stream = AudioStream.from_participant(
+        participant=alice,
+        track_source=TrackSource.SOURCE_MICROPHONE,
+        noise_cancellation=processor,
+        auto_close_noise_cancellation=False,
+    )
+    await stream.aclose()
+    assert processor.closed == 2
+
+
+def test_objects_that_are_neither_are_refused() -> None:
+    with pytest.raises(ValueError, match="module_id and options"):
+        AudioStream(FrameFanout(), noise_cancellation=SimpleNamespace(module_id=3, options={}))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="noise_cancellation"):
+        AudioStream(FrameFanout(), noise_cancellation=object())  # type: ignore[arg-type]
+
+
+def test_audio_filter_records_the_plugin_and_checks_its_files(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from livekit_py import rtc
+    from livekit_py.rtc.audio_filter import AudioFilter, registered_filter
+
+    library = tmp_path / "libfilter.so"
+    library.write_bytes(b"\x7fELF")
+    with caplog.at_level(logging.INFO, logger="livekit_py"):
+        AudioFilter("mod-1", str(library))
+    assert "does not load native filter plugins" in caplog.text
+    recorded = registered_filter("mod-1")
+    assert recorded is not None and recorded.path == str(library)
+    assert rtc.AudioFilter is AudioFilter
+    with pytest.raises(RuntimeError, match="is not a file"):
+        AudioFilter("mod-2", str(tmp_path / "missing.so"))
+    with pytest.raises(RuntimeError, match=r"dep\.so"):
+        AudioFilter("mod-3", str(library), [str(tmp_path / "dep.so")])
+    with pytest.raises(ValueError, match="module_id"):
+        AudioFilter("", str(library))
+    # a stream asking for the recorded module names its library in the warning
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="livekit_py"):
+        AudioStream(FrameFanout(), noise_cancellation=NoiseCancellationOptions("mod-1", {}))
+    assert "'mod-1' from libfilter.so" in caplog.text

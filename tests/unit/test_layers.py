@@ -28,6 +28,8 @@ _MEDIA_PUBLIC = {
     "rtc.apm",
     "rtc.synchronizer",
     "rtc.media_devices",
+    "rtc.audio_filter",
+    "rtc.platform_audio",
 }
 _ROOM_PUBLIC = {
     "rtc.room",

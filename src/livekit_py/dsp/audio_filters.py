@@ -20,6 +20,7 @@ __all__ = [
     "FirDecimator",
     "FirInterpolator",
     "HighPassFilter",
+    "PolyphaseResampler",
     "RationalResampler",
     "lowpass_taps",
 ]
@@ -124,3 +125,58 @@ class RationalResampler:
         if self._down is not None:
             block = self._down.process(block)
         return block
+
+
+class PolyphaseResampler:
+    """Stateful rational rate conversion (``to_rate / from_rate = up / down``) computing
+    only the output samples: each one is a dot product of one polyphase branch of the
+    low-pass with the input history, so the cost does not grow with ``up`` or ``down``
+    (44.1 kHz to 48 kHz is ``up = 160``, ``down = 147``).
+
+    Output sample ``n`` sits at input time ``n * down / up``; it is produced by the call
+    that brings the input sample at or after that time.  Over a stream whose length is a
+    multiple of ``from_rate / gcd(from_rate, to_rate)`` the output holds exactly
+    ``len * up / down`` samples, so 10 ms in gives 10 ms out whenever both rates are
+    multiples of 100 Hz.  The low-pass is the linear-phase FIR of :func:`lowpass_taps`
+    for ``max(up, down)`` (cutoff 0.92 of the lower rate's Nyquist frequency); it delays
+    the signal by ``(len(taps) - 1) / 2`` samples at ``from_rate * up``.
+    """
+
+    def __init__(self, from_rate: int, to_rate: int, num_channels: int) -> None:
+        if from_rate <= 0 or to_rate <= 0:
+            raise ValueError(f"rates must be positive, got {from_rate} and {to_rate}")
+        common = math.gcd(from_rate, to_rate)
+        self.up = to_rate // common
+        self.down = from_rate // common
+        taps = lowpass_taps(max(self.up, self.down)) * self.up
+        self.delay = (taps.shape[0] - 1) / 2 / self.up  # in input samples
+        per_phase = -(-taps.shape[0] // self.up)
+        padded = np.zeros(per_phase * self.up)
+        padded[: taps.shape[0]] = taps
+        # branch p holds taps[p + k * up] for k = 0..per_phase-1, reversed so that it
+        # lines up with a window of the input in time order (oldest sample first)
+        self._branches: Block = padded.reshape(per_phase, self.up).T[:, ::-1].copy()
+        self._history: Block = np.zeros((per_phase - 1, num_channels))
+        self._consumed = 0  # input samples taken so far
+        self._produced = 0  # output samples given so far
+
+    def process(self, block: Block) -> Block:
+        """Convert the next ``(samples, channels)`` block; returns what is ready."""
+        per_phase = self._branches.shape[1]
+        start = self._consumed - (per_phase - 1)  # input index of buf[0]
+        buf = np.concatenate([self._history, block], axis=0)
+        self._consumed += block.shape[0]
+        self._history = buf[buf.shape[0] - (per_phase - 1) :]
+        # outputs n whose newest input sample n*down//up has arrived
+        total = (self._consumed * self.up - 1) // self.down + 1 if self._consumed else 0
+        n = np.arange(self._produced, total)
+        self._produced = total
+        if n.size == 0:
+            return np.zeros((0, block.shape[1]))
+        position = n * self.down
+        newest = position // self.up
+        phase = position % self.up
+        windows = sliding_window_view(buf, per_phase, axis=0)  # (j, channels, per_phase)
+        picked = windows[newest - (per_phase - 1) - start]
+        out = np.einsum("ncl,nl->nc", picked, self._branches[phase])
+        return np.asarray(out, dtype=np.float64)

@@ -9,6 +9,7 @@ from ..types import *  # noqa: F403
 from ..types import __all__ as _types_all
 from ..version import __version__
 from .apm import AudioProcessingModule
+from .audio_filter import AudioFilter
 from .audio_frame import AudioFrame
 from .audio_mixer import AudioMixer
 from .audio_resampler import AudioResampler, AudioResamplerQuality
@@ -27,7 +28,17 @@ from .e2ee import E2EEManager, E2EEOptions, FrameCryptor, KeyProvider, KeyProvid
 from .event_emitter import EventEmitter
 from .frame_processor import FrameProcessor
 from .media_devices import MediaDevices
+
+# the official IntEnum (with QUALITY_UNKNOWN) replaces the protobuf enum of ..types
+from .participant import ConnectionQuality as ConnectionQuality  # type: ignore[assignment]
 from .participant import LocalParticipant, Participant, RemoteParticipant
+from .platform_audio import (
+    AudioDeviceInfo,
+    PlatformAudio,
+    PlatformAudioError,
+    PlatformAudioOptions,
+    PlatformAudioSource,
+)
 from .room import (
     DataPacket,
     EventTypes,
@@ -60,6 +71,8 @@ from .video_stream import VideoFrameEvent, VideoStream
 __all__ = [
     *_types_all,
     "AVSynchronizer",
+    "AudioDeviceInfo",
+    "AudioFilter",
     "AudioFrame",
     "AudioFrameEvent",
     "AudioMixer",
@@ -90,6 +103,10 @@ __all__ = [
     "MediaDevices",
     "NoiseCancellationOptions",
     "Participant",
+    "PlatformAudio",
+    "PlatformAudioError",
+    "PlatformAudioOptions",
+    "PlatformAudioSource",
     "RemoteAudioTrack",
     "RemoteParticipant",
     "RemoteTrack",

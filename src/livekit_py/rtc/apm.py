@@ -11,6 +11,11 @@ The capture ("near end", microphone) path runs, per 10 ms frame and in this orde
 Each stage keeps its state from frame to frame.  The reverse ("far end", loudspeaker) stream
 is only analysed: its frames are not modified.  See ``docs/audio-processing.md`` for the
 algorithms and measured quality.
+
+The stages work at 8, 16, 32 or 48 kHz.  As WebRTC's module (and so the official SDK), the
+module also takes 10 ms frames at other rates that are multiples of 100 Hz (44.1, 24, 96
+kHz...): the capture frames are converted to the next stage rate up (48 kHz at most),
+processed and converted back, which adds the converters' delay (about 0.7 ms for 44.1 kHz).
 """
 
 from __future__ import annotations
@@ -19,30 +24,41 @@ import numpy as np
 import numpy.typing as npt
 
 from ..dsp.aec import EchoCanceller
-from ..dsp.audio_filters import Block, HighPassFilter, RationalResampler
+from ..dsp.audio_filters import Block, HighPassFilter, PolyphaseResampler, RationalResampler
 from ..dsp.gain_control import GainController
 from ..dsp.noise_suppression import NoiseSuppressor
 from ..log import get_logger
 from .audio_frame import AudioFrame
 
-__all__ = ["AudioProcessingModule"]
+__all__ = ["AudioProcessingModule", "supports_sample_rate"]
 
 logger = get_logger("media.apm")
 
-_SUPPORTED_RATES = (8000, 16000, 32000, 48000)
+# the rates the stages work at; other rates are converted to the next one up (48 kHz at most)
+_STAGE_RATES = (8000, 16000, 32000, 48000)
+# frames at any multiple of 100 Hz in this range are taken (WebRTC's native rate range)
+_MIN_RATE = 8000
+_MAX_RATE = 384000
 _MAX_DELAY_MS = 500
 # far-end frames kept while no capture frame has fixed the processing format yet
 _MAX_PENDING_FAR = 50
+
+
+def supports_sample_rate(sample_rate: int) -> bool:
+    """Whether :class:`AudioProcessingModule` takes frames at ``sample_rate`` (Hz): a
+    multiple of 100 Hz from 8 to 384 kHz."""
+    return _MIN_RATE <= sample_rate <= _MAX_RATE and sample_rate % 100 == 0
 
 
 def _check_frame(frame: AudioFrame, what: str) -> int:
     """Validate a 10 ms frame; return its number of int16 values."""
     rate = frame.sample_rate
     channels = frame.num_channels
-    if rate not in _SUPPORTED_RATES:
+    if not supports_sample_rate(rate):
         raise RuntimeError(
-            f"AudioProcessingModule.{what}: unsupported sample rate {rate} Hz "
-            "(expected 8000, 16000, 32000 or 48000 Hz)"
+            f"AudioProcessingModule.{what}: unsupported sample rate {rate} Hz (expected a "
+            f"multiple of 100 Hz from {_MIN_RATE} to {_MAX_RATE} Hz, so that 10 ms is a "
+            "whole number of samples, e.g. 8000, 16000, 32000, 44100 or 48000 Hz)"
         )
     if channels not in (1, 2):
         raise RuntimeError(
@@ -63,13 +79,31 @@ def _check_frame(frame: AudioFrame, what: str) -> int:
     return count
 
 
+def _stage_rate(rate: int) -> int:
+    """The rate the stages run at for frames at ``rate``."""
+    for stage_rate in _STAGE_RATES:
+        if rate <= stage_rate:
+            return stage_rate
+    return _STAGE_RATES[-1]
+
+
+def _far_resampler(from_rate: int, to_rate: int) -> RationalResampler | PolyphaseResampler:
+    if from_rate in _STAGE_RATES and to_rate in _STAGE_RATES:
+        return RationalResampler(from_rate, to_rate, 1)
+    return PolyphaseResampler(from_rate, to_rate, 1)
+
+
 def _samples(frame: AudioFrame, count: int) -> npt.NDArray[np.int16]:
     """The frame's first ``count`` int16 values as a writable array over its buffer."""
     return np.frombuffer(frame.data, dtype=np.int16, count=count)
 
 
 class _CaptureChain:
-    """The enabled capture stages for one (sample rate, channel count) format."""
+    """The enabled capture stages for one (sample rate, channel count) format.
+
+    ``sample_rate`` is the frames' rate; the stages run at ``stage_rate``, with a
+    converter on each side when the two differ.
+    """
 
     def __init__(
         self,
@@ -83,12 +117,24 @@ class _CaptureChain:
     ) -> None:
         self.sample_rate = sample_rate
         self.num_channels = num_channels
-        self.high_pass = HighPassFilter(sample_rate, num_channels) if high_pass else None
-        self.echo = EchoCanceller(sample_rate, num_channels) if echo else None
-        self.noise = NoiseSuppressor(sample_rate, num_channels) if noise else None
-        self.gain = GainController(sample_rate) if gain else None
+        stage_rate = _stage_rate(sample_rate)
+        self.stage_rate = stage_rate
+        self._into: PolyphaseResampler | None = None
+        self._out_of: PolyphaseResampler | None = None
+        if stage_rate != sample_rate:
+            self._into = PolyphaseResampler(sample_rate, stage_rate, num_channels)
+            self._out_of = PolyphaseResampler(stage_rate, sample_rate, num_channels)
+        self.high_pass = HighPassFilter(stage_rate, num_channels) if high_pass else None
+        self.echo = EchoCanceller(stage_rate, num_channels) if echo else None
+        self.noise = NoiseSuppressor(stage_rate, num_channels) if noise else None
+        self.gain = GainController(stage_rate) if gain else None
 
     def process(self, block: Block) -> Block:
+        if self._into is None or self._out_of is None:
+            return self._stages(block)
+        return self._out_of.process(self._stages(self._into.process(block)))
+
+    def _stages(self, block: Block) -> Block:
         if self.high_pass is not None:
             block = self.high_pass.process(block)
         if self.echo is not None:
@@ -104,9 +150,12 @@ class AudioProcessingModule:
     """Audio processing for 10 ms frames: echo cancellation, noise suppression,
     high-pass filtering and automatic gain control, each enabled on its own.
 
-    Frames are processed in place.  They must last exactly 10 ms at 8, 16, 32 or 48 kHz,
-    mono or stereo; anything else raises ``RuntimeError``.  The processing delays the
-    capture signal slightly (about 14 ms at 48 kHz with everything enabled).
+    Frames are processed in place.  They must last exactly 10 ms, mono or stereo, at a
+    multiple of 100 Hz from 8 to 384 kHz (8, 16, 32 and 48 kHz are processed as they are;
+    others, such as 44.1 kHz with 441-sample frames, are converted to the next of those
+    rates up, at most 48 kHz, and back); anything else raises ``RuntimeError``.  The
+    processing delays the capture signal slightly (about 14 ms at 48 kHz with everything
+    enabled).
     """
 
     def __init__(
@@ -133,7 +182,7 @@ class AudioProcessingModule:
         self._delay_ms = 0
         self._chain: _CaptureChain | None = None
         self._pending_far: list[tuple[int, Block]] = []
-        self._far_resampler: RationalResampler | None = None
+        self._far_resampler: RationalResampler | PolyphaseResampler | None = None
         self._far_rates: tuple[int, int] = (0, 0)
 
     @property
@@ -152,8 +201,8 @@ class AudioProcessingModule:
             data: The frame; its samples are replaced by the processed ones.
 
         Raises:
-            RuntimeError: If the frame is not 10 ms of 8, 16, 32 or 48 kHz mono or stereo
-                audio.
+            RuntimeError: If the frame is not 10 ms of mono or stereo audio at a multiple
+                of 100 Hz from 8 to 384 kHz.
         """
         count = _check_frame(data, "process_stream")
         if not self._enabled:
@@ -180,8 +229,8 @@ class AudioProcessingModule:
             data: The frame sent to the loudspeaker.
 
         Raises:
-            RuntimeError: If the frame is not 10 ms of 8, 16, 32 or 48 kHz mono or stereo
-                audio.
+            RuntimeError: If the frame is not 10 ms of mono or stereo audio at a multiple
+                of 100 Hz from 8 to 384 kHz.
         """
         count = _check_frame(data, "process_reverse_stream")
         if not self._echo_enabled:
@@ -249,7 +298,7 @@ class AudioProcessingModule:
         if sample_rate != echo.sample_rate:
             rates = (sample_rate, echo.sample_rate)
             if self._far_resampler is None or self._far_rates != rates:
-                self._far_resampler = RationalResampler(sample_rate, echo.sample_rate, 1)
+                self._far_resampler = _far_resampler(sample_rate, echo.sample_rate)
                 self._far_rates = rates
             mono = self._far_resampler.process(mono[:, None])[:, 0]
         echo.process_far(mono)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import av
 import numpy as np
@@ -17,6 +18,7 @@ from ..log import get_logger
 from ..media.frame_source import AVFrame, FrameFanout, fanout_of
 from ..session.ports import FollowsTracks
 from ..types import TrackKind
+from .audio_filter import registered_filter
 from .audio_frame import AudioFrame
 from .audio_resampler import AudioResampler, AudioResamplerQuality
 from .frame_processor import FrameProcessor
@@ -26,7 +28,14 @@ if TYPE_CHECKING:
     from .participant import Participant
     from .track import Track
 
-__all__ = ["AudioFrameEvent", "AudioStream", "NoiseCancellationOptions"]
+__all__ = [
+    "AudioFrameEvent",
+    "AudioProcessorLike",
+    "AudioStream",
+    "NoiseCancellationLike",
+    "NoiseCancellation",
+    "NoiseCancellationOptions",
+]
 
 logger = get_logger("media.audio_stream")
 
@@ -37,6 +46,82 @@ class NoiseCancellationOptions:
 
     module_id: str
     options: dict[str, Any]
+
+
+@runtime_checkable
+class NoiseCancellationLike(Protocol):
+    """What a noise-cancellation plugin hands out to name its filter: a module id and
+    options, as :class:`NoiseCancellationOptions` (the official SDK's class, which
+    LiveKit's noise-cancellation package returns from ``NC()``/``BVC()``, matches too)."""
+
+    @property
+    def module_id(self) -> str: ...
+
+    @property
+    def options(self) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class AudioProcessorLike(Protocol):
+    """A frame processor by its methods: a :class:`FrameProcessor`, or a processor built
+    on the official SDK's ``FrameProcessor`` class."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    def _process(self, frame: AudioFrame) -> AudioFrame: ...
+
+    def _close(self) -> None: ...
+
+
+#: what ``noise_cancellation=`` takes
+NoiseCancellation = (
+    NoiseCancellationOptions
+    | FrameProcessor[AudioFrame]
+    | NoiseCancellationLike
+    | AudioProcessorLike
+)
+
+
+def _warn_substitute(options: NoiseCancellationLike) -> None:
+    """Say, once per stream, that the filter module is replaced by our suppressor."""
+    module_id = str(options.module_id)
+    registered = registered_filter(module_id)
+    where = f" from {os.path.basename(registered.path)}" if registered is not None else ""
+    model = ""
+    model_path = options.options.get("modelPath") if isinstance(options.options, Mapping) else None
+    if isinstance(model_path, str) and model_path:
+        model = f", model {os.path.basename(model_path)}"
+    logger.warning(
+        "noise cancellation module %r%s%s is a native plugin, which livekit_py (pure Python) "
+        "cannot run: livekit_py's own noise suppression (stationary noise; it does not "
+        "remove background voices) is applied to this stream instead",
+        module_id,
+        where,
+        model,
+    )
+
+
+def _noise_cancellation(
+    value: object,
+) -> tuple[AudioProcessorLike | None, NoiseCancellationLike | None]:
+    """Sort ``noise_cancellation=`` into (frame processor, filter options)."""
+    if value is None:
+        return None, None
+    if isinstance(value, FrameProcessor):
+        return value, None
+    if isinstance(value, NoiseCancellationOptions):
+        return None, value
+    if isinstance(value, AudioProcessorLike):
+        return value, None
+    if isinstance(value, NoiseCancellationLike) and isinstance(value.module_id, str):
+        return None, value
+    raise ValueError(
+        "noise_cancellation must be NoiseCancellationOptions (or an object with module_id "
+        "and options, as noise-cancellation plugins hand out), a FrameProcessor (or an "
+        "object with enabled, _process and _close) or None, got "
+        f"{type(value).__name__}"
+    )
 
 
 @dataclass
@@ -261,7 +346,8 @@ class AudioStream:
         sample_rate: int = 48000,
         num_channels: int = 1,
         frame_size_ms: int | None = None,
-        noise_cancellation: NoiseCancellationOptions | FrameProcessor[AudioFrame] | None = None,
+        noise_cancellation: NoiseCancellation | None = None,
+        auto_close_noise_cancellation: bool = True,
         **kwargs: Any,
     ) -> None:
         """Start receiving audio from a track.
@@ -277,12 +363,16 @@ class AudioStream:
             frame_size_ms: Duration of each yielded frame in milliseconds; 10 ms when
                 ``None``.
             noise_cancellation: A :class:`FrameProcessor` applied to every yielded frame
-                (while it is enabled), or :class:`NoiseCancellationOptions`, served by
-                livekit_py's own noise suppression since external modules are not
-                available.
-            **kwargs: ``participant`` and ``track_source`` (see :meth:`from_participant`);
-                ``auto_close_noise_cancellation`` (close a ``FrameProcessor`` on
-                :meth:`aclose`, default ``False``).
+                (while it is enabled), or the options naming a noise-cancellation filter
+                module: :class:`NoiseCancellationOptions`, or what a noise-cancellation
+                plugin hands out (the official ``NoiseCancellationOptions``; any object
+                with ``module_id`` and ``options``).  Filter modules are native plugins
+                that livekit_py cannot run: such a stream gets livekit_py's own noise
+                suppression instead, and a warning names the module.  Processors built
+                on the official ``FrameProcessor`` class are taken too.
+            auto_close_noise_cancellation: Close the frame processor (``_close``) when the
+                stream closes; False lets it serve another stream afterwards.
+            **kwargs: ``participant`` and ``track_source`` (see :meth:`from_participant`).
 
         Raises:
             ValueError: If an argument is out of range or of the wrong kind.
@@ -299,7 +389,7 @@ class AudioStream:
                 f"frame_size_ms={frame_size_ms} at {sample_rate} Hz is shorter than one sample"
             )
 
-        auto_close = bool(kwargs.pop("auto_close_noise_cancellation", False))
+        auto_close = bool(auto_close_noise_cancellation)
         participant = kwargs.pop("participant", None)
         track_source = kwargs.pop("track_source", None)
         if kwargs:
@@ -311,27 +401,13 @@ class AudioStream:
         if track is None:
             raise ValueError("track is required (or participant and track_source)")
 
-        processor: FrameProcessor[AudioFrame] | None = None
-        denoise = False
-        if isinstance(noise_cancellation, NoiseCancellationOptions):
-            denoise = True
-        elif isinstance(noise_cancellation, FrameProcessor):
-            processor = noise_cancellation
-        elif noise_cancellation is not None:
-            raise ValueError(
-                "noise_cancellation must be NoiseCancellationOptions, a FrameProcessor or "
-                f"None, got {type(noise_cancellation).__name__}"
-            )
+        processor, filter_options = _noise_cancellation(noise_cancellation)
+        denoise = filter_options is not None
 
         fanout = _fanout_of(track)
         self._converter = _Converter(sample_rate, num_channels, frame_samples, denoise=denoise)
-        if denoise:
-            assert isinstance(noise_cancellation, NoiseCancellationOptions)
-            logger.info(
-                "noise cancellation module %r is not available; livekit_py's own noise "
-                "suppression is used instead",
-                noise_cancellation.module_id,
-            )
+        if filter_options is not None:
+            _warn_substitute(filter_options)
 
         self._track: Any = None if isinstance(track, FrameFanout) else track
         self._loop = loop
@@ -360,7 +436,8 @@ class AudioStream:
         sample_rate: int = 48000,
         num_channels: int = 1,
         frame_size_ms: int | None = None,
-        noise_cancellation: NoiseCancellationOptions | FrameProcessor[AudioFrame] | None = None,
+        noise_cancellation: NoiseCancellation | None = None,
+        auto_close_noise_cancellation: bool = True,
     ) -> AudioStream:
         """A stream of the participant's track of the given source, whichever it is.
 
@@ -377,6 +454,8 @@ class AudioStream:
             num_channels: See :class:`AudioStream`.
             frame_size_ms: See :class:`AudioStream`.
             noise_cancellation: See :class:`AudioStream`.
+            auto_close_noise_cancellation: See :class:`AudioStream` (True by default here,
+                as in the official SDK).
 
         Raises:
             ValueError: If ``participant`` is not a participant.
@@ -389,6 +468,7 @@ class AudioStream:
             num_channels=num_channels,
             frame_size_ms=frame_size_ms,
             noise_cancellation=noise_cancellation,
+            auto_close_noise_cancellation=auto_close_noise_cancellation,
             participant=participant,
             track_source=track_source,
         )
@@ -403,9 +483,12 @@ class AudioStream:
         sample_rate: int = 48000,
         num_channels: int = 1,
         frame_size_ms: int | None = None,
-        noise_cancellation: NoiseCancellationOptions | FrameProcessor[AudioFrame] | None = None,
+        noise_cancellation: NoiseCancellation | None = None,
+        auto_close_noise_cancellation: bool = False,
     ) -> AudioStream:
-        """A stream of ``track``'s audio; the arguments are those of :class:`AudioStream`."""
+        """A stream of ``track``'s audio; the arguments are those of :class:`AudioStream`,
+        except that ``auto_close_noise_cancellation`` is False by default here (as in the
+        official SDK: the processor may serve the next stream of the track)."""
         return cls(
             track,
             loop=loop,
@@ -414,6 +497,7 @@ class AudioStream:
             num_channels=num_channels,
             frame_size_ms=frame_size_ms,
             noise_cancellation=noise_cancellation,
+            auto_close_noise_cancellation=auto_close_noise_cancellation,
         )
 
     # ------------------------------------------------------------------ sink side

@@ -34,9 +34,12 @@ class EventEmitter(Generic[T_contra]):
     """Registers callbacks per event name and calls them in registration order.
 
     Callbacks receive as many of the emitted arguments as they accept, so a
-    handler may ignore trailing arguments it does not need. An exception raised
-    by a callback is logged and does not stop the others. Subclasses may set
-    ``_valid_events`` to reject misspelt event names with a ValueError.
+    handler may ignore trailing arguments it does not need. As in the official SDK, a
+    ``TypeError`` raised by a callback (typically one that needs more arguments than
+    were emitted) propagates out of :meth:`emit`, so the mistake fails loudly, and the
+    callbacks after it are not called; any other exception is logged and does not stop
+    the others. Subclasses may set ``_valid_events`` to reject misspelt event names with
+    a ValueError.
     """
 
     _valid_events: frozenset[str] | None = None
@@ -53,12 +56,22 @@ class EventEmitter(Generic[T_contra]):
             )
 
     def emit(self, event: T_contra, *args: Any) -> None:
-        """Call every callback registered for ``event`` with ``args``."""
+        """Call every callback registered for ``event`` with ``args``.
+
+        Each callback gets the first ``n`` of ``args``, ``n`` being the number of
+        positional parameters it takes (all of them if it takes ``*args``).
+
+        Raises:
+            TypeError: If a callback raises it, e.g. because it needs more positional
+                arguments than were emitted; the callbacks after it are not called.
+        """
         for callback in list(self._events.get(event, ())):
             arity = _positional_arity(callback)
             call_args = args if arity is None else args[:arity]
             try:
                 callback(*call_args)
+            except TypeError:
+                raise
             except Exception:
                 logger.exception("callback for event %r raised", event)
 

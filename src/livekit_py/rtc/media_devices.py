@@ -34,10 +34,10 @@ from ..media.devices.backend import (
     set_audio_backend,
     time_delta,
 )
-from ..media.devices.capture import APM_RATES, CaptureProcessor
+from ..media.devices.capture import CaptureProcessor
 from ..media.devices.playback import JitterBuffer, mix
 from ..media.devices.threads import run_in_thread
-from .apm import AudioProcessingModule
+from .apm import AudioProcessingModule, supports_sample_rate
 from .audio_frame import AudioFrame
 from .audio_source import AudioSource
 from .audio_stream import AudioStream
@@ -562,7 +562,8 @@ class MediaDevices:
 
         Raises:
             ValueError: If an argument is out of range, e.g. a processing feature with a
-                sample rate other than 8, 16, 32 or 48 kHz, or more than 2 channels.
+                sample rate the APM does not take (see ``AudioProcessingModule``), or more
+                than 2 channels.
             RuntimeError: If there is no event loop to run on.
         """
         check_int("queue_capacity", queue_capacity, minimum=1)
@@ -573,11 +574,11 @@ class MediaDevices:
             raise ValueError(f"audio capture takes 1 or 2 channels, not {self._channels}")
         apm: AudioProcessingModule | None = None
         if enable_aec or noise_suppression or high_pass_filter or auto_gain_control:
-            if self._in_rate not in APM_RATES:
+            if not supports_sample_rate(self._in_rate):
                 raise ValueError(
-                    f"audio processing works at 8000, 16000, 32000 or 48000 Hz, not "
-                    f"{self._in_rate} Hz: choose one of those as input_sample_rate or turn "
-                    "every processing feature off"
+                    f"audio processing takes rates that are multiples of 100 Hz from 8000 to "
+                    f"384000 Hz (e.g. 16000, 44100 or 48000), not {self._in_rate} Hz: choose "
+                    "another input_sample_rate or turn every processing feature off"
                 )
             apm = AudioProcessingModule(
                 echo_cancellation=enable_aec,

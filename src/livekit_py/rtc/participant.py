@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import enum
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
@@ -15,10 +17,12 @@ from ..session.ports import DataPort, LocalParticipantPort, RoomEvents, SignalPo
 from ..session.requests import SignalRequestError, reason_name
 from ..session.rpc import F
 from ..session.track_follower import ParticipantTrackFollower
-from ..types import ConnectionQuality as ConnectionQuality  # the official module exports it
-from ..types import DisconnectReason as DisconnectReason  # (and this)
+from ..types import ConnectionQuality as _ProtoConnectionQuality
+from ..types import DisconnectReason as DisconnectReason  # the official module exports it
 from ..types import (
     ParticipantKind,
+    ParticipantKindDetail,
+    ParticipantState,
     ParticipantTrackPermission,
     TrackPublishOptions,
     TrackSource,
@@ -46,6 +50,65 @@ UPDATE_APPLY_TIMEOUT = 5.0
 _UINT32_MAX = 2**32 - 1
 
 
+class ConnectionQuality(enum.IntEnum):
+    """A participant's connection quality, as the server reports it.
+
+    As in the official SDK an ``IntEnum``, with ``QUALITY_UNKNOWN`` (-1) until the server's
+    first report.  ``Name``/``Value``/``keys``/``values``/``items`` are kept from the
+    protobuf enum it used to be, so code written against that keeps working.
+    """
+
+    QUALITY_UNKNOWN = -1
+    QUALITY_POOR = _ProtoConnectionQuality.QUALITY_POOR
+    QUALITY_GOOD = _ProtoConnectionQuality.QUALITY_GOOD
+    QUALITY_EXCELLENT = _ProtoConnectionQuality.QUALITY_EXCELLENT
+    QUALITY_LOST = _ProtoConnectionQuality.QUALITY_LOST
+
+    @classmethod
+    def Name(cls, number: int) -> str:
+        """The member name of ``number``.
+
+        Raises:
+            ValueError: If no member has that value.
+        """
+        try:
+            return cls(number).name
+        except ValueError:
+            raise ValueError(f"ConnectionQuality has no value {number!r}") from None
+
+    @classmethod
+    def Value(cls, name: str) -> int:
+        """The value of the member called ``name``.
+
+        Raises:
+            ValueError: If no member has that name.
+        """
+        member = cls.__members__.get(name)
+        if member is None:
+            raise ValueError(f"ConnectionQuality has no member {name!r}")
+        return int(member)
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return list(cls.__members__)
+
+    @classmethod
+    def values(cls) -> list[int]:
+        return [int(member) for member in cls]
+
+    @classmethod
+    def items(cls) -> list[tuple[str, int]]:
+        return [(member.name, int(member)) for member in cls]
+
+    @classmethod
+    def _from_report(cls, value: int) -> ConnectionQuality:
+        """A reported quality; numbers this SDK does not know read as QUALITY_UNKNOWN."""
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.QUALITY_UNKNOWN
+
+
 class PublishDTMFError(Exception):
     """A DTMF tone could not be sent (e.g. the room is not connected)."""
 
@@ -64,6 +127,13 @@ _KIND_FROM_PROTO: dict[int, int] = {
 }
 _CONNECTOR_KIND = proto_models.ParticipantInfo.Kind.Value("CONNECTOR")
 _KIND_FROM_PROTO[_CONNECTOR_KIND] = ParticipantKind.PARTICIPANT_KIND_CONNECTOR
+if "BRIDGE" in proto_models.ParticipantInfo.Kind.keys():
+    _KIND_FROM_PROTO[proto_models.ParticipantInfo.Kind.Value("BRIDGE")] = (
+        ParticipantKind.PARTICIPANT_KIND_BRIDGE
+    )
+# ParticipantInfo.State and .KindDetail have the public enums' numbers
+_STATES = frozenset(ParticipantState.values())
+_KIND_DETAILS = frozenset(ParticipantKindDetail.values())
 
 
 class Participant:
@@ -115,6 +185,39 @@ class Participant:
         return _KIND_FROM_PROTO.get(self._info.kind, ParticipantKind.PARTICIPANT_KIND_STANDARD)
 
     @property
+    def kind_details(self) -> list[int]:
+        """:class:`ParticipantKindDetail` values refining :attr:`kind` (e.g. a cloud agent,
+        a forwarded participant, a WhatsApp or Twilio connector, an RTSP bridge)."""
+        return [detail for detail in self._info.kind_details if detail in _KIND_DETAILS]
+
+    @property
+    def state(self) -> int:
+        """The participant's :class:`ParticipantState` on the server: joining, joined,
+        active (media connected) or disconnected."""
+        state = int(self._info.state)
+        return state if state in _STATES else ParticipantState.PARTICIPANT_STATE_JOINING
+
+    @property
+    def joined_at(self) -> datetime.datetime | None:
+        """When the participant joined the room (UTC, millisecond precision), or None
+        when the server has not said."""
+        info = self._info
+        millis = info.joined_at_ms or info.joined_at * 1000
+        if millis == 0:
+            return None
+        return datetime.datetime.fromtimestamp(millis / 1000, tz=datetime.timezone.utc)
+
+    @property
+    def permissions(self) -> proto_models.ParticipantPermission:
+        """The participant's permissions in the room (a copy of the server's
+        ``ParticipantPermission``: ``can_subscribe``, ``can_publish``,
+        ``can_publish_data``, ``can_publish_sources``, ``hidden``,
+        ``can_update_metadata``, ``can_subscribe_metrics``, ...)."""
+        permission = proto_models.ParticipantPermission()
+        permission.CopyFrom(self._info.permission)
+        return permission
+
+    @property
     def track_publications(self) -> Mapping[str, TrackPublication]:
         """The participant's publications keyed by track sid."""
         return dict(self._track_publications)
@@ -125,9 +228,10 @@ class Participant:
         return self._record.disconnect_reason
 
     @property
-    def connection_quality(self) -> int:
-        """The last :class:`ConnectionQuality` the server reported."""
-        return self._record.connection_quality
+    def connection_quality(self) -> ConnectionQuality:
+        """The last :class:`ConnectionQuality` the server reported;
+        ``QUALITY_UNKNOWN`` before its first report."""
+        return ConnectionQuality._from_report(self._record.connection_quality)
 
     @property
     def audio_level(self) -> float:

@@ -16,6 +16,7 @@ from livekit.protocol import rtc as proto_rtc
 from ..engine.engine import EngineConfig, RtcEngine
 from ..errors import ConnectError as ConnectError  # the official module exports it
 from ..log import get_logger
+from ..media.devices import remote_audio
 from ..session import model as m
 from ..session import session as _session_module
 from ..session.e2ee import ENCRYPTED_PACKET_KINDS, E2EEController
@@ -40,7 +41,7 @@ from ..webrtc.encoders import EncoderConfig
 from .data_stream import ByteStreamHandler, TextStreamHandler
 from .e2ee import E2EEManager, E2EEOptions, make_controller
 from .event_emitter import EventEmitter
-from .participant import LocalParticipant, Participant, RemoteParticipant
+from .participant import ConnectionQuality, LocalParticipant, Participant, RemoteParticipant
 from .track import RemoteAudioTrack, RemoteTrack, RemoteVideoTrack
 from .track_publication import LocalTrackPublication, RemoteTrackPublication
 from .transcription import segments_from_proto
@@ -365,6 +366,19 @@ class Room(EventEmitter[EventTypes]):
     ) -> Callable[..., Any]:
         """Register a plain (non-async) ``callback`` for ``event``, or use as a decorator."""
         return super().on(event, callback)
+
+    def emit(self, event: EventTypes, *args: Any) -> None:
+        """Call the callbacks of ``event``; a ``TypeError`` one raises is logged.
+
+        The room emits from inside the session's handling of server messages and state
+        changes, so, like the official room's event loop, it logs what the emitter raises
+        (a callback that takes more arguments than the event has) instead of letting it
+        break that handling.
+        """
+        try:
+            super().emit(event, *args)
+        except TypeError:
+            logger.exception("error running user callback for %s", event)
 
     # -- connect / disconnect -----------------------------------------------------------
 
@@ -886,7 +900,12 @@ class Room(EventEmitter[EventTypes]):
             speakers = [p for p in map(self._view, event.identities) if p is not None]
             self.emit("active_speakers_changed", speakers)
         elif isinstance(event, m.ConnectionQualityChanged):
-            self._emit_for(event.identity, "connection_quality_changed", event.quality)
+            quality = ConnectionQuality._from_report(event.quality)
+            self._emit_for(event.identity, "connection_quality_changed", quality)
+        elif isinstance(event, m.ParticipantPermissionsChanged):
+            participant = self._view(event.identity)
+            if participant is not None:
+                self.emit("participant_permissions_changed", participant, participant.permissions)
         elif isinstance(event, m.RoomMetadataChanged):
             self.emit("room_metadata_changed", event.old, event.new)
         elif isinstance(event, m.RoomUpdated):
@@ -962,6 +981,7 @@ class Room(EventEmitter[EventTypes]):
         old = pub.track
         if old is not None:
             pub._track = None
+            remote_audio.track_unsubscribed(old)
             self._spawn(old._end())
         rtc_track, transceiver = media
         self._e2ee_decrypt(identity, pub, transceiver)
@@ -974,6 +994,8 @@ class Room(EventEmitter[EventTypes]):
         track._start()
         pub._track = track
         logger.debug("subscribed to %s of %s", track_sid, identity)
+        if isinstance(track, RemoteAudioTrack):
+            remote_audio.track_subscribed(track)  # played out while a PlatformAudio exists
         self.emit("track_subscribed", track, pub, rp)
 
     def _unsubscribe(self, identity: str, track_sid: str) -> None:
@@ -985,6 +1007,7 @@ class Room(EventEmitter[EventTypes]):
         pub._track = None
         if self._e2ee is not None:
             self._e2ee.remove(identity, track_sid)
+        remote_audio.track_unsubscribed(track)
         self._spawn(track._end())
         self.emit("track_unsubscribed", track, pub, rp)
 

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 logger = get_logger("room.track")
 
+if TYPE_CHECKING:
+    from .platform_audio import PlatformAudioSource
+
 # livekit-protocol TrackType -> public TrackKind
 KIND_FROM_PROTO: dict[int, int] = {
     proto_models.TrackType.AUDIO: TrackKind.KIND_AUDIO,
@@ -182,12 +185,20 @@ class LocalAudioTrack(LocalTrack):
         self._rtc: AudioSourceTrack = AudioSourceTrack(source)
 
     @staticmethod
-    def create_audio_track(name: str, source: AudioSource) -> LocalAudioTrack:
-        """A new audio track fed by ``source``; publish it with ``publish_track``."""
+    def create_audio_track(name: str, source: AudioSource | PlatformAudioSource) -> LocalAudioTrack:
+        """A new audio track fed by ``source`` (an :class:`AudioSource` you push frames
+        to, or a :class:`PlatformAudioSource` the microphone feeds); publish it with
+        ``publish_track``."""
         from .audio_source import AudioSource
+        from .platform_audio import PlatformAudioSource
 
+        if isinstance(source, PlatformAudioSource):
+            return LocalAudioTrack(name, source.audio_source)
         if not isinstance(source, AudioSource):
-            raise ValueError(f"source must be an AudioSource, not {type(source).__name__}")
+            raise ValueError(
+                "source must be an AudioSource or a PlatformAudioSource, "
+                f"not {type(source).__name__}"
+            )
         return LocalAudioTrack(name, source)
 
     def _apply_mute(self, muted: bool) -> None:

@@ -27,7 +27,8 @@ MediaT = TypeVar("MediaT")
 _DISCONNECTED = proto_models.ParticipantInfo.State.DISCONNECTED
 _DUPLICATE_IDENTITY = proto_models.DisconnectReason.DUPLICATE_IDENTITY
 _UNKNOWN_REASON = proto_models.DisconnectReason.UNKNOWN_REASON
-_QUALITY_GOOD = proto_models.ConnectionQuality.GOOD
+# connection quality before the server's first report (the official QUALITY_UNKNOWN)
+_QUALITY_UNKNOWN = -1
 
 
 # -- events --------------------------------------------------------------------------------
@@ -62,6 +63,13 @@ class ParticipantNameChanged:
 class ParticipantAttributesChanged:
     identity: str
     changed: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ParticipantPermissionsChanged:
+    """The participant's ``ParticipantInfo.permission`` changed (the record has the new one)."""
+
+    identity: str
 
 
 @dataclass(frozen=True)
@@ -203,6 +211,7 @@ ModelEvent = (
     | StreamStateChanged
     | ActiveSpeakersChanged
     | ConnectionQualityChanged
+    | ParticipantPermissionsChanged
     | RoomMetadataChanged
     | RoomUpdated
     | LocalTrackPublished
@@ -223,7 +232,7 @@ class ParticipantRecord:
 
     info: proto_models.ParticipantInfo
     tracks: dict[str, proto_models.TrackInfo] = field(default_factory=dict)
-    connection_quality: int = _QUALITY_GOOD
+    connection_quality: int = _QUALITY_UNKNOWN
     audio_level: float = 0.0
     disconnect_reason: int | None = None
     # track sids whose media we receive (remote) or someone subscribed to (local)
@@ -430,6 +439,8 @@ class RoomModel(Generic[MediaT]):
     ) -> list[ModelEvent[MediaT]]:
         old_metadata, old_name = record.info.metadata, record.info.name
         old_attributes = dict(record.info.attributes)
+        old_permission = proto_models.ParticipantPermission()
+        old_permission.CopyFrom(record.info.permission)
         record.info.CopyFrom(info)
         events: list[ModelEvent[MediaT]] = []
         identity = record.identity
@@ -440,6 +451,8 @@ class RoomModel(Generic[MediaT]):
         changed = changed_attributes(old_attributes, dict(info.attributes))
         if changed:
             events.append(ParticipantAttributesChanged(identity, changed))
+        if old_permission != info.permission:
+            events.append(ParticipantPermissionsChanged(identity))
         return events
 
     def _sync_tracks(
