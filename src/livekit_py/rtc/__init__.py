@@ -30,6 +30,7 @@ from .media_devices import MediaDevices
 from .participant import LocalParticipant, Participant, RemoteParticipant
 from .room import (
     DataPacket,
+    DataStreamOptions,
     EventTypes,
     Room,
     RoomOptions,
@@ -37,7 +38,7 @@ from .room import (
     RtcStats,
     SipDTMF,
 )
-from .rpc import RpcError, RpcInvocationData
+from .rpc import RpcCallInfo, RpcError, RpcInterceptor, RpcInvocationData
 from .synchronizer import AVSynchronizer
 from .track import (
     AudioTrack,
@@ -74,6 +75,7 @@ __all__ = [
     "ByteStreamWriter",
     "ConnectError",
     "DataPacket",
+    "DataStreamOptions",
     "E2EEManager",
     "E2EEOptions",
     "EventEmitter",
@@ -98,7 +100,9 @@ __all__ = [
     "Room",
     "RoomOptions",
     "RtcConfiguration",
+    "RpcCallInfo",
     "RpcError",
+    "RpcInterceptor",
     "RpcInvocationData",
     "RtcStats",
     "SipDTMF",

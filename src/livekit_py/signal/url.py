@@ -5,7 +5,10 @@ from __future__ import annotations
 import platform
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from livekit.protocol import models as proto_models
+
 from ..version import __version__
+from . import client_protocol
 
 # The signal protocol version we speak: 16 adds non-error request responses and
 # room moves to what the dual peer connection clients use; 17 (packet trailers)
@@ -53,9 +56,17 @@ def rtc_url(
         "sdk": "python",
         "version": __version__,
         "protocol": str(PROTOCOL_VERSION),
+        # what the other participants may assume we understand (RPC v2, inline and
+        # compressed data streams), as the official SDKs advertise it
+        "client_protocol": str(client_protocol.CLIENT_PROTOCOL),
         "os": platform.system().lower(),
         "os_version": platform.release(),
     }
+    if client_protocol.CLIENT_CAPABILITIES:
+        params["capabilities"] = ",".join(
+            proto_models.ClientInfo.Capability.Name(cap)
+            for cap in client_protocol.CLIENT_CAPABILITIES
+        )
     if reconnect:
         params["reconnect"] = "1"
         if participant_sid:
