@@ -272,3 +272,34 @@ async def test_reader_on_close_is_called_once() -> None:
     assert calls == ["closed", "early"]
     assert [c async for c in closed_early] == []
     await asyncio.sleep(0)
+
+
+def test_the_room_tells_the_managers_what_the_others_understand() -> None:
+    from livekit_py.rtc.room import DataStreamOptions, Room, RoomOptions
+    from livekit_py.session.model import ParticipantRecord
+
+    room = Room()
+    room._model.remote["new"] = ParticipantRecord.from_info(
+        proto_models.ParticipantInfo(identity="new", client_protocol=2, capabilities=[1, 2])
+    )
+    room._model.remote["old"] = ParticipantRecord.from_info(
+        proto_models.ParticipantInfo(identity="old")
+    )
+    port = room._port
+    assert port.remote_identities() == ("new", "old")
+    assert (port.remote_client_protocol("new"), port.remote_client_protocol("old")) == (2, 0)
+    assert port.remote_client_protocol("nobody") == 0
+    assert port.remote_capabilities("new") == frozenset({1, DEFLATE})
+    assert port.remote_capabilities("nobody") == frozenset()
+    # one RPC manager, riding on the stream manager, made in either order
+    assert room._rpc_manager() is room._rpc_manager()
+    assert room._rpc_manager()._streams is room._stream_manager()
+    assert room._stream_manager().sender.policy(["new"]) == SendPolicy(True, True)
+    assert room._stream_manager().sender.policy([]) == SendPolicy(False, False)
+
+    other = Room()
+    other._options = RoomOptions(data_stream=DataStreamOptions(max_payload_byte_length=1234))
+    streams = other._stream_manager()
+    assert streams.receiver.max_payload_byte_length == 1234
+    assert other._rpc is not None and other._rpc._streams is streams
+    assert DataStreamOptions().max_payload_byte_length is None
