@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import random
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,17 +15,21 @@ from typing import Any
 
 import pytest
 from livekit import rtc as official
+from livekit.protocol import models as proto_models
 
 from livekit_py import rtc
 from livekit_py.rtc.data_stream import ByteStreamReader, StreamError, TextStreamReader
 from tests.conftest import TokenFactory
 from tests.helpers import wait_until
+from tests.integration.wire_tap import WireTap
 
 pytestmark = [pytest.mark.server, pytest.mark.interop]
 
 logger = logging.getLogger(__name__)
 
 FILE_SIZE = 5 * 1024 * 1024
+NONE = proto_models.DataStream.NONE
+DEFLATE_RAW = proto_models.DataStream.DEFLATE_RAW
 
 
 def multibyte_text(size: int) -> str:
@@ -266,3 +271,164 @@ async def test_destinations_ours_to_ours_and_senders_leaving(
         await theirs.disconnect()
         with pytest.raises(StreamError, match="official left"):
             await asyncio.wait_for(our_read, 10)
+
+
+async def test_compressed_and_single_packet_streams_both_ways(
+    server_url: str, make_token: TokenFactory, tmp_path: Path
+) -> None:
+    """Both SDKs advertise data streams v2 and deflate-raw: one-shot sends go in one
+    packet when they fit (compressed when that helps), else compressed in chunks, and
+    each side reads the other's."""
+    rng = random.Random(11)
+    words = ["the", "data", "stream", "accentué", "中文", "\N{ROCKET}", "again", "words"]
+    # ~40 % once deflated: still several chunks
+    text = " ".join(rng.choice(words) + str(rng.randrange(10**5)) for _ in range(12_000))
+    repetitive = "the same words again and again, accentué\n" * 2500  # deflates to ~1 %
+    assert len(text.encode()) > 100_000 and len(repetitive.encode()) > 100_000
+    blob = bytes(range(256)) * 400  # 100 kB, compressible
+    csv = tmp_path / "table.csv"
+    csv.write_bytes(b"".join(b"%d,%d,%d\n" % (i, i * i, i % 7) for i in range(60_000)))
+    async with joined(server_url, make_token, "ours", "official") as rooms:
+        ours, theirs = rooms["ours"], rooms["official"]
+        wire = WireTap(ours)
+        their_text, their_bytes, our_text, our_bytes = Readers(), Readers(), Readers(), Readers()
+        theirs.register_text_stream_handler("t", their_text)
+        theirs.register_byte_stream_handler("b", their_bytes)
+        ours.register_text_stream_handler("t", our_text)
+        ours.register_byte_stream_handler("b", our_bytes)
+        lp, their_lp = ours.local_participant, theirs.local_participant
+
+        # ours -> official: text and bytes, short and long; a file
+        await lp.send_text("hi", topic="t")
+        await lp.send_text(text, topic="t", attributes={"n": "2"})
+        await lp.send_text(repetitive, topic="t")
+        await lp.send_text(text, topic="t", compress=False)
+        small = await lp.send_bytes(b"\x00\x01\x02", topic="b", name="tiny.bin")
+        big = await lp.send_bytes(blob, topic="b", mime_type="application/x-test")
+        await lp.send_file(str(csv), topic="b")
+        texts = [
+            await asyncio.wait_for((await their_text.next())[0].read_all(), 20) for _ in range(4)
+        ]
+        assert texts == ["hi", text, repetitive, text]
+        got = []
+        for _ in range(3):
+            reader, _ = await their_bytes.next()
+            data, _ = await asyncio.wait_for(read_bytes(reader), 20)
+            got.append((reader.info.name, reader.info.mime_type, reader.info.size, data))
+        assert got == [
+            ("tiny.bin", "application/octet-stream", 3, b"\x00\x01\x02"),
+            ("unknown", "application/x-test", len(blob), blob),
+            ("table.csv", "text/csv", csv.stat().st_size, csv.read_bytes()),
+        ]
+        assert (small.size, big.size, big.name) == (3, len(blob), "unknown")
+        sent = WireTap.headers(wire.sent)
+        assert [(h.compression, h.HasField("inline_content")) for h in sent] == [
+            (NONE, True),  # too short to gain from deflate: one packet, as it is
+            (DEFLATE_RAW, False),  # compressed, then chunked
+            (DEFLATE_RAW, True),  # compressed into one packet
+            (NONE, False),  # compress=False
+            (NONE, True),
+            (DEFLATE_RAW, True),
+            (DEFLATE_RAW, False),  # a file: compressed as it is read, never in one packet
+        ]
+        compressed = [
+            p.stream_chunk.content
+            for p in wire.sent
+            if p.WhichOneof("value") == "stream_chunk"
+            and p.stream_chunk.stream_id == sent[1].stream_id
+        ]
+        assert len(compressed) > 1
+        assert sum(map(len, compressed)) < 0.6 * len(text.encode())
+
+        # official -> ours: the same
+        wire.clear()
+        await their_lp.send_text("hi", topic="t")
+        await their_lp.send_text(text, topic="t")
+        await their_lp.send_text(repetitive, topic="t")
+        await their_lp.send_bytes(blob, topic="b", name="blob.bin")
+        await their_lp.send_file(str(csv), topic="b")
+        texts = [
+            await asyncio.wait_for((await our_text.next())[0].read_all(), 20) for _ in range(3)
+        ]
+        assert texts == ["hi", text, repetitive]
+        got = []
+        for _ in range(2):
+            reader, _ = await our_bytes.next()
+            data, _ = await asyncio.wait_for(read_bytes(reader), 20)
+            got.append((reader.info.name, reader.info.size, data))
+        assert got == [
+            ("blob.bin", len(blob), blob),
+            ("table.csv", csv.stat().st_size, csv.read_bytes()),
+        ]
+        received = WireTap.headers(wire.received)
+        assert [(h.compression, h.HasField("inline_content")) for h in received] == [
+            (NONE, True),
+            (DEFLATE_RAW, False),
+            (DEFLATE_RAW, True),
+            (DEFLATE_RAW, True),
+            (DEFLATE_RAW, False),
+        ]
+
+
+async def test_send_bytes_to_chosen_participants(server_url: str, make_token: TokenFactory) -> None:
+    async with joined(server_url, make_token, "ours", "ours2", "official") as rooms:
+        ours, ours2, theirs = rooms["ours"], rooms["ours2"], rooms["official"]
+        got2, got_official = Readers(), Readers()
+        ours2.register_byte_stream_handler("x", got2)
+        theirs.register_byte_stream_handler("x", got_official)
+        payload = os.urandom(50_000)  # incompressible: sent as it is, in chunks
+        info = await ours.local_participant.send_bytes(
+            payload,
+            topic="x",
+            destination_identities=["official"],
+            attributes={"k": "v"},
+            stream_id="fixed-id",
+        )
+        reader, sender = await got_official.next()
+        data, _ = await asyncio.wait_for(read_bytes(reader), 20)
+        assert (sender, data, reader.info.stream_id) == ("ours", payload, "fixed-id")
+        assert reader.info.attributes == {"k": "v"} and info.stream_id == "fixed-id"
+        await asyncio.sleep(0.3)
+        assert got2.calls == []
+
+
+async def test_the_payload_limit_of_data_stream_options_both_ways(
+    server_url: str, make_token: TokenFactory
+) -> None:
+    ours = rtc.Room()
+    theirs = official.Room()
+    try:
+        limit = 10_000
+        await ours.connect(
+            server_url,
+            make_token("ours"),
+            rtc.RoomOptions(data_stream=rtc.DataStreamOptions(max_payload_byte_length=limit)),
+        )
+        await theirs.connect(
+            server_url,
+            make_token("official"),
+            official.RoomOptions(
+                data_stream=official.DataStreamOptions(max_payload_byte_length=limit)
+            ),
+        )
+        await wait_until(lambda: "official" in ours.remote_participants, what="we see them")
+        await wait_until(lambda: "ours" in theirs.remote_participants, what="they see us")
+        our_readers, their_readers = Readers(), Readers()
+        ours.register_byte_stream_handler("b", our_readers)
+        theirs.register_byte_stream_handler("b", their_readers)
+        payload = os.urandom(limit + 1)
+        for sender, readers, error in (
+            (theirs, our_readers, StreamError),
+            (ours, their_readers, official.StreamError),
+        ):
+            await sender.local_participant.send_bytes(payload[:limit], topic="b")
+            reader, _ = await readers.next()
+            data, _ = await asyncio.wait_for(read_bytes(reader), 20)
+            assert data == payload[:limit]
+            await sender.local_participant.send_bytes(payload, topic="b")
+            reader, _ = await readers.next()
+            with pytest.raises(error):
+                await asyncio.wait_for(read_bytes(reader), 20)
+    finally:
+        await ours.disconnect()
+        await theirs.disconnect()

@@ -472,6 +472,34 @@ async def test_encrypted_data_and_text_streams_both_ways_and_unencrypted_peers_g
         assert texts["plain_ours"] == [] and texts["plain_official"] == []
 
 
+async def test_encrypted_rpc_over_data_streams_both_ways(
+    server_url: str, make_token: TokenFactory
+) -> None:
+    ours, theirs = rtc.Room(), official.Room()
+    payload = "".join(f"{i:05d}é" for i in range(20_000))  # 120 kB: RPC v2 only
+
+    async def their_reverse(data: Any) -> str:
+        return str(data.payload)[::-1]
+
+    async with rooms((ours, "ours"), (theirs, "official")):
+        await ours.connect(server_url, make_token("ours"), ours_e2ee())
+        await theirs.connect(server_url, make_token("official"), official_e2ee())
+        await wait_until(
+            lambda: "official" in ours.remote_participants and "ours" in theirs.remote_participants,
+            what="each sees the other",
+        )
+        theirs.local_participant.register_rpc_method("reverse", their_reverse)
+        ours.local_participant.register_rpc_method("upper", lambda data: data.payload.upper())
+        out = await ours.local_participant.perform_rpc(
+            destination_identity="official", method="reverse", payload=payload
+        )
+        assert out == payload[::-1]
+        back = await theirs.local_participant.perform_rpc(
+            destination_identity="ours", method="upper", payload=payload
+        )
+        assert back == payload.upper()
+
+
 async def test_the_deprecated_e2ee_option_warns_and_encrypts_media_but_not_data(
     server_url: str, make_token: TokenFactory
 ) -> None:

@@ -19,7 +19,7 @@ import pytest
 from livekit import rtc as official
 
 from livekit_py import rtc
-from livekit_py.signal import url as signal_url
+from livekit_py.signal import client_protocol
 from livekit_py.webrtc import frame_metadata as frame_metadata_module
 from tests.conftest import TokenFactory
 from tests.helpers import wait_until
@@ -219,7 +219,11 @@ async def test_a_subscriber_without_the_capability_gets_frames_without_trailers(
     try:
         await publisher.connect(server_url, make_token("ours"))
         await theirs.connect(server_url, make_token("official"))
-        monkeypatch.setattr(signal_url, "CLIENT_CAPABILITIES", ())
+        monkeypatch.setattr(  # a subscriber that does not read packet trailers
+            client_protocol,
+            "CLIENT_CAPABILITIES",
+            (client_protocol.CAP_COMPRESSION_DEFLATE_RAW,),
+        )
         await bare.connect(server_url, make_token("bare"))
         monkeypatch.setattr(frame_metadata_module, "split_trailer", watched_split)
         async with background(await publish(rtc, publisher, codec)):

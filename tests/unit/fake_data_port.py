@@ -37,3 +37,24 @@ class FakeDataPort:
         self.kinds.append(kind)
         if self.deliver is not None:
             self.deliver(wire)
+
+
+class FakePeers:
+    """Implements ``livekit_py.session.ports.RemotePeers`` from a dict:
+    identity -> (client_protocol, capabilities)."""
+
+    def __init__(self, peers: dict[str, tuple[int, frozenset[int]]] | None = None) -> None:
+        self.peers: dict[str, tuple[int, frozenset[int]]] = dict(peers or {})
+
+    def add(self, identity: str, client_protocol: int, *capabilities: int) -> FakePeers:
+        self.peers[identity] = (client_protocol, frozenset(capabilities))
+        return self
+
+    def remote_identities(self) -> tuple[str, ...]:
+        return tuple(self.peers)
+
+    def remote_client_protocol(self, identity: str) -> int:
+        return self.peers.get(identity, (0, frozenset()))[0]
+
+    def remote_capabilities(self, identity: str) -> frozenset[int]:
+        return self.peers.get(identity, (0, frozenset()))[1]

@@ -206,11 +206,15 @@ def test_invocation_data_fields() -> None:
         "payload",
         1.5,
     )
+    assert (data.method, data.cancel_reason) == ("", None)
+    # the official order: the four positional fields, then the two added in 1.2
     assert list(RpcInvocationData.__dataclass_fields__) == [
         "request_id",
         "caller_identity",
         "payload",
         "response_timeout",
+        "method",
+        "cancel_reason",
     ]
 
 
@@ -662,7 +666,7 @@ async def test_incoming_request_details() -> None:
     responses = await wait_for_response(room, 2)
     assert {r.request_id: r.payload for r in responses} == {"req-1": "p", "req-0": "hi"}
     by_id = {d.request_id: d for d in seen}
-    assert by_id["req-1"] == RpcInvocationData("req-1", "caller", "p", 2.5)
+    assert by_id["req-1"] == RpcInvocationData("req-1", "caller", "p", 2.5, method="echo")
     assert by_id["req-0"].response_timeout == 15.0  # unset: the default
 
     # a request without a caller cannot be answered: dropped

@@ -41,6 +41,7 @@ from .platform_audio import (
 )
 from .room import (
     DataPacket,
+    DataStreamOptions,
     EventTypes,
     Room,
     RoomOptions,
@@ -48,7 +49,7 @@ from .room import (
     RtcStats,
     SipDTMF,
 )
-from .rpc import RpcError, RpcInvocationData
+from .rpc import RpcCallInfo, RpcError, RpcInterceptor, RpcInvocationData
 from .synchronizer import AVSynchronizer
 from .track import (
     AudioTrack,
@@ -87,6 +88,7 @@ __all__ = [
     "ByteStreamWriter",
     "ConnectError",
     "DataPacket",
+    "DataStreamOptions",
     "E2EEManager",
     "E2EEOptions",
     "EventEmitter",
@@ -115,7 +117,9 @@ __all__ = [
     "Room",
     "RoomOptions",
     "RtcConfiguration",
+    "RpcCallInfo",
     "RpcError",
+    "RpcInterceptor",
     "RpcInvocationData",
     "RtcStats",
     "SipDTMF",

@@ -10,6 +10,12 @@ A stream is a sequence of DataPackets sharing one ``stream_id``:
 * a ``stream_trailer`` ending it; a non-empty ``reason`` marks an abnormal end,
   and its attributes are merged into the stream's attributes.
 
+Two variants come from clients that advertise data streams v2 and go only to such
+recipients: a whole short stream in the header alone (``inline_content``, no chunks, no
+trailer), and content compressed with raw DEFLATE (``compression = DEFLATE_RAW``; the
+chunks then carry consecutive pieces of one deflate stream, and ``total_length`` is the
+uncompressed size).
+
 Outgoing streams are written by :class:`TextStreamWriter` and
 :class:`ByteStreamWriter` (or the one-shot ``send_text`` / ``send_file`` /
 ``send_bytes``); incoming streams are handed to the handler registered for
@@ -28,6 +34,7 @@ import asyncio
 import codecs
 import time
 import uuid
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -142,8 +149,14 @@ class _ReaderBase:
 
     _info: BaseStreamInfo
 
-    def __init__(self, header: proto_models.DataStream.Header) -> None:
+    def __init__(
+        self,
+        header: proto_models.DataStream.Header,
+        *,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self._header = header
+        self._on_close = on_close
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._ended = False  # the manager delivered the end (or an error)
         self._done = False  # iteration consumed the end
@@ -190,13 +203,26 @@ class _ReaderBase:
             return item
         self._done = True
         self._error = item
+        self._closed_now()
         if item is not None:
             raise item
         return None
 
+    def _closed_now(self) -> None:
+        """Tell ``on_close`` (once) that the reader is done."""
+        callback, self._on_close = self._on_close, None
+        if callback is not None:
+            try:
+                callback()
+            except Exception:
+                logger.exception(
+                    "the on_close callback of stream %s raised", self._header.stream_id
+                )
+
     def close(self) -> None:
         """Stop receiving this stream: unread content is dropped and later content
-        ignored. Iterating a closed reader ends at once."""
+        ignored. Iterating a closed reader ends at once (raising the stream's error if
+        it had already failed). Closing twice, or after the end, does nothing."""
         if self._closed:
             return
         self._closed = True
@@ -204,6 +230,7 @@ class _ReaderBase:
             self._queue.get_nowait()
         self._buffered = 0
         self._queue.put_nowait(None)  # wake a read that is waiting
+        self._closed_now()
 
     async def aclose(self) -> None:
         """Same as :meth:`close`."""
@@ -222,8 +249,13 @@ class TextStreamReader(_ReaderBase):
 
     _info: TextStreamInfo
 
-    def __init__(self, header: proto_models.DataStream.Header) -> None:
-        super().__init__(header)
+    def __init__(
+        self,
+        header: proto_models.DataStream.Header,
+        *,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(header, on_close=on_close)
         self._info = _text_info(header)
         self._decoder = codecs.getincrementaldecoder("utf-8")()
 
@@ -246,6 +278,7 @@ class TextStreamReader(_ReaderBase):
             except UnicodeDecodeError as e:
                 self._done = True
                 self._error = StreamError(f"stream {self._info.stream_id} is not valid UTF-8: {e}")
+                self._closed_now()
                 raise self._error from None
             if text:
                 return text
@@ -268,8 +301,14 @@ class ByteStreamReader(_ReaderBase):
 
     _info: ByteStreamInfo
 
-    def __init__(self, header: proto_models.DataStream.Header, capacity: int = 0) -> None:
-        super().__init__(header)
+    def __init__(
+        self,
+        header: proto_models.DataStream.Header,
+        capacity: int = 0,
+        *,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(header, on_close=on_close)
         self._info = _byte_info(header)
 
     @property
@@ -412,6 +451,29 @@ class BaseStreamWriter:
         await self._send(packet)
         self._opened = True
 
+    async def _send_inline(self, content: bytes) -> bool:
+        """Send the whole stream as its header with ``content`` inline, if that packet
+        fits in :data:`STREAM_CHUNK_SIZE`; False (nothing sent) when it does not.
+
+        Only for recipients that all read inline streams (client protocol 2).
+        """
+        packet = self._packet()
+        packet.stream_header.CopyFrom(self._header)
+        packet.stream_header.inline_content = content
+        if packet.ByteSize() > STREAM_CHUNK_SIZE:
+            return False
+        await self._send(packet)
+        self._opened = True
+        self._closed = True
+        return True
+
+    async def _send_raw_chunks(self, data: bytes) -> None:
+        """Send already encoded content (compressed, or bytes) in full-size chunks."""
+        async with self._write_lock:
+            self._check_writable()
+            for chunk in _byte_chunks(data):
+                await self._send_chunk(chunk)
+
     async def _send_chunk(self, content: bytes) -> None:
         packet = self._packet()
         packet.stream_chunk.stream_id = self._stream_id
@@ -539,19 +601,34 @@ class ByteStreamWriter(BaseStreamWriter):
             for chunk in _byte_chunks(data):
                 await self._send_chunk(chunk)
 
-    async def _write_file(self, f: BinaryIO, size: int) -> None:
-        """Send ``size`` bytes read from ``f`` in a worker thread, a few chunks at a time."""
+    async def _write_file(self, f: BinaryIO, size: int, *, deflate: bool = False) -> None:
+        """Send ``size`` bytes read from ``f`` in a worker thread, a few chunks at a time;
+        with ``deflate``, compressed as one raw DEFLATE stream (in the worker too)."""
+        deflater = zlib.compressobj(wbits=-15) if deflate else None
+
+        def read(n: int) -> tuple[int, bytes]:
+            """(bytes read, what to send for them)"""
+            block = f.read(n)
+            if deflater is None or not block:
+                return len(block), block
+            return len(block), deflater.compress(block)
+
         remaining = size
+        pending = b""
         while remaining > 0:
-            block = await asyncio.to_thread(
-                f.read, min(remaining, STREAM_CHUNK_SIZE * _FILE_READ_CHUNKS)
-            )
-            if not block:
+            want = min(remaining, STREAM_CHUNK_SIZE * _FILE_READ_CHUNKS)
+            consumed, block = await asyncio.to_thread(read, want)
+            if not consumed:
                 raise StreamError(
                     f"the file of stream {self._stream_id} shrank while it was being sent"
                 )
-            remaining -= len(block)
-            async with self._write_lock:
-                self._check_writable()
-                for chunk in _byte_chunks(block):
-                    await self._send_chunk(chunk)
+            remaining -= consumed
+            pending += block
+            cut = len(pending) - len(pending) % STREAM_CHUNK_SIZE
+            if cut:
+                await self._send_raw_chunks(pending[:cut])
+                pending = pending[cut:]
+        if deflater is not None:
+            pending += deflater.flush()
+        if pending:
+            await self._send_raw_chunks(pending)

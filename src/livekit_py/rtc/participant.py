@@ -28,6 +28,7 @@ from ..types import (
     TrackSource,
 )
 from .data_stream import ByteStreamInfo, ByteStreamWriter, TextStreamInfo, TextStreamWriter
+from .rpc import RpcInterceptor
 from .track import LocalTrack, packet_trailer_features
 from .track_publication import (
     SOURCE_TO_PROTO,
@@ -613,15 +614,23 @@ class LocalParticipant(Participant):
         method: str,
         payload: str,
         response_timeout: float | None = None,
+        max_round_trip_latency: float | None = None,
     ) -> str:
         """Call ``method`` on another participant and return its response payload.
+
+        Toward a participant that takes RPC over data streams (the official SDKs, and
+        ours) the payloads have no size limit; toward an older one the request and the
+        response are at most 15 KiB of UTF-8 each.
 
         Args:
             destination_identity: The identity of the participant to call.
             method: The name of the method to call.
-            payload: The request payload (at most 15 KiB of UTF-8).
+            payload: The request payload.
             response_timeout: Seconds to wait for the response once the callee has
                 acknowledged the request (default 15).
+            max_round_trip_latency: Seconds to wait for the acknowledgement (default
+                7, which covers rare relay retries in LiveKit Cloud); raise it on
+                networks where requests queue behind other data.
 
         Returns:
             The response payload.
@@ -636,7 +645,20 @@ class LocalParticipant(Participant):
             method=method,
             payload=payload,
             response_timeout=response_timeout,
+            max_round_trip_latency=max_round_trip_latency,
         )
+
+    def add_rpc_interceptor(self, interceptor: RpcInterceptor) -> None:
+        """Wrap every RPC call this participant makes or serves in ``interceptor``.
+
+        Interceptors run in the order they were added, the first outermost; adding the
+        same object twice does nothing.
+        """
+        self._port.rpc.add_rpc_interceptor(interceptor)
+
+    def remove_rpc_interceptor(self, interceptor: RpcInterceptor) -> None:
+        """Remove an interceptor added before; calls under way keep their chain."""
+        self._port.rpc.remove_rpc_interceptor(interceptor)
 
     @overload
     def register_rpc_method(self, method_name: str, handler: F) -> F: ...
@@ -680,8 +702,11 @@ class LocalParticipant(Participant):
     ) -> TextStreamInfo:
         """Send ``text`` as one complete text stream and return its TextStreamInfo.
 
-        ``compress`` is accepted for compatibility; streams are sent uncompressed,
-        which every client reads. Raises StreamError when the stream cannot be sent.
+        When every recipient reads data streams v2 (the official SDKs, and ours), a
+        short text goes in a single packet, and with ``compress`` the text is
+        compressed (raw DEFLATE) when every recipient inflates it and it gets smaller;
+        otherwise it is sent in the format every client reads. Raises StreamError when
+        the stream cannot be sent.
         """
         return await self._port.streams.send_text(
             text,
@@ -726,11 +751,42 @@ class LocalParticipant(Participant):
     ) -> ByteStreamInfo:
         """Send a file as a byte stream, read in chunks; returns its ByteStreamInfo.
 
-        ``compress`` is accepted for compatibility; streams are sent uncompressed.
+        With ``compress``, the file is compressed (raw DEFLATE) as it is read when
+        every recipient inflates it. Raises StreamError when it cannot be sent.
         """
         return await self._port.streams.send_file(
             file_path,
             topic=topic,
+            destination_identities=destination_identities,
+            attributes=attributes,
+            stream_id=stream_id,
+            compress=compress,
+        )
+
+    async def send_bytes(
+        self,
+        data: bytes,
+        *,
+        topic: str = "",
+        name: str | None = None,
+        mime_type: str | None = None,
+        destination_identities: list[str] | None = None,
+        attributes: dict[str, str] | None = None,
+        stream_id: str | None = None,
+        compress: bool = True,
+    ) -> ByteStreamInfo:
+        """Send an in-memory buffer as one complete byte stream; returns its ByteStreamInfo.
+
+        ``name`` defaults to ``"unknown"`` and ``mime_type`` to
+        ``"application/octet-stream"``. As for :meth:`send_text`, a short buffer goes
+        in a single packet and ``compress`` compresses it, when every recipient reads
+        those. Raises StreamError when the stream cannot be sent.
+        """
+        return await self._port.streams.send_bytes(
+            data,
+            topic=topic,
+            name=name,
+            mime_type=mime_type,
             destination_identities=destination_identities,
             attributes=attributes,
             stream_id=stream_id,

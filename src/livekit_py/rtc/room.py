@@ -66,6 +66,16 @@ class RtcConfiguration:
 
 
 @dataclass
+class DataStreamOptions:
+    """Limits on the data streams others send us."""
+
+    max_payload_byte_length: int | None = None
+    """The most content, in bytes once decompressed, one incoming stream may carry; a
+    larger stream ends with a StreamError on its reader. None: 5,000,000,000, the
+    official SDK's default."""
+
+
+@dataclass
 class RoomOptions:
     """How :meth:`Room.connect` joins.
 
@@ -87,6 +97,8 @@ class RoomOptions:
     """Ask the server to start each video subscription at the LOW layer (a livekit-py
     extension, the URL parameter ``adaptive_stream=1`` of the JS SDK); pick another
     layer with ``RemoteTrackPublication.set_video_quality``."""
+    data_stream: DataStreamOptions | None = None
+    """Limits on incoming data streams; None: the defaults of :class:`DataStreamOptions`."""
 
 
 @dataclass
@@ -311,12 +323,21 @@ class Room(EventEmitter[EventTypes]):
 
     def _rpc_manager(self) -> RpcManager:
         if self._rpc is None:
-            self._rpc = RpcManager(self._port)
+            # RPC v2 rides on data streams: the manager claims its topics on the receiver
+            streams = self._stream_manager()  # which may have made the RPC manager already
+            if self._rpc is None:
+                self._rpc = RpcManager(self._port, streams=streams, peers=self._port)
         return self._rpc
 
     def _stream_manager(self) -> StreamManager:
         if self._streams is None:
-            self._streams = StreamManager(self._port)
+            options = self._options.data_stream
+            self._streams = StreamManager(
+                self._port,
+                peers=self._port,
+                max_payload_byte_length=options.max_payload_byte_length if options else None,
+            )
+            self._rpc_manager()  # its topics are claimed before any stream arrives
         return self._streams
 
     def register_text_stream_handler(self, topic: str, handler: TextStreamHandler) -> None:
@@ -411,6 +432,11 @@ class Room(EventEmitter[EventTypes]):
         self._e2ee = controller
         self._e2ee_manager = E2EEManager(encryption, controller)
         self._options = options
+        if self._streams is not None:  # made before this connect (a handler registered)
+            limits = options.data_stream
+            self._streams.receiver.max_payload_byte_length = (
+                limits.max_payload_byte_length if limits else None
+            )
         timeout = options.connect_timeout or DEFAULT_CONNECT_TIMEOUT
         try:
             await self._session.connect(
@@ -1166,6 +1192,19 @@ class _RoomPort:
     @property
     def server_version(self) -> str:
         return self._room._model.server_version
+
+    # RemotePeers
+
+    def remote_identities(self) -> tuple[str, ...]:
+        return tuple(self._room._model.remote)
+
+    def remote_client_protocol(self, identity: str) -> int:
+        record = self._room._model.remote.get(identity)
+        return record.info.client_protocol if record is not None else 0
+
+    def remote_capabilities(self, identity: str) -> frozenset[int]:
+        record = self._room._model.remote.get(identity)
+        return frozenset(record.info.capabilities) if record is not None else frozenset()
 
     async def send_data(self, packet: proto_models.DataPacket, kind: int) -> None:
         controller = self._room._e2ee

@@ -47,6 +47,28 @@ class DataPort(Protocol):
         ...
 
 
+class RemotePeers(Protocol):
+    """What the other participants' clients understand, from their ``ParticipantInfo``.
+
+    The RPC manager and the stream sender ask it how to send to a participant:
+    ``client_protocol`` 1 takes RPC over data streams, 2 also whole streams inline in
+    their header (``livekit_py.signal.client_protocol``); the capabilities say which
+    compression it inflates.
+    """
+
+    def remote_identities(self) -> tuple[str, ...]:
+        """The identities of the other participants in the room now."""
+        ...
+
+    def remote_client_protocol(self, identity: str) -> int:
+        """``ParticipantInfo.client_protocol`` of ``identity``; 0 for one we do not know."""
+        ...
+
+    def remote_capabilities(self, identity: str) -> frozenset[int]:
+        """The ``ClientInfo.Capability`` values ``identity`` advertises (empty if unknown)."""
+        ...
+
+
 class SignalPort(Protocol):
     """Signal requests as the local participant."""
 

@@ -13,7 +13,7 @@ from ..rtc.data_stream import (
     TextStreamInfo,
     TextStreamWriter,
 )
-from .ports import DataPort
+from .ports import DataPort, RemotePeers
 from .stream_receiver import StreamReceiver
 from .stream_sender import StreamSender
 
@@ -32,10 +32,18 @@ class StreamManager:
         max_payload_byte_length: The most content one incoming stream may carry
             (None: the receiver's default); also settable later through
             :attr:`receiver`.
+        peers: What the other participants understand, which decides whether a
+            one-shot send goes inline and compressed (None: never).
     """
 
-    def __init__(self, port: DataPort, *, max_payload_byte_length: int | None = None) -> None:
-        self.sender = StreamSender(port)
+    def __init__(
+        self,
+        port: DataPort,
+        *,
+        max_payload_byte_length: int | None = None,
+        peers: RemotePeers | None = None,
+    ) -> None:
+        self.sender = StreamSender(port, peers=peers)
         self.receiver = StreamReceiver(max_payload_byte_length=max_payload_byte_length)
 
     # -- handlers --------------------------------------------------------------------

@@ -71,6 +71,8 @@ class StreamReceiver:
         self.max_payload_byte_length = max_payload_byte_length
         self._text_handlers: dict[str, TextStreamHandler] = {}
         self._byte_handlers: dict[str, ByteStreamHandler] = {}
+        # topics the SDK itself uses (RPC v2): never handed to the application
+        self._claimed: dict[str, TextStreamHandler] = {}
         self._incoming: dict[str, _Incoming] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
 
@@ -114,6 +116,12 @@ class StreamReceiver:
         """Forget the byte stream handler of ``topic`` (if any)."""
         self._byte_handlers.pop(topic, None)
 
+    def claim_text_topic(self, topic: str, handler: TextStreamHandler) -> None:
+        """Keep ``topic`` for the SDK: its text streams go to ``handler``, its byte
+        streams are dropped, and the application's handlers for it never see either
+        (the official SDKs hide their RPC topics the same way)."""
+        self._claimed[topic] = handler
+
     # -- input from the room -------------------------------------------------------
 
     def handle_packet(self, packet: proto_models.DataPacket) -> None:
@@ -147,12 +155,16 @@ class StreamReceiver:
             return
         reader: _Reader
         handler: Callable[[Any, str], Any] | None
+        claimed = header.topic in self._claimed
         if kind == "text_header":
-            handler = self._text_handlers.get(header.topic)
+            handler = self._claimed.get(header.topic) or self._text_handlers.get(header.topic)
             reader = TextStreamReader(header)
         else:
-            handler = self._byte_handlers.get(header.topic)
+            handler = None if claimed else self._byte_handlers.get(header.topic)
             reader = ByteStreamReader(header)
+        if handler is None and claimed:
+            logger.debug("byte stream %s on the SDK's topic %r dropped", stream_id, header.topic)
+            return
         if handler is None:
             logger.info(
                 "ignoring %s stream from %r with topic %r: no handler registered",
@@ -246,7 +258,8 @@ class StreamReceiver:
         content = chunk.content
         if state.inflater is not None:
             try:
-                content = state.inflater.decompress(content)
+                # never inflate more than the limit allows (plus one byte, to notice)
+                content = state.inflater.decompress(content, state.limit - state.received + 1)
             except zlib.error as e:
                 self._fail(stream_id, f"stream {stream_id} could not be decompressed: {e}")
                 return

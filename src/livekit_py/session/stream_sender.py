@@ -5,6 +5,15 @@
 they are returned) and sends whole texts, files and buffers as complete streams,
 ending them abnormally when the send fails or is cancelled. Everything goes out
 through a :class:`~livekit_py.session.ports.DataPort`.
+
+The one-shot sends pick the wire format from what every recipient understands
+(:func:`send_policy`, as the official SDKs do): when all of them advertise data streams
+v2 (client protocol 2), a stream whose header packet fits in one packet is sent as that
+header alone, its content inline; when all of them also advertise
+``CAP_COMPRESSION_DEFLATE_RAW`` and ``compress`` is set, ``send_text`` and
+``send_bytes`` compress with raw DEFLATE when that makes the content smaller, and
+``send_file`` always does. Otherwise, and for the incremental writers, the stream is a
+plain header, chunks and trailer, which every client reads.
 """
 
 from __future__ import annotations
@@ -12,7 +21,12 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import os
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, BinaryIO
+
+from livekit.protocol import models as proto_models
 
 from ..log import get_logger
 from ..rtc.data_stream import (
@@ -23,13 +37,54 @@ from ..rtc.data_stream import (
     TextStreamWriter,
     _utf8_chunks,
 )
-from .ports import DataPort
+from ..signal.client_protocol import CAP_COMPRESSION_DEFLATE_RAW, CLIENT_PROTOCOL_DATA_STREAM_V2
+from .ports import DataPort, RemotePeers
 
 logger = get_logger("room.data_stream")
 
-__all__ = ["StreamSender"]
+__all__ = ["SendPolicy", "StreamSender", "deflate_raw", "send_policy"]
 
 _BYTE_MIME_TYPE = "application/octet-stream"
+_DEFLATE_RAW = proto_models.DataStream.DEFLATE_RAW
+# Content larger than this is compressed in a worker thread rather than on the loop.
+_THREAD_DEFLATE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    """How a one-shot send may encode its stream for its recipients."""
+
+    inline: bool
+    """Every recipient reads a stream carried whole in its header (client protocol 2)."""
+    compress: bool
+    """Every recipient also inflates raw DEFLATE (``CAP_COMPRESSION_DEFLATE_RAW``)."""
+
+
+def send_policy(peers: RemotePeers | None, destinations: Sequence[str]) -> SendPolicy:
+    """What the recipients of a send all understand.
+
+    The recipients are ``destinations``, or every other participant when it is empty (a
+    room with nobody else allows everything, as in the official SDKs). Without ``peers``
+    nothing is known and the plain format is used.
+    """
+    if peers is None:
+        return SendPolicy(inline=False, compress=False)
+    recipients = tuple(destinations) or peers.remote_identities()
+    inline = all(
+        peers.remote_client_protocol(identity) >= CLIENT_PROTOCOL_DATA_STREAM_V2
+        for identity in recipients
+    )
+    compress = inline and all(
+        CAP_COMPRESSION_DEFLATE_RAW in peers.remote_capabilities(identity)
+        for identity in recipients
+    )
+    return SendPolicy(inline=inline, compress=compress)
+
+
+def deflate_raw(data: bytes) -> bytes:
+    """``data`` compressed as raw DEFLATE (RFC 1951: no zlib header or checksum)."""
+    deflater = zlib.compressobj(wbits=-15)
+    return deflater.compress(data) + deflater.flush()
 
 
 class StreamSender:
@@ -37,11 +92,18 @@ class StreamSender:
 
     Args:
         port: Where the streams' packets go, and whose identity they carry.
+        peers: What the other participants understand; None: nothing is known, and
+            every stream is sent in the plain format.
     """
 
-    def __init__(self, port: DataPort) -> None:
+    def __init__(self, port: DataPort, *, peers: RemotePeers | None = None) -> None:
         self._port = port
+        self._peers = peers
         self._tasks: set[asyncio.Future[Any]] = set()
+
+    def policy(self, destinations: Sequence[str] | None) -> SendPolicy:
+        """What the recipients of a send to ``destinations`` all understand."""
+        return send_policy(self._peers, destinations or ())
 
     async def stream_text(
         self,
@@ -78,8 +140,8 @@ class StreamSender:
         reply_to_id: str | None = None,
         compress: bool = True,
     ) -> TextStreamInfo:
-        """Send ``text`` as one complete stream. ``compress`` is accepted for
-        compatibility; streams are sent uncompressed, which every client reads."""
+        """Send ``text`` as one complete stream: inline and compressed (when
+        ``compress`` and it helps) for recipients that all read those, else plain."""
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, not {type(text).__name__}")
         data = text.encode("utf-8")
@@ -92,11 +154,20 @@ class StreamSender:
         )
         writer._header.total_length = len(data)
         writer._info.size = len(data)
+        policy = self.policy(destination_identities)
+        content = await _compressed(data) if compress and policy.compress else None
+        if content is not None:
+            writer._header.compression = _DEFLATE_RAW
+        if policy.inline and await writer._send_inline(data if content is None else content):
+            return writer.info
         await writer._send_header()
         async with self._aborting_on_cancel(writer):
-            async with writer._write_lock:
-                for chunk in _utf8_chunks(data):
-                    await writer._send_chunk(chunk)
+            if content is not None:
+                await writer._send_raw_chunks(content)
+            else:
+                async with writer._write_lock:
+                    for chunk in _utf8_chunks(data):
+                        await writer._send_chunk(chunk)
             await writer.aclose()
         return writer.info
 
@@ -136,8 +207,8 @@ class StreamSender:
         compress: bool = True,
     ) -> ByteStreamInfo:
         """Send the file at ``file_path`` as a byte stream named after it, reading
-        it a few chunks at a time in a worker thread. ``compress`` is accepted for
-        compatibility; streams are sent uncompressed."""
+        (and, with ``compress`` and recipients that all inflate it, compressing) it a
+        few chunks at a time in a worker thread. Never inline, as in the official SDK."""
         path = os.fspath(file_path)
         f: BinaryIO = await asyncio.to_thread(open, path, "rb")
         try:
@@ -153,9 +224,12 @@ class StreamSender:
                 mime_type=mime_type,
                 destination_identities=destination_identities,
             )
+            deflate = compress and self.policy(destination_identities).compress
+            if deflate:
+                writer._header.compression = _DEFLATE_RAW
             await writer._send_header()
             async with self._aborting_on_cancel(writer):
-                await writer._write_file(f, size)
+                await writer._write_file(f, size, deflate=deflate)
                 await writer.aclose()
         finally:
             await asyncio.to_thread(f.close)
@@ -174,22 +248,30 @@ class StreamSender:
         compress: bool = True,
     ) -> ByteStreamInfo:
         """Send an in-memory buffer as one complete byte stream (``name`` defaults
-        to ``"unknown"``)."""
+        to ``"unknown"``): inline and compressed (when ``compress`` and it helps) for
+        recipients that all read those, else plain."""
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"data must be bytes, not {type(data).__name__}")
+        raw = data if isinstance(data, bytes) else bytes(data)
         writer = ByteStreamWriter(
             self._port,
             name=name if name is not None else "unknown",
             topic=topic,
             attributes=attributes,
             stream_id=stream_id,
-            total_size=memoryview(data).nbytes,
+            total_size=len(raw),
             mime_type=mime_type or _BYTE_MIME_TYPE,
             destination_identities=destination_identities,
         )
+        policy = self.policy(destination_identities)
+        content = await _compressed(raw) if compress and policy.compress else None
+        if content is not None:
+            writer._header.compression = _DEFLATE_RAW
+        if policy.inline and await writer._send_inline(raw if content is None else content):
+            return writer.info
         await writer._send_header()
         async with self._aborting_on_cancel(writer):
-            await writer.write(data)
+            await writer._send_raw_chunks(raw if content is None else content)
             await writer.aclose()
         return writer.info
 
@@ -211,6 +293,15 @@ class StreamSender:
         task = asyncio.get_running_loop().create_task(abort())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+async def _compressed(data: bytes) -> bytes | None:
+    """``data`` deflated, or None when that does not make it smaller."""
+    if len(data) > _THREAD_DEFLATE_BYTES:
+        packed = await asyncio.to_thread(deflate_raw, data)
+    else:
+        packed = deflate_raw(data)
+    return packed if len(packed) < len(data) else None
 
 
 class _AbortOnCancel:

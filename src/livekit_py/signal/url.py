@@ -5,18 +5,16 @@ from __future__ import annotations
 import platform
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from livekit.protocol import models as proto_models
+
 from ..version import __version__
+from . import client_protocol
 
 # The signal protocol version we speak: 16 adds non-error request responses and
 # room moves to what the dual peer connection clients use. (17 marks packet
-# trailer support too, but the server decides that from the capabilities below.)
+# trailer support too, but the server decides that from the capabilities in
+# client_protocol, sent as the comma-separated `capabilities` URL parameter.)
 PROTOCOL_VERSION = 16
-
-# ClientInfo capabilities we advertise, by name (the `capabilities` URL parameter,
-# comma-separated, as the Rust SDK sends them). CAP_PACKET_TRAILER: we strip the
-# LKTS packet trailers of video frames ourselves, so the server forwards them to us
-# instead of stripping them (and the frame metadata in them reaches VideoStream).
-CLIENT_CAPABILITIES: tuple[str, ...] = ("CAP_PACKET_TRAILER",)
 
 _SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
 
@@ -59,11 +57,17 @@ def rtc_url(
         "sdk": "python",
         "version": __version__,
         "protocol": str(PROTOCOL_VERSION),
+        # what the other participants may assume we understand (RPC v2, inline and
+        # compressed data streams), as the official SDKs advertise it
+        "client_protocol": str(client_protocol.CLIENT_PROTOCOL),
         "os": platform.system().lower(),
         "os_version": platform.release(),
     }
-    if CLIENT_CAPABILITIES:
-        params["capabilities"] = ",".join(CLIENT_CAPABILITIES)
+    if client_protocol.CLIENT_CAPABILITIES:
+        params["capabilities"] = ",".join(
+            proto_models.ClientInfo.Capability.Name(cap)
+            for cap in client_protocol.CLIENT_CAPABILITIES
+        )
     if reconnect:
         params["reconnect"] = "1"
         if participant_sid:
