@@ -57,10 +57,10 @@ def test_rtc_url_carries_the_parameters_the_server_reads() -> None:
     assert q["protocol"] == str(PROTOCOL_VERSION)
     assert q["version"]
     assert "reconnect" not in q
-    # RPC v2 and data streams v2 as the official SDK 1.2.1 advertises them, and the
-    # deflate-raw capability (not its packet trailers, of signal protocol 17)
+    # RPC v2 and data streams v2, packet trailers and deflate-raw, as the official
+    # SDK 1.2.1 advertises them
     assert q["client_protocol"] == "2"
-    assert q["capabilities"] == "CAP_COMPRESSION_DEFLATE_RAW"
+    assert q["capabilities"] == "CAP_PACKET_TRAILER,CAP_COMPRESSION_DEFLATE_RAW"
     resume = rtc_url("ws://h", "t", auto_subscribe=True, reconnect=True, participant_sid="PA_x")
     rq = {k: v[0] for k, v in parse_qs(urlsplit(resume).query).items()}
     assert (rq["reconnect"], rq["sid"], rq["auto_subscribe"]) == ("1", "PA_x", "1")
