@@ -93,8 +93,9 @@ class PtsMapper:
     """Capture times of access units → strictly increasing timestamps on the 90 kHz clock.
 
     The first frame gets 0. A frame with a ``timestamp_us`` later than the previous one's
-    is placed by its distance in microseconds from the start of the run of such frames
-    (exactly: no rounding error builds up along a long stream); otherwise (``timestamp_us``
+    is placed by its distance in microseconds from the start of the run of such frames,
+    rounded to the nearest tick (so no rounding error builds up along a long stream);
+    otherwise (``timestamp_us``
     0, or not increasing) by how much later it was captured on the source's clock. Either
     way a frame is at least one tick after the previous one.
     """
@@ -127,7 +128,8 @@ class PtsMapper:
                 and last_user is not None
                 and user_us > last_user
             ):
-                pts = anchor[0] + (user_us - anchor[1]) * VIDEO_CLOCK_RATE // 1_000_000
+                ticks = ((user_us - anchor[1]) * VIDEO_CLOCK_RATE + 500_000) // 1_000_000
+                pts = anchor[0] + ticks
                 if pts <= last_pts:
                     pts = last_pts + 1
                     self._anchor = (pts, user_us)
