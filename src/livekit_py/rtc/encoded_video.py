@@ -231,9 +231,9 @@ class EncodedVideoSource:
         """
         if not isinstance(frame, EncodedVideoFrame):
             raise ValueError(f"frame must be an EncodedVideoFrame, got {type(frame).__name__}")
-        self._bind_codec(frame.codec, "frame")
         if self._closed:
             return False
+        self._bind_codec(frame.codec, "frame")
         self._fanout.publish_encoded(CapturedEncodedFrame(frame, self._clock.now()))
         return True
 
