@@ -879,12 +879,113 @@ async def test_a_decoded_picture_gives_back_the_rtp_timestamp_of_its_frame() -> 
         await receiver_pc.close()
 
 
+# ---------------------------------------------------------------------- key-frame requests
+
+
+def test_a_missing_keyframe_internal_fails_the_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiortc_adapter, "_SEND_KEYFRAME", "_renamed_keyframe")
+    monkeypatch.setattr(aiortc_adapter, "_NEXT_ENCODED_FRAME", "_renamed_next")
+    with pytest.raises(ImportError) as caught:
+        aiortc_adapter._check_internals()
+    assert "RTCRtpSender has no method _renamed_keyframe" in str(caught.value)
+    assert "RTCRtpSender._renamed_next no longer packs" in str(caught.value)
+
+
+async def test_a_receivers_pli_reaches_the_watcher_and_packets_are_packed_as_given() -> None:
+    """Real pre-encoded H.264 through a real sender: the receiver decodes the access units
+    our track returned as packets (aiortc's pack path), and a PLI the receiver sends over
+    the connection reaches the sender's watcher (and, with the next frame, the source)."""
+    from aiortc.codecs.h264 import H264Decoder  # noqa: F401 (the receiver decodes with it)
+
+    from livekit_py.rtc.encoded_video import EncodedVideoFrame, EncodedVideoSource
+    from livekit_py.types import EncodedFrameType, VideoCodec
+    from livekit_py.webrtc.aiortc_adapter import watch_keyframe_requests
+    from livekit_py.webrtc.encoders import VideoEncoderConfig, configure_sender
+    from livekit_py.webrtc.pre_encoded import EncodedSourceTrack
+    from tests.encoded_frames import encode
+
+    units = encode("h264", 60, 96, 64, keyint=30)
+    source = EncodedVideoSource(96, 64)
+    track = EncodedSourceTrack(source)
+    sender_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    receiver_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    remote: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    receiver_pc.on("track", lambda t: remote.done() or remote.set_result(t))
+    transceiver = sender_pc.addTransceiver(track, direction="sendonly")
+    configure_sender(
+        transceiver,
+        VideoEncoderConfig(
+            codec=VideoCodec.H264, max_bitrate=300_000, max_framerate=30.0, pre_encoded=True
+        ),
+    )
+    requests: list[int] = []
+    watch_keyframe_requests(transceiver.sender, lambda: requests.append(1))
+    sent = 0
+
+    def capture(index: int) -> None:
+        nonlocal sent
+        unit = units[index]
+        key, delta = EncodedFrameType.ENCODED_FRAME_KEY, EncodedFrameType.ENCODED_FRAME_DELTA
+        source.capture_frame(
+            EncodedVideoFrame(
+                data=unit.data,
+                width=96,
+                height=64,
+                codec=VideoCodec.H264,
+                frame_type=key if unit.keyframe else delta,
+                timestamp_us=1 + sent * 33_333,
+            )
+        )
+        sent += 1
+
+    async def feed() -> None:
+        for n in range(100_000):
+            capture(n % len(units))
+            await asyncio.sleep(1 / 30)
+
+    feeder = asyncio.ensure_future(feed())
+    try:
+        await sender_pc.setLocalDescription(await sender_pc.createOffer())
+        await receiver_pc.setRemoteDescription(sender_pc.localDescription)
+        await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
+        await sender_pc.setRemoteDescription(receiver_pc.localDescription)
+        received = await asyncio.wait_for(remote, 30)
+        decoded = await asyncio.wait_for(received.recv(), 30)
+        assert (decoded.width, decoded.height) == (96, 64)
+        feeder.cancel()
+        await asyncio.sleep(0.2)  # what was sent arrives; nothing more is
+        source.take_feedback()
+        requests.clear()
+        (receiving,) = receiver_pc.getTransceivers()
+        await receiving.receiver._send_rtcp_pli(transceiver.sender._ssrc)  # a real PLI
+        for _ in range(3000):
+            if requests:
+                break
+            await asyncio.sleep(0.01)
+        assert requests, "the receiver's PLI did not reach the watcher"
+        assert not source.take_feedback().keyframe_requested  # handed on with a frame
+        capture(1)  # a delta frame: the request goes with it
+        for _ in range(3000):
+            if source.take_feedback().keyframe_requested:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the key-frame request never reached take_feedback")
+        with pytest.raises(ValueError, match="RTCRtpSender"):
+            watch_keyframe_requests(object(), lambda: None)  # type: ignore[arg-type]
+    finally:
+        feeder.cancel()
+        await sender_pc.close()
+        await receiver_pc.close()
+        await source.aclose()
+
+
 # ---------------------------------------------------------------------- one place
 
 
 _PRIVATE_NAMES = re.compile(
     r"_RTCRtp|__encoder|\b_connection\b|query_consent|_rtp_router|__target_bitrate"
-    r"|_packetize|_split_bitstream"
+    r"|_packetize|_split_bitstream|_send_keyframe|_next_encoded_frame"
 )
 
 

@@ -24,6 +24,7 @@ _MEDIA_PUBLIC = {
     "rtc.audio_mixer",
     "rtc.audio_resampler",
     "rtc.video_source",
+    "rtc.encoded_video",
     "rtc.video_stream",
     "rtc.apm",
     "rtc.synchronizer",

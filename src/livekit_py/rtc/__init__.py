@@ -25,6 +25,12 @@ from .data_stream import (
     TextStreamWriter,
 )
 from .e2ee import E2EEManager, E2EEOptions, FrameCryptor, KeyProvider, KeyProviderOptions
+from .encoded_video import (
+    EncodedRateControl,
+    EncodedVideoFrame,
+    EncodedVideoSource,
+    EncodedVideoSourceFeedback,
+)
 from .event_emitter import EventEmitter
 from .frame_processor import FrameProcessor
 from .media_devices import MediaDevices
@@ -91,6 +97,10 @@ __all__ = [
     "DataStreamOptions",
     "E2EEManager",
     "E2EEOptions",
+    "EncodedRateControl",
+    "EncodedVideoFrame",
+    "EncodedVideoSource",
+    "EncodedVideoSourceFeedback",
     "EventEmitter",
     "EventTypes",
     "FrameCryptor",

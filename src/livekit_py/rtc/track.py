@@ -21,16 +21,19 @@ from ..types import FrameMetadataFeature, StreamState, TrackKind, TrackPublishOp
 from ..webrtc.audio_playout import PlayoutTrack
 from ..webrtc.encoders import (
     EncoderConfig,
+    VideoEncoderConfig,
     audio_encoder_config,
     video_encoder_config,
 )
-from ..webrtc.frame_metadata import FrameMetadataReceiver
+from ..webrtc.frame_metadata import FrameMetadataReceiver, FrameMetadataSender
 
 if TYPE_CHECKING:
     from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 
+    from ..webrtc.pre_encoded import EncodedSourceTrack
     from ..webrtc.source_tracks import AudioSourceTrack, VideoSourceTrack
     from .audio_source import AudioSource
+    from .encoded_video import EncodedVideoSource
     from .video_source import VideoSource
 
 logger = get_logger("room.track")
@@ -237,7 +240,8 @@ class LocalAudioTrack(LocalTrack):
 
 
 class LocalVideoTrack(LocalTrack):
-    """Video captured into a :class:`VideoSource` and published to the room.
+    """Video captured into a :class:`VideoSource` (or an :class:`EncodedVideoSource`) and
+    published to the room.
 
     Published with VP8 (default) or H.264 through aiortc, honouring
     ``video_encoding.max_bitrate`` and ``max_framerate``. With ``simulcast=True``
@@ -245,31 +249,60 @@ class LocalVideoTrack(LocalTrack):
     (LiveKit's defaults: 320x180 and 640x360 below the full size), each with its own
     encoder; unset ``simulcast`` publishes one layer. AV1, VP9 and
     H.265 are not available from aiortc and raise ValueError.
+
+    A track of an :class:`EncodedVideoSource` sends its access units as they are: publish
+    it with the source's ``video_codec``,
+    ``video_encoder=VideoEncoderBackend.ENCODER_BACKEND_PRE_ENCODED`` and
+    ``simulcast=False`` (anything else raises ValueError). It has no pictures to read
+    locally (a ``VideoStream`` of it raises ValueError).
     """
 
-    def __init__(self, name: str, source: VideoSource) -> None:
-        from ..webrtc.source_tracks import VideoSourceTrack
-
+    def __init__(self, name: str, source: VideoSource | EncodedVideoSource) -> None:
         super().__init__(name, TrackKind.KIND_VIDEO)
         self._source = source
-        self._rtc: VideoSourceTrack = VideoSourceTrack(source)
+        self._rtc: VideoSourceTrack | EncodedSourceTrack = self._new_rtc()
+
+    def _new_rtc(self) -> VideoSourceTrack | EncodedSourceTrack:
+        from .encoded_video import EncodedVideoSource
+
+        if isinstance(self._source, EncodedVideoSource):
+            from ..webrtc.pre_encoded import EncodedSourceTrack
+
+            return EncodedSourceTrack(self._source)
+        from ..webrtc.source_tracks import VideoSourceTrack
+
+        return VideoSourceTrack(self._source)
 
     @staticmethod
-    def create_video_track(name: str, source: VideoSource) -> LocalVideoTrack:
+    def create_video_track(name: str, source: VideoSource | EncodedVideoSource) -> LocalVideoTrack:
         """A new video track fed by ``source``; publish it with ``publish_track``."""
+        from .encoded_video import EncodedVideoSource
         from .video_source import VideoSource
 
-        if not isinstance(source, VideoSource):
-            raise ValueError(f"source must be a VideoSource, not {type(source).__name__}")
+        if not isinstance(source, (VideoSource, EncodedVideoSource)):
+            raise ValueError(
+                "source must be a VideoSource or an EncodedVideoSource, "
+                f"not {type(source).__name__}"
+            )
         return LocalVideoTrack(name, source)
 
     def _apply_mute(self, muted: bool) -> None:
         self._rtc.muted = muted
 
+    def _config(self, options: TrackPublishOptions) -> VideoEncoderConfig:
+        from .encoded_video import EncodedVideoSource
+
+        source = self._source
+        if isinstance(source, EncodedVideoSource):
+            config = video_encoder_config(options, source.width, source.height, pre_encoded=True)
+            source._bind_codec(config.codec, "publication")
+            return config
+        return video_encoder_config(options, source.width, source.height)
+
     def _fill_add_track_request(
         self, request: proto_rtc.AddTrackRequest, options: TrackPublishOptions
     ) -> None:
-        config = video_encoder_config(options, self._source.width, self._source.height)
+        config = self._config(options)
         codec = config.codec
         width, height = self._source.width, self._source.height
         request.type = proto_models.TrackType.VIDEO
@@ -300,24 +333,30 @@ class LocalVideoTrack(LocalTrack):
         )
 
     def _encoder_config(self, options: TrackPublishOptions) -> EncoderConfig:
-        config = video_encoder_config(options, self._source.width, self._source.height)
+        config = self._config(options)
         if not packet_trailer_features(options):
             return config
-        # the metadata captured with each picture, as the track stamps it, goes out as
-        # packet trailers (on every simulcast layer)
-        self._media_track()  # a fresh adapter if the last one ended
-        return dataclasses.replace(config, frame_metadata=self._rtc.frame_metadata)
+        # the metadata captured with each picture (or access unit), as the track stamps
+        # it, goes out as packet trailers (on every simulcast layer)
+        rtc_track = self._media_track()  # a fresh adapter if the last one ended
+        store: FrameMetadataSender = rtc_track.frame_metadata  # type: ignore[attr-defined]
+        return dataclasses.replace(config, frame_metadata=store)
 
     def _media_track(self) -> MediaStreamTrack:
         if self._rtc.readyState == "ended":
-            from ..webrtc.source_tracks import VideoSourceTrack
-
-            self._rtc = VideoSourceTrack(self._source)
+            self._rtc = self._new_rtc()
             self._rtc.muted = self._muted
         return self._rtc
 
     def _frame_source(self) -> FrameFanout:
-        return self._rtc._sent
+        from ..webrtc.source_tracks import VideoSourceTrack
+
+        rtc_track = self._rtc
+        if not isinstance(rtc_track, VideoSourceTrack):
+            raise ValueError(
+                f"track {self.name!r} sends pre-encoded frames: it has no pictures to read"
+            )
+        return rtc_track._sent
 
 
 class RemoteTrack(Track):

@@ -13,6 +13,12 @@ all live here, and nowhere else in the package:
   (``__target_bitrate``). aiortc's VP8 encoding code reads the private copy,
   not the ``target_bitrate`` property our encoders override, so our caps must
   be written there too (for H.264 it keeps aiortc's own accessor in step).
+* :func:`watch_keyframe_requests`: the sender's key-frame request
+  (``RTCRtpSender._send_keyframe``, which its RTCP handler calls on a PLI or FIR),
+  replaced on one sender by one that also tells a callback: for pre-encoded frames
+  aiortc's request (a flag ``encode`` reads, ``pack`` does not) must reach the
+  upstream encoder instead. The import check also makes sure the sender still
+  hands a track's ``av.Packet`` to its encoder's ``pack`` (``_next_encoded_frame``).
 * :func:`ice_connections`: the aioice ``Connection`` under each ICE gatherer
   of a peer connection (``RTCIceGatherer._connection``).
 * :func:`adopt_remote_ice_restart`: after the remote side of a connection
@@ -132,6 +138,7 @@ __all__ = [
     "send_rtp_bytes",
     "set_aiortc_target_bitrate",
     "unregister_rtp_stream",
+    "watch_keyframe_requests",
     "installed_frame_filter",
     "set_frame_filter",
 ]
@@ -143,6 +150,10 @@ AiortcVideoEncoder = Vp8Encoder | H264Encoder
 
 # The mangled names of the private attributes used below.
 _SENDER_ENCODER = "_RTCRtpSender__encoder"
+# RTCRtpSender: what its RTCP handler calls on a PLI/FIR, and the method that reads the
+# track and encodes a frame or packs a packet.
+_SEND_KEYFRAME = "_send_keyframe"
+_NEXT_ENCODED_FRAME = "_next_encoded_frame"
 _VP8_BITRATE = "_Vp8Encoder__target_bitrate"
 _H264_BITRATE = "_H264Encoder__target_bitrate"
 _GATHERER_CONNECTION = "_connection"
@@ -229,6 +240,15 @@ def _missing_internals() -> list[str]:
         missing.append(f"RTCRtpSender.__init__ no longer sets {_SENDER_ENCODER}")
     elif not _class_uses(RTCRtpSender, _SENDER_ENCODER, exclude=("__init__",)):
         missing.append(f"RTCRtpSender no longer reads {_SENDER_ENCODER} when sending")
+    # RTCRtpSender: the RTCP handler asks for a key frame through a method looked up on
+    # the instance (so an instance attribute replaces it), and the sending code packs
+    # whatever the track returns that is not a frame (an av.Packet).
+    if not callable(getattr(RTCRtpSender, _SEND_KEYFRAME, None)):
+        missing.append(f"RTCRtpSender has no method {_SEND_KEYFRAME}")
+    elif _SEND_KEYFRAME not in _code_names(RTCRtpSender._handle_rtcp_packet):
+        missing.append(f"RTCRtpSender._handle_rtcp_packet no longer calls {_SEND_KEYFRAME}")
+    if "pack" not in _code_names(getattr(RTCRtpSender, _NEXT_ENCODED_FRAME, None)):
+        missing.append(f"RTCRtpSender.{_NEXT_ENCODED_FRAME} no longer packs pre-encoded packets")
     # Vp8Encoder/H264Encoder: the private bitrate, set in __init__. VP8's encode
     # reads it directly (libvpx's buffer size); aiortc's H.264 code reads it only
     # through the property ours overrides, and it is written to keep the two equal.
@@ -392,6 +412,32 @@ def installed_encoder(sender: RTCRtpSender) -> Encoder | None:
     """The encoder ``sender`` encodes with (None until it has one)."""
     encoder: Encoder | None = getattr(sender, _SENDER_ENCODER)
     return encoder
+
+
+# -- key-frame requests ---------------------------------------------------------------
+
+
+def watch_keyframe_requests(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Call ``callback`` (on the event loop) each time ``sender`` is asked for a key frame.
+
+    aiortc (1.14 to 1.16) answers a PLI or FIR about the sender's SSRC by calling
+    ``sender._send_keyframe()``, which sets a flag the next ``encode`` reads; a
+    pre-encoded packet (``pack``) ignores it. This replaces that method on this sender
+    by one that does what aiortc's does and then calls ``callback``. Calling it again
+    adds another callback.
+
+    Raises:
+        ValueError: If ``sender`` is not an RTCRtpSender.
+    """
+    if not isinstance(sender, RTCRtpSender):
+        raise ValueError(f"sender must be an aiortc RTCRtpSender, not {type(sender).__name__}")
+    previous: Callable[[], None] = getattr(sender, _SEND_KEYFRAME)
+
+    def send_keyframe() -> None:
+        previous()
+        callback()
+
+    setattr(sender, _SEND_KEYFRAME, send_keyframe)
 
 
 # -- the video encoders' private bitrate ---------------------------------------------

@@ -20,6 +20,10 @@ offers only the chosen codec and installs our encoder for it on aiortc's sender:
   (one encoder and one RTP stream per layer); the offer then announces the layers
   (:func:`~.simulcast.offer_simulcast`). An unset ``simulcast`` publishes one layer,
   as livekit-py always did (the official SDK defaults to simulcast).
+* pre-encoded video (an ``EncodedVideoSource``, published with
+  ``video_encoder=ENCODER_BACKEND_PRE_ENCODED``): one stream, a pass-through encoder
+  (:func:`~.pre_encoded.make_pre_encoded_encoder`) that packetizes the access units as
+  given, linked to the track's feedback (:func:`~.pre_encoded.attach_pre_encoded`).
 
 Each encoder of ours (each layer's, for simulcast) hands its frames to one
 :class:`~.frame_transform.SendTransforms` (:func:`send_transforms`): end-to-end
@@ -38,17 +42,22 @@ from aiortc.codecs.base import Encoder
 from aiortc.sdp import SessionDescription
 
 from ..log import get_logger
-from ..types import TrackPublishOptions, VideoCodec
-from .aiortc_adapter import install_encoder, installed_encoder
+from ..types import TrackPublishOptions, VideoCodec, VideoEncoderBackend
+from .aiortc_adapter import (
+    TransformingH264Encoder,
+    TransformingVp8Encoder,
+    install_encoder,
+    installed_encoder,
+)
 from .audio_feedback import LossFeedback
 from .frame_metadata import FrameMetadataSender
 from .frame_transform import FrameTransform, SendTransforms
 from .opus import DEFAULT_AUDIO_BITRATE, OpusEncoder, PyAVOpusEncoder, make_opus_encoder
+from .pre_encoded import attach_pre_encoded, make_pre_encoded_encoder
 from .simulcast import SimulcastEncoder, SimulcastLayer, simulcast_layers
 from .video_codecs import (
-    H264VideoEncoder,
-    Vp8VideoEncoder,
     default_max_bitrate,
+    default_max_framerate,
     make_video_encoder,
 )
 
@@ -100,6 +109,9 @@ class VideoEncoderConfig:
         layers: The simulcast layers, lowest first; empty for one stream (no simulcast).
         frame_metadata: Where the frames' metadata is found, to send as packet
             trailers (the publication asked for frame metadata features); None: none.
+        pre_encoded: Whether the track's frames come encoded (an ``EncodedVideoSource``):
+            they are packetized as they are, none is dropped, and ``max_bitrate`` and
+            ``max_framerate`` are the rate-control target reported to the source.
     """
 
     codec: int
@@ -107,6 +119,7 @@ class VideoEncoderConfig:
     max_framerate: float | None = None
     layers: tuple[SimulcastLayer, ...] = ()
     frame_metadata: FrameMetadataSender | None = field(default=None, compare=False)
+    pre_encoded: bool = False
     kind: ClassVar[Literal["video"]] = "video"
 
 
@@ -142,14 +155,37 @@ def video_codec(options: TrackPublishOptions) -> int:
     return int(codec)
 
 
+def _backend(options: TrackPublishOptions) -> int:
+    if options.HasField("video_encoder"):
+        return int(options.video_encoder)
+    return int(VideoEncoderBackend.ENCODER_BACKEND_AUTO)
+
+
 def video_encoder_config(
-    options: TrackPublishOptions, width: int, height: int
+    options: TrackPublishOptions, width: int, height: int, *, pre_encoded: bool = False
 ) -> VideoEncoderConfig:
     """The video settings ``options`` ask for, for a ``width`` x ``height`` picture.
 
+    Args:
+        options: The publish options.
+        width: The picture width (of the source).
+        height: The picture height.
+        pre_encoded: Whether the track is of an ``EncodedVideoSource``.
+
     Raises:
-        ValueError: For a codec aiortc cannot encode, or a size that is not positive.
+        ValueError: For a codec aiortc cannot encode, or a size that is not positive;
+            for a pre-encoded track, unless ``video_encoder`` is
+            ``ENCODER_BACKEND_PRE_ENCODED`` and ``simulcast`` is not true; for a track of
+            raw pictures published with ``ENCODER_BACKEND_PRE_ENCODED``.
     """
+    backend = _backend(options)
+    if pre_encoded:
+        return _pre_encoded_config(options, width, height, backend)
+    if backend == VideoEncoderBackend.ENCODER_BACKEND_PRE_ENCODED:
+        raise ValueError(
+            "video_encoder=ENCODER_BACKEND_PRE_ENCODED needs a track of an EncodedVideoSource; "
+            "this track's source is a VideoSource of raw pictures"
+        )
     codec = video_codec(options)
     if options.HasField("video_encoding") and options.video_encoding.max_bitrate:
         bitrate = int(options.video_encoding.max_bitrate)
@@ -169,6 +205,45 @@ def video_encoder_config(
     )
 
 
+def _pre_encoded_config(
+    options: TrackPublishOptions, width: int, height: int, backend: int
+) -> VideoEncoderConfig:
+    """The config of a pre-encoded publication; refuses what the official SDK cannot send.
+
+    The official SDK publishes these anyway and sends nothing a subscriber can decode
+    (its pass-through encoder refuses frames of another codec than the publication's;
+    another backend gets pictures it cannot read; simulcast sends the same stream as
+    every layer), so they are refused here, by name.
+    """
+    if backend != VideoEncoderBackend.ENCODER_BACKEND_PRE_ENCODED:
+        name = (
+            VideoEncoderBackend.Name(backend)
+            if backend in VideoEncoderBackend.values()
+            else str(backend)
+        )
+        raise ValueError(
+            "a track of an EncodedVideoSource must be published with "
+            f"video_encoder=ENCODER_BACKEND_PRE_ENCODED, not {name}"
+        )
+    if options.HasField("simulcast") and options.simulcast:
+        raise ValueError(
+            "a track of an EncodedVideoSource is sent as one stream: publish it with "
+            "simulcast=False (pre-encoded frames cannot be scaled into layers)"
+        )
+    codec = video_codec(options)
+    if options.HasField("video_encoding") and options.video_encoding.max_bitrate:
+        bitrate = int(options.video_encoding.max_bitrate)
+    else:
+        bitrate = default_max_bitrate(width, height)
+    if options.HasField("video_encoding") and options.video_encoding.max_framerate:
+        framerate = float(options.video_encoding.max_framerate)
+    else:
+        framerate = default_max_framerate(width, height)
+    return VideoEncoderConfig(
+        codec=codec, max_bitrate=bitrate, max_framerate=framerate, pre_encoded=True
+    )
+
+
 def encoder_for(config: EncoderConfig) -> Encoder:
     """A new encoder for aiortc's ``RTCRtpSender`` following ``config``.
 
@@ -177,6 +252,10 @@ def encoder_for(config: EncoderConfig) -> Encoder:
     """
     if isinstance(config, AudioEncoderConfig):
         return make_opus_encoder(config.bitrate, dtx=config.dtx)
+    if config.pre_encoded:
+        # (video_encoder_config always sets a frame rate; 30 fps for a config without)
+        framerate = config.max_framerate or 30.0
+        return make_pre_encoded_encoder(config.codec, config.max_bitrate, framerate)
     if config.layers:
         return SimulcastEncoder(config.codec, config.layers)
     return make_video_encoder(config.codec, config.max_bitrate, config.max_framerate)
@@ -192,7 +271,9 @@ def _mime_types(config: EncoderConfig) -> tuple[str, ...]:
 def configure_sender(transceiver: RTCRtpTransceiver, config: EncoderConfig) -> Encoder:
     """Offer only ``config``'s codec (plus RTX for video) and install its encoder.
 
-    Call it on a new transceiver, before the offer that carries it.
+    Call it on a new transceiver, before the offer that carries it. A pre-encoded
+    config needs the transceiver's track to be an ``EncodedSourceTrack``: its feedback
+    is linked to the encoder and to the sender's key-frame requests.
 
     Returns:
         The encoder installed.
@@ -209,6 +290,8 @@ def configure_sender(transceiver: RTCRtpTransceiver, config: EncoderConfig) -> E
     codecs = RTCRtpSender.getCapabilities(config.kind).codecs
     transceiver.setCodecPreferences([c for c in codecs if c.mimeType.lower() in wanted])
     encoder = encoder_for(config)
+    if isinstance(config, VideoEncoderConfig) and config.pre_encoded:
+        attach_pre_encoded(transceiver.sender, encoder)
     install_encoder(transceiver.sender, encoder)
     if isinstance(config, VideoEncoderConfig) and config.frame_metadata is not None:
         for chain in send_transforms(transceiver.sender):
@@ -347,11 +430,12 @@ def loss_feedback_for(sender: RTCRtpSender) -> LossFeedback | None:
 
 # -- each encoded frame (end-to-end encryption) ------------------------------------------
 
+# our VP8 and H.264 encoders, raw and pre-encoded, all have the transforming bases
 _CODEC_OF_ENCODER: tuple[tuple[type[Encoder], str], ...] = (
     (OpusEncoder, "audio/opus"),
     (PyAVOpusEncoder, "audio/opus"),
-    (Vp8VideoEncoder, "video/vp8"),
-    (H264VideoEncoder, "video/h264"),
+    (TransformingVp8Encoder, "video/vp8"),
+    (TransformingH264Encoder, "video/h264"),
 )
 
 
