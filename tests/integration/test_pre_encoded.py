@@ -62,6 +62,7 @@ class Player:
     requests: list[int] = field(default_factory=list)  # frame numbers of key-frame requests
     rate_controls: list[Any] = field(default_factory=list)
     sent: int = 0
+    with_metadata: bool = False  # each frame carries FrameMetadata(frame_id=its number + 1)
 
     async def run(self) -> None:
         start = time.monotonic()
@@ -78,6 +79,13 @@ class Player:
                     codec=self.codec,
                     frame_type=key if unit.keyframe else delta,
                     timestamp_us=1 + round(self.sent * 1e6 / FPS),
+                    metadata=(
+                        self.sdk.FrameMetadata(
+                            frame_id=self.sent + 1, user_timestamp=1_000_000 + self.sent
+                        )
+                        if self.with_metadata
+                        else None
+                    ),
                 )
             )
             self.sent += 1
@@ -284,6 +292,54 @@ async def test_our_encrypted_pre_encoded_video_reaches_the_official_sdk(
             finally:
                 await stream.aclose()
         check_picture(frame)
+    finally:
+        await ours.disconnect()
+        await theirs.disconnect()
+        await source.aclose()
+
+
+async def test_metadata_of_our_pre_encoded_frames_reaches_the_official_sdk(
+    server_url: str,
+    make_token: TokenFactory,
+    clips: dict[tuple[str, int, bool], list[EncodedUnit]],
+) -> None:
+    """EncodedVideoFrame.metadata goes out as packet trailers: the official subscriber's
+    frames carry the frame id and user timestamp the access units were captured with."""
+    units = clip(clips, "h264")
+    ours, theirs = rtc.Room(), official.Room()
+    source = rtc.EncodedVideoSource(W, H)
+    track = rtc.LocalVideoTrack.create_video_track("encoded", source)
+    player = Player(rtc, source, units, rtc.VideoCodec.H264, with_metadata=True)
+    subscribed: list[Any] = []
+    theirs.on("track_subscribed", lambda t, pub, p: subscribed.append(t))
+    options = pre_encoded_options(rtc, "H264")
+    options.frame_metadata_features.extend(
+        [rtc.FrameMetadataFeature.FMF_FRAME_ID, rtc.FrameMetadataFeature.FMF_USER_TIMESTAMP]
+    )
+    try:
+        await theirs.connect(server_url, make_token("official"))
+        await ours.connect(server_url, make_token("ours"))
+        async with background(player.run()):
+            await ours.local_participant.publish_track(track, options)
+            await wait_until(lambda: bool(subscribed), timeout=15, what="official subscribed")
+            stream = official.VideoStream(subscribed[0], format=official.VideoBufferType.RGBA)
+
+            async def metadata_of_frames() -> list[Any]:
+                seen = []
+                async for event in stream:
+                    seen.append(event.metadata)
+                    if len(seen) >= 20:
+                        return seen
+                raise AssertionError("the stream ended")
+
+            try:
+                seen = await asyncio.wait_for(metadata_of_frames(), 30)
+            finally:
+                await stream.aclose()
+        ids = [m.frame_id for m in seen if m is not None]
+        assert len(ids) == len(seen), "a frame came without its metadata"
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+        assert all(m.user_timestamp == 1_000_000 + m.frame_id - 1 for m in seen)
     finally:
         await ours.disconnect()
         await theirs.disconnect()
