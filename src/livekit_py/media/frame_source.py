@@ -205,6 +205,10 @@ class TrackReader(FrameFanout):
         self._task: asyncio.Task[None] | None = None
         self._listening = False
         self._closed = False
+        self.frames_read = 0
+        """Frames the track returned so far (for a received track: frames decoded)."""
+        self.last_video_size: tuple[int, int] | None = None
+        """(width, height) of the latest video frame read, None before the first."""
 
     @property
     def track(self) -> MediaStreamTrack:
@@ -250,6 +254,9 @@ class TrackReader(FrameFanout):
                 except MediaStreamError:
                     break
                 if isinstance(frame, (av.AudioFrame, av.VideoFrame)):
+                    self.frames_read += 1
+                    if isinstance(frame, av.VideoFrame):
+                        self.last_video_size = (frame.width, frame.height)
                     self.publish(frame)
                 else:
                     logger.debug("ignoring a %s from track %s", type(frame).__name__, track.id)
