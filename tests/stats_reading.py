@@ -66,7 +66,9 @@ def dangling_references(stats: list[Any]) -> list[str]:
 
 def codec_of(stats: list[Any], stream: Any) -> Any:
     """The ``codec`` part of the codec entry an RTP stream's ``stream.codec_id`` names."""
-    kind, entry = by_id(stats)[stream.stream.codec_id]
+    found = by_id(stats).get(stream.stream.codec_id)
+    assert found is not None, f"no codec entry {stream.stream.codec_id!r}"
+    kind, entry = found
     assert kind == "codec", kind
     return entry.codec
 
