@@ -72,4 +72,5 @@ def protos(session: nox.Session) -> None:
         "--python_out=src/livekit_py/_proto",
         "--pyi_out=src/livekit_py/_proto",
         "protos/livekit_py_types.proto",
+        "protos/livekit_py_stats.proto",
     )

@@ -9,7 +9,7 @@ import pytest
 from livekit import rtc as official
 
 from livekit_py import rtc
-from livekit_py.rtc.stats import RTCInboundRtpAudioStreamStats
+from tests import stats_reading as read
 from tests.conftest import TokenFactory
 from tests.helpers import EventLog, wait_until
 from tests.integration.audio_utils import (
@@ -280,17 +280,20 @@ async def test_stats(server_url: str, make_token: TokenFactory) -> None:
             await asyncio.sleep(1.5)
             sent = await track.get_stats()
             received = await remote_track.get_stats()
-            assert any(getattr(s, "type", "") == "outbound-rtp" for s in sent)
-            assert any(
-                getattr(s, "type", "") == "inbound-rtp" and s.packetsReceived > 0 for s in received
-            )
+            (outbound,) = read.outbound(sent, "audio")
+            assert outbound.sent.packets_sent > 0
+            (entry,) = read.inbound(received, "audio")
+            assert entry.received.packets_received > 0
             # the W3C audio receiver fields, from our own jitter buffer
-            (inbound,) = [s for s in received if isinstance(s, RTCInboundRtpAudioStreamStats)]
-            assert inbound.jitterBufferEmittedCount > 0 and inbound.jitterBufferDelay >= 0
-            assert inbound.totalSamplesReceived >= inbound.jitterBufferEmittedCount
-            assert 0 < inbound.jitterBufferTargetDelay / inbound.jitterBufferEmittedCount < 0.5
+            inbound = entry.inbound
+            assert inbound.jitter_buffer_emitted_count > 0 and inbound.jitter_buffer_delay >= 0
+            assert inbound.total_samples_received >= inbound.jitter_buffer_emitted_count
+            assert (
+                0 < inbound.jitter_buffer_target_delay / inbound.jitter_buffer_emitted_count < 0.5
+            )
             stats = await bob.get_rtc_stats()
-            assert stats.subscriber_stats and isinstance(stats.publisher_stats, list)
+            assert read.inbound(stats.subscriber_stats, "audio")
+            assert isinstance(stats.publisher_stats, list)
     finally:
         await alice.disconnect()
         await bob.disconnect()
@@ -355,7 +358,7 @@ async def test_audio_max_bitrate_is_honoured(server_url: str, make_token: TokenF
 
             async def sent_bytes(track: rtc.LocalAudioTrack) -> int:
                 stats = await track.get_stats()
-                return sum(s.bytesSent for s in stats if getattr(s, "type", "") == "outbound-rtp")
+                return sum(s.sent.bytes_sent for s in read.outbound(stats, "audio"))
 
             start = (await sent_bytes(low), await sent_bytes(high))
             await asyncio.sleep(3.0)

@@ -104,8 +104,8 @@ class FakeEngine:
             raise ConnectionError("the data channel is not open")
         self.packets.append((packet, kind))
 
-    async def get_stats(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        return {}, {}
+    async def get_stats(self, decoded: object = None) -> tuple[list[Any], list[Any]]:
+        return [], []
 
     # what a resume uses
     subscriber_ice_restarts = 0

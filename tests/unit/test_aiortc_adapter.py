@@ -7,6 +7,7 @@ what livekit_py needs, even if the import-time check still passes.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import threading
 from fractions import Fraction
@@ -31,6 +32,7 @@ from aiortc.sdp import SessionDescription
 
 from livekit_py.webrtc import aiortc_adapter
 from livekit_py.webrtc.aiortc_adapter import (
+    DtlsDetails,
     EncodedFrame,
     TransformingH264Encoder,
     TransformingVp8Encoder,
@@ -39,12 +41,17 @@ from livekit_py.webrtc.aiortc_adapter import (
     depayloaded,
     disable_consent_checks,
     divert_received_packets,
+    dtls_details,
+    ice_check_list,
+    ice_connection_of,
     ice_connections,
     install_encoder,
     install_receive_buffer,
     installed_encoder,
     installed_frame_filter,
     installed_receive_buffer,
+    nominated_pairs,
+    observe_ice_checks,
     prompt_remote_nomination,
     received_rtp_timestamp,
     retransmit_sctp_now,
@@ -986,6 +993,7 @@ async def test_a_receivers_pli_reaches_the_watcher_and_packets_are_packed_as_giv
 _PRIVATE_NAMES = re.compile(
     r"_RTCRtp|__encoder|\b_connection\b|query_consent|_rtp_router|__target_bitrate"
     r"|_packetize|_split_bitstream|_send_keyframe|_next_encoded_frame"
+    r"|\b_check_list\b|\b_get_stats\b|__local_certificate|\b_ssl\b|\b_stats_id\b"
 )
 
 
@@ -1052,3 +1060,108 @@ async def test_send_rtp_bytes_refuses_an_unconnected_transport() -> None:
             await send_rtp_bytes(pc.getTransceivers()[0].sender.transport, b"\x80" * 12)
     finally:
         await pc.close()
+
+
+# ------------------------------------------------------------- statistics: ICE and DTLS
+
+
+def test_a_missing_statistics_internal_fails_the_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, renamed in (
+        ("_CHECK_LIST", "_renamed_check_list"),
+        ("_STUN_REQUEST", "renamed_request"),
+        ("_DTLS_GET_STATS", "_renamed_get_stats"),
+        ("_DTLS_LOCAL_CERTIFICATE", "_renamed_local_certificate"),
+        ("_CERTIFICATE_X509", "_renamed_cert"),
+    ):
+        with monkeypatch.context() as patch:
+            patch.setattr(aiortc_adapter, name, renamed)
+            with pytest.raises(ImportError, match=renamed):
+                aiortc_adapter._check_internals()
+
+
+class _Timings:
+    def __init__(self) -> None:
+        self.sent: list[tuple[tuple[str, int], tuple[str, int]]] = []
+        self.answered: list[tuple[tuple[str, int], tuple[str, int], float]] = []
+
+    def request_sent(self, local: Any, remote: tuple[str, int]) -> None:
+        self.sent.append(((local.host, local.port), remote))
+
+    def response_received(self, local: Any, remote: tuple[str, int], rtt: float) -> None:
+        self.answered.append(((local.host, local.port), remote, rtt))
+
+
+async def test_observed_checks_are_timed_from_request_to_response() -> None:
+    """Every check aioice makes goes through the wrapped builder and protocol: the
+    nominated pair's checks are seen, answered, with a round-trip time."""
+    a = aioice.Connection(ice_controlling=True, components=1, use_ipv4=True, use_ipv6=False)
+    b = aioice.Connection(ice_controlling=False, components=1, use_ipv4=True, use_ipv6=False)
+    timings = _Timings()
+    ticks = iter(range(1_000_000))
+    observe_ice_checks(a, timings, clock=lambda: float(next(ticks)))
+    observe_ice_checks(a, _Timings())  # a second observer is ignored
+    try:
+        await asyncio.gather(a.gather_candidates(), b.gather_candidates())
+        for this, other in ((a, b), (b, a)):
+            this.remote_username = other.local_username
+            this.remote_password = other.local_password
+            for candidate in other.local_candidates:
+                await this.add_remote_candidate(candidate)
+            await this.add_remote_candidate(None)
+        await asyncio.wait_for(asyncio.gather(a.connect(), b.connect()), 30)
+        (pair,) = nominated_pairs(a)
+        assert pair in ice_check_list(a)
+        assert pair.state == pair.State.SUCCEEDED
+        key = ((pair.local_candidate.host, pair.local_candidate.port), pair.remote_addr)
+        assert key in timings.sent
+        answered = [rtt for local, remote, rtt in timings.answered if (local, remote) == key]
+        assert answered and all(rtt >= 1 for rtt in answered)  # clock ticks between the two
+        # the restart nomination is built and sent through the same wrapped objects
+        before = len(timings.sent)
+        b._local_username = "restartUfrag"  # test-only: play the restarting remote agent
+        b._local_password = "restartPasswordOf22chars"
+        assert await adopt_remote_ice_restart(a, "restartUfrag", "restartPasswordOf22chars") == 1
+        assert len(timings.sent) > before
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_dtls_details_are_the_negotiated_ones_of_both_sides() -> None:
+    a, b, _channel, _received = await _data_channel_pair()
+    try:
+        assert a.sctp is not None and b.sctp is not None
+        dtls_a, dtls_b = a.sctp.transport, b.sctp.transport
+        details_a, details_b = dtls_details(dtls_a), dtls_details(dtls_b)
+        assert isinstance(details_a, DtlsDetails)
+        assert details_a.stats.type == "transport" and details_a.stats.dtlsState == "connected"
+        assert details_a.stats.packetsSent > 0 and details_a.stats.bytesReceived > 0
+        assert {details_a.role, details_b.role} == {"client", "server"}
+        assert details_a.local_certificate and details_a.remote_certificate
+        assert details_a.local_certificate == details_b.remote_certificate
+        assert details_a.remote_certificate == details_b.local_certificate
+        # our certificate is the one the description's fingerprint names
+        sha256 = next(
+            f.value for f in dtls_a.getLocalParameters().fingerprints if f.algorithm == "sha-256"
+        )
+        digest = hashlib.sha256(details_a.local_certificate).hexdigest().upper()
+        assert sha256 == ":".join(digest[i : i + 2] for i in range(0, 64, 2))
+        assert details_a.protocol_version == 0xFEFD  # DTLS 1.2
+        assert details_a.cipher == details_b.cipher and details_a.cipher
+        assert details_a.srtp_profile is not None
+        assert details_a.srtp_profile.startswith("SRTP_")
+        assert ice_connection_of(dtls_a) in ice_connections(a)
+        with pytest.raises(ValueError, match="RTCDtlsTransport"):
+            dtls_details(object())  # type: ignore[arg-type]
+    finally:
+        await a.close()
+        await b.close()
+    fresh = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        transceiver = fresh.addTransceiver("audio")
+        before = dtls_details(transceiver.receiver.transport)
+        assert before.stats.dtlsState == "new" and before.local_certificate
+        assert (before.role, before.remote_certificate, before.cipher) == (None, None, None)
+        assert (before.protocol_version, before.srtp_profile) == (None, None)
+    finally:
+        await fresh.close()

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
     RTCDataChannel,
     RTCIceServer,
+    RTCRtpReceiver,
     RTCRtpTransceiver,
 )
 from aiortc.rtcconfiguration import RTCBundlePolicy, RTCIceTransportPolicy
@@ -30,6 +31,7 @@ from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
 from .._compat import timeout
+from .._proto.livekit_py_stats_pb2 import RtcStats
 from ..log import get_logger
 from ..session.reliable_buffer import (
     ReceiveDeduper,
@@ -55,6 +57,12 @@ from ..webrtc.frame_assembler import CodecKeyframeTest, ensure_frame_assembler
 from ..webrtc.frame_metadata import FrameMetadataReceiver
 from ..webrtc.frame_transform import chain_filters
 from ..webrtc.simulcast import SimulcastEncoder, answered_stream, offer_simulcast
+from ..webrtc.stats_collector import (
+    DecodedFrames,
+    StatsSources,
+    peer_connection_stats,
+    transceiver_stats,
+)
 from .transport import PeerTransport
 
 logger = get_logger("engine")
@@ -241,6 +249,7 @@ class RtcEngine:
         self._reliable.bufferedAmountLowThreshold = RELIABLE_BUFFER_LOW
         self._lossy.bufferedAmountLowThreshold = LOSSY_BUFFER_LOW
         for channel in (self._reliable, self._lossy):
+            self.publisher.data_channels.watch(channel)
             self._watch_channel(channel)
             channel.on("open", self._update_publisher_ready)
             channel.on("close", self._update_publisher_ready)
@@ -984,16 +993,56 @@ class RtcEngine:
         elif state == "closed" and name == primary and self.on_failure is not None:
             self.on_failure(f"the {name} peer connection closed")
 
-    async def get_stats(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """aiortc's stats reports of the publisher and subscriber connections."""
-        out: list[dict[str, Any]] = []
+    def _stats_sources(
+        self, transport: PeerTransport, decoded: Mapping[RTCRtpReceiver, DecodedFrames]
+    ) -> StatsSources:
+        playouts = (
+            {mid: playout for mid, (playout, _) in self._playouts.items()}
+            if transport is self.subscriber
+            else {}
+        )
+        return StatsSources(
+            ice=transport.ice_checks,
+            channels=transport.data_channels,
+            playouts=playouts,
+            decoded=decoded.get,
+        )
+
+    async def get_stats(
+        self, decoded: Mapping[RTCRtpReceiver, DecodedFrames] | None = None
+    ) -> tuple[list[RtcStats], list[RtcStats]]:
+        """The statistics of the publisher and subscriber connections (``stats`` messages).
+
+        Args:
+            decoded: What the readers of received tracks decoded, by receiver.
+        """
+        out: list[list[RtcStats]] = []
         for transport in (self.publisher, self.subscriber):
             if transport is None:
-                out.append({})
+                out.append([])
                 continue
-            report = await transport.pc.getStats()
-            out.append(dict(report))
+            sources = self._stats_sources(transport, decoded or {})
+            out.append(await peer_connection_stats(transport.pc, sources))
         return out[0], out[1]
+
+    async def transceiver_stats(
+        self, transceiver: RTCRtpTransceiver, decoded: DecodedFrames | None = None
+    ) -> list[RtcStats]:
+        """The statistics of one m-line (a track's), empty once it is gone.
+
+        Args:
+            transceiver: A transceiver of the publisher or the subscriber.
+            decoded: What the reader of the received track decoded.
+        """
+        for transport in (self.publisher, self.subscriber):
+            if transport is None or transceiver not in transport.pc.getTransceivers():
+                continue
+            if transport.pc.connectionState == "closed":
+                return []
+            by_receiver = {transceiver.receiver: decoded} if decoded is not None else {}
+            sources = self._stats_sources(transport, by_receiver)
+            return await transceiver_stats(transport.pc, transceiver, sources)
+        return []
 
     def begin_close(self) -> None:
         """Mark the session as ending: failures from here on are expected, not errors."""

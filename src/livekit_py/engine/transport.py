@@ -30,10 +30,13 @@ from ..webrtc.aiortc_adapter import (
     adopt_remote_ice_restart,
     disable_consent_checks,
     ice_connections,
+    observe_ice_checks,
     prompt_remote_nomination,
     restart_local_ice,
     retransmit_sctp_now,
 )
+from ..webrtc.data_channel_counts import DataChannelCounter
+from ..webrtc.ice_checks import IceCheckLog
 from .offer_filter import (
     RejectedSection,
     offer_for_aiortc,
@@ -102,6 +105,12 @@ class PeerTransport:
         self.ice_restarts = 0
         """How many ICE restarts of the server this connection has followed."""
         self._ice_restarted = asyncio.Event()
+        self.ice_checks = IceCheckLog()
+        """The connectivity and consent checks of this connection's ICE agent."""
+        self.data_channels = DataChannelCounter()
+        """This connection's data channels and what went through them (the ones the
+        remote side opens are counted from the start; count ours as they are created)."""
+        self.pc.on("datachannel", self.data_channels.watch)
 
         @self.pc.on("connectionstatechange")
         def _on_state() -> None:
@@ -133,7 +142,11 @@ class PeerTransport:
 
         async def locked() -> Any:
             async with self._sdp_lock:
-                return await make()
+                result = await make()
+                # the ICE agents a description created are timed before ICE starts
+                for connection in ice_connections(self.pc):
+                    observe_ice_checks(connection, self.ice_checks)
+                return result
 
         task = asyncio.ensure_future(locked())
         self._inflight.add(task)

@@ -211,6 +211,10 @@ class TrackReader(FrameFanout):
         self._closed = False
         self.annotate: Callable[[AVFrame], None] | None = None
         """Called with each frame read, before it is published (on the event loop)."""
+        self.frames_read = 0
+        """Frames the track returned so far (for a received track: frames decoded)."""
+        self.last_video_size: tuple[int, int] | None = None
+        """(width, height) of the latest video frame read, None before the first."""
 
     @property
     def track(self) -> MediaStreamTrack:
@@ -262,6 +266,9 @@ class TrackReader(FrameFanout):
                             annotate(frame)
                         except Exception:
                             logger.exception("annotating a frame of track %s failed", track.id)
+                    self.frames_read += 1
+                    if isinstance(frame, av.VideoFrame):
+                        self.last_video_size = (frame.width, frame.height)
                     self.publish(frame)
                 else:
                     logger.debug("ignoring a %s from track %s", type(frame).__name__, track.id)

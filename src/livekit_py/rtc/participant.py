@@ -840,6 +840,7 @@ class LocalParticipant(Participant):
         track._sid = info.sid
         track._participant = self
         track._sender = published.transceiver.sender
+        track._stats_source = published.stats
         publication = LocalTrackPublication(info, track)
         publication._transceiver = published.transceiver
         publication._options = options
@@ -885,6 +886,7 @@ class LocalParticipant(Participant):
         if track is not None:
             track._participant = None
             track._sender = None
+            track._stats_source = None
             track._sid = ""
 
     def _on_local_mute(self, track: LocalTrack, muted: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import warnings
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from ..types import (
     TrackKind,
 )
 from ..webrtc.encoders import EncoderConfig
+from . import stats as proto_stats
 from .data_stream import ByteStreamHandler, TextStreamHandler
 from .e2ee import E2EEManager, E2EEOptions, make_controller
 from .event_emitter import EventEmitter
@@ -122,16 +124,17 @@ class SipDTMF:
 
 @dataclass
 class RtcStats:
-    """Statistics of both peer connections.
+    """Statistics of both peer connections, as the official SDK returns them.
 
-    Each list holds aiortc's stats objects (``RTCOutboundRtpStreamStats``,
-    ``RTCInboundRtpStreamStats``, ``RTCTransportStats``, ...), whose fields
-    follow the W3C WebRTC statistics names, rather than the official SDK's
-    protobuf ``RtcStats`` messages.
+    Each list holds ``livekit.rtc.stats.RtcStats`` messages (:mod:`livekit_py.rtc.stats`)
+    of one peer connection: every RTP stream sent or received with its codec and the
+    peer's reports, the media sources, the transport, every candidate pair and
+    candidate, the certificates, the ``peer_connection`` entry and the data channels.
+    Fields livekit-py does not know are left unset.
     """
 
-    publisher_stats: list[Any]
-    subscriber_stats: list[Any]
+    publisher_stats: list[proto_stats.RtcStats]
+    subscriber_stats: list[proto_stats.RtcStats]
 
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -379,8 +382,14 @@ class Room(EventEmitter[EventTypes]):
         engine = self._session.engine
         if engine is None or not self.isconnected():
             raise RuntimeError("the room isn't connected")
-        publisher, subscriber = await engine.get_stats()
-        return RtcStats(list(publisher.values()), list(subscriber.values()))
+        decoded = {
+            track._receiver: track._reader
+            for rp in self._remote_participants.values()
+            for pub in rp._track_publications.values()
+            if isinstance(track := pub.track, RemoteTrack) and track._receiver is not None
+        }
+        publisher, subscriber = await engine.get_stats(decoded)
+        return RtcStats(publisher, subscriber)
 
     def on(
         self, event: EventTypes, callback: Callable[..., Any] | None = None
@@ -597,6 +606,7 @@ class Room(EventEmitter[EventTypes]):
                 pub._subscribed.clear()
                 track._sid = info.sid
                 track._sender = transceiver.sender
+                track._stats_source = functools.partial(engine.transceiver_stats, transceiver)
                 lp._add_publication(pub)
                 republished.append((pub, previous_sid))
             if republished:
@@ -1017,6 +1027,10 @@ class Room(EventEmitter[EventTypes]):
         engine = self._session.engine
         if isinstance(track, RemoteVideoTrack) and engine is not None:
             track._read_frame_metadata(engine.frame_metadata(transceiver))
+        if engine is not None:
+            track._stats_source = functools.partial(
+                engine.transceiver_stats, transceiver, track._reader
+            )
         track._start()
         pub._track = track
         logger.debug("subscribed to %s of %s", track_sid, identity)
@@ -1272,7 +1286,9 @@ class _RoomPort:
                 room._e2ee.remove(room._e2ee.local_identity, info.sid)
             await engine.remove_publisher_track(transceiver, renegotiate=False)
             raise
-        return PublishedTrack(info, transceiver)
+        return PublishedTrack(
+            info, transceiver, stats=functools.partial(engine.transceiver_stats, transceiver)
+        )
 
     async def unpublish_track(self, transceiver: RTCRtpTransceiver) -> None:
         engine = self._room._engine_or_raise()

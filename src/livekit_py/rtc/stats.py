@@ -1,55 +1,183 @@
-"""Statistics types returned by ``Track.get_stats()`` and ``Room.get_rtc_stats()``.
+"""Statistics returned by ``Track.get_stats()`` and ``Room.get_rtc_stats()``: ``livekit.rtc.stats``.
 
-The official SDK's ``livekit.rtc.stats`` holds protobuf messages filled by
-libwebrtc. livekit-py reports aiortc's statistics objects instead; their fields
-follow the W3C WebRTC statistics names (``packetsSent``, ``bytesReceived``,
-``jitter``, ``roundTripTime``, ...), and ``type`` says which kind each one is
-("inbound-rtp", "outbound-rtp", "remote-inbound-rtp", "remote-outbound-rtp",
-"transport"). A subscribed audio track's "inbound-rtp" entry is an
-:class:`RTCInboundRtpAudioStreamStats`: it adds the W3C audio receiver fields
-(``concealedSamples``, ``jitterBufferDelay``, ``fecPacketsReceived``, ...) from
-livekit-py's own jitter buffer.
+The official SDK's ``livekit.rtc.stats`` is its generated ``stats_pb2`` module: the
+W3C WebRTC statistics as protobuf messages. This module is the same messages, enums
+and values, generated from ``protos/livekit_py_stats.proto`` (same names, field
+numbers and types), so code that reads the official SDK's statistics reads ours::
+
+    for s in await track.get_stats():
+        if s.WhichOneof("stats") == "inbound_rtp":
+            print(s.inbound_rtp.received.packets_received, s.inbound_rtp.received.jitter)
+
+Each :class:`RtcStats` is one W3C statistics object; its ``stats`` oneof says which
+(``codec``, ``inbound_rtp``, ``outbound_rtp``, ``remote_inbound_rtp``,
+``remote_outbound_rtp``, ``media_source``, ``peer_connection``, ``data_channel``,
+``transport``, ``candidate_pair``, ``local_candidate``, ``remote_candidate``,
+``certificate``...). The one difference: the official messages have every field
+``required`` (libwebrtc fills them all), ours ``optional``. A field livekit-py does not
+know (aiortc does not measure it) is left unset: ``HasField`` is False and reading it
+gives 0, "" or False, as the official's zero would. docs/media.md lists what is filled.
+
+aiortc's own statistics classes (``RTCStatsReport``, ``RTCInboundRtpStreamStats``...)
+are importable from here as before; ``get_stats()`` no longer returns them.
 """
 
-import dataclasses
+from aiortc.stats import RTCInboundRtpStreamStats as RTCInboundRtpStreamStats
+from aiortc.stats import RTCOutboundRtpStreamStats as RTCOutboundRtpStreamStats
+from aiortc.stats import RTCRemoteInboundRtpStreamStats as RTCRemoteInboundRtpStreamStats
+from aiortc.stats import RTCRemoteOutboundRtpStreamStats as RTCRemoteOutboundRtpStreamStats
+from aiortc.stats import RTCStats as RTCStats
+from aiortc.stats import RTCStatsReport as RTCStatsReport
+from aiortc.stats import RTCTransportStats as RTCTransportStats
 
-from aiortc.stats import (
-    RTCInboundRtpStreamStats,
-    RTCOutboundRtpStreamStats,
-    RTCRemoteInboundRtpStreamStats,
-    RTCRemoteOutboundRtpStreamStats,
-    RTCStats,
-    RTCStatsReport,
-    RTCTransportStats,
+from .._proto.livekit_py_stats_pb2 import (
+    CANDIDATE_ACTIVE,
+    CANDIDATE_PASSIVE,
+    CANDIDATE_SO,
+    DC_CLOSED,
+    DC_CLOSING,
+    DC_CONNECTING,
+    DC_OPEN,
+    DESCRIPTOR,
+    DTLS_CLIENT,
+    DTLS_SERVER,
+    DTLS_TRANSPORT_CLOSED,
+    DTLS_TRANSPORT_CONNECTED,
+    DTLS_TRANSPORT_CONNECTING,
+    DTLS_TRANSPORT_FAILED,
+    DTLS_TRANSPORT_NEW,
+    DTLS_UNKNOWN,
+    HOST,
+    ICE_CONTROLLED,
+    ICE_CONTROLLING,
+    ICE_TRANSPORT_CHECKING,
+    ICE_TRANSPORT_CLOSED,
+    ICE_TRANSPORT_COMPLETED,
+    ICE_TRANSPORT_CONNECTED,
+    ICE_TRANSPORT_DISCONNECTED,
+    ICE_TRANSPORT_FAILED,
+    ICE_TRANSPORT_NEW,
+    ICE_UNKNOWN,
+    LIMITATION_BANDWIDTH,
+    LIMITATION_CPU,
+    LIMITATION_NONE,
+    LIMITATION_OTHER,
+    PAIR_FAILED,
+    PAIR_FROZEN,
+    PAIR_IN_PROGRESS,
+    PAIR_SUCCEEDED,
+    PAIR_WAITING,
+    PRFLX,
+    RELAY,
+    SRFLX,
+    TRANSPORT_TCP,
+    TRANSPORT_TLS,
+    TRANSPORT_UDP,
+    AudioPlayoutStats,
+    AudioSourceStats,
+    CandidatePairStats,
+    CertificateStats,
+    CodecStats,
+    DataChannelState,
+    DataChannelStats,
+    DtlsRole,
+    DtlsTransportState,
+    IceCandidatePairState,
+    IceCandidateStats,
+    IceCandidateType,
+    IceRole,
+    IceServerTransportProtocol,
+    IceTcpCandidateType,
+    IceTransportState,
+    InboundRtpStreamStats,
+    MediaSourceStats,
+    OutboundRtpStreamStats,
+    PeerConnectionStats,
+    QualityLimitationReason,
+    ReceivedRtpStreamStats,
+    RemoteInboundRtpStreamStats,
+    RemoteOutboundRtpStreamStats,
+    RtcStats,
+    RtcStatsData,
+    RtpStreamStats,
+    SentRtpStreamStats,
+    StreamStats,
+    TransportStats,
+    VideoSourceStats,
 )
 
 __all__ = [
-    "RTCInboundRtpAudioStreamStats",
-    "RTCInboundRtpStreamStats",
-    "RTCOutboundRtpStreamStats",
-    "RTCRemoteInboundRtpStreamStats",
-    "RTCRemoteOutboundRtpStreamStats",
-    "RTCStats",
-    "RTCStatsReport",
-    "RTCTransportStats",
+    "AudioPlayoutStats",
+    "AudioSourceStats",
+    "CANDIDATE_ACTIVE",
+    "CANDIDATE_PASSIVE",
+    "CANDIDATE_SO",
+    "CandidatePairStats",
+    "CertificateStats",
+    "CodecStats",
+    "DC_CLOSED",
+    "DC_CLOSING",
+    "DC_CONNECTING",
+    "DC_OPEN",
+    "DESCRIPTOR",
+    "DTLS_CLIENT",
+    "DTLS_SERVER",
+    "DTLS_TRANSPORT_CLOSED",
+    "DTLS_TRANSPORT_CONNECTED",
+    "DTLS_TRANSPORT_CONNECTING",
+    "DTLS_TRANSPORT_FAILED",
+    "DTLS_TRANSPORT_NEW",
+    "DTLS_UNKNOWN",
+    "DataChannelState",
+    "DataChannelStats",
+    "DtlsRole",
+    "DtlsTransportState",
+    "HOST",
+    "ICE_CONTROLLED",
+    "ICE_CONTROLLING",
+    "ICE_TRANSPORT_CHECKING",
+    "ICE_TRANSPORT_CLOSED",
+    "ICE_TRANSPORT_COMPLETED",
+    "ICE_TRANSPORT_CONNECTED",
+    "ICE_TRANSPORT_DISCONNECTED",
+    "ICE_TRANSPORT_FAILED",
+    "ICE_TRANSPORT_NEW",
+    "ICE_UNKNOWN",
+    "IceCandidatePairState",
+    "IceCandidateStats",
+    "IceCandidateType",
+    "IceRole",
+    "IceServerTransportProtocol",
+    "IceTcpCandidateType",
+    "IceTransportState",
+    "InboundRtpStreamStats",
+    "LIMITATION_BANDWIDTH",
+    "LIMITATION_CPU",
+    "LIMITATION_NONE",
+    "LIMITATION_OTHER",
+    "MediaSourceStats",
+    "OutboundRtpStreamStats",
+    "PAIR_FAILED",
+    "PAIR_FROZEN",
+    "PAIR_IN_PROGRESS",
+    "PAIR_SUCCEEDED",
+    "PAIR_WAITING",
+    "PRFLX",
+    "PeerConnectionStats",
+    "QualityLimitationReason",
+    "RELAY",
+    "ReceivedRtpStreamStats",
+    "RemoteInboundRtpStreamStats",
+    "RemoteOutboundRtpStreamStats",
+    "RtcStats",
+    "RtcStatsData",
+    "RtpStreamStats",
+    "SRFLX",
+    "SentRtpStreamStats",
+    "StreamStats",
+    "TRANSPORT_TCP",
+    "TRANSPORT_TLS",
+    "TRANSPORT_UDP",
+    "TransportStats",
+    "VideoSourceStats",
 ]
-
-
-@dataclasses.dataclass
-class RTCInboundRtpAudioStreamStats(RTCInboundRtpStreamStats):
-    """aiortc's inbound RTP statistics plus the W3C audio receiver fields of our playout.
-
-    The names are those of W3C ``RTCInboundRtpStreamStats``; durations in seconds.
-    """
-
-    packetsDiscarded: int = 0
-    fecPacketsReceived: int = 0
-    totalSamplesReceived: int = 0
-    concealedSamples: int = 0
-    silentConcealedSamples: int = 0
-    concealmentEvents: int = 0
-    insertedSamplesForDeceleration: int = 0
-    removedSamplesForAcceleration: int = 0
-    jitterBufferDelay: float = 0.0
-    jitterBufferTargetDelay: float = 0.0
-    jitterBufferEmittedCount: int = 0

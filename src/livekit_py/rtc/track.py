@@ -9,16 +9,15 @@ frames out to any number of AudioStreams/VideoStreams.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
 
-from aiortc.stats import RTCInboundRtpStreamStats
 from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
 from ..log import get_logger
 from ..media.frame_source import FrameFanout, TrackReader
 from ..types import FrameMetadataFeature, StreamState, TrackKind, TrackPublishOptions, VideoCodec
-from ..webrtc.audio_playout import PlayoutTrack
 from ..webrtc.encoders import (
     EncoderConfig,
     VideoEncoderConfig,
@@ -26,6 +25,7 @@ from ..webrtc.encoders import (
     video_encoder_config,
 )
 from ..webrtc.frame_metadata import FrameMetadataReceiver, FrameMetadataSender
+from . import stats
 
 if TYPE_CHECKING:
     from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
@@ -40,6 +40,9 @@ logger = get_logger("room.track")
 
 if TYPE_CHECKING:
     from .platform_audio import PlatformAudioSource
+
+StatsSource = Callable[[], Awaitable[list[stats.RtcStats]]]
+"""Gets the statistics of one published or subscribed track (set by the room)."""
 
 # livekit-protocol TrackType -> public TrackKind
 KIND_FROM_PROTO: dict[int, int] = {
@@ -84,6 +87,7 @@ class Track:
         self._kind = kind
         self._muted = muted
         self._stream_state: int = StreamState.STATE_ACTIVE
+        self._stats_source: StatsSource | None = None
 
     @property
     def sid(self) -> str:
@@ -116,9 +120,22 @@ class Track:
         """Where decoded (remote) or captured (local) frames of this track appear."""
         raise ValueError(f"{type(self).__name__} {self.name!r} has no frames to read")
 
-    async def get_stats(self) -> list[Any]:
-        """aiortc's statistics for this track's RTP stream(s) (sender or receiver side)."""
-        return []
+    async def get_stats(self) -> list[stats.RtcStats]:
+        """The statistics of this track, as the official SDK returns them.
+
+        ``livekit.rtc.stats.RtcStats`` messages (``livekit_py.rtc.stats``): the track's
+        RTP streams (``outbound_rtp`` for a published track, one per simulcast layer;
+        ``inbound_rtp`` for a subscribed one) and the peer's reports about them
+        (``remote_inbound_rtp`` / ``remote_outbound_rtp``), their ``codec``, a
+        published track's ``media_source``, and the ``transport`` under them with its
+        selected ``candidate_pair``, its two candidates and both ``certificate``
+        entries. Fields livekit-py does not know are left unset. Empty for a track
+        that is not published or subscribed.
+        """
+        source = self._stats_source
+        if source is None:
+            return []
+        return list(await source())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(sid={self.sid!r}, name={self.name!r})"
@@ -168,13 +185,6 @@ class LocalTrack(Track):
     def unmute(self) -> None:
         """Send media again and tell the other participants."""
         self._set_muted(False)
-
-    async def get_stats(self) -> list[Any]:
-        sender = self._sender
-        if sender is None:
-            return []
-        report = await sender.getStats()
-        return list(report.values())
 
 
 class LocalAudioTrack(LocalTrack):
@@ -386,20 +396,6 @@ class RemoteTrack(Track):
 
     def _frame_source(self) -> FrameFanout:
         return self._reader
-
-    async def get_stats(self) -> list[Any]:
-        receiver = self._receiver
-        if receiver is None:
-            return []
-        report = await receiver.getStats()
-        stats = list(report.values())
-        if isinstance(self._rtc, PlayoutTrack):
-            playout = self._rtc.playout  # W3C audio fields from our jitter buffer
-            stats = [
-                playout.inbound_stats(s) if isinstance(s, RTCInboundRtpStreamStats) else s
-                for s in stats
-            ]
-        return stats
 
 
 class RemoteAudioTrack(RemoteTrack):

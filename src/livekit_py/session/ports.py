@@ -7,7 +7,7 @@ layers stay one-way (see docs/architecture.md). ``Room`` implements all of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -19,6 +19,7 @@ from .requests import RequestTracker
 if TYPE_CHECKING:
     from aiortc import MediaStreamTrack, RTCRtpTransceiver
 
+    from .._proto.livekit_py_stats_pb2 import RtcStats
     from ..media.frame_source import FrameFanout
     from ..webrtc.encoders import EncoderConfig
     from .rpc import RpcManager
@@ -92,6 +93,8 @@ class PublishedTrack:
 
     info: proto_models.TrackInfo
     transceiver: RTCRtpTransceiver
+    stats: Callable[[], Awaitable[list[RtcStats]]] | None = None
+    """Gets the track's statistics (``Track.get_stats()``), None if unavailable."""
 
 
 class LocalParticipantPort(DataPort, SignalPort, Protocol):

@@ -74,6 +74,21 @@ all live here, and nowhere else in the package:
   :data:`TRAILER_ROOM` bytes whole (the server strips a packet trailer from the last
   packet only).
 
+* :func:`observe_ice_checks`: times the connectivity and consent checks of an aioice
+  connection for the candidate pair statistics. ``Connection.build_request`` is
+  wrapped on the instance (every check, nomination and consent request is built
+  there), and the ``request`` method of each pair's STUN protocol on its instance,
+  the first time a request is built for the pair.
+* :func:`ice_check_list` / :func:`nominated_pairs`: the candidate pairs of an aioice
+  connection (``Connection._check_list``) and the nominated ones
+  (``Connection._nominated``).
+* :func:`dtls_details`: what a DTLS transport knows and aiortc does not report: its
+  counters (``RTCDtlsTransport._get_stats``, the ``transport`` entry of aiortc's own
+  statistics), its stats id (``_stats_id``), role (``_role``), both certificates
+  (``__local_certificate``, its ``RTCCertificate._cert``; the peer's from the
+  pyOpenSSL connection ``_ssl``), the negotiated cipher, protocol version and SRTP
+  profile (``_ssl``).
+
 At import the module checks that the installed aiortc and aioice still have
 each of these (on the classes, or in the compiled code of the methods that
 create and read them) and raises :class:`ImportError` naming what is missing
@@ -84,6 +99,7 @@ turning a hook into a silent no-op.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import string
 import types
@@ -94,26 +110,30 @@ from typing import Any, Protocol, runtime_checkable
 import aioice
 import aiortc
 from aioice import Connection
-from aioice.ice import CandidatePair
+from aioice.candidate import Candidate
+from aioice.ice import CandidatePair, StunProtocol
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSctpTransport
 from aiortc.codecs.base import Encoder
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder, VpxPayloadDescriptor
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
-from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
+from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport, RtpRouter
 from aiortc.rtcicetransport import RTCIceGatherer
 from aiortc.rtcrtpreceiver import TimestampMapper
 from aiortc.rtp import AnyRtcpPacket, RtpPacket
+from aiortc.stats import RTCTransportStats
 from av.frame import Frame
 from av.packet import Packet
 from av.stream import Stream
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..log import get_logger
 from .frame_transform import FrameTransform
 
 __all__ = [
     "AiortcVideoEncoder",
+    "DtlsDetails",
     "EncodedFrame",
     "FrameBatchBuffer",
     "FrameFilter",
@@ -125,6 +145,9 @@ __all__ = [
     "depayloaded",
     "disable_consent_checks",
     "divert_received_packets",
+    "dtls_details",
+    "ice_check_list",
+    "ice_connection_of",
     "ice_connections",
     "install_encoder",
     "install_receive_buffer",
@@ -132,6 +155,8 @@ __all__ = [
     "installed_receive_buffer",
     "prompt_remote_nomination",
     "received_rtp_timestamp",
+    "nominated_pairs",
+    "observe_ice_checks",
     "register_rtp_stream",
     "restart_local_ice",
     "retransmit_sctp_now",
@@ -141,6 +166,7 @@ __all__ = [
     "watch_keyframe_requests",
     "installed_frame_filter",
     "set_frame_filter",
+    "StunObserver",
 ]
 
 logger = get_logger("webrtc.aiortc_adapter")
@@ -199,6 +225,17 @@ _RTCP_RECIPIENT = "_handle_rtcp_packet"
 # and H.264's Annex-B splitter (start codes -> NAL units).
 _PACKETIZE = "_packetize"
 _SPLIT_BITSTREAM = "_split_bitstream"
+# aioice Connection: its candidate pairs; StunProtocol: runs one STUN transaction.
+_CHECK_LIST = "_check_list"
+_STUN_REQUEST = "request"
+# RTCDtlsTransport: its aiortc statistics, their id, its role, its certificate (an
+# RTCCertificate, whose x509 certificate is _cert) and its pyOpenSSL connection.
+_DTLS_GET_STATS = "_get_stats"
+_DTLS_STATS_ID = "_stats_id"
+_DTLS_ROLE = "_role"
+_DTLS_SSL = "_ssl"
+_DTLS_LOCAL_CERTIFICATE = "_RTCDtlsTransport__local_certificate"
+_CERTIFICATE_X509 = "_cert"
 # ICE credentials: ice-char is ALPHA / DIGIT / "+" / "/" (RFC 8839); aioice checks the lengths.
 _ICE_CHARS = string.ascii_letters + string.digits
 
@@ -372,6 +409,28 @@ def _missing_internals() -> list[str]:
                 missing.append(f"{cls.__name__}.{method} no longer calls {_PACKETIZE}")
     if not callable(getattr(H264Encoder, _SPLIT_BITSTREAM, None)):
         missing.append(f"H264Encoder has no {_SPLIT_BITSTREAM}")
+    # aioice Connection: the check list (set in __init__); checks and consent requests
+    # are built with self.build_request and sent with the pair protocol's request().
+    if _CHECK_LIST not in init_names:
+        missing.append(f"aioice Connection.__init__ no longer sets {_CHECK_LIST}")
+    for method in ("check_start", _QUERY_CONSENT):
+        names = _code_names(getattr(Connection, method, None))
+        if not {_BUILD_REQUEST, "protocol", _STUN_REQUEST} <= names:
+            missing.append(
+                f"aioice Connection.{method} no longer sends {_BUILD_REQUEST}() requests"
+                f" through the pair's protocol.{_STUN_REQUEST}()"
+            )
+    if not callable(getattr(StunProtocol, _STUN_REQUEST, None)):
+        missing.append(f"aioice StunProtocol has no method {_STUN_REQUEST}")
+    # RTCDtlsTransport: the statistics method, and what __init__ sets.
+    if not callable(getattr(RTCDtlsTransport, _DTLS_GET_STATS, None)):
+        missing.append(f"RTCDtlsTransport has no method {_DTLS_GET_STATS}")
+    dtls_init = _code_names(RTCDtlsTransport.__init__)
+    for attr in (_DTLS_STATS_ID, _DTLS_ROLE, _DTLS_SSL, _DTLS_LOCAL_CERTIFICATE):
+        if attr not in dtls_init:
+            missing.append(f"RTCDtlsTransport.__init__ no longer sets {attr}")
+    if _CERTIFICATE_X509 not in _code_names(RTCCertificate.__init__):
+        missing.append(f"RTCCertificate.__init__ no longer sets {_CERTIFICATE_X509}")
     return missing
 
 
@@ -1138,3 +1197,160 @@ class TransformingH264Encoder(H264Encoder):
         # which must then be that unit's (a whole one, or its last FU-A fragment)
         payloads = packetize(nal_units[:-1]) + packetize(nal_units[-1:])
         return payloads
+
+
+# -- statistics: ICE checks, candidate pairs, DTLS ------------------------------------
+
+
+class StunObserver(Protocol):
+    """Told about every STUN transaction :func:`observe_ice_checks` sees."""
+
+    def request_sent(self, local: Candidate, remote: tuple[str, int]) -> None:
+        """A check or consent request from ``local`` to the address ``remote`` starts."""
+        ...
+
+    def response_received(self, local: Candidate, remote: tuple[str, int], rtt: float) -> None:
+        """It was answered with success, ``rtt`` seconds after it started."""
+        ...
+
+
+_observed: weakref.WeakKeyDictionary[Connection, object] = weakref.WeakKeyDictionary()
+_timed_protocols: weakref.WeakSet[StunProtocol] = weakref.WeakSet()
+
+
+def _time_requests(
+    protocol: StunProtocol, observer: StunObserver, clock: Callable[[], float]
+) -> None:
+    if protocol in _timed_protocols:
+        return
+    _timed_protocols.add(protocol)
+    original: Callable[..., Awaitable[Any]] = getattr(protocol, _STUN_REQUEST)
+
+    async def request(
+        message: Any,
+        addr: tuple[str, int],
+        integrity_key: bytes | None = None,
+        retransmissions: int | None = None,
+    ) -> Any:
+        local = protocol.local_candidate
+        started = clock()
+        observer.request_sent(local, addr)
+        result = await original(
+            message, addr, integrity_key=integrity_key, retransmissions=retransmissions
+        )
+        observer.response_received(local, addr, max(0.0, clock() - started))
+        return result
+
+    setattr(protocol, _STUN_REQUEST, request)
+
+
+def observe_ice_checks(
+    connection: Connection, observer: StunObserver, *, clock: Callable[[], float] | None = None
+) -> None:
+    """Tell ``observer`` about every check and consent request ``connection`` makes.
+
+    aioice (0.13) builds each connectivity check, nomination and consent request with
+    ``Connection.build_request`` and sends it with the pair protocol's ``request``,
+    which returns when a success response arrives (after its own retransmissions, so
+    a time includes them) and raises otherwise. The request builder is wrapped on this
+    instance, and it wraps each pair's protocol the first time a request is built for
+    it, before that request is sent. Call it before ICE starts (a check already under
+    way is not seen). A second call for the same connection does nothing.
+
+    Args:
+        connection: An aioice connection (see :func:`ice_connections`).
+        observer: Told each request and each success response, on the event loop.
+        clock: Seconds, for the round-trip times; the running loop's by default.
+    """
+    if connection in _observed:
+        return
+    _observed[connection] = observer
+    now = clock if clock is not None else asyncio.get_running_loop().time
+    build: Callable[..., Any] = getattr(connection, _BUILD_REQUEST)
+
+    def build_request(pair: CandidatePair, nominate: bool) -> Any:
+        _time_requests(pair.protocol, observer, now)
+        return build(pair, nominate=nominate)
+
+    setattr(connection, _BUILD_REQUEST, build_request)
+
+
+def ice_check_list(connection: Connection) -> list[CandidatePair]:
+    """The candidate pairs of ``connection`` (its check list), in aioice's order."""
+    pairs: list[CandidatePair] = getattr(connection, _CHECK_LIST)
+    return list(pairs)
+
+
+def nominated_pairs(connection: Connection) -> list[CandidatePair]:
+    """The pairs ``connection`` carries data on (one per component once ICE completed)."""
+    nominated: dict[int, CandidatePair] = getattr(connection, _NOMINATED)
+    return list(nominated.values())
+
+
+def ice_connection_of(dtls: RTCDtlsTransport) -> Connection | None:
+    """The aioice connection under a DTLS transport, None if aiortc has none there."""
+    connection = getattr(dtls.transport.iceGatherer, _GATHERER_CONNECTION)
+    return connection if isinstance(connection, Connection) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class DtlsDetails:
+    """What :func:`dtls_details` read off one DTLS transport."""
+
+    stats: RTCTransportStats
+    """aiortc's own statistics of the transport (its counters, ICE role, DTLS state)."""
+    role: str | None
+    """``"client"`` or ``"server"`` once decided, else None."""
+    local_certificate: bytes | None
+    """Our certificate, DER encoded."""
+    remote_certificate: bytes | None
+    """The peer's certificate, DER encoded, once the handshake gave it."""
+    cipher: str | None
+    """The negotiated cipher suite, as OpenSSL names it."""
+    protocol_version: int | None
+    """The negotiated protocol version number (0xFEFD for DTLS 1.2)."""
+    srtp_profile: str | None
+    """The negotiated SRTP protection profile (``"SRTP_AES128_CM_SHA1_80"``...)."""
+
+
+def _der(certificate: Any) -> bytes | None:
+    public_bytes = getattr(certificate, "public_bytes", None)
+    if public_bytes is None:
+        return None
+    der: bytes = public_bytes(Encoding.DER)
+    return der
+
+
+def dtls_details(dtls: RTCDtlsTransport) -> DtlsDetails:
+    """Counters, role, certificates and negotiated parameters of a DTLS transport.
+
+    Raises:
+        ValueError: If ``dtls`` is not an aiortc RTCDtlsTransport.
+    """
+    if not isinstance(dtls, RTCDtlsTransport):
+        raise ValueError(f"dtls must be an aiortc RTCDtlsTransport, not {type(dtls).__name__}")
+    report = getattr(dtls, _DTLS_GET_STATS)()
+    stats_id: str = getattr(dtls, _DTLS_STATS_ID)
+    stats = report[stats_id]
+    role = getattr(dtls, _DTLS_ROLE)
+    local = getattr(getattr(dtls, _DTLS_LOCAL_CERTIFICATE), _CERTIFICATE_X509, None)
+    ssl = getattr(dtls, _DTLS_SSL)
+    remote: bytes | None = None
+    cipher: str | None = None
+    version: int | None = None
+    profile: str | None = None
+    if ssl is not None and dtls.state == "connected":
+        remote = _der(ssl.get_peer_certificate(as_cryptography=True))
+        cipher = ssl.get_cipher_name()
+        version = ssl.get_protocol_version()
+        selected = ssl.get_selected_srtp_profile()
+        profile = selected.decode() if selected else None
+    return DtlsDetails(
+        stats=stats,
+        role=role if role in ("client", "server") else None,
+        local_certificate=_der(local),
+        remote_certificate=remote,
+        cipher=cipher or None,
+        protocol_version=version if isinstance(version, int) else None,
+        srtp_profile=profile,
+    )

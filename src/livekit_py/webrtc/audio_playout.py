@@ -24,7 +24,6 @@ SDK, and a few packets lost to a key change are concealed.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
@@ -34,15 +33,14 @@ import numpy as np
 import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
-from aiortc.stats import RTCInboundRtpStreamStats
 
 from ..log import get_logger
 from ..media import libopus
+from ..media.audio_level import AudioLevel, AudioLevelMeter
 from ..media.clock import MediaClock, resolve_clock, wait_event
 from ..media.jitter_buffer import Action, AudioJitterBuffer, Decision, JitterBufferStats
 from ..media.libopus import OpusDecoder, packet_has_fec, packet_samples
 from ..media.time_stretch import fit_length, phase_friendly_length
-from ..rtc.stats import RTCInboundRtpAudioStreamStats
 
 __all__ = ["AVAILABLE", "AudioPlayout", "PlayoutTrack"]
 
@@ -130,6 +128,11 @@ class AudioPlayout:
         self._undecrypted_run = 0  # samples played in a row for packets that did not decrypt
         self.packets_undecrypted = 0
         """Packets that did not decrypt (played as lost)."""
+        self.bytes_received = 0
+        """RTP payload bytes of every packet handed in (headers and padding not counted)."""
+        self.payload_type: int | None = None
+        """The RTP payload type of the latest packet (None before the first)."""
+        self._level = AudioLevelMeter()
         self.track = PlayoutTrack(self)
         """What a reader reads this playout through."""
 
@@ -139,6 +142,8 @@ class AudioPlayout:
         """Take one received packet (the sink given to ``divert_received_packets``)."""
         if self._ended:
             return
+        self.bytes_received += len(packet.payload)
+        self.payload_type = packet.payload_type
         if self._ssrc is not None and packet.ssrc != self._ssrc:
             logger.debug("new SSRC %d (was %d): a new stream", packet.ssrc, self._ssrc)
             self._buffer.reset()
@@ -216,6 +221,7 @@ class AudioPlayout:
             pcm = self._fit(pcm, out)
             if pcm.shape[0] == 0:
                 return None
+        self._level.add(pcm, SAMPLE_RATE, CHANNELS)
         frame = av.AudioFrame.from_ndarray(
             np.ascontiguousarray(pcm).reshape(1, -1), format="s16", layout="stereo"
         )
@@ -291,25 +297,9 @@ class AudioPlayout:
             setattr(now, name, getattr(now, name) + getattr(before, name))
         return now
 
-    def inbound_stats(self, base: RTCInboundRtpStreamStats) -> RTCInboundRtpAudioStreamStats:
-        """``base`` (aiortc's statistics of the received stream) with our playout's counters."""
-        jb = self.stats()
-        fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
-        played = jb.jitter_buffer_emitted_count + jb.concealed_samples + jb.silence_samples
-        return RTCInboundRtpAudioStreamStats(
-            **fields,
-            packetsDiscarded=jb.packets_discarded,
-            fecPacketsReceived=jb.fec_recovered,
-            totalSamplesReceived=played,
-            concealedSamples=jb.concealed_samples,
-            silentConcealedSamples=jb.silent_concealed_samples,
-            concealmentEvents=jb.concealment_events,
-            insertedSamplesForDeceleration=jb.inserted_samples_for_deceleration,
-            removedSamplesForAcceleration=jb.removed_samples_for_acceleration,
-            jitterBufferDelay=jb.jitter_buffer_delay,
-            jitterBufferTargetDelay=jb.jitter_buffer_target_delay,
-            jitterBufferEmittedCount=jb.jitter_buffer_emitted_count,
-        )
+    def output_level(self) -> AudioLevel:
+        """The W3C level counters of the audio played out so far (decoded and concealed)."""
+        return self._level.reading()
 
     def close(self) -> None:
         """End the track (its reader ends too) and free the decoder."""

@@ -175,14 +175,20 @@ class FrameAssemblerStats:
     """Picture loss indications asked for."""
     resets: int = 0
     """Times a new stream started (a new SSRC, a sequence jump); not the first."""
+    bytes_received: int = 0
+    """RTP payload bytes of every packet handed in (headers and padding not counted)."""
+    frames_assembled_from_multiple_packets: int = 0
+    """Frames assembled (handed on) that were made of more than one packet."""
     assembly_delay_sum: float = 0.0
     """Seconds from the first packet's arrival to the release, summed over the frames
     assembled."""
+    total_assembly_time: float = 0.0
+    """Seconds from the first packet's arrival to the last one's, summed over the frames
+    assembled from more than one packet (W3C ``totalAssemblyTime``)."""
 
 
-_COUNTS = tuple(
-    f.name for f in dataclasses.fields(FrameAssemblerStats) if f.name != "assembly_delay_sum"
-)
+_TIMES = ("assembly_delay_sum", "total_assembly_time")
+_COUNTS = tuple(f.name for f in dataclasses.fields(FrameAssemblerStats) if f.name not in _TIMES)
 
 
 class _Packet(NamedTuple):
@@ -249,11 +255,18 @@ class FrameAssembler:
         self._ready: deque[EncodedFrame] = deque()
         self._counts: dict[str, int] = dict.fromkeys(_COUNTS, 0)
         self._delay_sum = 0.0
+        self._assembly_time = 0.0
+        self.payload_type: int | None = None
+        """The RTP payload type of the latest packet (None before the first)."""
 
     @property
     def stats(self) -> FrameAssemblerStats:
         """The counts so far (a snapshot)."""
-        return FrameAssemblerStats(**self._counts, assembly_delay_sum=self._delay_sum)
+        return FrameAssemblerStats(
+            **self._counts,
+            assembly_delay_sum=self._delay_sum,
+            total_assembly_time=self._assembly_time,
+        )
 
     @property
     def buffered(self) -> int:
@@ -281,6 +294,8 @@ class FrameAssembler:
         now = self._clock.now()
         self._pli = False
         self._out = []
+        self._count("bytes_received", len(packet.payload))
+        self.payload_type = packet.payload_type
         record = _Packet(
             packet.timestamp, bool(packet.marker), depayloaded(packet), now, packet.payload_type
         )
@@ -428,7 +443,11 @@ class FrameAssembler:
                 return
             self._need_keyframe = False
         self._count("frames_assembled")
-        self._delay_sum += now - min(r.arrival for r in records)
+        first_arrival = min(r.arrival for r in records)
+        self._delay_sum += now - first_arrival
+        if len(records) > 1:
+            self._count("frames_assembled_from_multiple_packets")
+            self._assembly_time += max(r.arrival for r in records) - first_arrival
         self._out.append(frame)
 
     def _starts_frame(self, ext: int, record: _Packet) -> bool:

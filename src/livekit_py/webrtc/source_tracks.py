@@ -21,6 +21,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..log import get_logger
+from ..media.audio_level import AudioLevel, AudioLevelMeter
 from ..media.clock import MediaClock, resolve_clock, wait_event
 from ..media.frame_source import AVFrame, FrameFanout, FrameSink
 from ..rtc.audio_source import LATENCY_BUDGET, AudioSource, Samples, _make_av_frame
@@ -29,7 +30,7 @@ from ..rtc.video_source import CapturedVideoFrame, SentFrameInfo, VideoSource
 from .frame_metadata import FrameMetadataSender
 from .video_codecs import VIDEO_CLOCK_RATE
 
-__all__ = ["AudioSourceTrack", "VideoSourceTrack"]
+__all__ = ["AudioSourceTrack", "VideoSourceCounts", "VideoSourceTrack"]
 
 logger = get_logger("media.source_tracks")
 
@@ -50,6 +51,8 @@ MUTED_FRAME_RATE = 1.0
 # picture again, so that a receiver asking for a keyframe (one joining late) gets a
 # picture of a source that only captures when the picture changes.
 IDLE_REPEAT_INTERVAL = 1.0
+# The window of VideoSourceCounts.frames_per_second (W3C: "during the last second").
+_FPS_WINDOW = 1.0
 # A captured picture waits for the encoder while it is at most this much older (seconds of
 # capture time) than the newest one captured; older ones are dropped. 100 ms: a burst of
 # pictures delivered late by a blocked loop (a camera queue, a paced capture catching up)
@@ -90,6 +93,10 @@ class AudioSourceTrack(MediaStreamTrack):
         self._stopped = False
         self._pts = 0
         self._dropped = 0
+        self._dropped_samples = 0
+        self._drop_events = 0
+        self._dropping = False  # the latest block dropped followed no block taken since
+        self._level = AudioLevelMeter()
         self._subscription = source._fanout.subscribe(self)
 
     @property
@@ -97,13 +104,26 @@ class AudioSourceTrack(MediaStreamTrack):
         """The source played by this track."""
         return self._source
 
+    def source_level(self) -> AudioLevel:
+        """The W3C level counters of what this track handed to the encoder so far."""
+        return self._level.reading()
+
+    @property
+    def dropped_samples(self) -> tuple[int, int]:
+        """(samples per channel dropped for a reader too slow, runs of such drops)."""
+        return self._dropped_samples, self._drop_events
+
     def on_frame(self, frame: AVFrame) -> None:
         if not isinstance(frame, av.AudioFrame):
             return
         self._blocks.append(np.asarray(frame.to_ndarray(), dtype=np.int16).reshape(-1))
         if len(self._blocks) > _TRACK_MAX_BLOCKS:
-            self._blocks.popleft()
+            dropped = self._blocks.popleft()
             self._dropped += 1
+            self._dropped_samples += dropped.size // self._source.num_channels
+            if not self._dropping:
+                self._dropping = True
+                self._drop_events += 1
             if self._dropped == 1 or self._dropped % 500 == 0:
                 logger.debug(
                     "audio track %s: nobody reads it fast enough, %d block(s) dropped",
@@ -136,6 +156,7 @@ class AudioSourceTrack(MediaStreamTrack):
             await self._ready.wait()
 
         parts = [self._blocks.popleft() for _ in range(_BLOCKS_PER_PACKET)]
+        self._dropping = False
         samples = np.concatenate(parts)
         count = samples.size // self._source.num_channels
         if self.muted:
@@ -144,6 +165,7 @@ class AudioSourceTrack(MediaStreamTrack):
             # aiortc's encoder converts everything to stereo, and its mono to stereo upmix
             # lowers the level by 3 dB: both channels get the mono samples instead
             samples = np.repeat(samples, 2)
+        self._level.add(samples, self._source.sample_rate, 2)
         frame = _make_av_frame(samples, self._source.sample_rate, 2, self._pts)
         self._pts += count
         self._sent.publish(frame)
@@ -191,6 +213,20 @@ class _Waiting:
             job.cancel()
         elif not job.cancelled():
             job.exception()  # retrieved: a failed conversion of a dropped picture is moot
+
+
+@dataclass(frozen=True)
+class VideoSourceCounts:
+    """What a :class:`VideoSourceTrack` handed to the encoder (W3C ``RTCVideoSourceStats``)."""
+
+    frames: int
+    """Pictures returned by ``recv()`` so far (repeated and black ones included)."""
+    width: int | None
+    """Width of the latest one (None before the first)."""
+    height: int | None
+    """Height of the latest one (None before the first)."""
+    frames_per_second: float
+    """Pictures returned during the last second of the track's clock."""
 
 
 class VideoSourceTrack(MediaStreamTrack):
@@ -248,6 +284,9 @@ class VideoSourceTrack(MediaStreamTrack):
         self._last_black_at: float | None = None
         self.frame_metadata = FrameMetadataSender()
         """The metadata of the pictures returned, by their 90 kHz ``pts``."""
+        self._frames_out = 0
+        self._size_out: tuple[int, int] | None = None
+        self._recent_out: deque[float] = deque()  # clock times of the last second's frames
         sink: FrameSink = self
         self._subscription = source._fanout.subscribe(sink)
 
@@ -345,9 +384,26 @@ class VideoSourceTrack(MediaStreamTrack):
             if self._stopped:
                 raise MediaStreamError
             self._stamp(out, captured, repeat_of)
-            self._last_sent_at = self._clock.now()
+            self._last_sent_at = now = self._clock.now()
+            self._frames_out += 1
+            self._size_out = (out.width, out.height)
+            self._recent_out.append(now)
+            self._forget_before(now - _FPS_WINDOW)
             self._sent.publish(out)
             return out
+
+    def _forget_before(self, start: float) -> None:
+        recent = self._recent_out
+        while recent and recent[0] <= start:
+            recent.popleft()
+
+    def source_counts(self) -> VideoSourceCounts:
+        """What this track handed to the encoder so far (its size, count and rate)."""
+        self._forget_before(self._clock.now() - _FPS_WINDOW)
+        width, height = self._size_out if self._size_out is not None else (None, None)
+        return VideoSourceCounts(
+            self._frames_out, width, height, float(len(self._recent_out)) / _FPS_WINDOW
+        )
 
     async def _next_job(
         self,

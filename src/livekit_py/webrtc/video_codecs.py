@@ -21,7 +21,10 @@ AV1, VP9 and H.265 have no encoder in aiortc; :func:`make_video_encoder` refuses
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from types import ModuleType
 from typing import ClassVar, NamedTuple
@@ -44,11 +47,14 @@ from .aiortc_adapter import (
 )
 
 __all__ = [
+    "EncodeCounts",
     "H264VideoEncoder",
     "Vp8VideoEncoder",
     "default_max_bitrate",
     "default_max_framerate",
+    "h264_payload_is_keyframe",
     "make_video_encoder",
+    "vp8_payload_is_keyframe",
 ]
 
 logger = get_logger("media.video_codecs")
@@ -268,6 +274,96 @@ class _Limits:
         return keyframe
 
 
+def vp8_payload_is_keyframe(payload: bytes) -> bool:
+    """Whether a VP8 RTP payload is the first packet of a key frame (RFC 7741, RFC 6386).
+
+    The payload descriptor (1 to 6 bytes) is skipped; the frame tag's first bit is 0 for
+    a key frame. Only the packet starting partition 0 (S set, partition index 0) tells.
+    """
+    if len(payload) < 2:
+        return False
+    first = payload[0]
+    if not first & 0x10 or first & 0x07:  # not the start of partition 0
+        return False
+    at = 1
+    if first & 0x80:  # X: an extension byte follows
+        ext = payload[at]
+        at += 1
+        if ext & 0x80:  # I: picture id, 7 or 15 bits
+            if at >= len(payload):
+                return False
+            at += 2 if payload[at] & 0x80 else 1
+        if ext & 0x40:  # L: TL0PICIDX
+            at += 1
+        if ext & 0x30:  # T or K: TID/KEYIDX
+            at += 1
+    return at < len(payload) and payload[at] & 0x01 == 0
+
+
+_H264_STAP_A = 24
+_H264_FU_A = 28
+_H264_KEY_UNITS = (5, 7)  # an IDR slice, or the SPS sent right before one
+
+
+def h264_payload_is_keyframe(payload: bytes) -> bool:
+    """Whether an H.264 RTP payload (RFC 6184) carries an IDR slice or an SPS.
+
+    Single NAL unit packets, STAP-A aggregates (each unit is looked at) and the first
+    fragment of an FU-A are read; other packets of a frame tell nothing.
+    """
+    if not payload:
+        return False
+    kind = payload[0] & 0x1F
+    if kind == _H264_STAP_A:
+        at = 1
+        while at + 2 < len(payload):
+            size = int.from_bytes(payload[at : at + 2], "big")
+            if payload[at + 2] & 0x1F in _H264_KEY_UNITS:
+                return True
+            at += 2 + size
+        return False
+    if kind == _H264_FU_A:
+        return len(payload) > 1 and bool(payload[1] & 0x80) and payload[1] & 0x1F in _H264_KEY_UNITS
+    return kind in _H264_KEY_UNITS
+
+
+@dataclasses.dataclass
+class EncodeCounts:
+    """What one of our video encoders did (the W3C ``RTCOutboundRtpStreamStats`` fields).
+
+    Written in the encoding thread, read on the event loop; each field is one value.
+    """
+
+    frames_encoded: int = 0
+    """Frames encoded into at least one payload (frames the frame-rate cap dropped and
+    frames the encoder produced nothing for are not counted)."""
+    key_frames_encoded: int = 0
+    """Those of them that are key frames."""
+    frame_width: int | None = None
+    """Width of the latest encoded frame (None before the first)."""
+    frame_height: int | None = None
+    """Height of the latest encoded frame (None before the first)."""
+    total_encode_time: float = 0.0
+    """Seconds spent in the codec (and packetizing) for the frames encoded."""
+
+    def record(
+        self,
+        payloads: Sequence[bytes],
+        width: int,
+        height: int,
+        seconds: float,
+        is_keyframe: Callable[[bytes], bool],
+    ) -> None:
+        """Count one call of ``encode`` that returned ``payloads``."""
+        if not payloads:
+            return
+        self.frames_encoded += 1
+        if any(is_keyframe(p) for p in payloads):
+            self.key_frames_encoded += 1
+        self.frame_width, self.frame_height = width, height
+        self.total_encode_time += seconds
+
+
 class _CappedEncoder:
     """Bitrate and frame-rate caps shared by our VP8 and H.264 encoders.
 
@@ -276,6 +372,8 @@ class _CappedEncoder:
     """
 
     _aiortc_module: ClassVar[ModuleType]
+    implementation: ClassVar[str]
+    """The codec library, as W3C ``encoderImplementation`` names it."""
 
     def __init__(
         self, *, max_bitrate: int | None = None, max_framerate: float | None = None
@@ -301,8 +399,29 @@ class _CappedEncoder:
             module.MAX_BITRATE,
         )
         self._bitrate = self._limits.initial
+        self.counts = EncodeCounts()
+        """What this encoder encoded so far."""
         super().__init__()
         self.target_bitrate = self._limits.initial
+
+    def _counted(
+        self, encode: Callable[[], tuple[list[bytes], int]], frame: av.VideoFrame
+    ) -> tuple[list[bytes], int]:
+        start = time.perf_counter()
+        payloads, timestamp = encode()
+        self.counts.record(
+            payloads,
+            frame.width,
+            frame.height,
+            time.perf_counter() - start,
+            self._payload_is_keyframe,
+        )
+        return payloads, timestamp
+
+    @staticmethod
+    def _payload_is_keyframe(payload: bytes) -> bool:
+        """Whether an RTP payload of this codec starts a key frame."""
+        raise NotImplementedError
 
     @property
     def max_bitrate(self) -> int | None:
@@ -335,13 +454,19 @@ class Vp8VideoEncoder(_CappedEncoder, TransformingVp8Encoder):
     """
 
     _aiortc_module: ClassVar[ModuleType] = aiortc_vpx
+    implementation: ClassVar[str] = "libvpx"
+
+    @staticmethod
+    def _payload_is_keyframe(payload: bytes) -> bool:
+        return vp8_payload_is_keyframe(payload)
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         """Encode one frame into RTP payloads, or none when the frame is dropped."""
+        assert isinstance(frame, av.VideoFrame)
         keyframe = self._limits.gate(self, frame, force_keyframe)
         if keyframe is None:
             return [], _timestamp(frame)
-        return super().encode(frame, keyframe)
+        return self._counted(lambda: super(Vp8VideoEncoder, self).encode(frame, keyframe), frame)
 
 
 def _h264_level(width: int, height: int, framerate: float) -> str:
@@ -365,6 +490,11 @@ class H264VideoEncoder(_CappedEncoder, TransformingH264Encoder):
     """
 
     _aiortc_module: ClassVar[ModuleType] = aiortc_h264
+    implementation: ClassVar[str] = "libx264"
+
+    @staticmethod
+    def _payload_is_keyframe(payload: bytes) -> bool:
+        return h264_payload_is_keyframe(payload)
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         """Encode one frame into RTP payloads, or none when the frame is dropped."""
@@ -379,7 +509,8 @@ class H264VideoEncoder(_CappedEncoder, TransformingH264Encoder):
                 format="yuv420p",
             )
         self._open_codec(frame)
-        return super().encode(frame, keyframe)
+        even = frame
+        return self._counted(lambda: super(H264VideoEncoder, self).encode(even, keyframe), even)
 
     def _open_codec(self, frame: av.VideoFrame) -> None:
         """Create the libx264 context for this frame unless the current one still fits.
