@@ -23,6 +23,15 @@ from .data_stream import (
     TextStreamReader,
     TextStreamWriter,
 )
+from .data_track import (
+    DataTrackFrame,
+    DataTrackInfo,
+    DataTrackStream,
+    LocalDataTrack,
+    PushFrameError,
+    RemoteDataTrack,
+    SubscribeDataTrackError,
+)
 from .e2ee import E2EEManager, E2EEOptions, FrameCryptor, KeyProvider, KeyProviderOptions
 from .event_emitter import EventEmitter
 from .frame_processor import FrameProcessor
@@ -74,6 +83,9 @@ __all__ = [
     "ByteStreamWriter",
     "ConnectError",
     "DataPacket",
+    "DataTrackFrame",
+    "DataTrackInfo",
+    "DataTrackStream",
     "E2EEManager",
     "E2EEOptions",
     "EventEmitter",
@@ -83,6 +95,7 @@ __all__ = [
     "KeyProvider",
     "KeyProviderOptions",
     "LocalAudioTrack",
+    "LocalDataTrack",
     "LocalParticipant",
     "LocalTrack",
     "LocalTrackPublication",
@@ -90,7 +103,9 @@ __all__ = [
     "MediaDevices",
     "NoiseCancellationOptions",
     "Participant",
+    "PushFrameError",
     "RemoteAudioTrack",
+    "RemoteDataTrack",
     "RemoteParticipant",
     "RemoteTrack",
     "RemoteTrackPublication",
@@ -103,6 +118,7 @@ __all__ = [
     "RtcStats",
     "SipDTMF",
     "StreamError",
+    "SubscribeDataTrackError",
     "TextStreamInfo",
     "TextStreamReader",
     "TextStreamWriter",
