@@ -145,7 +145,11 @@ def _frame_parts(frame: object) -> tuple[bytes, int | None]:
 
 
 class LocalDataTrack:
-    """Data track published by the local participant (``publish_data_track`` makes it)."""
+    """Data track published by the local participant (``publish_data_track`` makes it).
+
+    Keep a reference while the track is to stay published: dropping the last one
+    unpublishes it, as in the official SDK.
+    """
 
     def __init__(self, info: DataTrackInfo, *, handle: int, port: DataTrackPort) -> None:
         self._info = info

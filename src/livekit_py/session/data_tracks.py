@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import random
 import time
+import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -212,7 +213,7 @@ class _Local:
     epoch: float
     state: str = "pending"  # pending, published, republishing
     answer: asyncio.Future[proto_models.DataTrackInfo] | None = None
-    track: LocalDataTrack | None = None
+    public: DataTrackInfo | None = None  # the track's info (the track is not kept here)
     info: proto_models.DataTrackInfo = field(default_factory=proto_models.DataTrackInfo)
 
 
@@ -432,10 +433,23 @@ class DataTrackManager:
     def _accepted(self, local: _Local, info: proto_models.DataTrackInfo) -> LocalDataTrack:
         local.info.CopyFrom(info)
         local.state = "published"
-        public = DataTrackInfo(sid=info.sid, name=info.name, uses_e2ee=info.encryption != _NONE)
-        local.track = LocalDataTrack(public, handle=local.handle, port=self)
+        local.public = DataTrackInfo(
+            sid=info.sid, name=info.name, uses_e2ee=info.encryption != _NONE
+        )
+        track = LocalDataTrack(local.public, handle=local.handle, port=self)
+        # dropping the track unpublishes it, as in the official SDK
+        weakref.finalize(track, self._dropped, local.handle)
         logger.info("published data track %r as %s (handle %d)", info.name, info.sid, local.handle)
-        return local.track
+        return track
+
+    def _dropped(self, handle: int) -> None:
+        local = self._locals.get(handle)
+        if local is None or local.state == "pending":
+            return
+        logger.info("data track %r was dropped: unpublishing it", local.name)
+        self._forget_local(handle)
+        if self._session.state is SessionState.CONNECTED:
+            self._send_soon(messages.unpublish_request(handle))
 
     def _on_published(self, msg: proto_rtc.PublishDataTrackResponse) -> None:
         handle = msg.info.pub_handle
@@ -451,8 +465,8 @@ class DataTrackManager:
         elif local.state == "republishing":
             local.info.CopyFrom(msg.info)
             local.state = "published"
-            if local.track is not None:
-                local.track.info.sid = msg.info.sid
+            if local.public is not None:
+                local.public.sid = msg.info.sid
             logger.info("data track %r published again as %s", local.name, msg.info.sid)
 
     def _on_unpublished(self, msg: proto_rtc.UnpublishDataTrackResponse) -> None:
