@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
 from livekit_py import rtc
+from livekit_py.errors import ConnectError
 from livekit_py.rtc.data_track import FrameFeed
 from livekit_py.rtc.participant import PublishDataTrackError
 from livekit_py.session.data_track_packets import FrameMarker, Packetizer, decode_packet
@@ -21,6 +23,7 @@ from livekit_py.session.data_tracks import (
     DataTrackGone,
     DataTrackSidChanged,
 )
+from tests.helpers import EventLog
 from tests.unit.session_fakes import FakeSignal, connected_room, fake_room, join_response
 
 _GCM = proto_models.Encryption.Type.GCM
@@ -77,6 +80,10 @@ def handles(signal: FakeSignal, mapping: dict[int, str]) -> None:
             sub_handles={h: published(track_sid=sid) for h, sid in mapping.items()}
         )
     )
+
+
+async def no_sleep(_: float) -> None:
+    await asyncio.sleep(0)
 
 
 async def settle() -> None:
@@ -585,6 +592,55 @@ async def test_a_full_reconnect_publishes_again_and_subscribes_again() -> None:
     for packet in packets_of(b"new handle", handle=6):
         engine.data_tracks.deliver(packet)
     assert (await asyncio.wait_for(stream.read(), 1)) == rtc.DataTrackFrame(b"new handle", 10)
+    await room.disconnect()
+
+
+async def test_an_unpublish_during_a_resume_reaches_the_server_after_it() -> None:
+    room, signal, _ = await connected_room(join_response())
+    accept_publishes(signal)
+    track = await room.local_participant.publish_data_track(name="t")
+    log = EventLog(room, ["reconnected"])
+    signal.resume_results = [ConnectError("not yet")]
+    room._session.sleep = no_sleep  # the retry schedule's waits
+    signal.drop()
+    assert room.connection_state == rtc.ConnectionState.CONN_RECONNECTING
+    await track.unpublish()
+    assert not track.is_published()
+    await log.wait_for("reconnected", timeout=5)
+    await settle()
+    assert [r.pub_handle for r in sent(signal, "unpublish_data_track_request")] == [1]
+    (sync,) = sent(signal, "sync_state")
+    assert list(sync.publish_data_tracks) == []  # the server is told by the unpublish
+    await room.disconnect()
+
+
+async def test_a_publish_pending_at_a_full_reconnect_fails() -> None:
+    room, _, _ = await connected_room(join_response())
+    task = asyncio.ensure_future(room.local_participant.publish_data_track(name="t"))
+    await settle()
+    room._data_tracks.rejoined()
+    with pytest.raises(PublishDataTrackError) as caught:
+        await task
+    assert isinstance(caught.value, ConnectionError)
+    await room.disconnect()
+
+
+async def test_a_stream_dropped_in_another_thread_unsubscribes_on_the_loop() -> None:
+    room, signal, _, (track,), _ = await subscribed_room()
+    holder = [track.subscribe()]
+    await settle()
+    handles(signal, {5: "DTR_x"})
+
+    def drop() -> None:
+        holder.clear()
+        gc.collect()
+
+    thread = threading.Thread(target=drop)
+    thread.start()
+    thread.join()
+    await settle()
+    last = sent(signal, "update_data_subscription")[-1]
+    assert [(u.track_sid, u.subscribe) for u in last.updates] == [("DTR_x", False)]
     await room.disconnect()
 
 

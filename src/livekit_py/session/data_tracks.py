@@ -80,6 +80,8 @@ PUBLISH_TIMEOUT = 10.0
 """Seconds ``publish_data_track`` waits for the server (as the official SDKs)."""
 SUBSCRIBE_TIMEOUT = 10.0
 """Seconds a new subscription waits for its handle before its streams fail."""
+RECONNECT_WAIT = 30.0
+"""How long an unpublish or unsubscribe waits for a reconnect under way."""
 MAX_HANDLE = 0xFFFF
 CLOCK_RATE = 90_000
 """Ticks per second of the packets' timestamps."""
@@ -262,6 +264,7 @@ class DataTrackManager:
         self._routes: dict[int, int] = {}  # subscriber handle -> remote key
         self._feeds: dict[FrameFeed, int] = {}  # feed -> remote key
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.on_published: Callable[[RemoteDataTrack], None] | None = None
         """Called with each remote track that appears (the room emits ``data_track_published``)."""
         self.on_unpublished: Callable[[str], None] | None = None
@@ -275,6 +278,7 @@ class DataTrackManager:
         signal.on("unpublish_data_track_response", self._on_unpublished)
         signal.on("data_track_subscriber_handles", self._on_subscriber_handles)
         engine.data_tracks.on_packet = self.on_packet
+        self._loop = asyncio.get_running_loop()
 
     def reconcile(self, publishers: Mapping[str, Sequence[proto_models.DataTrackInfo]]) -> None:
         """The remote participants' tracks now (identity -> ``ParticipantInfo.data_tracks``)."""
@@ -329,6 +333,9 @@ class DataTrackManager:
         for local in self._locals.values():
             if local.state == "published":
                 local.state = "republishing"
+            elif local.answer is not None and not local.answer.done():
+                # asked of the old server session, which will not answer (as the official)
+                local.answer.set_exception(_NotConnected("the room reconnected meanwhile"))
 
     async def restore(self) -> None:
         """After a full reconnect: publish our tracks again, ask for our subscriptions."""
@@ -443,13 +450,14 @@ class DataTrackManager:
         return track
 
     def _dropped(self, handle: int) -> None:
+        if not self._on_loop(self._dropped, handle):
+            return
         local = self._locals.get(handle)
         if local is None or local.state == "pending":
             return
         logger.info("data track %r was dropped: unpublishing it", local.name)
         self._forget_local(handle)
-        if self._session.state is SessionState.CONNECTED:
-            self._send_soon(messages.unpublish_request(handle))
+        self._send_when_connected(messages.unpublish_request(handle))
 
     def _on_published(self, msg: proto_rtc.PublishDataTrackResponse) -> None:
         handle = msg.info.pub_handle
@@ -529,11 +537,13 @@ class DataTrackManager:
         if local is None or local.state == "pending":
             return
         self._forget_local(handle)
+        request = messages.unpublish_request(handle)
         signal = self._session.signal
         if signal is None or self._session.state is not SessionState.CONNECTED:
+            self._send_when_connected(request)  # after a resume the server still has it
             return
         try:
-            await signal.send(messages.unpublish_request(handle))
+            await signal.send(request)
         except ConnectionError as e:
             logger.debug("could not tell the server to unpublish data track %r: %s", local.name, e)
 
@@ -624,6 +634,8 @@ class DataTrackManager:
         self._send_soon(messages.subscription_request([(remote.track.info.sid, False)]))
 
     def _released(self, feed: FrameFeed) -> None:
+        if not self._on_loop(self._released, feed):
+            return
         key = self._feeds.pop(feed, None)
         remote = self._remotes.get(key) if key is not None else None
         if remote is None:
@@ -638,7 +650,7 @@ class DataTrackManager:
         self._end_feeds(remote, "")
         remote.depacketizer.reset()
         logger.debug("unsubscribing from data track %s", sid)
-        self._send_soon(messages.subscription_request([(sid, False)]))
+        self._send_when_connected(messages.subscription_request([(sid, False)]))
 
     def remote_data_track_published(self, key: int) -> bool:
         return key in self._remotes
@@ -734,6 +746,41 @@ class DataTrackManager:
         except RuntimeError:
             return  # a stream garbage-collected outside the loop: the session ends anyway
         self._spawn(loop, self._send(signal, request))
+
+    def _send_when_connected(self, request: proto_rtc.SignalRequest) -> None:
+        """Send now, or once a reconnect under way is over (nothing if it fails)."""
+        session = self._session
+        if session.state is SessionState.CONNECTED:
+            self._send_soon(request)
+            return
+        if session.state is not SessionState.RECONNECTING:
+            return
+
+        async def later() -> None:
+            try:
+                await session.wait_connected(RECONNECT_WAIT)
+            except ConnectionError:
+                return
+            signal = session.signal
+            if signal is not None:
+                await self._send(signal, request)
+
+        self._spawn(asyncio.get_running_loop(), later())
+
+    def _on_loop(self, callback: Callable[..., None], *args: Any) -> bool:
+        """True on the room's loop; elsewhere (garbage collection runs in any thread)
+        ``callback(*args)`` is scheduled on the loop instead."""
+        loop = self._loop
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is None or running is loop:
+            return True
+        if not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(callback, *args)
+        return False
 
     def _spawn(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]) -> None:
         task = loop.create_task(coro)
