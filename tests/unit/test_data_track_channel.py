@@ -1,5 +1,5 @@
-"""The engine's ``_data_track`` channels: whole frames out while there is room, the newest
-frame waiting otherwise, and every packet of the server's channel in."""
+"""The engine's ``_data_track`` channels: a frame's packets out in order while the send
+buffer has room, the newest frame waiting otherwise, every packet of the server's in."""
 
 from __future__ import annotations
 
@@ -52,6 +52,20 @@ def test_frames_go_out_whole_while_the_buffer_has_room() -> None:
     assert channel.sent == [b"a1", b"a2", b"c1"] and dt.frames_sent == 2
     channel.emit("bufferedamountlow")
     assert len(channel.sent) == 3
+
+
+def test_the_packets_of_a_frame_go_in_as_the_buffer_drains_and_frames_never_interleave() -> None:
+    channel = FakeChannel()
+    dt = DataTrackChannel()
+    dt.attach_local(channel)  # type: ignore[arg-type]
+    big = [bytes([n]) * 6000 for n in range(3)]
+    dt.send_frame(big)
+    assert channel.sent == big[:2]  # 12,000 bytes wait now: the third packet waits too
+    dt.send_frame([b"next"])
+    channel.bufferedAmount = 0
+    channel.emit("bufferedamountlow")
+    assert channel.sent == [*big, b"next"]  # the frame's last packet first, then the next
+    assert (dt.frames_sent, dt.frames_replaced) == (2, 0)
 
 
 def test_a_frame_waits_for_the_channel_to_open_and_is_dropped_when_it_closes() -> None:

@@ -228,10 +228,13 @@ def test_frames_split_into_packets_of_at_most_16000_bytes(size: int) -> None:
     assert b"".join(d.payload for d in decoded) == payload
 
 
-def test_no_packet_is_larger_than_asked_with_both_extensions() -> None:
+def test_a_frame_is_split_into_as_few_packets_as_possible_of_equal_size() -> None:
     e2ee = E2eeExtension(1, IV)
     packets = Packetizer(1).packetize(bytes(40_000), timestamp=0, user_timestamp=1, e2ee=e2ee)
-    assert [len(p) for p in packets] == [16_000, 16_000, 40_000 - 2 * 15_960 + 40]
+    # 40 bytes of header each: 15,960 of payload would fit, 40,000 need 3 packets
+    assert [len(p) for p in packets] == [13_334 + 40, 13_334 + 40, 13_332 + 40]
+    sizes = [len(p) for p in Packetizer(1).packetize(bytes(16_001), timestamp=0)]
+    assert sizes == [8_001 + 12, 8_000 + 12]
 
 
 def test_sequence_and_frame_numbers_count_on_and_wrap() -> None:

@@ -5,17 +5,22 @@ the server), the server on the subscriber connection (the frames of the tracks w
 subscribe to); both unordered with no retransmission, like ``_lossy``. The packets are
 opaque here (``session/data_track_packets.py`` makes and reads them).
 
-Sending works as in the official SDKs, frame by frame: a frame's packets are handed to
-the channel together, never interleaved with another frame's, and only while the
-channel's send buffer holds at most :data:`SEND_BUFFER_LOW` bytes. A frame that arrives
-while the buffer is fuller waits, and a newer frame replaces the one waiting: the
-connection carries the newest frames instead of queueing a backlog (frames are sent
-once; a stale one is worth less than a new one). Everything is on the event loop; no
-task is needed (the channel's ``bufferedamountlow`` event sends the waiting frame).
+Sending works as in the official SDKs (the Rust SDK's ``DataChannelSender``), frame by
+frame: a frame's packets go out in order, never interleaved with another frame's, each
+handed to the channel only while its send buffer holds at most :data:`SEND_BUFFER_LOW`
+bytes (in aiortc the buffer holds what waits behind the message SCTP is transmitting, so
+a frame's next packet goes in once the one before it is on the wire). A frame pushed while
+another is going out waits, and a newer frame replaces the one waiting: the connection
+carries the newest frames instead of queueing a backlog (frames are sent once; a stale one
+is worth less than a new one). Pacing the packets of a large frame matters beyond our own
+connection: the server drops a packet it forwards while its send buffer to the subscriber
+is fuller than its latency target allows, which a burst of packets fills. Everything runs
+on the event loop; no task is needed (the channel's ``bufferedamountlow`` event sends on).
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 
 from aiortc import RTCDataChannel
@@ -27,8 +32,9 @@ __all__ = ["DATA_TRACK_LABEL", "SEND_BUFFER_LOW", "DataTrackChannel"]
 logger = get_logger("engine.data_track")
 
 DATA_TRACK_LABEL = "_data_track"
-SEND_BUFFER_LOW = 64 * 1024
-"""A frame is handed to our channel only while at most this many bytes wait in it."""
+SEND_BUFFER_LOW = 8 * 1024
+"""A packet is handed to our channel only while at most this many bytes wait in it (the
+Rust SDK's threshold)."""
 
 PacketHandler = Callable[[bytes], None]
 
@@ -40,6 +46,7 @@ class DataTrackChannel:
         self._local: RTCDataChannel | None = None
         self._remote: RTCDataChannel | None = None
         self._waiting: list[bytes] | None = None
+        self._in_flight: collections.deque[bytes] = collections.deque()
         self._closed = False
         self.frames_sent = 0
         self.frames_replaced = 0
@@ -53,8 +60,8 @@ class DataTrackChannel:
         """Our channel (on the publisher connection), just created."""
         self._local = channel
         channel.bufferedAmountLowThreshold = SEND_BUFFER_LOW
-        channel.on("bufferedamountlow", self._send_waiting)
-        channel.on("open", self._send_waiting)
+        channel.on("bufferedamountlow", self._drain)
+        channel.on("open", self._drain)
         self._watch(channel)
 
     def attach_remote(self, channel: RTCDataChannel) -> None:
@@ -81,31 +88,38 @@ class DataTrackChannel:
     # -- sending --------------------------------------------------------------------------
 
     def send_frame(self, packets: list[bytes]) -> None:
-        """Send one frame's packets now, or when the channel has room (replacing any
-        frame still waiting). Dropped when the channel is closed or closing."""
+        """Send one frame's packets, in order, as the channel takes them; a frame still
+        waiting to start is replaced. Dropped when the channel is closed or closing."""
         if not packets or self._closed:
             return
         if self._waiting is not None:
             self.frames_replaced += 1
-        self._waiting = packets
-        self._send_waiting()
+        self._waiting = list(packets)
+        self._drain()
 
-    def _send_waiting(self) -> None:
+    def _drain(self) -> None:
         channel = self._local
-        packets = self._waiting
-        if packets is None or channel is None or self._closed:
+        if channel is None or self._closed:
             return
-        if channel.readyState != "open" or channel.bufferedAmount > SEND_BUFFER_LOW:
-            if channel.readyState in ("closing", "closed"):
+        if channel.readyState in ("closing", "closed"):
+            self._waiting = None
+            self._in_flight.clear()
+            return
+        if channel.readyState != "open":
+            return
+        while channel.bufferedAmount <= SEND_BUFFER_LOW:
+            if not self._in_flight:
+                if self._waiting is None:
+                    return
+                self._in_flight.extend(self._waiting)
                 self._waiting = None
-            return
-        self._waiting = None
-        for packet in packets:
-            channel.send(packet)
-        self.frames_sent += 1
+            channel.send(self._in_flight.popleft())
+            if not self._in_flight:
+                self.frames_sent += 1
 
     def close(self) -> None:
         """Stop: nothing more is sent or reported."""
         self._closed = True
         self._waiting = None
+        self._in_flight.clear()
         self.on_packet = None

@@ -32,8 +32,8 @@ big-endian::
   rewrites it and forwards the rest.
 * A packet is at most :data:`MAX_PACKET_SIZE` bytes, header included.
 
-A frame is split into packets that share its frame number, timestamp and extensions and
-take consecutive sequence numbers (:class:`Packetizer`). :class:`Depacketizer` reassembles
+A frame is split into as few packets as fit, of equal size, that share its frame number,
+timestamp and extensions and take consecutive sequence numbers (:class:`Packetizer`). :class:`Depacketizer` reassembles
 them as the official SDKs do: the packets of a frame are put in sequence order; a frame
 whose final packet arrives while one of its packets is missing is dropped, as is one whose
 first packet never came or that is still incomplete when too many newer frames started.
@@ -312,6 +312,11 @@ class Packetizer:
         if room <= 0:
             raise ValueError(f"{self.max_packet_size}-byte packets leave no room for payload")
         count = -(-len(payload) // room)
+        # as few packets as the size allows, of (nearly) equal size: a frame of 16,001
+        # bytes goes as two of 8,000-odd, not 16,000 and 1, so that no packet is larger
+        # than needed (the server forwards a packet only while its send buffer to the
+        # subscriber holds less than its latency target)
+        room = -(-len(payload) // count)
         view = memoryview(payload)
         packets: list[bytes] = []
         for index in range(count):
