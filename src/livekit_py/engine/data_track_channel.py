@@ -12,10 +12,8 @@ bytes (in aiortc the buffer holds what waits behind the message SCTP is transmit
 a frame's next packet goes in once the one before it is on the wire). A frame pushed while
 another is going out waits, and a newer frame replaces the one waiting: the connection
 carries the newest frames instead of queueing a backlog (frames are sent once; a stale one
-is worth less than a new one). Pacing the packets of a large frame matters beyond our own
-connection: the server drops a packet it forwards while its send buffer to the subscriber
-is fuller than its latency target allows, which a burst of packets fills. Everything runs
-on the event loop; no task is needed (the channel's ``bufferedamountlow`` event sends on).
+is worth less than a new one). Everything runs on the event loop; no task is needed (the
+channel's ``bufferedamountlow`` event sends on).
 """
 
 from __future__ import annotations
