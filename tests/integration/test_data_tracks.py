@@ -212,8 +212,11 @@ async def test_unsubscribing_stops_delivery(server_url: str, make_token: TokenFa
         await deliver(their_track, collector, b"while subscribed", 1)
         await collector.close()
         assert collector.ended and collector.error is None
-        # the server acknowledges: it no longer stamps a handle of ours on that track
-        await wait_until(lambda: not ours._data_tracks._routes, what="the server unsubscribed us")
+        # the server acknowledges: its handle map no longer has the track
+        await wait_until(
+            lambda: remote.info.sid not in ours._data_tracks.server_handles.values(),
+            what="the server unsubscribed us",
+        )
         before = len(packets)
         for n in range(20):
             their_track.try_push(

@@ -33,10 +33,11 @@ big-endian::
 * A packet is at most :data:`MAX_PACKET_SIZE` bytes, header included.
 
 A frame is split into as few packets as fit, of equal size, that share its frame number,
-timestamp and extensions and take consecutive sequence numbers (:class:`Packetizer`). :class:`Depacketizer` reassembles
-them as the official SDKs do: the packets of a frame are put in sequence order; a frame
-whose final packet arrives while one of its packets is missing is dropped, as is one whose
-first packet never came or that is still incomplete when too many newer frames started.
+timestamp and extensions and take consecutive sequence numbers (:class:`Packetizer`).
+:class:`Depacketizer` reassembles them as the official SDKs do: the packets of a frame are
+put in sequence order; a frame whose final packet arrives while one of its packets is
+missing is dropped, as is one whose first packet never came or that is still incomplete
+when too many newer frames started.
 """
 
 from __future__ import annotations

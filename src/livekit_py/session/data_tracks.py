@@ -265,6 +265,8 @@ class DataTrackManager:
         self._feeds: dict[FrameFeed, int] = {}  # feed -> remote key
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.server_handles: dict[int, str] = {}
+        """The server's last handle map (handle -> track sid of what it forwards to us)."""
         self.on_published: Callable[[RemoteDataTrack], None] | None = None
         """Called with each remote track that appears (the room emits ``data_track_published``)."""
         self.on_unpublished: Callable[[str], None] | None = None
@@ -366,6 +368,7 @@ class DataTrackManager:
             self._end_feeds(remote, "Cannot subscribe to data track when disconnected")
         self._remotes.clear()
         self._routes.clear()
+        self.server_handles = {}
         self._feeds.clear()
         self.directory.clear()
         for task in list(self._tasks):
@@ -662,7 +665,8 @@ class DataTrackManager:
 
     def _on_subscriber_handles(self, msg: proto_rtc.DataTrackSubscriberHandles) -> None:
         routes: dict[int, int] = {}
-        for handle, sid in messages.subscriber_handles(msg).items():
+        self.server_handles = messages.subscriber_handles(msg)
+        for handle, sid in self.server_handles.items():
             key = self.directory.by_sid.get(sid)
             remote = self._remotes.get(key) if key is not None else None
             if remote is None or remote.state == "none":
