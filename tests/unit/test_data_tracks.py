@@ -315,7 +315,7 @@ async def test_dropping_the_track_unpublishes_it() -> None:
     await room.disconnect()
 
 
-async def test_a_disconnect_unpublishes_our_tracks() -> None:
+async def test_a_disconnect_unpublishes_our_tracks_for_good() -> None:
     room, signal, _ = await connected_room(join_response())
     accept_publishes(signal)
     track = await room.local_participant.publish_data_track(name="t")
@@ -324,6 +324,13 @@ async def test_a_disconnect_unpublishes_our_tracks() -> None:
     with pytest.raises(rtc.PushFrameError):
         track.try_push(rtc.DataTrackFrame(payload=b"x"))
     assert room._data_tracks._tasks == set()
+    # connected again, a new track gets a new handle: the old object stays unpublished
+    await room.connect("ws://fake.invalid", "token")
+    signal.open = True
+    accept_publishes(signal)
+    new = await room.local_participant.publish_data_track(name="t")
+    assert new.info.sid == "DTR_2" and new.is_published() and not track.is_published()
+    await room.disconnect()
 
 
 # -- subscribing -----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ Two parts, as elsewhere in the session:
   public objects of ``livekit_py.rtc.data_track`` (it is their
   :class:`~livekit_py.session.ports.DataTrackPort`).
 
-Publishing: a handle (1, 2, ... 65535, never reused in a session) and the name go to the
+Publishing: a handle (1, 2, ... 65535, never reused by a room) and the name go to the
 server, whose ``PublishDataTrackResponse`` (or refusal) answers within
 :data:`PUBLISH_TIMEOUT`. Subscribing: the first stream of a track asks the server, which
 answers with the handle it stamps on that track's packets; the last stream closed (or
@@ -363,7 +363,7 @@ class DataTrackManager:
                 )
                 local.answer.exception()
         self._locals.clear()
-        self._next_handle = 1
+        # (handles keep counting: a track of this session must not come back as one of the next)
         for remote in self._remotes.values():
             self._end_feeds(remote, "Cannot subscribe to data track when disconnected")
         self._remotes.clear()
