@@ -72,6 +72,26 @@ class FakeSignal(SignalClient):
             self.on_close(why)
 
 
+class FakeDataTrackChannel:
+    """The engine's ``_data_track`` channels: frames sent are recorded, ``deliver`` plays
+    the server sending a packet."""
+
+    def __init__(self) -> None:
+        self.frames: list[list[bytes]] = []
+        self.on_packet: Any = None
+
+    def send_frame(self, packets: list[bytes]) -> None:
+        if packets:
+            self.frames.append(list(packets))
+
+    def deliver(self, packet: bytes) -> None:
+        if self.on_packet is not None:
+            self.on_packet(packet)
+
+    def close(self) -> None:
+        self.on_packet = None
+
+
 class FakeEngine:
     """The engine surface the session and the room use."""
 
@@ -86,6 +106,7 @@ class FakeEngine:
         self.on_failure: Any = None
         self.on_remote_track: Any = None
         self.on_remote_track_ended: Any = None
+        self.data_tracks = FakeDataTrackChannel()
 
     def start(self, join: proto_rtc.JoinResponse) -> None:
         self.started.set()

@@ -43,7 +43,9 @@ _ROOM_PUBLIC = {
 # Public value classes the session itself produces and consumes (RPC errors and
 # invocation data, stream infos, readers and writers, transcriptions): below the
 # session, like the official SDK's protobuf types.
-_VALUES = {"rtc.rpc", "rtc.data_stream", "rtc.transcription"}
+# (data tracks: their frames, infos, errors, tracks and streams, which the session's
+# data track manager makes and feeds)
+_VALUES = {"rtc.rpc", "rtc.data_stream", "rtc.data_track", "rtc.transcription"}
 _BASE = {
     "log",
     "errors",

@@ -63,6 +63,7 @@ from ..webrtc.stats_collector import (
     peer_connection_stats,
     transceiver_stats,
 )
+from .data_track_channel import DATA_TRACK_LABEL, DataTrackChannel
 from .transport import PeerTransport
 
 logger = get_logger("engine")
@@ -153,6 +154,8 @@ class RtcEngine:
         self.subscriber_primary = True
         self._reliable: RTCDataChannel | None = None
         self._lossy: RTCDataChannel | None = None
+        self.data_tracks = DataTrackChannel()
+        """The ``_data_track`` channels: data track packets out and in."""
         self._publisher_ready = asyncio.Event()
         self._subscriber_channels: dict[str, RTCDataChannel] = {}
         self._subscriber_channels_open = asyncio.Event()
@@ -253,11 +256,18 @@ class RtcEngine:
             self._watch_channel(channel)
             channel.on("open", self._update_publisher_ready)
             channel.on("close", self._update_publisher_ready)
+        data_track_channel = self.publisher.pc.createDataChannel(
+            DATA_TRACK_LABEL, ordered=False, maxRetransmits=0
+        )
+        self.publisher.data_channels.watch(data_track_channel)  # counted in the stats
+        self.data_tracks.attach_local(data_track_channel)
 
         @self.subscriber.pc.on("datachannel")
         def _on_datachannel(channel: RTCDataChannel) -> None:
+            if channel.label == DATA_TRACK_LABEL:
+                self.data_tracks.attach_remote(channel)  # data track packets, not DataPackets
+                return
             if channel.label not in (RELIABLE_LABEL, LOSSY_LABEL):
-                # e.g. "_data_track": frames of data tracks, not DataPackets
                 logger.debug("ignoring server data channel %s", channel.label)
                 return
             logger.debug("subscriber data channel %s opened by the server", channel.label)
@@ -1048,6 +1058,7 @@ class RtcEngine:
         """Mark the session as ending: failures from here on are expected, not errors."""
         self._closed = True
         self._data_open.set()  # wake suspended sends: they see the engine closed
+        self.data_tracks.close()
         for transport in (self.publisher, self.subscriber):
             if transport is not None:
                 transport.closing = True

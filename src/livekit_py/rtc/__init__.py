@@ -24,6 +24,15 @@ from .data_stream import (
     TextStreamReader,
     TextStreamWriter,
 )
+from .data_track import (
+    DataTrackFrame,
+    DataTrackInfo,
+    DataTrackStream,
+    LocalDataTrack,
+    PushFrameError,
+    RemoteDataTrack,
+    SubscribeDataTrackError,
+)
 from .e2ee import E2EEManager, E2EEOptions, FrameCryptor, KeyProvider, KeyProviderOptions
 from .encoded_video import (
     EncodedRateControl,
@@ -95,6 +104,9 @@ __all__ = [
     "ConnectError",
     "DataPacket",
     "DataStreamOptions",
+    "DataTrackFrame",
+    "DataTrackInfo",
+    "DataTrackStream",
     "E2EEManager",
     "E2EEOptions",
     "EncodedRateControl",
@@ -108,6 +120,7 @@ __all__ = [
     "KeyProvider",
     "KeyProviderOptions",
     "LocalAudioTrack",
+    "LocalDataTrack",
     "LocalParticipant",
     "LocalTrack",
     "LocalTrackPublication",
@@ -119,7 +132,9 @@ __all__ = [
     "PlatformAudioError",
     "PlatformAudioOptions",
     "PlatformAudioSource",
+    "PushFrameError",
     "RemoteAudioTrack",
+    "RemoteDataTrack",
     "RemoteParticipant",
     "RemoteTrack",
     "RemoteTrackPublication",
@@ -134,6 +149,7 @@ __all__ = [
     "RtcStats",
     "SipDTMF",
     "StreamError",
+    "SubscribeDataTrackError",
     "TextStreamInfo",
     "TextStreamReader",
     "TextStreamWriter",

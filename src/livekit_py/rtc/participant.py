@@ -28,6 +28,8 @@ from ..types import (
     TrackSource,
 )
 from .data_stream import ByteStreamInfo, ByteStreamWriter, TextStreamInfo, TextStreamWriter
+from .data_track import LocalDataTrack
+from .data_track import PublishDataTrackError as PublishDataTrackError  # the official's home
 from .rpc import RpcInterceptor
 from .track import LocalTrack, packet_trailer_features
 from .track_publication import (
@@ -814,6 +816,24 @@ class LocalParticipant(Participant):
             destination_identities=destination_identities,
             topic=topic,
         )
+
+    async def publish_data_track(self, *, name: str) -> LocalDataTrack:
+        """Publishes a data track.
+
+        Args:
+            name: The track name used to identify the track to other participants.
+                Must not be empty, at most 256 bytes of UTF-8, and unique per publisher.
+
+        Returns:
+            The published data track. Use :meth:`LocalDataTrack.try_push` to
+            send data frames on the track.
+
+        Raises:
+            PublishDataTrackError: If there is an error publishing the data track (an
+                invalid name raises one that is also a ValueError, a room that is not
+                connected one that is also a ConnectionError).
+        """
+        return await self._port.publish_data_track(name)
 
     async def publish_track(
         self, track: LocalTrack, options: TrackPublishOptions | None = None

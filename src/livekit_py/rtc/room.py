@@ -20,6 +20,7 @@ from ..log import get_logger
 from ..media.devices import remote_audio
 from ..session import model as m
 from ..session import session as _session_module
+from ..session.data_tracks import DataTrackManager
 from ..session.e2ee import ENCRYPTED_PACKET_KINDS, E2EEController
 from ..session.ports import PublishedTrack
 from ..session.requests import RequestTracker, reason_name
@@ -41,6 +42,7 @@ from ..types import (
 from ..webrtc.encoders import EncoderConfig
 from . import stats as proto_stats
 from .data_stream import ByteStreamHandler, TextStreamHandler
+from .data_track import LocalDataTrack
 from .e2ee import E2EEManager, E2EEOptions, make_controller
 from .event_emitter import EventEmitter
 from .participant import ConnectionQuality, LocalParticipant, Participant, RemoteParticipant
@@ -175,6 +177,8 @@ EventTypes = Literal[
     "room_updated",
     "moved",
     "token_refreshed",
+    "data_track_published",
+    "data_track_unpublished",
 ]
 
 # How long a transport failure waits for the server's leave message (and its reason).
@@ -235,6 +239,10 @@ class Room(EventEmitter[EventTypes]):
         # its data packets are (None until one arrived)
         self._encryption_status: dict[str, bool] = {}
         self._data_encrypted: dict[str, bool] = {}
+        # data tracks (session/data_tracks.py): theirs appear and go as events
+        self._data_tracks = DataTrackManager(self._session, e2ee=lambda: self._e2ee)
+        self._data_tracks.on_published = lambda track: self.emit("data_track_published", track)
+        self._data_tracks.on_unpublished = lambda sid: self.emit("data_track_unpublished", sid)
 
     # -- properties -------------------------------------------------------------
 
@@ -569,7 +577,9 @@ class Room(EventEmitter[EventTypes]):
         if self._e2ee is not None:
             self._e2ee.sif_trailer = join.sif_trailer
         self._listen(signal, engine)
+        self._data_tracks.rejoined()
         self._dispatch(self._model.apply_rejoin(join))
+        self._reconcile_data_tracks()
         logger.info(
             "joined room %r again as %r (%s), %d other participant(s)",
             join.room.name,
@@ -619,6 +629,7 @@ class Room(EventEmitter[EventTypes]):
                 await signal.send(proto_rtc.SignalRequest(subscription=request))
         for pub, previous_sid in republished:
             self._dispatch(self._model.local_track_republished(previous_sid, pub._info))
+        await self._data_tracks.restore()
 
     def _subscriptions_to_restore(self) -> list[proto_rtc.UpdateSubscription]:
         """With auto-subscribe, the tracks we turned off; without, the ones we turned on."""
@@ -667,6 +678,7 @@ class Room(EventEmitter[EventTypes]):
         engine.on_remote_track = self._on_remote_track
         engine.on_remote_track_ended = self._on_remote_track_ended
         engine.on_remote_track_rejected = self._on_remote_track_rejected
+        self._data_tracks.listen(signal, engine)
 
     def _on_join(self, join: proto_rtc.JoinResponse) -> None:
         """Start the model (and the participant views) from a JoinResponse."""
@@ -683,6 +695,13 @@ class Room(EventEmitter[EventTypes]):
             identity: self._tracks_encrypted(rp)
             for identity, rp in self._remote_participants.items()
         }
+        self._reconcile_data_tracks()
+
+    def _reconcile_data_tracks(self) -> None:
+        """Tell the data tracks what every remote participant publishes now."""
+        self._data_tracks.reconcile(
+            {identity: record.info.data_tracks for identity, record in self._model.remote.items()}
+        )
 
     def _remote_view(self, record: m.ParticipantRecord) -> RemoteParticipant:
         return RemoteParticipant(record, signal=self._port, events=self)
@@ -733,6 +752,8 @@ class Room(EventEmitter[EventTypes]):
             self._e2ee.close()
         if lp is not None:
             lp._cancel_waiters()
+        self._data_tracks.on_disconnected()
+        await self._data_tracks.aclose()
         for manager in (self._rpc, self._streams):
             if manager is not None:
                 await manager.on_disconnected()
@@ -771,6 +792,7 @@ class Room(EventEmitter[EventTypes]):
             publish_tracks=published,
             data_channels=engine.data_channel_infos(),
             datachannel_receive_states=engine.reliable_receive_states(),
+            publish_data_tracks=self._data_tracks.sync_state_publications(),
         )
 
     # -- helpers the port uses ---------------------------------------------------------
@@ -797,6 +819,7 @@ class Room(EventEmitter[EventTypes]):
 
     def _on_participant_update(self, update: proto_rtc.ParticipantUpdate) -> None:
         self._dispatch(self._model.apply_participant_update(update))
+        self._reconcile_data_tracks()
 
     def _on_speakers_changed(self, msg: proto_rtc.SpeakersChanged) -> None:
         self._dispatch(self._model.apply_speakers(msg))
@@ -850,7 +873,7 @@ class Room(EventEmitter[EventTypes]):
         self.emit("token_refreshed")
 
     def _on_request_response(self, msg: proto_rtc.RequestResponse) -> None:
-        if self._requests.handle(msg):
+        if self._data_tracks.handle_request_response(msg) or self._requests.handle(msg):
             return
         reasons = proto_rtc.RequestResponse.Reason
         if msg.reason not in (reasons.OK, reasons.QUEUED):
@@ -1264,6 +1287,9 @@ class _RoomPort:
     @property
     def streams(self) -> StreamManager:
         return self._room._stream_manager()
+
+    async def publish_data_track(self, name: str) -> LocalDataTrack:
+        return await self._room._data_tracks.publish(name)
 
     async def publish_track(
         self,

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from .._proto.livekit_py_stats_pb2 import RtcStats
     from ..media.frame_source import FrameFanout
+    from ..rtc.data_track import FrameFeed, LocalDataTrack
     from ..webrtc.encoders import EncoderConfig
     from .rpc import RpcManager
     from .stream_manager import StreamManager
@@ -120,6 +121,10 @@ class LocalParticipantPort(DataPort, SignalPort, Protocol):
         """The room's outgoing and incoming data streams (made on first use)."""
         ...
 
+    async def publish_data_track(self, name: str) -> LocalDataTrack:
+        """Publish a data track named ``name`` (raises PublishDataTrackError)."""
+        ...
+
     async def publish_track(
         self,
         request: proto_rtc.AddTrackRequest,
@@ -166,3 +171,26 @@ class FollowsTracks(Protocol):
     def _follow_track(self, source: int, kind: int) -> FrameFanout:
         """A fanout of the frames of the participant's current track of ``source``."""
         ...
+
+
+class DataTrackPort(Protocol):
+    """What data tracks ask of the session: a local track by its handle, a remote one by
+    the key the session gave it (stable when a republished track gets a new sid)."""
+
+    def push_data_track_frame(
+        self, handle: int, payload: bytes, user_timestamp: int | None
+    ) -> None:
+        """Send one frame of our track ``handle``; PushFrameError if it cannot go."""
+        ...
+
+    def local_data_track_published(self, handle: int) -> bool: ...
+
+    async def unpublish_data_track(self, handle: int) -> None: ...
+
+    def subscribe_data_track(self, key: int, buffer_size: int) -> FrameFeed:
+        """A new feed of the remote track ``key`` (subscribing to it if needed)."""
+        ...
+
+    def remote_data_track_published(self, key: int) -> bool: ...
+
+    def set_data_track_pipeline(self, key: int, max_partial_frames: int) -> None: ...
