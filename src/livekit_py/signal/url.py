@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import gzip
 import platform
+from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from google.protobuf.descriptor import FieldDescriptor
 from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
@@ -117,6 +119,49 @@ def parse_join_request_param(param: str) -> proto_rtc.JoinRequest:
     return request
 
 
+_INTEGER_TYPES = frozenset(
+    {
+        FieldDescriptor.TYPE_INT32,
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_UINT32,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_SINT32,
+        FieldDescriptor.TYPE_SINT64,
+    }
+)
+
+
+def client_info(params: Mapping[str, str]) -> proto_models.ClientInfo:
+    """The ``ClientInfo`` that the ``/rtc`` URL parameters ``params`` describe.
+
+    The server reads a ClientInfo field from the parameter of the same name on
+    ``/rtc`` (``sdk``, ``version``, ``protocol``, ``os``, ...); ``/rtc/v1`` takes
+    the ClientInfo itself. Parameters that are no ClientInfo field are left out.
+
+    Raises:
+        ValueError: If a number field is not a number or ``sdk`` names no known SDK.
+    """
+    info = proto_models.ClientInfo()
+    fields = proto_models.ClientInfo.DESCRIPTOR.fields_by_name
+    for name, value in params.items():
+        descriptor = fields.get(name)
+        if descriptor is None or descriptor.is_repeated:
+            continue
+        if name == "sdk":
+            sdk = value.upper()
+            if sdk not in proto_models.ClientInfo.SDK.keys():
+                raise ValueError(f"sdk {value!r} is not a ClientInfo.SDK")
+            info.sdk = proto_models.ClientInfo.SDK.Value(sdk)  # type: ignore[assignment]
+        elif descriptor.type == descriptor.TYPE_STRING:
+            setattr(info, name, value)
+        elif descriptor.type in _INTEGER_TYPES:
+            try:
+                setattr(info, name, int(value))
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"ClientInfo.{name} must be a number, not {value!r}") from e
+    return info
+
+
 def rtc_v1_url(
     url: str,
     token: str,
@@ -131,17 +176,13 @@ def rtc_v1_url(
     """The ``.../rtc/v1?...`` URL: a single peer connection, our settings in a JoinRequest.
 
     Besides the access token, the server reads nothing but ``join_request`` on this
-    path: the client info, the connection settings, the resume fields and, for a
-    first join, the ``publisher_offer`` it answers right after the JoinResponse.
+    path: the client info and the connection settings (what :func:`rtc_url` puts in
+    its parameters), the resume fields and, for a first join, the
+    ``publisher_offer`` it answers right after the JoinResponse.
     """
+    v0 = rtc_url(url, token, auto_subscribe=auto_subscribe, adaptive_stream=adaptive_stream)
     request = proto_rtc.JoinRequest(
-        client_info=proto_models.ClientInfo(
-            sdk=proto_models.ClientInfo.SDK.PYTHON,
-            version=__version__,
-            protocol=PROTOCOL_VERSION,
-            os=platform.system().lower(),
-            os_version=platform.release(),
-        ),
+        client_info=client_info(dict(parse_qsl(urlsplit(v0).query))),
         connection_settings=proto_rtc.ConnectionSettings(
             auto_subscribe=auto_subscribe, adaptive_stream=adaptive_stream
         ),
