@@ -14,9 +14,7 @@ are our own ``_reliable``/``_lossy`` ones, which the server also sends on.
 
 from __future__ import annotations
 
-import json
-
-from aiortc.sdp import SessionDescription, candidate_to_sdp
+from aiortc.sdp import SessionDescription
 
 from ..log import get_logger
 
@@ -66,22 +64,6 @@ def answered_codecs(sdp: str, kind: str) -> dict[str, dict[int, str]]:
         }
         for media in SessionDescription.parse(sdp).media
         if media.kind == kind and media.rtp.muxId
-    }
-
-
-def receiving_sections(answer_sdp: str) -> dict[str, str]:
-    """Mid -> kind of each m-line on which an answer sends us media (``sendonly``/``sendrecv``).
-
-    The m-lines an answer leaves ``inactive`` (or rejects, port 0) are free for the
-    server's next track.
-    """
-    return {
-        media.rtp.muxId: media.kind
-        for media in SessionDescription.parse(answer_sdp).media
-        if media.kind in ("audio", "video")
-        and media.rtp.muxId
-        and media.port != 0
-        and media.direction in ("sendonly", "sendrecv")
     }
 
 
@@ -140,27 +122,3 @@ def sending_ssrcs(sdp: str) -> dict[str, tuple[int, int | None]]:
         else:
             out[media.rtp.muxId] = (media.ssrc[0].ssrc, None)
     return out
-
-
-def candidate_inits(local_sdp: str) -> list[str]:
-    """The ``TrickleRequest.candidateInit`` JSON of each candidate in our local description.
-
-    For an offer that was sent before its candidates were gathered (the offer in the
-    JoinRequest): LiveKit's ICE-lite server learns our address from our checks, but
-    the candidates are sent as the official SDKs trickle them. Pinned to the first
-    m-line, which carries the bundle's transport.
-    """
-    media = SessionDescription.parse(local_sdp).media
-    if not media:
-        return []
-    first = media[0]
-    return [
-        json.dumps(
-            {
-                "candidate": f"candidate:{candidate_to_sdp(candidate)}",
-                "sdpMid": first.rtp.muxId,
-                "sdpMLineIndex": 0,
-            }
-        )
-        for candidate in first.ice_candidates
-    ]
