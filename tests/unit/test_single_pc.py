@@ -184,7 +184,14 @@ class FakeWs:
         self.closed.set()
 
 
+ROOM_NOT_FOUND = 4040  # a 404 whose body says the room does not exist
+
+
 def _status(code: int) -> InvalidStatus:
+    if code == ROOM_NOT_FOUND:
+        return InvalidStatus(
+            Response(404, "Not Found", Headers(), b"requested room does not exist")
+        )
     return InvalidStatus(Response(code, "status", Headers(), b""))
 
 
@@ -254,6 +261,15 @@ async def test_a_404_on_rtc_v1_joins_on_rtc_without_the_offer(
 async def test_other_refusals_of_rtc_v1_are_not_masked(dialed: Callable[..., list[str]]) -> None:
     urls = dialed(v1=401)
     with pytest.raises(ConnectError, match="HTTP 401"):
+        await SignalClient().join("ws://h", "t", SignalOptions(single_peer_connection=True))
+    assert [urlsplit(u).path for u in urls] == ["/rtc/v1"]
+
+
+async def test_a_missing_room_is_a_refusal_not_a_missing_path(
+    dialed: Callable[..., list[str]],
+) -> None:
+    urls = dialed(v1=ROOM_NOT_FOUND)
+    with pytest.raises(ConnectError, match="room does not exist"):
         await SignalClient().join("ws://h", "t", SignalOptions(single_peer_connection=True))
     assert [urlsplit(u).path for u in urls] == ["/rtc/v1"]
 

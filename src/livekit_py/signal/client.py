@@ -370,7 +370,7 @@ class SignalClient:
             raise
         except (InvalidHandshake, OSError) as e:
             error = _dial_error(e, safe_url)
-            if isinstance(e, InvalidStatus) and e.response.status_code == 404:
+            if isinstance(e, InvalidStatus) and _path_not_found(e):
                 raise _NotFound(error) from e
             raise error from e
         try:
@@ -657,9 +657,22 @@ def _describe_http_failure(safe_url: str, e: InvalidStatus) -> str:
         return f"the server rejected the access token (HTTP 401){detail}"
     if status == 403:
         return f"the access token does not allow joining this room (HTTP 403){detail}"
+    if status == 404 and _ROOM_NOT_FOUND in body:
+        return f"the room does not exist and the token may not create it (HTTP 404){detail}"
     if status == 404:
         return f"{safe_url} is not a LiveKit signal endpoint (HTTP 404)"
     return f"the LiveKit server refused the connection (HTTP {status}){detail}"
+
+
+# What livekit-server answers (404) to a join of a room that does not exist when it
+# may not create it: a refusal, not a missing endpoint (the JS SDK tells them apart so).
+_ROOM_NOT_FOUND = "requested room does not exist"
+
+
+def _path_not_found(e: InvalidStatus) -> bool:
+    """Whether a refused upgrade means the path does not exist (404, not a missing room)."""
+    body = bytes(e.response.body or b"").decode("utf-8", "replace")
+    return e.response.status_code == 404 and _ROOM_NOT_FOUND not in body
 
 
 def _close_text(e: ConnectionClosed) -> str:
