@@ -605,3 +605,43 @@ async def test_the_applied_hook_runs_before_aiortc_starts_the_m_lines(
         assert pc.log[-3:] == ["remote answer", "hook", "aiortc starts m-lines"]
     finally:
         await t.close()
+
+
+# ---------------------------------------------------------------------- the room's option
+
+
+@pytest.mark.parametrize(
+    ("option", "server_has_v1", "asked", "engine_single"),
+    [
+        (None, True, True, True),  # the default: one, as the official SDK
+        (True, True, True, True),
+        (False, True, False, False),
+        (None, False, True, False),  # a server without /rtc/v1: two
+    ],
+)
+async def test_the_option_reaches_the_signal_client_and_the_engine_follows_the_join(
+    option: bool | None, server_has_v1: bool, asked: bool, engine_single: bool
+) -> None:
+    from livekit_py import rtc
+    from tests.unit.session_fakes import fake_room, join_response
+
+    room, signal, engine = fake_room(join_response())
+    options: list[SignalOptions] = []
+    real_join = signal.join
+
+    async def join(url: str, token: str, o: SignalOptions, **kwargs: Any) -> proto_rtc.JoinResponse:
+        options.append(o)
+        response = await real_join(url, token, o, **kwargs)
+        signal.single_peer_connection = o.single_peer_connection and server_has_v1
+        return response
+
+    signal.join = join  # type: ignore[method-assign]
+    try:
+        await room.connect(
+            "ws://fake.invalid", "token", rtc.RoomOptions(single_peer_connection=option)
+        )
+        (sent,) = options
+        assert sent.single_peer_connection is asked
+        assert engine.single_peer_connection is engine_single
+    finally:
+        await room.disconnect()
