@@ -94,6 +94,13 @@ def test_the_client_info_is_what_the_v0_parameters_say() -> None:
     # a /rtc parameter named like a ClientInfo field lands in it (client_protocol, ...)
     extra = client_info({"sdk": "python", "client_protocol": "2", "auto_subscribe": "1"})
     assert (extra.sdk, extra.client_protocol) == (proto_models.ClientInfo.SDK.PYTHON, 2)
+    both = "CAP_PACKET_TRAILER,CAP_COMPRESSION_DEFLATE_RAW"
+    assert list(client_info({"capabilities": both}).capabilities) == [
+        proto_models.ClientInfo.Capability.CAP_PACKET_TRAILER,
+        proto_models.ClientInfo.Capability.CAP_COMPRESSION_DEFLATE_RAW,
+    ]
+    with pytest.raises(ValueError, match="CAP_TELEPATHY"):
+        client_info({"capabilities": "CAP_TELEPATHY"})
     with pytest.raises(ValueError, match=r"ClientInfo\.SDK"):
         client_info({"sdk": "cobol"})
     with pytest.raises(ValueError, match="protocol must be a number"):

@@ -135,16 +135,24 @@ def client_info(params: Mapping[str, str]) -> proto_models.ClientInfo:
     """The ``ClientInfo`` that the ``/rtc`` URL parameters ``params`` describe.
 
     The server reads a ClientInfo field from the parameter of the same name on
-    ``/rtc`` (``sdk``, ``version``, ``protocol``, ``os``, ...); ``/rtc/v1`` takes
-    the ClientInfo itself. Parameters that are no ClientInfo field are left out.
+    ``/rtc`` (``sdk``, ``version``, ``protocol``, ``client_protocol``, ``os``, ...;
+    ``capabilities`` as comma-separated names); ``/rtc/v1`` takes the ClientInfo
+    itself. Parameters that are no ClientInfo field are left out.
 
     Raises:
-        ValueError: If a number field is not a number or ``sdk`` names no known SDK.
+        ValueError: If a number field is not a number, or ``sdk`` or a capability
+            names none known.
     """
     info = proto_models.ClientInfo()
     fields = proto_models.ClientInfo.DESCRIPTOR.fields_by_name
     for name, value in params.items():
         descriptor = fields.get(name)
+        if name == "capabilities":  # comma-separated Capability names, as the server splits
+            for cap in filter(None, (n.strip() for n in value.split(","))):
+                if cap not in proto_models.ClientInfo.Capability.keys():
+                    raise ValueError(f"capability {cap!r} is not a ClientInfo.Capability")
+                info.capabilities.append(proto_models.ClientInfo.Capability.Value(cap))  # type: ignore[arg-type]
+            continue
         if descriptor is None or descriptor.is_repeated:
             continue
         if name == "sdk":
