@@ -3,7 +3,9 @@
 Put it in front of the server's signal port and point the client at
 ``proxy.url``; then :meth:`TcpProxy.cut` drops every proxied connection (both
 sides see a reset socket) and :attr:`TcpProxy.refusing` makes new connections
-close at once, as an unreachable network would.
+close at once, as an unreachable network would. Requests for a path in
+:attr:`TcpProxy.not_found` are answered ``404 Not Found`` by the proxy itself, as a
+server without that endpoint would (``/rtc/v1`` before single peer connections).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ class TcpProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.refusing = False
+        self.not_found: set[str] = set()
+        """HTTP request paths (without the query) answered 404 instead of forwarded."""
+        self.answered_not_found = 0
         self.accepted = 0
         self.refused = 0
         self._server: asyncio.Server | None = None
@@ -41,11 +46,29 @@ class TcpProxy:
             self.refused += 1
             _abort(writer)
             return
+        head = b""
+        if self.not_found:
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError):
+                _abort(writer)
+                return
+            request_line = head.split(b"\r\n", 1)[0].decode("latin-1").split()
+            path = request_line[1].split("?", 1)[0] if len(request_line) > 1 else ""
+            if path in self.not_found:
+                self.answered_not_found += 1
+                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                with contextlib.suppress(Exception):
+                    await writer.drain()
+                writer.close()
+                return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
             _abort(writer)
             return
+        if head:
+            up_writer.write(head)
         self.accepted += 1
         link = (writer, up_writer)
         self._links.add(link)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
 import uuid
@@ -40,6 +41,86 @@ async def connect_latency(ctx: Context) -> None:
     res.metric("p50_ms", percentile(times, 50), "ms", label="Room() to connected, p50")
     res.metric("p95_ms", percentile(times, 95), "ms", label="Room() to connected, p95")
     res.add_samples("connect_ms", times, "ms")
+
+
+async def _join_and_hear(ctx: Context, single: bool) -> tuple[float, float]:
+    """Seconds from ``Room()`` to connected and to the first frame of the peer's audio.
+
+    ``single`` is ``RoomOptions.single_peer_connection``; the room is left afterwards.
+    """
+    rtc = ctx.rtc
+    jwt = token(f"listener-{uuid.uuid4().hex[:8]}", ctx.room_name)
+    heard = asyncio.get_running_loop().create_future()
+    streams: list[Any] = []
+
+    def on_track(track: Any, *_: Any) -> None:
+        if track.kind != rtc.TrackKind.KIND_AUDIO or streams:
+            return
+        stream = rtc.AudioStream(track, sample_rate=48000, num_channels=1)
+        streams.append(stream)
+
+        async def first_frame() -> None:
+            async for _ in stream:
+                if not heard.done():
+                    heard.set_result(time.perf_counter())
+                return
+
+        streams.append(asyncio.ensure_future(first_frame()))
+
+    start = time.perf_counter()
+    room: Any = rtc.Room()
+    room.on("track_subscribed", on_track)
+    try:
+        options = rtc.RoomOptions(single_peer_connection=single)
+        await asyncio.wait_for(room.connect(ctx.url, jwt, options), 30)
+        connected = time.perf_counter() - start
+        first_audio = await asyncio.wait_for(heard, 30) - start
+        return connected, first_audio
+    finally:
+        for item in streams:
+            if isinstance(item, asyncio.Future):
+                item.cancel()
+            else:
+                with contextlib.suppress(Exception):
+                    await item.aclose()
+        await _disconnect(room)
+
+
+async def connect_modes(ctx: Context) -> None:
+    """One peer connection against two: time to connected and to the first remote audio."""
+    res = ctx.result
+    await ctx.start_peer("audio_pair", identity="speaker", freq=330.0)
+    joins = ctx.pick(4, 12)
+    for single in (True, False):  # warm-up, both paths
+        await _join_and_hear(ctx, single)
+    samples: dict[bool, tuple[list[float], list[float]]] = {True: ([], []), False: ([], [])}
+    for i in range(2 * joins):
+        if ctx.time_left() < 20:
+            res.note(f"stopped after {i} of {2 * joins} joins: out of time")
+            break
+        single = i % 2 == 0  # alternating, so neither mode gets the quieter machine
+        connected, first_audio = await _join_and_hear(ctx, single)
+        samples[single][0].append(connected * 1e3)
+        samples[single][1].append(first_audio * 1e3)
+    for single, name in ((True, "single"), (False, "dual")):
+        connect_ms, audio_ms = samples[single]
+        if not connect_ms:
+            continue
+        what = "one peer connection" if single else "two peer connections"
+        res.metric(
+            f"{name}_connect_p50_ms",
+            percentile(connect_ms, 50),
+            "ms",
+            label=f"Room() to connected, {what}, p50",
+        )
+        res.metric(
+            f"{name}_first_audio_p50_ms",
+            percentile(audio_ms, 50),
+            "ms",
+            label=f"Room() to the first remote audio frame, {what}, p50",
+        )
+        res.add_samples(f"{name}_connect_ms", connect_ms, "ms")
+        res.add_samples(f"{name}_first_audio_ms", audio_ms, "ms")
 
 
 async def connect_churn(ctx: Context) -> None:
@@ -98,6 +179,20 @@ SCENARIOS = [
         run=connect_latency,
         budget_quick=60,
         budget_full=120,
+    ),
+    Scenario(
+        name="connect_modes",
+        group="connect",
+        title="Connect with one and with two peer connections",
+        doc="`RoomOptions.single_peer_connection` True (one peer connection, `/rtc/v1`) "
+        "against False (a publisher and a subscriber), alternating join by join in one "
+        "process, in a room where a peer process of the same SDK publishes a 48 kHz "
+        "tone: time from `Room()` to `connect` returning, and to the first decoded frame "
+        "of the peer's audio (the track is subscribed automatically). p50 over 12 joins "
+        "per mode (4 in quick mode), after one warm-up join per mode.",
+        run=connect_modes,
+        budget_quick=90,
+        budget_full=180,
     ),
     Scenario(
         name="connect_churn",

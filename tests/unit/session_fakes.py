@@ -28,8 +28,16 @@ class FakeSignal(SignalClient):
         self.resume_results: list[BaseException | proto_rtc.ReconnectResponse | None] = []
         """What each resume gives, in order (an exception is raised); then a ReconnectResponse."""
 
-    async def join(self, url: str, token: str, options: SignalOptions) -> proto_rtc.JoinResponse:
+    async def join(
+        self,
+        url: str,
+        token: str,
+        options: SignalOptions,
+        *,
+        publisher_offer: proto_rtc.SessionDescription | None = None,
+    ) -> proto_rtc.JoinResponse:
         self.open = True
+        self.single_peer_connection = options.single_peer_connection
         return self.join_response
 
     async def resume(
@@ -108,7 +116,10 @@ class FakeEngine:
         self.on_remote_track_ended: Any = None
         self.data_tracks = FakeDataTrackChannel()
 
-    def start(self, join: proto_rtc.JoinResponse) -> None:
+    single_peer_connection = False
+
+    def start(self, join: proto_rtc.JoinResponse, *, single_peer_connection: bool = False) -> None:
+        self.single_peer_connection = single_peer_connection
         self.started.set()
 
     async def wait_connected(self) -> None:
@@ -140,7 +151,7 @@ class FakeEngine:
         self.publisher_ice_restarts += 1
         return True
 
-    def subscriber_descriptions(
+    def sync_descriptions(
         self,
     ) -> tuple[proto_rtc.SessionDescription | None, proto_rtc.SessionDescription | None]:
         return (

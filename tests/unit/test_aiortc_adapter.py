@@ -1165,3 +1165,53 @@ async def test_dtls_details_are_the_negotiated_ones_of_both_sides() -> None:
         assert (before.protocol_version, before.srtp_profile) == (None, None)
     finally:
         await fresh.close()
+
+
+# ---------------------------------------------------------------------- SSRCs of a started receiver
+
+
+def test_a_missing_ssrc_routing_internal_fails_the_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiortc_adapter, "_RECEIVER_STARTED", "_RTCRtpReceiver__renamed_started")
+    monkeypatch.setattr(aiortc_adapter, "_ROUTER_SSRC_TABLE", "renamed_table")
+    with pytest.raises(ImportError) as caught:
+        aiortc_adapter._check_internals()
+    assert "_RTCRtpReceiver__renamed_started" in str(caught.value)
+    assert "renamed_table" in str(caught.value)
+
+
+async def test_a_started_receiver_gets_the_packets_of_an_ssrc_routed_to_it() -> None:
+    """Two audio receivers of one payload type: aiortc drops an SSRC it was not told of."""
+    from livekit_py.webrtc.aiortc_adapter import route_received_ssrc
+
+    sender_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    receiver_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    sender_pc.addTrack(AudioStreamTrack())
+    sender_pc.addTrack(AudioStreamTrack())
+    try:
+        await sender_pc.setLocalDescription(await sender_pc.createOffer())
+        await receiver_pc.setRemoteDescription(sender_pc.localDescription)
+        await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
+        await sender_pc.setRemoteDescription(receiver_pc.localDescription)
+        first, second = receiver_pc.getTransceivers()
+
+        async def both_receive() -> None:
+            await first.receiver.track.recv()  # their receivers run
+            await second.receiver.track.recv()
+
+        await asyncio.wait_for(both_receive(), 30)
+        router = first.receiver.transport._rtp_router
+        codecs = first.receiver._RTCRtpReceiver__codecs
+        opus = next(pt for pt, c in codecs.items() if c.mimeType == "audio/opus")
+        packet = RtpPacket(payload_type=opus, ssrc=424242, sequence_number=1, timestamp=1)
+        assert router.route_rtp(packet) is None  # unknown SSRC, two receivers of that type
+        assert route_received_ssrc(first.receiver, 424242, 434343)
+        assert router.route_rtp(packet) is first.receiver
+        assert first.receiver._RTCRtpReceiver__rtx_ssrc[434343] == 424242
+        # a receiver aiortc has not started is left to aiortc (it registers at start)
+        idle = receiver_pc.addTransceiver("audio", direction="recvonly")
+        assert not route_received_ssrc(idle.receiver, 1)
+        with pytest.raises(ValueError, match="RTCRtpReceiver"):
+            route_received_ssrc(object(), 1)  # type: ignore[arg-type]
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()

@@ -1,12 +1,15 @@
-"""The RTC engine: both peer connections of a LiveKit session and its data channels.
+"""The RTC engine: the peer connections of a LiveKit session and its data channels.
 
 LiveKit gives every participant two peer connections: a *publisher* on which the
 client offers its own tracks and the ``_reliable``/``_lossy`` data channels, and
 a *subscriber* on which the server offers other participants' tracks and sends
 data. The join response says which of the two is primary (the one whose
-connection means "connected"). This module owns both, applies the server's
-offers, answers and trickled candidates, and moves ``DataPacket`` protobufs in
-and out. It knows nothing about participants or rooms.
+connection means "connected"). With a single peer connection (a join on
+``/rtc/v1``, see :mod:`livekit_py.engine.single_pc`) the publisher carries
+everything: other participants' tracks arrive on receive-only m-lines of our own
+offers and data on our own channels. This module owns the connections, applies the
+server's offers, answers and trickled candidates, and moves ``DataPacket``
+protobufs in and out. It knows nothing about participants or rooms.
 """
 
 from __future__ import annotations
@@ -40,7 +43,11 @@ from ..session.reliable_buffer import (
 )
 from ..signal.client import Handler
 from ..types import ContinualGatheringPolicy, IceTransportType
-from ..webrtc.aiortc_adapter import divert_received_packets, set_frame_filter
+from ..webrtc.aiortc_adapter import (
+    divert_received_packets,
+    route_received_ssrc,
+    set_frame_filter,
+)
 from ..webrtc.audio_feedback import LossFeedback
 from ..webrtc.audio_playout import AVAILABLE as playout_available
 from ..webrtc.audio_playout import AudioPlayout
@@ -64,6 +71,14 @@ from ..webrtc.stats_collector import (
     transceiver_stats,
 )
 from .data_track_channel import DATA_TRACK_LABEL, DataTrackChannel
+from .single_pc import (
+    INITIAL_AUDIO_SECTIONS,
+    INITIAL_VIDEO_SECTIONS,
+    answer_for_aiortc,
+    answered_codecs,
+    requested_sections,
+    sending_ssrcs,
+)
 from .transport import PeerTransport
 
 logger = get_logger("engine")
@@ -152,6 +167,9 @@ class RtcEngine:
         self.publisher: PeerTransport | None = None
         self.subscriber: PeerTransport | None = None
         self.subscriber_primary = True
+        self.single_peer_connection = False
+        """Whether the publisher is the only connection (set by :meth:`start`)."""
+        self._negotiations: set[asyncio.Task[None]] = set()
         self._reliable: RTCDataChannel | None = None
         self._lossy: RTCDataChannel | None = None
         self.data_tracks = DataTrackChannel()
@@ -235,15 +253,24 @@ class RtcEngine:
             bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
         )
 
-    def start(self, join: proto_rtc.JoinResponse) -> None:
-        """Create both transports for the session described by ``join``."""
+    def start(self, join: proto_rtc.JoinResponse, *, single_peer_connection: bool = False) -> None:
+        """Create the transports for the session described by ``join``.
+
+        With ``single_peer_connection`` (the join was on ``/rtc/v1``) only the
+        publisher is made, with the first receive-only m-lines for the server's media.
+        """
         configuration = self._rtc_configuration(join)
-        self.subscriber_primary = join.subscriber_primary
+        self.single_peer_connection = single_peer_connection
+        self.subscriber_primary = join.subscriber_primary and not single_peer_connection
         self.publisher = PeerTransport("publisher", configuration)
-        self.subscriber = PeerTransport("subscriber", configuration)
         self.publisher.on_state = lambda state: self._on_transport_state("publisher", state)
         self.publisher.on_answer = self._on_publisher_answer_applied
-        self.subscriber.on_state = lambda state: self._on_transport_state("subscriber", state)
+        if single_peer_connection:
+            # Before the data channels: aiortc (1.14-1.16) bundles onto the transport of
+            # the first m-line of the answer's BUNDLE group, and stops the SCTP
+            # transport's own if it was made first, for a data channel made before the
+            # first transceiver; JSEP puts the application m-line last.
+            self._add_receive_sections(INITIAL_AUDIO_SECTIONS, INITIAL_VIDEO_SECTIONS)
 
         self._reliable = self.publisher.pc.createDataChannel(RELIABLE_LABEL, ordered=True)
         self._lossy = self.publisher.pc.createDataChannel(
@@ -262,6 +289,27 @@ class RtcEngine:
         self.publisher.data_channels.watch(data_track_channel)  # counted in the stats
         self.data_tracks.attach_local(data_track_channel)
 
+        if not single_peer_connection:
+            self._start_subscriber(configuration)
+
+        self._signal.on("offer", self._on_offer)
+        self._signal.on("media_sections_requirement", self._on_media_sections_requirement)
+        self._signal.on("answer", self._on_answer)
+        self._signal.on("trickle", self._on_trickle)
+        self._signal.on("track_published", self._on_track_published)
+        self._signal.on("subscribed_quality_update", self._on_subscribed_quality_update)
+
+        # The publisher carries our data channels; negotiate it right away (in
+        # the background) so the first publish_data does not wait for ICE.
+        self._publisher_task = asyncio.get_running_loop().create_task(
+            self._negotiate_publisher_safely(), name="livekit_py.publisher.negotiate"
+        )
+
+    def _start_subscriber(self, configuration: RTCConfiguration) -> None:
+        """The subscriber connection of two, and the server's data channels on it."""
+        self.subscriber = PeerTransport("subscriber", configuration)
+        self.subscriber.on_state = lambda state: self._on_transport_state("subscriber", state)
+
         @self.subscriber.pc.on("datachannel")
         def _on_datachannel(channel: RTCDataChannel) -> None:
             if channel.label == DATA_TRACK_LABEL:
@@ -276,39 +324,36 @@ class RtcEngine:
             if len(self._subscriber_channels) == 2:
                 self._subscriber_channels_open.set()
 
-        self._signal.on("offer", self._on_offer)
-        self._signal.on("answer", self._on_answer)
-        self._signal.on("trickle", self._on_trickle)
-        self._signal.on("track_published", self._on_track_published)
-        self._signal.on("subscribed_quality_update", self._on_subscribed_quality_update)
-
-        # The publisher carries our data channels; negotiate it right away (in
-        # the background) so the first publish_data does not wait for ICE.
-        self._publisher_task = asyncio.get_running_loop().create_task(
-            self._negotiate_publisher_safely(), name="livekit_py.publisher.negotiate"
-        )
-
     async def wait_connected(self) -> None:
         """Wait until the primary transport is connected and can carry data.
 
         With the subscriber as primary, the server opens its data channels right
         after ICE/DTLS; waiting for them (a few milliseconds) means packets sent
-        to us just after connect() returns are not lost.
+        to us just after connect() returns are not lost. With a single peer
+        connection the server sends on our own channels: they must be open.
         """
         primary = self.subscriber if self.subscriber_primary else self.publisher
         assert primary is not None, "start() first"
         await primary.wait_connected()
+        channels_open: asyncio.Event | None = None
         if self.subscriber_primary:
+            channels_open = self._subscriber_channels_open
+        elif self.single_peer_connection:
+            channels_open = self._publisher_ready
+        if channels_open is not None:
             try:
                 async with timeout(SUBSCRIBER_CHANNELS_WAIT):
-                    await self._subscriber_channels_open.wait()
+                    await channels_open.wait()
             except asyncio.TimeoutError:
-                logger.debug("the server opened no data channels on the subscriber")
+                logger.debug("the data channels did not open with the connection")
 
     # -- signal handlers ------------------------------------------------------------
 
     def _on_offer(self, sd: proto_rtc.SessionDescription) -> None:
         if self.subscriber is None:
+            if self.single_peer_connection:
+                # we offer and the server answers: an offer of the server has no connection
+                logger.warning("ignoring a server offer: the session has one peer connection")
             return
 
         async def send_answer(sdp: str) -> None:
@@ -326,17 +371,30 @@ class RtcEngine:
         self.subscriber.handle_offer(sd.sdp, send_answer)
 
     def _answered_codecs(self, kind: str) -> dict[str, dict[int, str]]:
-        """Payload type -> MIME type of each ``kind`` m-line of our subscriber answer, by mid."""
-        pc = self.subscriber.pc if self.subscriber is not None else None
-        if pc is None or pc.localDescription is None:
+        """Payload type -> MIME type of each receiving ``kind`` m-line, by mid.
+
+        From our subscriber answer, or with a single peer connection from the
+        server's answer (its receive-only m-lines only).
+        """
+        if self.single_peer_connection:
+            pc = self.publisher.pc if self.publisher is not None else None
+            description = pc.remoteDescription if pc is not None else None
+        else:
+            pc = self.subscriber.pc if self.subscriber is not None else None
+            description = pc.localDescription if pc is not None else None
+        if pc is None or description is None:
             return {}
-        return {
-            media.rtp.muxId: {
-                c.payloadType: c.mimeType for c in media.rtp.codecs if c.payloadType is not None
-            }
-            for media in SessionDescription.parse(pc.localDescription.sdp).media
-            if media.kind == kind
-        }
+        codecs = answered_codecs(description.sdp, kind)
+        receiving = {t.mid for t in self._receiving_transceivers()}
+        return {mid: by_type for mid, by_type in codecs.items() if mid in receiving}
+
+    def _receiving_transceivers(self) -> list[RTCRtpTransceiver]:
+        """The m-lines the server's media can come on: the subscriber's, or our receive-only."""
+        if self.single_peer_connection:
+            pc = self.publisher.pc if self.publisher is not None else None
+            return [t for t in pc.getTransceivers() if t.direction == "recvonly"] if pc else []
+        pc = self.subscriber.pc if self.subscriber is not None else None
+        return list(pc.getTransceivers()) if pc is not None else []
 
     def _assemble_video_frames(self) -> None:
         """Put our frame assembler on every subscriber video receiver, keyed to its codecs.
@@ -344,11 +402,10 @@ class RtcEngine:
         aiortc's own jitter buffer holds each video frame until the next one starts;
         see :mod:`livekit_py.webrtc.frame_assembler`.
         """
-        pc = self.subscriber.pc if self.subscriber is not None else None
         answered = self._answered_codecs("video")
-        if pc is None or not answered:
+        if not answered:
             return
-        for transceiver in pc.getTransceivers():
+        for transceiver in self._receiving_transceivers():
             codecs = answered.get(transceiver.mid or "")
             if transceiver.kind == "video" and codecs:
                 try:
@@ -387,8 +444,8 @@ class RtcEngine:
         binds it to the track's decryptor (:meth:`receive_decryption`). An m-line the
         ``offer`` gives another track is unbound here, before that track's first frame.
         """
-        pc = self.subscriber.pc if self.subscriber is not None else None
-        if not self._config.e2ee or pc is None:
+        receiving = self._receiving_transceivers()
+        if not self._config.e2ee or not receiving:
             return
         offered = _offered_tracks(offer)
         for known_mid, track_sid in self._remote_mids.items():
@@ -396,7 +453,7 @@ class RtcEngine:
             if known is not None and offered.get(known_mid) != track_sid:
                 known.unbind()
         video = self._answered_codecs("video")
-        for transceiver in pc.getTransceivers():
+        for transceiver in receiving:
             mid = transceiver.mid
             if not mid or transceiver.kind not in ("audio", "video"):
                 continue
@@ -429,8 +486,7 @@ class RtcEngine:
         mid to reason) carry no track; the track each one was offered with is
         reported once through :attr:`on_remote_track_rejected`.
         """
-        subscriber = self.subscriber
-        if subscriber is None:
+        if self.subscriber is None and not self.single_peer_connection:
             return
         rejected = rejected or {}
         now: dict[str, str] = {}
@@ -460,7 +516,8 @@ class RtcEngine:
             logger.warning("cannot subscribe to track %s: %s", track_sid, rejected[mid])
             if self.on_remote_track_rejected is not None:
                 self.on_remote_track_rejected(track_sid, rejected[mid])
-        transceivers = {t.mid: t for t in subscriber.pc.getTransceivers() if t.mid}
+        transceivers = {t.mid: t for t in self._receiving_transceivers() if t.mid}
+        ssrcs = sending_ssrcs(sd.sdp) if now else {}
         for mid, track_sid in now.items():
             if before.get(mid) == track_sid:
                 continue
@@ -469,6 +526,9 @@ class RtcEngine:
             if transceiver is None or track is None:
                 logger.warning("no receiving track for m-line %s (track %s)", mid, track_sid)
                 continue
+            if mid in ssrcs and isinstance(transceiver.receiver, RTCRtpReceiver):
+                # a reused m-line's receiver runs already: it must learn the new SSRC
+                route_received_ssrc(transceiver.receiver, *ssrcs[mid])
             if transceiver.kind == "audio":
                 track = self._open_playout(mid, transceiver, track)
             if self.on_remote_track is not None:
@@ -506,8 +566,57 @@ class RtcEngine:
             playout.close()
 
     def _on_answer(self, sd: proto_rtc.SessionDescription) -> None:
-        if self.publisher is not None:
+        if self.publisher is None:
+            return
+        if not self.single_peer_connection:
             self.publisher.handle_answer(sd.sdp)
+            return
+        try:
+            sdp, idled = answer_for_aiortc(sd.sdp)
+        except Exception:  # aiortc says what is wrong with it when it applies it
+            sdp, idled = sd.sdp, []
+        if idled:
+            logger.debug("answered m-lines with no track yet, inactive for aiortc: %s", idled)
+        applied = proto_rtc.SessionDescription()
+        applied.CopyFrom(sd)
+        applied.sdp = sdp
+        self.publisher.handle_answer(sdp, on_applied=lambda: self._receive_per_answer(applied))
+
+    def _receive_per_answer(self, sd: proto_rtc.SessionDescription) -> None:
+        """Single peer connection: follow what the server's answer sends us.
+
+        Runs as soon as the answer is applied, before aiortc starts the receivers of
+        its m-lines (so before their first packet): our frame assembler and, with
+        E2EE, the decryption go on every receiving m-line, then the tracks the answer
+        starts and ends are reported (an audio track with our playout).
+        """
+        self._assemble_video_frames()
+        self._guard_received_frames(sd)
+        self._sync_remote_tracks(sd)
+
+    def _add_receive_sections(self, audios: int, videos: int) -> None:
+        """Add receive-only m-lines for the server's media (single peer connection)."""
+        if self.publisher is None:
+            return
+        for kind, count in (("audio", audios), ("video", videos)):
+            for _ in range(count):
+                self.publisher.pc.addTransceiver(kind, direction="recvonly")
+
+    def _on_media_sections_requirement(
+        self, requirement: proto_rtc.MediaSectionsRequirement
+    ) -> None:
+        """The server has more (or other) tracks for us: add m-lines, make a new offer."""
+        if not self.single_peer_connection or self.publisher is None or self._closed:
+            logger.debug("ignoring a media sections requirement: not a single peer connection")
+            return
+        audios, videos = requested_sections(requirement.num_audios, requirement.num_videos)
+        logger.debug("adding %d audio and %d video receive-only m-line(s)", audios, videos)
+        self._add_receive_sections(audios, videos)
+        task = asyncio.get_running_loop().create_task(
+            self._negotiate_publisher_safely(), name="livekit_py.publisher.renegotiate"
+        )
+        self._negotiations.add(task)
+        task.add_done_callback(self._negotiations.discard)
 
     def _on_publisher_answer_applied(self, sdp: str) -> None:
         """Let each published track's encoder follow the answer (Opus FEC, bitrate cap)."""
@@ -559,7 +668,7 @@ class RtcEngine:
     def _on_trickle(self, trickle: proto_rtc.TrickleRequest) -> None:
         target = (
             self.publisher
-            if trickle.target == proto_rtc.SignalTarget.PUBLISHER
+            if trickle.target == proto_rtc.SignalTarget.PUBLISHER or self.single_peer_connection
             else self.subscriber
         )
         if target is not None:
@@ -955,20 +1064,36 @@ class RtcEngine:
         return self.subscriber.ice_restarts if self.subscriber is not None else 0
 
     async def wait_subscriber_ice_restart(self, after: int) -> None:
-        """Wait until the subscriber followed more than ``after`` ICE restarts."""
+        """Wait until the subscriber followed more than ``after`` ICE restarts.
+
+        Returns at once with a single peer connection: the server restarts ICE only
+        on a subscriber; the publisher's restart is ours (:meth:`restart_publisher_ice`).
+        """
+        if self.single_peer_connection:
+            return
         if self.subscriber is None:
             raise ConnectionError("the engine is not started")
         await self.subscriber.wait_ice_restart(after)
 
-    def subscriber_descriptions(
+    def sync_descriptions(
         self,
     ) -> tuple[proto_rtc.SessionDescription | None, proto_rtc.SessionDescription | None]:
-        """The subscriber's current answer (local) and offer (remote), for SyncState."""
-        pc = self.subscriber.pc if self.subscriber is not None else None
-        out: list[proto_rtc.SessionDescription | None] = []
-        for desc in (pc.localDescription, pc.remoteDescription) if pc else (None, None):
-            out.append(proto_rtc.SessionDescription(type=desc.type, sdp=desc.sdp) if desc else None)
-        return out[0], out[1]
+        """The (answer, offer) a SyncState carries after a resume.
+
+        The subscriber's answer (local) and offer (remote); with a single peer
+        connection the publisher's: the server's answer (remote) and our offer (local).
+        """
+        if self.single_peer_connection:
+            pc = self.publisher.pc if self.publisher is not None else None
+            pair = (pc.remoteDescription, pc.localDescription) if pc else (None, None)
+        else:
+            pc = self.subscriber.pc if self.subscriber is not None else None
+            pair = (pc.localDescription, pc.remoteDescription) if pc else (None, None)
+        answer, offer = (
+            proto_rtc.SessionDescription(type=desc.type, sdp=desc.sdp) if desc else None
+            for desc in pair
+        )
+        return answer, offer
 
     def data_channel_infos(self) -> list[proto_rtc.DataChannelInfo]:
         """Our data channels and the server's (label, SCTP stream id, side), for SyncState."""
@@ -1006,10 +1131,11 @@ class RtcEngine:
     def _stats_sources(
         self, transport: PeerTransport, decoded: Mapping[RTCRtpReceiver, DecodedFrames]
     ) -> StatsSources:
+        receives = transport is self.subscriber or (
+            transport is self.publisher and self.single_peer_connection
+        )
         playouts = (
-            {mid: playout for mid, (playout, _) in self._playouts.items()}
-            if transport is self.subscriber
-            else {}
+            {mid: playout for mid, (playout, _) in self._playouts.items()} if receives else {}
         )
         return StatsSources(
             ice=transport.ice_checks,
@@ -1022,6 +1148,9 @@ class RtcEngine:
         self, decoded: Mapping[RTCRtpReceiver, DecodedFrames] | None = None
     ) -> tuple[list[RtcStats], list[RtcStats]]:
         """The statistics of the publisher and subscriber connections (``stats`` messages).
+
+        With a single peer connection everything is in the publisher's (the
+        subscriber's is empty, as in the official SDK).
 
         Args:
             decoded: What the readers of received tracks decoded, by receiver.
@@ -1083,6 +1212,10 @@ class RtcEngine:
             self._publisher_task.cancel()
             with contextlib.suppress(BaseException):
                 await self._publisher_task
+        for task in list(self._negotiations):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
         for mid in list(self._playouts):
             self._close_playout(mid)
         for decryption in self._decryptions.values():

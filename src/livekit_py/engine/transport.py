@@ -256,8 +256,23 @@ class PeerTransport:
             self._ice_restarted.clear()
             await self._ice_restarted.wait()
 
-    def handle_answer(self, sdp: str) -> None:
-        """Queue the server's answer to our pending offer."""
+    def handle_answer(self, sdp: str, *, on_applied: Callable[[], None] | None = None) -> None:
+        """Queue the server's answer to our pending offer.
+
+        ``on_applied`` runs as soon as aiortc has applied the answer, in the same
+        step: before the task aiortc schedules to start the senders and receivers
+        of its m-lines runs (so before any packet reaches a receiver it starts).
+        """
+
+        async def apply(desc: RTCSessionDescription) -> None:
+            await self.pc.setRemoteDescription(desc)
+            # aiortc 1.14-1.16 start new m-lines in a task scheduled by
+            # setRemoteDescription, which has not run yet: nothing awaited since
+            if on_applied is not None:
+                try:
+                    on_applied()
+                except Exception:
+                    logger.exception("%s: following the applied answer failed", self.name)
 
         async def op() -> None:
             logger.debug("%s remote answer SDP:\n%s", self.name, sdp)
@@ -267,7 +282,7 @@ class PeerTransport:
                 return
             try:
                 desc = RTCSessionDescription(sdp=sdp, type="answer")
-                await self._sdp_call(lambda: self.pc.setRemoteDescription(desc))
+                await self._sdp_call(lambda: apply(desc))
                 await self._flush_candidates()
             except Exception as e:
                 if not fut.done():

@@ -103,6 +103,10 @@ class RoomOptions:
     layer with ``RemoteTrackPublication.set_video_quality``."""
     data_stream: DataStreamOptions | None = None
     """Limits on incoming data streams; None: the defaults of :class:`DataStreamOptions`."""
+    single_peer_connection: bool | None = None
+    """Use a single peer connection for both publish and subscribe. When None, uses the
+    default (true). A server without it (before single peer connections) is joined with
+    two, as the official SDK does."""
 
 
 @dataclass
@@ -463,6 +467,7 @@ class Room(EventEmitter[EventTypes]):
                     auto_subscribe=options.auto_subscribe,
                     adaptive_stream=options.adaptive_stream,
                     connect_timeout=timeout,
+                    single_peer_connection=options.single_peer_connection is not False,
                 ),
                 self._engine_config(options, e2ee=controller is not None),
                 timeout=timeout,
@@ -764,7 +769,7 @@ class Room(EventEmitter[EventTypes]):
 
     def _sync_state(self, engine: RtcEngine) -> proto_rtc.SyncState:
         """What we had before a resume: descriptions, subscriptions, tracks, data channels."""
-        answer, offer = engine.subscriber_descriptions()
+        answer, offer = engine.sync_descriptions()
         auto = self._options.auto_subscribe
         track_sids: list[str] = []
         for rp in self._remote_participants.values():

@@ -275,7 +275,7 @@ class Session:
                 raise ConnectError("the room was disconnected while connecting")
             engine = self._adopt(join, signal, config)
             on_joined(join, signal, engine)
-            engine.start(join)
+            engine.start(join, single_peer_connection=signal.single_peer_connection)
             try:
                 async with connect_timeout(timeout):
                     await engine.wait_connected()
@@ -620,7 +620,7 @@ class Session:
             raise _ResumeFailed("the session ended while rejoining")
         engine = self._adopt(join, signal, self._config)
         self.on_rejoined(join, signal, engine)
-        engine.start(join)
+        engine.start(join, single_peer_connection=signal.single_peer_connection)
         try:
             async with connect_timeout(self._connect_timeout):
                 await engine.wait_connected()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -34,7 +35,7 @@ from websockets.protocol import State
 from .._compat import timeout
 from ..errors import ConnectError
 from ..log import get_logger
-from .url import redact, rtc_url
+from .url import redact, rtc_url, rtc_v1_url
 
 logger = get_logger("signal")
 
@@ -110,6 +111,30 @@ class SignalOptions:
     reconnect: bool = False
     participant_sid: str | None = None
     reconnect_reason: int | None = None
+    single_peer_connection: bool = False
+    """Join on ``/rtc/v1`` (one peer connection); a server without that path (HTTP 404)
+    is joined on ``/rtc`` instead, as the official SDKs do."""
+
+
+def signal_url(
+    url: str,
+    token: str,
+    options: SignalOptions,
+    *,
+    v1: bool,
+    publisher_offer: proto_rtc.SessionDescription | None = None,
+) -> str:
+    """The URL of a join or (``options.reconnect``) a resume, on ``/rtc/v1`` or ``/rtc``."""
+    common: dict[str, Any] = {
+        "auto_subscribe": options.auto_subscribe,
+        "adaptive_stream": options.adaptive_stream,
+        "reconnect": options.reconnect,
+        "participant_sid": options.participant_sid,
+        "reconnect_reason": options.reconnect_reason,
+    }
+    if v1:
+        return rtc_v1_url(url, token, publisher_offer=publisher_offer, **common)
+    return rtc_url(url, token, **common)
 
 
 _SECRET_FIELDS = re.compile(
@@ -121,6 +146,14 @@ def describe(msg: Message) -> str:
     """A one-line text form of a protobuf message for DEBUG logs, credentials redacted."""
     text = text_format.MessageToString(msg, as_one_line=True, as_utf8=True)
     return _SECRET_FIELDS.sub(r'\1: "<redacted>"', text)
+
+
+class _NotFound(Exception):
+    """The WebSocket upgrade was answered 404 (``error`` says so for the user)."""
+
+    def __init__(self, error: ConnectError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class ResumeRefused(ConnectError):
@@ -152,6 +185,9 @@ class SignalClient:
         self._ping_interval = 0.0
         self._ping_timeout = 0.0
         self.rtt_ms = 0
+        self.single_peer_connection = False
+        """Whether the session joined on ``/rtc/v1``: one peer connection (set by
+        :meth:`join`; a resume keeps the path of the join)."""
         self.on_close: Callable[[str], None] | None = None
         """Called once when the socket ends without :meth:`close` being called, or
         when the server sends a frame that is not a SignalResponse (the stream is
@@ -171,8 +207,21 @@ class SignalClient:
 
     # -- session ------------------------------------------------------------
 
-    async def join(self, url: str, token: str, options: SignalOptions) -> proto_rtc.JoinResponse:
+    async def join(
+        self,
+        url: str,
+        token: str,
+        options: SignalOptions,
+        *,
+        publisher_offer: proto_rtc.SessionDescription | None = None,
+    ) -> proto_rtc.JoinResponse:
         """Open the WebSocket and wait for the server's JoinResponse.
+
+        With ``options.single_peer_connection`` the join goes to ``/rtc/v1`` (with
+        ``publisher_offer``, our first offer, in its JoinRequest); if the server has
+        no such path (HTTP 404 on the upgrade, as servers before single peer
+        connections answer), it goes to ``/rtc`` at once, without the offer.
+        :attr:`single_peer_connection` says which one was joined.
 
         Raises ConnectError for an unreachable server, a rejected token, a server
         that refuses the join or closes the socket (with its close code and reason),
@@ -183,29 +232,40 @@ class SignalClient:
         returning; on cancellation a leave is sent first (the server creates the
         participant before it accepts the WebSocket).
         """
-        full_url = rtc_url(
-            url,
-            token,
-            auto_subscribe=options.auto_subscribe,
-            adaptive_stream=options.adaptive_stream,
-            reconnect=options.reconnect,
-            participant_sid=options.participant_sid,
-            reconnect_reason=options.reconnect_reason,
-        )
-        safe_url = redact(full_url)
-        logger.debug("connecting to %s", safe_url)
         self._closing = False
         ended, self._ended_socket = self._ended_socket, None
         if ended is not None:  # the previous socket of this client, if it broke
             await _close_quietly(ended)
+        v1 = options.single_peer_connection
+        safe_url = ""
         try:
             async with timeout(options.connect_timeout):
-                ws, join = await self._open(full_url, safe_url, strict=not options.reconnect)
+                while True:
+                    full_url = signal_url(
+                        url, token, options, v1=v1, publisher_offer=publisher_offer if v1 else None
+                    )
+                    safe_url = redact(full_url)
+                    logger.debug("connecting to %s", safe_url)
+                    try:
+                        ws, join = await self._open(
+                            full_url, safe_url, strict=not options.reconnect
+                        )
+                    except _NotFound as e:
+                        if not v1:
+                            raise e.error from e.__cause__
+                        logger.info(
+                            "the server has no single peer connection endpoint (HTTP 404 on "
+                            "/rtc/v1): joining with two peer connections"
+                        )
+                        v1 = False
+                        continue
+                    break
         except asyncio.TimeoutError:
             raise ConnectError(
                 f"timed out after {options.connect_timeout:g}s waiting for the LiveKit server "
                 f"at {safe_url} to send its JoinResponse"
             ) from None
+        self.single_peer_connection = v1
 
         self._ws = ws
         self._ping_interval = float(join.ping_interval or 0)
@@ -234,15 +294,8 @@ class SignalClient:
             ResumeRefused: The server answered with a leave.
             ConnectError: The server could not be reached or did not answer in time.
         """
-        full_url = rtc_url(
-            url,
-            token,
-            auto_subscribe=options.auto_subscribe,
-            adaptive_stream=options.adaptive_stream,
-            reconnect=True,
-            participant_sid=options.participant_sid,
-            reconnect_reason=options.reconnect_reason,
-        )
+        resume = dataclasses.replace(options, reconnect=True)
+        full_url = signal_url(url, token, resume, v1=self.single_peer_connection)
         safe_url = redact(full_url)
         logger.debug("resuming at %s", safe_url)
         old = self._ws
@@ -316,7 +369,10 @@ class SignalClient:
             await _shielded(_leave_after_handshake(connecting))
             raise
         except (InvalidHandshake, OSError) as e:
-            raise _dial_error(e, safe_url) from e
+            error = _dial_error(e, safe_url)
+            if isinstance(e, InvalidStatus) and _path_not_found(e):
+                raise _NotFound(error) from e
+            raise error from e
         try:
             return ws, await self._await_join(ws, strict=strict)
         except BaseException as e:
@@ -601,9 +657,22 @@ def _describe_http_failure(safe_url: str, e: InvalidStatus) -> str:
         return f"the server rejected the access token (HTTP 401){detail}"
     if status == 403:
         return f"the access token does not allow joining this room (HTTP 403){detail}"
+    if status == 404 and _ROOM_NOT_FOUND in body:
+        return f"the room does not exist and the token may not create it (HTTP 404){detail}"
     if status == 404:
         return f"{safe_url} is not a LiveKit signal endpoint (HTTP 404)"
     return f"the LiveKit server refused the connection (HTTP {status}){detail}"
+
+
+# What livekit-server answers (404) to a join of a room that does not exist when it
+# may not create it: a refusal, not a missing endpoint (the JS SDK tells them apart so).
+_ROOM_NOT_FOUND = "requested room does not exist"
+
+
+def _path_not_found(e: InvalidStatus) -> bool:
+    """Whether a refused upgrade means the path does not exist (404, not a missing room)."""
+    body = bytes(e.response.body or b"").decode("utf-8", "replace")
+    return e.response.status_code == 404 and _ROOM_NOT_FOUND not in body
 
 
 def _close_text(e: ConnectionClosed) -> str:

@@ -1,11 +1,22 @@
-"""Building the signal WebSocket URL the LiveKit server expects."""
+"""Building the signal WebSocket URL the LiveKit server expects.
+
+Two forms: ``/rtc`` with the client's settings as URL parameters (two peer
+connections), and ``/rtc/v1`` with one parameter, ``join_request``: a base64url
+``WrappedJoinRequest`` around a (gzipped when that is smaller) ``JoinRequest``
+protobuf, which asks for a single peer connection and can carry our first offer.
+"""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import platform
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from google.protobuf.descriptor import FieldDescriptor
 from livekit.protocol import models as proto_models
+from livekit.protocol import rtc as proto_rtc
 
 from ..version import __version__
 from . import client_protocol
@@ -34,8 +45,10 @@ def base_ws_url(url: str) -> str:
     if not parts.netloc:
         raise ValueError(f"url has no host: {url!r}")
     path = parts.path.rstrip("/")
-    if path.endswith("/rtc"):
-        path = path[: -len("/rtc")]
+    for suffix in ("/rtc/v1", "/rtc"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
     return urlunsplit((scheme, parts.netloc, path, "", ""))
 
 
@@ -77,13 +90,149 @@ def rtc_url(
     return f"{base_ws_url(url)}/rtc?{urlencode(params)}"
 
 
+def join_request_param(request: proto_rtc.JoinRequest) -> str:
+    """The ``join_request`` URL parameter for ``request``: what ``/rtc/v1`` decodes.
+
+    A ``WrappedJoinRequest`` holding the serialized request, gzipped when that is
+    smaller (as the official SDKs do: an offer in it compresses to a third), in
+    URL-safe base64 with its padding (the server decodes with Go's ``URLEncoding``).
+    """
+    raw = request.SerializeToString()
+    packed = gzip.compress(raw, mtime=0)
+    wrapped = proto_rtc.WrappedJoinRequest(
+        compression=proto_rtc.WrappedJoinRequest.GZIP,
+        join_request=packed,
+    )
+    if len(packed) >= len(raw):
+        wrapped = proto_rtc.WrappedJoinRequest(
+            compression=proto_rtc.WrappedJoinRequest.NONE, join_request=raw
+        )
+    return base64.urlsafe_b64encode(wrapped.SerializeToString()).decode("ascii")
+
+
+def parse_join_request_param(param: str) -> proto_rtc.JoinRequest:
+    """The JoinRequest in a ``join_request`` parameter (the inverse of :func:`join_request_param`).
+
+    Raises:
+        ValueError: If ``param`` is not a base64url WrappedJoinRequest around a JoinRequest.
+    """
+    try:
+        wrapped = proto_rtc.WrappedJoinRequest()
+        wrapped.ParseFromString(base64.urlsafe_b64decode(param))
+        raw = wrapped.join_request
+        if wrapped.compression == proto_rtc.WrappedJoinRequest.GZIP:
+            raw = gzip.decompress(raw)
+        request = proto_rtc.JoinRequest()
+        request.ParseFromString(raw)
+    except Exception as e:  # binascii, gzip and protobuf errors alike
+        raise ValueError(f"join_request is not a wrapped JoinRequest: {e}") from e
+    return request
+
+
+_INTEGER_TYPES = frozenset(
+    {
+        FieldDescriptor.TYPE_INT32,
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_UINT32,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_SINT32,
+        FieldDescriptor.TYPE_SINT64,
+    }
+)
+
+
+def client_info(params: Mapping[str, str]) -> proto_models.ClientInfo:
+    """The ``ClientInfo`` that the ``/rtc`` URL parameters ``params`` describe.
+
+    The server reads a ClientInfo field from the parameter of the same name on
+    ``/rtc`` (``sdk``, ``version``, ``protocol``, ``client_protocol``, ``os``, ...;
+    ``capabilities`` as comma-separated names); ``/rtc/v1`` takes the ClientInfo
+    itself. Parameters that are no ClientInfo field are left out.
+
+    Raises:
+        ValueError: If a number field is not a number, or ``sdk`` or a capability
+            names none known.
+    """
+    info = proto_models.ClientInfo()
+    fields = proto_models.ClientInfo.DESCRIPTOR.fields_by_name
+    for name, value in params.items():
+        descriptor = fields.get(name)
+        if name == "capabilities":  # comma-separated Capability names, as the server splits
+            for cap in filter(None, (n.strip() for n in value.split(","))):
+                if cap not in proto_models.ClientInfo.Capability.keys():
+                    raise ValueError(f"capability {cap!r} is not a ClientInfo.Capability")
+                info.capabilities.append(proto_models.ClientInfo.Capability.Value(cap))  # type: ignore[arg-type]
+            continue
+        if descriptor is None or descriptor.is_repeated:
+            continue
+        if name == "sdk":
+            sdk = value.upper()
+            if sdk not in proto_models.ClientInfo.SDK.keys():
+                raise ValueError(f"sdk {value!r} is not a ClientInfo.SDK")
+            info.sdk = proto_models.ClientInfo.SDK.Value(sdk)  # type: ignore[assignment]
+        elif descriptor.type == descriptor.TYPE_STRING:
+            setattr(info, name, value)
+        elif descriptor.type in _INTEGER_TYPES:
+            try:
+                setattr(info, name, int(value))
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"ClientInfo.{name} must be a number, not {value!r}") from e
+    return info
+
+
+def rtc_v1_url(
+    url: str,
+    token: str,
+    *,
+    auto_subscribe: bool,
+    adaptive_stream: bool = False,
+    reconnect: bool = False,
+    participant_sid: str | None = None,
+    reconnect_reason: int | None = None,
+    publisher_offer: proto_rtc.SessionDescription | None = None,
+) -> str:
+    """The ``.../rtc/v1?...`` URL: a single peer connection, our settings in a JoinRequest.
+
+    Besides the access token, the server reads nothing but ``join_request`` on this
+    path: the client info and the connection settings (what :func:`rtc_url` puts in
+    its parameters), the resume fields and, for a first join, the
+    ``publisher_offer`` it answers right after the JoinResponse.
+    """
+    v0 = rtc_url(url, token, auto_subscribe=auto_subscribe, adaptive_stream=adaptive_stream)
+    request = proto_rtc.JoinRequest(
+        client_info=client_info(dict(parse_qsl(urlsplit(v0).query))),
+        connection_settings=proto_rtc.ConnectionSettings(
+            auto_subscribe=auto_subscribe, adaptive_stream=adaptive_stream
+        ),
+        reconnect=reconnect,
+    )
+    if reconnect:
+        if participant_sid:
+            request.participant_sid = participant_sid
+        if reconnect_reason is not None:
+            request.reconnect_reason = reconnect_reason  # type: ignore[assignment]
+    if publisher_offer is not None:
+        request.publisher_offer.CopyFrom(publisher_offer)
+    params = {"access_token": token, "join_request": join_request_param(request)}
+    return f"{base_ws_url(url)}/rtc/v1?{urlencode(params)}"
+
+
 def redact(url: str) -> str:
-    """``url`` with the access token replaced, safe for logs and error messages."""
+    """``url`` with the access token replaced and the join request shortened.
+
+    Safe for logs and error messages: the token is a credential, and the
+    ``join_request`` of ``/rtc/v1`` (kilobytes of base64 with an offer in it) is
+    replaced by its size.
+    """
     parts = urlsplit(url)
     if not parts.query:
         return url
-    query = "&".join(
-        "access_token=<redacted>" if kv.startswith("access_token=") else kv
-        for kv in parts.query.split("&")
-    )
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    shown: list[str] = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "access_token":
+            shown.append("access_token=<redacted>")
+        elif key == "join_request":
+            shown.append(f"join_request=<{len(value)} characters>")
+        else:
+            shown.append(urlencode({key: value}))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(shown), ""))

@@ -56,6 +56,12 @@ all live here, and nowhere else in the package:
   ``unregister_sender``) hands the RTCP about a registered SSRC (receiver
   reports, PLI/FIR, NACK) to the registered object's ``_handle_rtcp_packet``;
   packets go out through ``RTCDtlsTransport._send_rtp`` (SRTP-protected).
+* :func:`route_received_ssrc`: the SSRCs a receiver that aiortc already started
+  takes packets from (the RTP router's ``ssrc_table``, the receiver's
+  ``__rtx_ssrc`` and ``__started``). aiortc registers an m-line's SSRCs once,
+  when it starts its receiver; the server reuses m-lines for other tracks with
+  other SSRCs, whose packets aiortc then drops as soon as a second receiver has
+  the same payload type.
 * :func:`depayloaded`: the codec payload aiortc's packet handler extracted
   from a received RTP packet (``RtpPacket._data``).
 * :func:`set_frame_filter`: a filter in the receiver's jitter buffer slot that sees
@@ -213,6 +219,12 @@ _RECEIVER_TIMESTAMP_MAPPER = "_RTCRtpReceiver__timestamp_mapper"
 _RECEIVER_CODECS = "_RTCRtpReceiver__codecs"
 # TimestampMapper: the first RTP timestamp it mapped (moved back by 2**32 at each wrap).
 _MAPPER_ORIGIN = "_origin"
+# RTCRtpReceiver: whether receive() ran (it registers the SSRCs once), and the map
+# from retransmission SSRCs to the SSRC they repair, which unwraps RTX packets.
+_RECEIVER_STARTED = "_RTCRtpReceiver__started"
+_RECEIVER_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
+# RtpRouter: SSRC -> receiver, consulted first for each received RTP packet.
+_ROUTER_SSRC_TABLE = "ssrc_table"
 # RtpPacket: the depayloaded codec data the packet handler attaches.
 _PACKET_DATA = "_data"
 
@@ -380,6 +392,21 @@ def _missing_internals() -> list[str]:
         missing.append(f"aiortc TimestampMapper.__init__ no longer sets {_MAPPER_ORIGIN}")
     elif _MAPPER_ORIGIN not in _code_names(TimestampMapper.map):
         missing.append(f"aiortc TimestampMapper.map no longer uses {_MAPPER_ORIGIN}")
+    # RTCRtpReceiver: receive() registers the SSRCs only when not yet started, and
+    # fills the RTX map the packet handler unwraps retransmissions with; the router
+    # looks each packet's SSRC up in its table first.
+    receive_names = _code_names(RTCRtpReceiver.receive)
+    for attr in (_RECEIVER_STARTED, _RECEIVER_RTX_SSRC):
+        if attr not in receiver_init:
+            missing.append(f"RTCRtpReceiver.__init__ no longer sets {attr}")
+        elif attr not in receive_names:
+            missing.append(f"RTCRtpReceiver.receive no longer uses {attr}")
+    if _RECEIVER_RTX_SSRC not in handler_names:
+        missing.append(f"RTCRtpReceiver._handle_rtp_packet no longer uses {_RECEIVER_RTX_SSRC}")
+    if _ROUTER_SSRC_TABLE not in _code_names(RtpRouter.__init__):
+        missing.append(f"aiortc RtpRouter.__init__ no longer sets {_ROUTER_SSRC_TABLE}")
+    elif _ROUTER_SSRC_TABLE not in _code_names(RtpRouter.route_rtp):
+        missing.append(f"aiortc RtpRouter.route_rtp no longer reads {_ROUTER_SSRC_TABLE}")
     # RTCDtlsTransport: its RTP router (set in __init__), which routes each RTCP
     # packet to the registered senders' _handle_rtcp_packet, and _send_rtp.
     if _DTLS_ROUTER not in _code_names(RTCDtlsTransport.__init__):
@@ -1021,6 +1048,42 @@ def divert_received_packets(receiver: RTCRtpReceiver, sink: PacketSink) -> None:
     if track is None or track.kind != "audio":
         raise ValueError("only an audio receiver's packets can be diverted")
     install_receive_buffer(receiver, _PacketDiversion(sink))
+
+
+# -- the SSRCs of a receiver aiortc already started -------------------------------------
+
+
+def route_received_ssrc(receiver: RTCRtpReceiver, ssrc: int, rtx_ssrc: int | None = None) -> bool:
+    """Make the packets of ``ssrc`` (and its retransmissions on ``rtx_ssrc``) reach ``receiver``.
+
+    aiortc (1.14 to 1.16) tells its RTP router an m-line's SSRCs once, when it starts
+    the m-line's receiver; a packet from an SSRC it does not know reaches a receiver
+    only if no other receiver has the packet's payload type. An m-line the server
+    gives to another track (another SSRC) after its receiver started must therefore
+    be told here. Call it once the description naming the SSRCs is applied.
+
+    Returns:
+        False (and nothing changed) if aiortc has not started ``receiver`` yet: it
+        registers the SSRCs of the description itself when it does.
+
+    Raises:
+        ValueError: If ``receiver`` is not an RTCRtpReceiver.
+    """
+    if not isinstance(receiver, RTCRtpReceiver):
+        raise ValueError(
+            f"receiver must be an aiortc RTCRtpReceiver, not {type(receiver).__name__}"
+        )
+    if not getattr(receiver, _RECEIVER_STARTED):
+        return False
+    table: dict[int, object] = getattr(
+        getattr(receiver.transport, _DTLS_ROUTER), _ROUTER_SSRC_TABLE
+    )
+    table[ssrc] = receiver
+    if rtx_ssrc is not None:
+        rtx: dict[int, int] = getattr(receiver, _RECEIVER_RTX_SSRC)
+        rtx[rtx_ssrc] = ssrc
+        table[rtx_ssrc] = receiver
+    return True
 
 
 # -- extra outgoing RTP streams on a DTLS transport (simulcast) ------------------------
