@@ -493,8 +493,7 @@ async def test_one_connection_with_receive_only_m_lines_before_the_data_channels
     ]
     request = await signal.next_sent("offer")  # we offer at once
     assert request.offer.id == 1
-    publisher_stats, subscriber_stats = await e.get_stats()
-    assert publisher_stats == {"pc": "stats"} and subscriber_stats == {}
+    # (the statistics on one connection: tests/integration/test_audio.py::test_stats)
     await asyncio.wait_for(e.wait_subscriber_ice_restart(0), 1)  # the server restarts no ICE
 
 
