@@ -225,8 +225,8 @@ async def test_media_data_and_rpc_flow_both_ways(
         await check_data_and_rpc_both_ways(c, "before")
         stats = await c.ours.get_rtc_stats()
         if our_single:
-            types = {getattr(s, "type", "") for s in stats.publisher_stats}
-            assert {"inbound-rtp", "outbound-rtp"} <= types and stats.subscriber_stats == []
+            kinds = {s.WhichOneof("stats") for s in stats.publisher_stats}
+            assert {"inbound_rtp", "outbound_rtp"} <= kinds and stats.subscriber_stats == []
 
 
 @pytest.mark.parametrize("official_single", [True, False], ids=["official_single", "official_dual"])
