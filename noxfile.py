@@ -6,6 +6,8 @@ first use), e.g. ``./dev.sh -s tests`` or ``./dev.sh -s tests -- -k interop``.
 
 from __future__ import annotations
 
+import shutil
+
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
@@ -19,11 +21,24 @@ def _install_server(session: nox.Session) -> None:
     session.run(SERVER_SCRIPT, "install", external=True)
 
 
+def _install_browser_packages(session: nox.Session) -> None:
+    """npm ci, once per lock file and cached outside the repository, for the browser tests.
+
+    livekit-client and puppeteer-core, pinned in tests/browser/package-lock.json. Without
+    npm the browser tests skip (or fail, under LIVEKIT_PY_REQUIRE_BROWSER=1 as in CI).
+    """
+    if shutil.which("npm") is None:
+        session.warn("npm not found: the browser tests (tests/integration/test_browser.py) skip")
+        return
+    session.run("python", "-m", "tests.browser.node_env")
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole test suite against a real livekit-server (built with Go on first use)."""
     session.install("-e", ".[test]")
     _install_server(session)
+    _install_browser_packages(session)
     session.run("pytest", *(session.posargs or ["-ra", "tests"]))
 
 

@@ -280,6 +280,18 @@ def test_h264_odd_sizes_are_made_even() -> None:
     assert [(f.width, f.height) for f in decoded] == [(64, 48)]
 
 
+def test_h264_says_its_pictures_are_bt601_limited_range() -> None:
+    """The SPS carries the colour description of what we encode (BT.601, limited range).
+
+    Without it Chromium decodes the stream as BT.709 (tests/integration/test_browser.py).
+    """
+    encoder = H264VideoEncoder(max_bitrate=500_000)
+    payloads, timestamp = encoder.encode(make_frame(pts=0))
+    (out,) = H264Decoder().decode(JitterFrame(depayload(VideoCodec.H264, payloads), timestamp))
+    smpte170m, mpeg_range = 6, 1  # AVCOL_SPC_SMPTE170M, AVCOL_RANGE_MPEG
+    assert (out.colorspace, out.color_range) == (smpte170m, mpeg_range)
+
+
 def test_decoders_get_the_picture_back() -> None:
     for codec, decoder in ((VideoCodec.VP8, Vp8Decoder()), (VideoCodec.H264, H264Decoder())):
         encoder: Any = make_video_encoder(codec, 1_000_000, 30.0)

@@ -115,6 +115,11 @@ _H264_LEVELS = (
     ("52", 36_864, 2_073_600),
 )
 
+# FFmpeg's numbers for the colour description libx264 writes into the SPS (VUI):
+# AVCOL_SPC/PRI/TRC_SMPTE170M (BT.601, 525 lines) and AVCOL_RANGE_MPEG (limited range).
+_BT601 = 6
+_LIMITED_RANGE = 1
+
 
 def _check_size(width: object, height: object) -> tuple[int, int]:
     return check_int("width", width), check_int("height", height)
@@ -542,6 +547,13 @@ class H264VideoEncoder(_CappedEncoder, TransformingH264Encoder):
             "tune": "zerolatency",
         }
         codec.profile = "Baseline"
+        # The pictures are BT.601 limited range (dsp/video_convert.py): say so in the
+        # SPS. Untagged, Chromium decodes H.264 as BT.709 and shifts saturated colours
+        # by 20 levels or more (red 230,30,30 showed as 246,50,30).
+        codec.colorspace = _BT601
+        codec.color_primaries = _BT601
+        codec.color_trc = _BT601
+        codec.color_range = _LIMITED_RANGE
         self.buffer_data = b""
         self.buffer_pts = None
         self.codec = codec
