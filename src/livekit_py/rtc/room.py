@@ -202,6 +202,7 @@ class Room(EventEmitter[EventTypes]):
         self._session.build_sync_state = self._sync_state
         self._session.on_rejoined = self._on_rejoined
         self._session.restore = self._restore_after_rejoin
+        self._session.on_resumed = self._on_resumed
         self._port = _RoomPort(self)
         self._connection_state: int = ConnectionState.CONN_DISCONNECTED
         self._local_participant: LocalParticipant | None = None
@@ -423,9 +424,10 @@ class Room(EventEmitter[EventTypes]):
     def _engine_config(self, options: RoomOptions, *, e2ee: bool = False) -> EngineConfig:
         rc = options.rtc_config
         if rc is None:
-            return EngineConfig(e2ee=e2ee)
+            return EngineConfig(e2ee=e2ee, dynacast=options.dynacast)
         return EngineConfig(
             e2ee=e2ee,
+            dynacast=options.dynacast,
             ice_servers=[
                 RTCIceServer(
                     urls=list(s.urls), username=s.username or None, credential=s.password or None
@@ -498,7 +500,6 @@ class Room(EventEmitter[EventTypes]):
     ) -> None:
         """The session joined: build the model and listen to the server and the engine."""
         self._url, self._token = url, token
-        engine.dynacast = self._options.dynacast
         if self._e2ee is not None:
             self._e2ee.local_identity = join.participant.identity
             self._e2ee.sif_trailer = join.sif_trailer
@@ -521,6 +522,9 @@ class Room(EventEmitter[EventTypes]):
             self._e2ee.sif_trailer = join.sif_trailer
         self._listen(signal, engine)
         self._dispatch(self._model.apply_rejoin(join))
+        # before the subscriptions are bound: the server keeps settings that arrive
+        # first and applies them when it subscribes us
+        self._spawn(self._send_track_settings(signal))
         logger.info(
             "joined room %r again as %r (%s), %d other participant(s)",
             join.room.name,
@@ -528,6 +532,32 @@ class Room(EventEmitter[EventTypes]):
             join.participant.sid,
             len(join.other_participants),
         )
+
+    def _on_resumed(self) -> None:
+        """A resume succeeded: say again what we chose for our subscriptions, as the JS SDK
+        does (the server turns some resumes into a new session that knows nothing of it)."""
+        signal = self._session.signal
+        if signal is not None:
+            self._spawn(self._send_track_settings(signal))
+
+    def _track_settings_to_restore(self) -> list[proto_rtc.UpdateTrackSettings]:
+        """The settings asked for (quality, paused) of every remote publication."""
+        out: list[proto_rtc.UpdateTrackSettings] = []
+        for rp in self._remote_participants.values():
+            for pub in rp._track_publications.values():
+                if isinstance(pub, RemoteTrackPublication):
+                    settings = pub._chosen_track_settings()
+                    if settings is not None:
+                        out.append(settings)
+        return out
+
+    async def _send_track_settings(self, signal: SignalClient) -> None:
+        for settings in self._track_settings_to_restore():
+            try:
+                await signal.send(proto_rtc.SignalRequest(track_setting=settings))
+            except ConnectionError as e:  # the next reconnect sends them again
+                logger.debug("subscription settings not sent again: %s", e)
+                return
 
     async def _restore_after_rejoin(self, engine: RtcEngine) -> None:
         """Republish our tracks (the same publication objects) and restore subscriptions."""
@@ -1185,6 +1215,11 @@ class _RoomPort:
     @property
     def streams(self) -> StreamManager:
         return self._room._stream_manager()
+
+    @property
+    def encrypts_tracks(self) -> bool:
+        controller = self._room._e2ee
+        return controller is not None and controller.encrypt_tracks
 
     async def publish_track(
         self,

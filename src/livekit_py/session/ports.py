@@ -95,6 +95,11 @@ class LocalParticipantPort(DataPort, SignalPort, Protocol):
         """The room's outgoing and incoming data streams (made on first use)."""
         ...
 
+    @property
+    def encrypts_tracks(self) -> bool:
+        """Whether our tracks are published end-to-end encrypted."""
+        ...
+
     async def publish_track(
         self,
         request: proto_rtc.AddTrackRequest,
