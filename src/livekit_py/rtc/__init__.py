@@ -27,7 +27,7 @@ from .e2ee import E2EEManager, E2EEOptions, FrameCryptor, KeyProvider, KeyProvid
 from .event_emitter import EventEmitter
 from .frame_processor import FrameProcessor
 from .media_devices import MediaDevices
-from .participant import LocalParticipant, Participant, RemoteParticipant
+from .participant import DegradationPreference, LocalParticipant, Participant, RemoteParticipant
 from .room import (
     DataPacket,
     EventTypes,
@@ -74,6 +74,7 @@ __all__ = [
     "ByteStreamWriter",
     "ConnectError",
     "DataPacket",
+    "DegradationPreference",
     "E2EEManager",
     "E2EEOptions",
     "EventEmitter",

@@ -20,6 +20,7 @@ from ..types import StreamState, TrackKind, TrackPublishOptions, VideoCodec
 from ..webrtc.audio_playout import PlayoutTrack
 from ..webrtc.encoders import (
     EncoderConfig,
+    VideoEncoderConfig,
     audio_encoder_config,
     video_encoder_config,
 )
@@ -200,11 +201,12 @@ class LocalVideoTrack(LocalTrack):
     """Video captured into a :class:`VideoSource` and published to the room.
 
     Published with VP8 (default) or H.264 through aiortc, honouring
-    ``video_encoding.max_bitrate`` and ``max_framerate``. With ``simulcast=True``
-    a picture whose longer side is at least 480 is sent as two or three layers
-    (LiveKit's defaults: 320x180 and 640x360 below the full size), each with its own
-    encoder; unset ``simulcast`` publishes one layer. AV1, VP9 and
-    H.265 are not available from aiortc and raise ValueError.
+    ``video_encoding.max_bitrate`` and ``max_framerate``. Unless ``simulcast=False``
+    (simulcast is the default, as in the official SDK) a picture whose longer side is
+    at least 480 is sent as two or three layers (LiveKit's defaults: 320x180 and
+    640x360 below the full size; a screen share: half the size at 3 fps), each with
+    its own encoder. AV1, VP9 and H.265 are not available from aiortc and raise
+    ValueError.
     """
 
     def __init__(self, name: str, source: VideoSource) -> None:
@@ -229,7 +231,7 @@ class LocalVideoTrack(LocalTrack):
     def _fill_add_track_request(
         self, request: proto_rtc.AddTrackRequest, options: TrackPublishOptions
     ) -> None:
-        config = video_encoder_config(options, self._source.width, self._source.height)
+        config = self._encoder_config(options)
         codec = config.codec
         width, height = self._source.width, self._source.height
         request.type = proto_models.TrackType.VIDEO
@@ -259,8 +261,11 @@ class LocalVideoTrack(LocalTrack):
             )
         )
 
-    def _encoder_config(self, options: TrackPublishOptions) -> EncoderConfig:
-        return video_encoder_config(options, self._source.width, self._source.height)
+    def _encoder_config(self, options: TrackPublishOptions) -> VideoEncoderConfig:
+        source = self._source
+        return video_encoder_config(
+            options, source.width, source.height, screencast=source.is_screencast
+        )
 
     def _media_track(self) -> MediaStreamTrack:
         if self._rtc.readyState == "ended":
