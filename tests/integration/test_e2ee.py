@@ -531,3 +531,27 @@ async def test_a_full_reconnect_republishes_encrypted(
             frequency, level = await tone_of(official, track)
         assert abs(frequency - 440.0) < 3.0 and level > -20, (frequency, level)
         assert [c.track_sid for c in ours.e2ee_manager.frame_cryptors()] == [publication.sid]
+
+
+async def test_an_encrypted_video_with_default_options_is_one_layer(
+    server_url: str, make_token: TokenFactory
+) -> None:
+    """Simulcast is the default, but our simulcast encoder cannot encrypt yet: one layer.
+
+    Asking for simulcast explicitly in an encrypted room is refused.
+    """
+    ours = rtc.Room()
+    async with rooms((ours, "ours")):
+        await ours.connect(server_url, make_token("ours"), ours_e2ee())
+        source = rtc.VideoSource(1280, 720)
+        track = rtc.LocalVideoTrack.create_video_track("cam", source)
+        publication = await ours.local_participant.publish_track(track)
+        assert not publication.simulcasted
+        assert publication.encryption_type == rtc.EncryptionType.GCM
+        assert not publication._options.simulcast and publication._options.HasField("simulcast")
+        other = rtc.LocalVideoTrack.create_video_track("cam2", rtc.VideoSource(1280, 720))
+        with pytest.raises(ValueError):
+            await ours.local_participant.publish_track(
+                other, rtc.TrackPublishOptions(simulcast=True)
+            )
+        await source.aclose()
