@@ -84,8 +84,10 @@ class RoomOptions:
     connect_timeout: float | None = None
     adaptive_stream: bool = False
     """Ask the server to start each video subscription at the LOW layer (a livekit-py
-    extension, the URL parameter ``adaptive_stream=1`` of the JS SDK); pick another
-    layer with ``RemoteTrackPublication.set_video_quality``."""
+    extension: the URL parameter ``adaptive_stream=1`` the Rust and JS SDKs send); pick
+    another layer with ``RemoteTrackPublication.set_video_quality``. The server forwards
+    the first key frame of any layer and steps down to LOW from there, so the first
+    frames are LOW when the publisher's LOW key frame comes first (see docs/media.md)."""
 
 
 @dataclass
