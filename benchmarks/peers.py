@@ -19,8 +19,11 @@ Roles:
     frame (see ``benchmarks.scenarios.video``). ``{"cmd": "wait_frames", "count": N}``
     answers once N frames have arrived; ``{"cmd": "window_start"}`` and
     ``{"cmd": "window_stop"}`` bracket a measurement, and the latter answers with the
-    frames, latencies and CPU time of the window. With ``e2ee_key`` (hex) it joins with
-    end-to-end encryption and that shared key.
+    frames, latencies and CPU time of the window. ``{"cmd": "quality", "quality": Q,
+    "width": W}`` asks the server for the simulcast layer Q (``set_video_quality``) and
+    answers once a frame W pixels wide has arrived (or the timeout passed);
+    ``{"cmd": "publication"}`` answers whether the track is simulcast. With ``e2ee_key``
+    (hex) it joins with end-to-end encryption and that shared key.
 ``media_sink``
     Subscribes to a publisher's audio and video and reports what arrived over a window
     (see ``benchmarks.scenarios.loaded``).
@@ -126,6 +129,12 @@ async def video_sink(ctx: Context, params: dict[str, Any], commands: Commands) -
     room = await ctx.connect(params.get("identity", "viewer"), options)
     emit({"ready": True})
     track = await wait_remote_track(room, rtc.TrackKind.KIND_VIDEO, timeout=30)
+    publication = next(
+        pub
+        for p in room.remote_participants.values()
+        for pub in p.track_publications.values()
+        if pub.track is track
+    )
     stream = rtc.VideoStream(track, format=rtc.VideoBufferType.I420)
     ctx.closing(stream.aclose)
     state: dict[str, Any] = {
@@ -142,6 +151,7 @@ async def video_sink(ctx: Context, params: dict[str, Any], commands: Commands) -
         async for event in stream:
             now_us = time.monotonic_ns() // 1000
             state["frames"] += 1
+            state["width"] = event.frame.width
             frame_arrived.set()
             if not state["window"]:
                 continue
@@ -166,6 +176,17 @@ async def video_sink(ctx: Context, params: dict[str, Any], commands: Commands) -
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(frame_arrived.wait(), 1.0)
             emit({"frames": state["frames"]})
+        elif cmd == "quality":
+            publication.set_video_quality(int(command["quality"]))
+            asked = time.monotonic()
+            deadline = asked + float(command.get("timeout", 20))
+            while state.get("width") != int(command["width"]) and time.monotonic() < deadline:
+                frame_arrived.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(frame_arrived.wait(), 1.0)
+            emit({"width": state.get("width"), "after_s": time.monotonic() - asked})
+        elif cmd == "publication":
+            emit({"simulcasted": bool(publication.simulcasted)})
         elif cmd == "window_start":
             state.update(window=True, win_frames=0, latencies=[], invalid=0, sizes={})
             started, cpu0 = time.monotonic(), cpu_seconds()

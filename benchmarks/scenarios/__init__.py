@@ -45,11 +45,13 @@ def all_scenarios() -> list[Scenario]:
         local,
         lossy,
         reconnect,
+        simulcast,
         video,
     )
 
     found: list[Scenario] = []
-    for module in (connect, reconnect, audio, lossy, video, e2ee, loaded, data, local):
+    modules = (connect, reconnect, audio, lossy, video, simulcast, e2ee, loaded, data, local)
+    for module in modules:
         found.extend(module.SCENARIOS)
     return found
 

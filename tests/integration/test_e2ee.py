@@ -559,3 +559,18 @@ async def test_a_full_reconnect_republishes_encrypted(
             frequency, level = await tone_of(official, track)
         assert abs(frequency - 440.0) < 3.0 and level > -20, (frequency, level)
         assert [c.track_sid for c in ours.e2ee_manager.frame_cryptors()] == [publication.sid]
+
+
+async def test_an_encrypted_video_with_default_options_is_simulcast(
+    server_url: str, make_token: TokenFactory
+) -> None:
+    """Simulcast is the default, in an encrypted room too (each layer encrypted)."""
+    ours = rtc.Room()
+    async with rooms((ours, "ours")):
+        await ours.connect(server_url, make_token("ours"), ours_e2ee())
+        source = rtc.VideoSource(1280, 720)
+        track = rtc.LocalVideoTrack.create_video_track("cam", source)
+        publication = await ours.local_participant.publish_track(track)
+        assert publication.simulcasted
+        assert publication.encryption_type == rtc.EncryptionType.GCM
+        await source.aclose()

@@ -100,7 +100,10 @@ async def test_our_video_reaches_the_official_sdk(
             publication = await ours.local_participant.publish_track(track, options)
             assert publication.kind == rtc.TrackKind.KIND_VIDEO
             assert (publication.width, publication.height) == (W, H)
-            assert not publication.simulcasted
+            # simulcast unset: on, as in the official SDK (640x360: two layers, LiveKit's
+            # 640x360 preset and the full picture, both this size); the official
+            # subscriber gets the top one
+            assert publication.simulcasted
             await wait_until(lambda: bool(subscribed), timeout=15, what="official subscribed")
             remote_pub = theirs.remote_participants["ours"].track_publications[publication.sid]
             assert remote_pub.mime_type.lower() == f"video/{codec.lower()}"

@@ -609,9 +609,9 @@ def test_audio_encoder_config_follows_the_options() -> None:
 
 
 def test_video_encoder_config_follows_the_options() -> None:
-    default = video_encoder_config(TrackPublishOptions(), 1280, 720)
+    default = video_encoder_config(TrackPublishOptions(simulcast=False), 1280, 720)
     assert default == VideoEncoderConfig(codec=VideoCodec.VP8, max_bitrate=1_700_000)
-    options = TrackPublishOptions(video_codec=VideoCodec.H264)
+    options = TrackPublishOptions(video_codec=VideoCodec.H264, simulcast=False)
     options.video_encoding.max_bitrate = 900_000
     options.video_encoding.max_framerate = 15
     assert video_encoder_config(options, 640, 360) == VideoEncoderConfig(

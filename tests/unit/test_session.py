@@ -607,3 +607,89 @@ async def test_simulate_scenario_checks_its_input_and_the_state() -> None:
     assert signal.resumes == [] and "disconnected" not in log.names()
     assert room.isconnected()
     await room.disconnect()
+
+
+# -- what we chose for our subscriptions, after a reconnect ------------------------------
+
+
+def _bob_with_video() -> proto_models.ParticipantInfo:
+    video = proto_models.TrackInfo(sid="TR_v", type=proto_models.TrackType.VIDEO, simulcast=True)
+    other = proto_models.TrackInfo(sid="TR_w", type=proto_models.TrackType.VIDEO, simulcast=True)
+    untouched = proto_models.TrackInfo(sid="TR_x", type=proto_models.TrackType.VIDEO)
+    return proto_models.ParticipantInfo(
+        identity="bob", sid="PA_bob", tracks=[video, other, untouched]
+    )
+
+
+def _track_settings(sent: list[proto_rtc.SignalRequest]) -> list[tuple[str, int, bool]]:
+    return [
+        (r.track_setting.track_sids[0], r.track_setting.quality, r.track_setting.disabled)
+        for r in sent
+        if r.WhichOneof("message") == "track_setting"
+    ]
+
+
+async def _choose_settings(room: rtc.Room) -> None:
+    pubs = room.remote_participants["bob"].track_publications
+    pubs["TR_v"].set_video_quality(rtc.VideoQuality.VIDEO_QUALITY_LOW)
+    pubs["TR_w"].set_enabled(False)
+    await asyncio.sleep(0.05)  # the requests are sent from tasks
+
+
+async def test_a_resume_sends_the_chosen_subscription_settings_again() -> None:
+    room, signal, _ = await connected_room(join_response(_bob_with_video()))
+    with_fake_time(room)
+    await _choose_settings(room)
+    chosen = [("TR_v", 0, False), ("TR_w", 2, True)]
+    assert _track_settings(signal.sent) == chosen
+    log = EventLog(room, LIFECYCLE)
+    signal.sent.clear()
+    signal.drop("socket closed")
+    await log.wait_for("reconnected", timeout=5)
+    await asyncio.sleep(0.05)
+    # after the SyncState; TR_x (nothing chosen) keeps the server's default
+    names = [r.WhichOneof("message") for r in signal.sent]
+    assert names.index("sync_state") < names.index("track_setting")
+    assert _track_settings(signal.sent) == chosen
+    await room.disconnect()
+
+
+async def test_a_full_reconnect_sends_the_chosen_subscription_settings_again() -> None:
+    room, signal, _ = await connected_room(join_response(_bob_with_video()))
+    with_fake_time(room)
+    await _choose_settings(room)
+    log = EventLog(room, LIFECYCLE)
+    signal.sent.clear()
+    rejoin = join_response(_bob_with_video())
+    rejoin.participant.sid = "PA_me2"
+    signal.join_response = rejoin
+    signal.deliver(
+        leave=proto_rtc.LeaveRequest(
+            reason=proto_models.DisconnectReason.UNKNOWN_REASON,
+            action=proto_rtc.LeaveRequest.Action.RECONNECT,
+        )
+    )
+    await log.wait_for("reconnected", timeout=5)
+    await asyncio.sleep(0.05)
+    assert signal.resumes == []
+    assert _track_settings(signal.sent) == [("TR_v", 0, False), ("TR_w", 2, True)]
+    await room.disconnect()
+
+
+async def test_the_engine_of_a_full_reconnect_keeps_dynacast() -> None:
+    room, _signal, engine = fake_room(join_response())
+    configs: list[object] = []
+
+    def factory(_signal: object, config: object) -> object:
+        configs.append(config)
+        return engine
+
+    room._session.engine_factory = factory  # type: ignore[assignment]
+    await room.connect("ws://fake.invalid", "token", rtc.RoomOptions(dynacast=True))
+    with_fake_time(room)
+    log = EventLog(room, LIFECYCLE)
+    await room.simulate_scenario(rtc.SimulateScenarioKind.SIMULATE_FULL_RECONNECT)
+    await log.wait_for("reconnected", timeout=5)
+    assert len(configs) == 2
+    assert all(c.dynacast for c in configs)  # type: ignore[attr-defined]
+    await room.disconnect()

@@ -10,8 +10,19 @@ import numpy as np
 import pytest
 from aiortc import RTCPeerConnection, VideoStreamTrack
 
-from livekit_py.rtc import TrackPublishOptions, VideoCodec, VideoEncoding
-from livekit_py.webrtc.encoders import encoder_for, video_encoder_config
+from livekit_py.rtc import (
+    DegradationPreference,
+    TrackPublishOptions,
+    TrackSource,
+    VideoCodec,
+    VideoEncoding,
+)
+from livekit_py.webrtc.encoders import (
+    SCALABILITY_MODES,
+    encoder_for,
+    video_encoder_config,
+    wants_simulcast,
+)
 from livekit_py.webrtc.simulcast import (
     RID_URI,
     SimulcastEncoder,
@@ -20,6 +31,7 @@ from livekit_py.webrtc.simulcast import (
     offer_simulcast,
     simulcast_layers,
 )
+from livekit_py.webrtc.video_codecs import Vp8VideoEncoder
 
 LOW, MEDIUM, HIGH = 0, 1, 2
 
@@ -63,8 +75,86 @@ def test_publish_options_choose_simulcast() -> None:
     assert config.layers[-1].max_bitrate == 2_000_000
     assert isinstance(encoder_for(config), SimulcastEncoder)
     assert video_encoder_config(TrackPublishOptions(simulcast=False), 1280, 720).layers == ()
-    assert video_encoder_config(TrackPublishOptions(), 1280, 720).layers == ()
     assert video_encoder_config(TrackPublishOptions(simulcast=True), 320, 180).layers == ()
+
+
+def test_simulcast_is_the_default_as_in_the_official_sdk() -> None:
+    # the official SDK's TrackPublishOptions.simulcast is true when unset (Rust default)
+    assert wants_simulcast(TrackPublishOptions())
+    assert not wants_simulcast(TrackPublishOptions(simulcast=False))
+    assert [x.rid for x in video_encoder_config(TrackPublishOptions(), 1280, 720).layers] == [
+        "q",
+        "h",
+        "f",
+    ]
+    assert [x.rid for x in video_encoder_config(TrackPublishOptions(), 640, 360).layers] == [
+        "q",
+        "h",
+    ]
+    assert video_encoder_config(TrackPublishOptions(), 320, 180).layers == ()
+
+
+def test_a_screen_share_gets_its_presets_and_one_lower_layer_as_the_rust_sdk() -> None:
+    share = TrackPublishOptions(source=TrackSource.SOURCE_SCREENSHARE)
+    config = video_encoder_config(share, 1920, 1080)
+    # no video_encoding: the screen-share preset (1080p30, 3 Mbps)
+    assert (config.max_bitrate, config.max_framerate) == (3_000_000, 30.0)
+    assert config.layers == (
+        SimulcastLayer("q", LOW, 960, 540, 150_000, 3.0),
+        SimulcastLayer("h", MEDIUM, 1920, 1080, 3_000_000, 30.0),
+    )
+    config = video_encoder_config(share, 1280, 720)
+    assert (config.max_bitrate, config.max_framerate) == (1_500_000, 15.0)
+    assert [(x.width, x.height, x.max_framerate) for x in config.layers] == [
+        (640, 360, 3.0),
+        (1280, 720, 15.0),
+    ]
+    # the lower layer's bitrate: the top one's / (4 * fps/3), at least 150 kbps
+    big = simulcast_layers(2560, 1440, 12_000_000, 6.0, screenshare=True)
+    assert big[0].max_bitrate == 12_000_000 // 8
+    assert video_encoder_config(share, 400, 300).layers == ()
+    # an explicit encoding wins over the presets
+    share.video_encoding.max_bitrate = 2_000_000
+    assert video_encoder_config(share, 1280, 720).max_bitrate == 2_000_000
+
+
+def test_scalability_modes_publish_one_stream_and_unknown_ones_are_refused() -> None:
+    for mode in ("L1T1", "L1T3", "L3T3_KEY", "S2T1", "L2T2_KEY_SHIFT"):
+        config = video_encoder_config(TrackPublishOptions(scalability_mode=mode), 1280, 720)
+        assert config.layers == (), mode  # one encoding, as the Rust SDK makes
+    assert len(SCALABILITY_MODES) == 34  # libwebrtc's ScalabilityMode values
+    for bad in ("", "l1t1", "L1T1h", "L4T1", "S1T1", "L3T3_KEY_SHIFT", "bogus"):
+        with pytest.raises(ValueError, match="scalability"):
+            video_encoder_config(TrackPublishOptions(scalability_mode=bad), 1280, 720)
+
+
+def test_the_degradation_preference_defaults_by_source_as_the_rust_sdk() -> None:
+    def preference(**fields: object) -> int:
+        config = video_encoder_config(TrackPublishOptions(**fields), 640, 360)  # type: ignore[arg-type]
+        return config.degradation_preference
+
+    assert preference() == DegradationPreference.BALANCED
+    assert preference(source=TrackSource.SOURCE_CAMERA) == DegradationPreference.MAINTAIN_FRAMERATE
+    assert (
+        preference(source=TrackSource.SOURCE_SCREENSHARE)
+        == DegradationPreference.MAINTAIN_RESOLUTION
+    )
+    assert (
+        preference(
+            source=TrackSource.SOURCE_CAMERA,
+            degradation_preference=DegradationPreference.MAINTAIN_FRAMERATE_AND_RESOLUTION,
+        )
+        == DegradationPreference.MAINTAIN_FRAMERATE_AND_RESOLUTION
+    )
+
+
+def test_a_screencast_source_gets_screen_encoders_on_every_layer() -> None:
+    config = video_encoder_config(TrackPublishOptions(), 1280, 720, screencast=True)
+    assert config.screencast
+    encoder = encoder_for(config)
+    assert isinstance(encoder, SimulcastEncoder)
+    assert all(isinstance(s.encoder, Vp8VideoEncoder) for s in encoder.layers)
+    assert all(s.encoder.screencast for s in encoder.layers)  # type: ignore[attr-defined]
 
 
 async def _offer() -> tuple[str, str]:

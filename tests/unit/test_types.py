@@ -48,3 +48,26 @@ def test_rtc_module_mirrors_the_top_level() -> None:
 
     assert rtc.Room is livekit_py.Room
     assert set(rtc.__all__) == set(livekit_py.__all__)
+
+
+def test_degradation_preference_is_the_official_int_enum() -> None:
+    import enum
+
+    from livekit_py.rtc.participant import DegradationPreference
+
+    assert rtc.DegradationPreference is DegradationPreference
+    assert issubclass(DegradationPreference, enum.IntEnum)
+    assert {m.name: int(m) for m in DegradationPreference} == {
+        "BALANCED": 0,
+        "MAINTAIN_FRAMERATE": 1,
+        "MAINTAIN_RESOLUTION": 2,
+        "MAINTAIN_FRAMERATE_AND_RESOLUTION": 4,
+    }
+    official = pytest.importorskip("livekit.rtc")
+    assert {m.name: int(m) for m in official.DegradationPreference} == {
+        m.name: int(m) for m in DegradationPreference
+    }
+    options = rtc.TrackPublishOptions(
+        degradation_preference=DegradationPreference.MAINTAIN_RESOLUTION
+    )
+    assert options.degradation_preference == 2

@@ -25,6 +25,7 @@ from livekit_py.webrtc.aiortc_adapter import (
     installed_encoder,
 )
 from livekit_py.webrtc.video_codecs import (
+    SCREENCAST_MIN_BITRATE,
     H264VideoEncoder,
     Vp8VideoEncoder,
     _h264_level,
@@ -178,6 +179,43 @@ def test_codec_context_uses_the_clamped_bitrate(codec: int) -> None:
     assert encoder.codec.bit_rate == 900_000
     if codec == VideoCodec.VP8:  # aiortc's copy (its rate-control buffer size) follows too
         assert aiortc_target_bitrate(encoder) == 900_000
+
+
+# ---------------------------------------------------------------------- screen content
+
+
+@pytest.mark.parametrize("codec", ENCODERS, ids=IDS)
+def test_a_screencast_encoder_keeps_1_2_mbps_or_its_cap(codec: int) -> None:
+    encoder: Any = make_video_encoder(codec, 3_000_000, None, screencast=True)
+    assert encoder.min_bitrate == SCREENCAST_MIN_BITRATE == 1_200_000
+    encoder.target_bitrate = 300_000  # a low receiver estimate
+    assert encoder.target_bitrate == 1_200_000
+    encoder.target_bitrate = 2_000_000
+    assert encoder.target_bitrate == 2_000_000
+    low: Any = make_video_encoder(codec, 400_000, None, screencast=True)
+    low.target_bitrate = 100_000
+    assert low.target_bitrate == 400_000  # the floor never exceeds the cap
+    camera: Any = make_video_encoder(codec, 3_000_000, None)
+    camera.target_bitrate = 600_000
+    assert camera.target_bitrate == 600_000
+
+
+def test_a_screencast_vp8_encoder_runs_libvpx_screen_content_mode() -> None:
+    encoder: Any = make_video_encoder(VideoCodec.VP8, 1_500_000, None, screencast=True)
+    payloads, _ = encoder.encode(make_frame(pts=0))
+    assert payloads and is_keyframe(VideoCodec.VP8, payloads)
+    context = encoder.codec
+    # options libvpx took are consumed (PyAV leaves only the unknown ones)
+    assert context.bit_rate == 1_500_000 and not context.options
+    payloads, _ = encoder.encode(make_frame(pts=3000, shift=4))
+    assert payloads and encoder.codec is context  # aiortc keeps the context made for it
+    encoder.target_bitrate = 1_200_000  # >10 % lower: a new screen-content context
+    encoder.encode(make_frame(pts=6000, shift=8))
+    assert encoder.codec is not context and encoder.codec.bit_rate == 1_200_000
+    decoder = Vp8Decoder()
+    payloads, timestamp = encoder.encode(make_frame(96, 64, pts=9000))
+    (out,) = decoder.decode(JitterFrame(depayload(VideoCodec.VP8, payloads), timestamp))
+    assert (out.width, out.height) == (96, 64)
 
 
 # ---------------------------------------------------------------------- frame rate

@@ -87,6 +87,16 @@ def luma(frame: av.VideoFrame) -> float:
 # ---------------------------------------------------------------------- arguments
 
 
+def test_the_signature_is_the_official_one() -> None:
+    official = pytest.importorskip("livekit.rtc")
+    ours = inspect.signature(VideoSource)
+    theirs = inspect.signature(official.VideoSource)
+    assert list(theirs.parameters) == ["width", "height", "is_screencast"]
+    for name, parameter in theirs.parameters.items():
+        assert ours.parameters[name].kind == parameter.kind, name
+        assert ours.parameters[name].default == parameter.default, name
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="width"):
         VideoSource(0, 10)
@@ -96,6 +106,8 @@ def test_bad_arguments() -> None:
         VideoSource(10.5, 10)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="source"):
         VideoSourceTrack("not a source")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="is_screencast"):
+        VideoSource(10, 10, is_screencast=1)  # type: ignore[arg-type]
 
 
 async def test_capture_argument_checks() -> None:
@@ -115,6 +127,10 @@ async def test_properties_and_repr() -> None:
     source = VideoSource(320, 240)
     assert (source.width, source.height) == (320, 240)
     assert repr(source) == "rtc.VideoSource(width=320, height=240)"
+    assert not source.is_screencast
+    screen = VideoSource(1920, 1080, is_screencast=True)
+    assert screen.is_screencast
+    assert repr(screen) == "rtc.VideoSource(width=1920, height=1080, is_screencast=True)"
     track = VideoSourceTrack(source)
     assert track.kind == "video"
     assert track.source is source

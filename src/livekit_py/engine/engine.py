@@ -147,6 +147,10 @@ class EngineConfig:
     e2ee: bool = False
     """End-to-end encryption: every receiving m-line gets a ReceiveDecryption before its
     first packet (see :meth:`RtcEngine.receive_decryption`)."""
+    dynacast: bool = False
+    """Whether SubscribedQualityUpdate pauses the simulcast layers nobody receives
+    (RoomOptions.dynacast). Part of the config so that the engine of a full reconnect
+    gets it too."""
 
 
 class RtcEngine:
@@ -190,7 +194,7 @@ class RtcEngine:
         self._loss_feedback: dict[RTCRtpTransceiver, LossFeedback] = {}
         # per published simulcast video m-line: its layers' encoder, and its track sid
         self._simulcast: dict[RTCRtpTransceiver, tuple[SimulcastEncoder, str]] = {}
-        self.dynacast = False
+        self.dynacast = self._config.dynacast
         """Whether SubscribedQualityUpdate pauses the simulcast layers nobody receives."""
         self._closed = False
         self.on_data_packet: DataPacketHandler | None = None

@@ -46,7 +46,7 @@ from .media_devices import MediaDevices
 
 # the official IntEnum (with QUALITY_UNKNOWN) replaces the protobuf enum of ..types
 from .participant import ConnectionQuality as ConnectionQuality  # type: ignore[assignment]
-from .participant import LocalParticipant, Participant, RemoteParticipant
+from .participant import DegradationPreference, LocalParticipant, Participant, RemoteParticipant
 from .platform_audio import (
     AudioDeviceInfo,
     PlatformAudio,
@@ -107,6 +107,7 @@ __all__ = [
     "DataTrackFrame",
     "DataTrackInfo",
     "DataTrackStream",
+    "DegradationPreference",
     "E2EEManager",
     "E2EEOptions",
     "EncodedRateControl",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, overload
 from livekit.protocol import models as proto_models
 from livekit.protocol import rtc as proto_rtc
 
+from .._proto.livekit_py_types_pb2 import DegradationPreference as _ProtoDegradation
 from ..log import get_logger
 from ..session.model import ParticipantRecord
 from ..session.ports import DataPort, LocalParticipantPort, RoomEvents, SignalPort
@@ -110,6 +111,32 @@ class ConnectionQuality(enum.IntEnum):
             return cls(value)
         except ValueError:
             return cls.QUALITY_UNKNOWN
+
+
+class DegradationPreference(enum.IntEnum):
+    """What a video encoder gives up first when it cannot keep up (the official names).
+
+    Given as ``TrackPublishOptions.degradation_preference``; unset, a camera track
+    uses MAINTAIN_FRAMERATE, a screen share MAINTAIN_RESOLUTION and any other source
+    BALANCED (the Rust SDK's defaults). In the official SDK libwebrtc acts on it. In
+    livekit-py every value is accepted and the encoders act the same for all: the
+    resolution is never lowered, a lower bandwidth estimate lowers the bitrate (the
+    picture quality) rather than the frame rate, and frames that wait longer than
+    100 ms for a busy encoder are dropped before encoding. That is what
+    MAINTAIN_RESOLUTION and MAINTAIN_FRAMERATE_AND_RESOLUTION ask for; with BALANCED
+    and MAINTAIN_FRAMERATE the resolution is kept too.
+    """
+
+    BALANCED = _ProtoDegradation.DEGRADATION_PREFERENCE_BALANCED
+    """Trade some frame rate and some resolution (livekit-py keeps the resolution)."""
+    MAINTAIN_FRAMERATE = _ProtoDegradation.DEGRADATION_PREFERENCE_MAINTAIN_FRAMERATE
+    """Lower the resolution to keep the frame rate (livekit-py keeps the resolution)."""
+    MAINTAIN_RESOLUTION = _ProtoDegradation.DEGRADATION_PREFERENCE_MAINTAIN_RESOLUTION
+    """Lower the frame rate to keep the resolution."""
+    MAINTAIN_FRAMERATE_AND_RESOLUTION = (
+        _ProtoDegradation.DEGRADATION_PREFERENCE_MAINTAIN_FRAMERATE_AND_RESOLUTION
+    )
+    """Keep both; frames may be dropped before encoding when the encoder falls behind."""
 
 
 class PublishDTMFError(Exception):
@@ -843,8 +870,12 @@ class LocalParticipant(Participant):
         ``options`` is a :class:`TrackPublishOptions`. For audio, ``source``,
         ``stream``, ``dtx`` (on unless set false) and ``audio_encoding.max_bitrate``
         are honoured; RED is not available from aiortc, so audio is published
-        without it. Raises ValueError for a track that is not ours to publish or is
-        already published, and ConnectionError when the room is not connected.
+        without it. Video is published with simulcast unless ``simulcast=False`` or a
+        ``scalability_mode`` is given (see docs/media.md for each field). Raises
+        ValueError for a track that is not ours to publish or is already published, for
+        options livekit-py cannot honour (a codec other than VP8 and H.264, a
+        ``scalability_mode`` that is not one), and ConnectionError when the room is not
+        connected.
         """
         if options is None:
             options = TrackPublishOptions()

@@ -99,8 +99,10 @@ class RoomOptions:
     connect_timeout: float | None = None
     adaptive_stream: bool = False
     """Ask the server to start each video subscription at the LOW layer (a livekit-py
-    extension, the URL parameter ``adaptive_stream=1`` of the JS SDK); pick another
-    layer with ``RemoteTrackPublication.set_video_quality``."""
+    extension: the URL parameter ``adaptive_stream=1`` the Rust and JS SDKs send); pick
+    another layer with ``RemoteTrackPublication.set_video_quality``. The server forwards
+    the first key frame of any layer and steps down to LOW from there, so the first
+    frames are LOW when the publisher's LOW key frame comes first (see docs/media.md)."""
     data_stream: DataStreamOptions | None = None
     """Limits on incoming data streams; None: the defaults of :class:`DataStreamOptions`."""
     single_peer_connection: bool | None = None
@@ -226,6 +228,7 @@ class Room(EventEmitter[EventTypes]):
         self._session.build_sync_state = self._sync_state
         self._session.on_rejoined = self._on_rejoined
         self._session.restore = self._restore_after_rejoin
+        self._session.on_resumed = self._on_resumed
         self._port = _RoomPort(self)
         self._connection_state: int = ConnectionState.CONN_DISCONNECTED
         self._local_participant: LocalParticipant | None = None
@@ -485,9 +488,10 @@ class Room(EventEmitter[EventTypes]):
     def _engine_config(self, options: RoomOptions, *, e2ee: bool = False) -> EngineConfig:
         rc = options.rtc_config
         if rc is None:
-            return EngineConfig(e2ee=e2ee)
+            return EngineConfig(e2ee=e2ee, dynacast=options.dynacast)
         return EngineConfig(
             e2ee=e2ee,
+            dynacast=options.dynacast,
             ice_servers=[
                 RTCIceServer(
                     urls=list(s.urls), username=s.username or None, credential=s.password or None
@@ -560,7 +564,6 @@ class Room(EventEmitter[EventTypes]):
     ) -> None:
         """The session joined: build the model and listen to the server and the engine."""
         self._url, self._token = url, token
-        engine.dynacast = self._options.dynacast
         if self._e2ee is not None:
             self._e2ee.local_identity = join.participant.identity
             self._e2ee.sif_trailer = join.sif_trailer
@@ -585,6 +588,9 @@ class Room(EventEmitter[EventTypes]):
         self._data_tracks.rejoined()
         self._dispatch(self._model.apply_rejoin(join))
         self._reconcile_data_tracks()
+        # before the subscriptions are bound: the server keeps settings that arrive
+        # first and applies them when it subscribes us
+        self._spawn(self._send_track_settings(signal))
         logger.info(
             "joined room %r again as %r (%s), %d other participant(s)",
             join.room.name,
@@ -592,6 +598,32 @@ class Room(EventEmitter[EventTypes]):
             join.participant.sid,
             len(join.other_participants),
         )
+
+    def _on_resumed(self) -> None:
+        """A resume succeeded: say again what we chose for our subscriptions, as the JS SDK
+        does (the server turns some resumes into a new session that knows nothing of it)."""
+        signal = self._session.signal
+        if signal is not None:
+            self._spawn(self._send_track_settings(signal))
+
+    def _track_settings_to_restore(self) -> list[proto_rtc.UpdateTrackSettings]:
+        """The settings asked for (quality, paused) of every remote publication."""
+        out: list[proto_rtc.UpdateTrackSettings] = []
+        for rp in self._remote_participants.values():
+            for pub in rp._track_publications.values():
+                if isinstance(pub, RemoteTrackPublication):
+                    settings = pub._chosen_track_settings()
+                    if settings is not None:
+                        out.append(settings)
+        return out
+
+    async def _send_track_settings(self, signal: SignalClient) -> None:
+        for settings in self._track_settings_to_restore():
+            try:
+                await signal.send(proto_rtc.SignalRequest(track_setting=settings))
+            except ConnectionError as e:  # the next reconnect sends them again
+                logger.debug("subscription settings not sent again: %s", e)
+                return
 
     async def _restore_after_rejoin(self, engine: RtcEngine) -> None:
         """Republish our tracks (the same publication objects) and restore subscriptions."""

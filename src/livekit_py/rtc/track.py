@@ -254,11 +254,12 @@ class LocalVideoTrack(LocalTrack):
     published to the room.
 
     Published with VP8 (default) or H.264 through aiortc, honouring
-    ``video_encoding.max_bitrate`` and ``max_framerate``. With ``simulcast=True``
-    a picture whose longer side is at least 480 is sent as two or three layers
-    (LiveKit's defaults: 320x180 and 640x360 below the full size), each with its own
-    encoder; unset ``simulcast`` publishes one layer. AV1, VP9 and
-    H.265 are not available from aiortc and raise ValueError.
+    ``video_encoding.max_bitrate`` and ``max_framerate``. Unless ``simulcast=False``
+    (simulcast is the default, as in the official SDK) a picture whose longer side is
+    at least 480 is sent as two or three layers (LiveKit's defaults: 320x180 and
+    640x360 below the full size; a screen share: half the size at 3 fps), each with
+    its own encoder. AV1, VP9 and H.265 are not available from aiortc and raise
+    ValueError.
 
     A track of an :class:`EncodedVideoSource` sends its access units as they are: publish
     it with the source's ``video_codec``,
@@ -307,7 +308,9 @@ class LocalVideoTrack(LocalTrack):
             config = video_encoder_config(options, source.width, source.height, pre_encoded=True)
             source._bind_codec(config.codec, "publication")
             return config
-        return video_encoder_config(options, source.width, source.height)
+        return video_encoder_config(
+            options, source.width, source.height, screencast=source.is_screencast
+        )
 
     def _fill_add_track_request(
         self, request: proto_rtc.AddTrackRequest, options: TrackPublishOptions

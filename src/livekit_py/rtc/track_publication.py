@@ -137,6 +137,10 @@ class RemoteTrackPublication(TrackPublication):
         # what we asked the server for this subscription (layer, paused)
         # (the JS SDK's default: the HIGH layer unless a quality was asked for)
         self._track_settings = proto_rtc.UpdateTrackSettings(quality=proto_models.VideoQuality.HIGH)
+        # whether set_video_quality or set_enabled was called: only then are the settings
+        # sent again after a reconnect (otherwise the server's default, LOW with
+        # adaptive_stream and HIGH without, is left alone)
+        self._settings_chosen = False
 
     @property
     def track(self) -> RemoteTrack | None:
@@ -191,6 +195,7 @@ class RemoteTrackPublication(TrackPublication):
         if isinstance(quality, bool) or quality not in (0, 1, 2):
             raise ValueError(f"quality must be a VideoQuality value (0, 1 or 2), got {quality!r}")
         self._track_settings.quality = int(quality)  # type: ignore[assignment]
+        self._settings_chosen = True
         self._send_track_settings()
 
     def set_enabled(self, enabled: bool) -> None:
@@ -200,13 +205,26 @@ class RemoteTrackPublication(TrackPublication):
             ConnectionError: If the room is not connected.
         """
         self._track_settings.disabled = not enabled
+        self._settings_chosen = True
         self._send_track_settings()
+
+    def _chosen_track_settings(self) -> proto_rtc.UpdateTrackSettings | None:
+        """What :meth:`set_video_quality` / :meth:`set_enabled` asked for, or None.
+
+        A new server session knows nothing of them (a full reconnect, a resume the
+        server turned into a new session): the room sends them again.
+        """
+        if not self._settings_chosen:
+            return None
+        settings = proto_rtc.UpdateTrackSettings()
+        settings.CopyFrom(self._track_settings)
+        settings.track_sids[:] = [self.sid]
+        return settings
 
     def _send_track_settings(self) -> None:
         signal = self._signal
         if signal is None:
             raise ConnectionError("the room is not connected")
-        settings = proto_rtc.UpdateTrackSettings()
-        settings.CopyFrom(self._track_settings)
-        settings.track_sids[:] = [self.sid]
+        settings = self._chosen_track_settings()
+        assert settings is not None
         signal.send_signal_soon(proto_rtc.SignalRequest(track_setting=settings))

@@ -100,20 +100,41 @@ class VideoSource:
     ``TrackPublishOptions.frame_metadata_features``.
     """
 
-    def __init__(self, width: int, height: int, *, clock: MediaClock | None = None) -> None:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        *,
+        is_screencast: bool = False,
+        clock: MediaClock | None = None,
+    ) -> None:
         """Create a source.
 
         Args:
             width: Width in pixels of the video sent from this source.
             height: Height in pixels of the video sent from this source.
+            is_screencast: The pictures are screen content (text, windows). As the
+                official SDK (whose libwebrtc then treats the content as screen), a
+                track of this source is encoded for it: the resolution is never
+                lowered (livekit-py never lowers it anyway), the bitrate stays at or
+                above 1.2 Mbps (or the publication's cap, if lower) whatever the
+                bandwidth estimate, and VP8 runs libvpx's screen-content mode without
+                denoising. Like the official SDK, it changes neither the layers nor the
+                presets: those follow the publication's ``source``
+                (``SOURCE_SCREENSHARE``). When nothing is captured the last picture is
+                sent again once a second, for every source.
             clock: Where capture times (and the timing of the attached tracks) come
                 from; the running event loop's time when omitted.
 
         Raises:
-            ValueError: If a dimension is not a positive int.
+            ValueError: If a dimension is not a positive int or ``is_screencast`` is
+                not a bool.
         """
         self._width = check_int("width", width)
         self._height = check_int("height", height)
+        if not isinstance(is_screencast, bool):
+            raise ValueError(f"is_screencast must be a bool, got {type(is_screencast).__name__}")
+        self._is_screencast = is_screencast
         self._clock = resolve_clock(clock)
         self._fanout: _CaptureFanout = _CaptureFanout()
         self._captured = 0
@@ -128,6 +149,11 @@ class VideoSource:
     def height(self) -> int:
         """Height of the video sent from this source, in pixels."""
         return self._height
+
+    @property
+    def is_screencast(self) -> bool:
+        """Whether the source holds screen content (see the constructor)."""
+        return self._is_screencast
 
     def capture_frame(
         self,
@@ -195,4 +221,5 @@ class VideoSource:
         self._fanout.end()
 
     def __repr__(self) -> str:
-        return f"rtc.VideoSource(width={self._width}, height={self._height})"
+        screencast = ", is_screencast=True" if self._is_screencast else ""
+        return f"rtc.VideoSource(width={self._width}, height={self._height}{screencast})"

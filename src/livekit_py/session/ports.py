@@ -123,7 +123,6 @@ class LocalParticipantPort(DataPort, SignalPort, Protocol):
 
     async def publish_data_track(self, name: str) -> LocalDataTrack:
         """Publish a data track named ``name`` (raises PublishDataTrackError)."""
-        ...
 
     async def publish_track(
         self,

@@ -201,6 +201,9 @@ class Session:
         handlers on the new signal client and engine (before the engine starts)."""
         self.restore: RestoreCallback | None = None
         """Awaited once the new media connection is up: republish, restore subscriptions."""
+        self.on_resumed: Callable[[], None] | None = None
+        """Called once a resume succeeded (the server kept the session), before the
+        session is CONNECTED again: the room resends its subscription settings."""
         self._config = EngineConfig()
         self._leave_arrived = False
         self._rejoin_requested = False
@@ -584,6 +587,8 @@ class Session:
         if not signal.connected:
             raise _ResumeFailed("the signal connection dropped again while resuming")
         await self._after_resume(engine, response)
+        if self.on_resumed is not None:
+            self.on_resumed()
 
     async def _rejoin_once(self) -> None:
         """One full reconnect: close both peer connections, join again, restore."""

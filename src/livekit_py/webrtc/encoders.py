@@ -15,11 +15,14 @@ offers only the chosen codec and installs our encoder for it on aiortc's sender:
 * video: VP8 (default) or H.264 (:func:`~.video_codecs.make_video_encoder`)
   capped at ``video_encoding.max_bitrate`` (LiveKit's preset for the picture
   size by default) and ``video_encoding.max_framerate`` (no cap by default).
-  With ``simulcast=True`` and a picture large enough (:func:`~.simulcast.simulcast_layers`)
+  Simulcast is on unless ``simulcast=False`` or a ``scalability_mode`` is given (the
+  official SDK's default): with a picture large enough (:func:`~.simulcast.simulcast_layers`)
   the config lists the layers and the sender gets a :class:`~.simulcast.SimulcastEncoder`
   (one encoder and one RTP stream per layer); the offer then announces the layers
-  (:func:`~.simulcast.offer_simulcast`). An unset ``simulcast`` publishes one layer,
-  as livekit-py always did (the official SDK defaults to simulcast).
+  (:func:`~.simulcast.offer_simulcast`). A screen share (``source=SOURCE_SCREENSHARE``)
+  takes LiveKit's screen-share presets and one lower layer (half the size at 3 fps), as
+  the Rust SDK's ``compute_video_encodings``; a screencast source
+  (``VideoSource(is_screencast=True)``) gets encoders tuned for screen content.
 * pre-encoded video (an ``EncodedVideoSource``, published with
   ``video_encoder=ENCODER_BACKEND_PRE_ENCODED``): one stream, a pass-through encoder
   (:func:`~.pre_encoded.make_pre_encoded_encoder`) that packetizes the access units as
@@ -41,8 +44,9 @@ from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs.base import Encoder
 from aiortc.sdp import SessionDescription
 
+from .._proto.livekit_py_types_pb2 import DegradationPreference as _Degradation
 from ..log import get_logger
-from ..types import TrackPublishOptions, VideoCodec, VideoEncoderBackend
+from ..types import TrackPublishOptions, TrackSource, VideoCodec, VideoEncoderBackend
 from .aiortc_adapter import (
     TransformingH264Encoder,
     TransformingVp8Encoder,
@@ -59,11 +63,13 @@ from .video_codecs import (
     default_max_bitrate,
     default_max_framerate,
     make_video_encoder,
+    screenshare_encoding,
 )
 
 logger = get_logger("webrtc.encoders")
 
 __all__ = [
+    "SCALABILITY_MODES",
     "AudioEncoderConfig",
     "EncoderConfig",
     "VideoEncoderConfig",
@@ -79,8 +85,10 @@ __all__ = [
     "loss_feedback_for",
     "offer_opus_fec",
     "opus_fmtp_by_mid",
+    "degradation_preference",
     "video_codec",
     "video_encoder_config",
+    "wants_simulcast",
 ]
 
 
@@ -112,6 +120,12 @@ class VideoEncoderConfig:
         pre_encoded: Whether the track's frames come encoded (an ``EncodedVideoSource``):
             they are packetized as they are, none is dropped, and ``max_bitrate`` and
             ``max_framerate`` are the rate-control target reported to the source.
+        screencast: Whether the pictures are screen content (``VideoSource(is_screencast=
+            True)``): the encoders keep at least 1.2 Mbps (or their cap, if lower) and VP8
+            runs libvpx's screen-content mode without denoising.
+        degradation_preference: The ``DegradationPreference`` value in effect (the
+            option, else the Rust SDK's default for the track's source). It changes
+            nothing in the encoders (see :func:`degradation_preference`).
     """
 
     codec: int
@@ -120,6 +134,8 @@ class VideoEncoderConfig:
     layers: tuple[SimulcastLayer, ...] = ()
     frame_metadata: FrameMetadataSender | None = field(default=None, compare=False)
     pre_encoded: bool = False
+    screencast: bool = False
+    degradation_preference: int = _Degradation.DEGRADATION_PREFERENCE_BALANCED
     kind: ClassVar[Literal["video"]] = "video"
 
 
@@ -161,22 +177,98 @@ def _backend(options: TrackPublishOptions) -> int:
     return int(VideoEncoderBackend.ENCODER_BACKEND_AUTO)
 
 
+# The names of libwebrtc's ScalabilityMode values: the official SDK refuses any other string
+# (its publish fails with "internal webrtc failure", checked with livekit 1.2.1).
+SCALABILITY_MODES = frozenset(
+    [f"L1T{t}" for t in (1, 2, 3)]
+    + [f"L{s}T{t}{v}" for s in (2, 3) for t in (1, 2, 3) for v in ("", "h", "_KEY")]
+    + ["L2T2_KEY_SHIFT"]
+    + [f"S{s}T{t}{v}" for s in (2, 3) for t in (1, 2, 3) for v in ("", "h")]
+)
+
+
+def wants_simulcast(options: TrackPublishOptions) -> bool:
+    """Whether ``options`` ask for simulcast: unless ``simulcast=False`` or a scalability mode.
+
+    As the official SDK: ``simulcast`` defaults to true, and a ``scalability_mode``
+    makes the publication one encoding (whose layers, if any, the encoder makes).
+    """
+    if options.HasField("scalability_mode"):
+        return False
+    return options.simulcast if options.HasField("simulcast") else True
+
+
+def degradation_preference(options: TrackPublishOptions) -> int:
+    """The ``DegradationPreference`` in effect for a video publication with ``options``.
+
+    The option when set; otherwise the Rust SDK's default by source: MAINTAIN_FRAMERATE
+    for a camera, MAINTAIN_RESOLUTION for a screen share, BALANCED for anything else.
+    livekit-py's encoders behave the same for every value: they never lower the
+    resolution; a lower bandwidth estimate lowers the bitrate (the picture quality),
+    not the frame rate; frames that wait for a busy encoder longer than 100 ms are
+    dropped before encoding. That is MAINTAIN_RESOLUTION's and
+    MAINTAIN_FRAMERATE_AND_RESOLUTION's behaviour; BALANCED and MAINTAIN_FRAMERATE,
+    which would trade resolution for frame rate, keep the resolution here.
+
+    Raises:
+        ValueError: If the option is not a DegradationPreference value.
+    """
+    if options.HasField("degradation_preference"):
+        value = int(options.degradation_preference)
+        if value not in _Degradation.values():
+            raise ValueError(
+                f"degradation_preference must be a DegradationPreference value, got {value}"
+            )
+        return value
+    source = options.source if options.HasField("source") else TrackSource.SOURCE_UNKNOWN
+    if source == TrackSource.SOURCE_CAMERA:
+        return int(_Degradation.DEGRADATION_PREFERENCE_MAINTAIN_FRAMERATE)
+    if source == TrackSource.SOURCE_SCREENSHARE:
+        return int(_Degradation.DEGRADATION_PREFERENCE_MAINTAIN_RESOLUTION)
+    return int(_Degradation.DEGRADATION_PREFERENCE_BALANCED)
+
+
+def _check_scalability_mode(options: TrackPublishOptions) -> None:
+    if not options.HasField("scalability_mode"):
+        return
+    mode = options.scalability_mode
+    if mode not in SCALABILITY_MODES:
+        raise ValueError(
+            f"scalability_mode {mode!r} is not a scalability mode (L1T1, L1T3, L3T3_KEY, "
+            "S2T1, ...: the names of libwebrtc's ScalabilityMode, which the official SDK "
+            "also requires)"
+        )
+    if mode != "L1T1":
+        # VP8 and H.264 have no spatial layers; aiortc's encoders make no temporal ones
+        logger.info(
+            "scalability_mode %s: VP8 and H.264 are sent as one stream without spatial "
+            "or temporal layers here (L1T1)",
+            mode,
+        )
+
+
 def video_encoder_config(
-    options: TrackPublishOptions, width: int, height: int, *, pre_encoded: bool = False
+    options: TrackPublishOptions,
+    width: int,
+    height: int,
+    *,
+    screencast: bool = False,
+    pre_encoded: bool = False,
 ) -> VideoEncoderConfig:
     """The video settings ``options`` ask for, for a ``width`` x ``height`` picture.
 
-    Args:
-        options: The publish options.
-        width: The picture width (of the source).
-        height: The picture height.
-        pre_encoded: Whether the track is of an ``EncodedVideoSource``.
+    ``screencast`` says the source holds screen content (``VideoSource.is_screencast``).
+    A screen share (``source=SOURCE_SCREENSHARE``) without ``video_encoding`` takes the
+    bitrate and frame rate of LiveKit's screen-share presets. ``pre_encoded`` says the
+    track is of an ``EncodedVideoSource``.
 
     Raises:
-        ValueError: For a codec aiortc cannot encode, or a size that is not positive;
-            for a pre-encoded track, unless ``video_encoder`` is
-            ``ENCODER_BACKEND_PRE_ENCODED`` and ``simulcast`` is not true; for a track of
-            raw pictures published with ``ENCODER_BACKEND_PRE_ENCODED``.
+        ValueError: For a codec aiortc cannot encode, a size that is not positive, a
+            ``scalability_mode`` that is no scalability mode, or a
+            ``degradation_preference`` that is no DegradationPreference value; for a
+            pre-encoded track, unless ``video_encoder`` is ``ENCODER_BACKEND_PRE_ENCODED``
+            and ``simulcast`` is not true; for a track of raw pictures published with
+            ``ENCODER_BACKEND_PRE_ENCODED``.
     """
     backend = _backend(options)
     if pre_encoded:
@@ -187,21 +279,36 @@ def video_encoder_config(
             "this track's source is a VideoSource of raw pictures"
         )
     codec = video_codec(options)
-    if options.HasField("video_encoding") and options.video_encoding.max_bitrate:
-        bitrate = int(options.video_encoding.max_bitrate)
-    else:
-        bitrate = default_max_bitrate(width, height)
+    _check_scalability_mode(options)
+    preference = degradation_preference(options)
+    source = options.source if options.HasField("source") else TrackSource.SOURCE_UNKNOWN
+    screenshare = source == TrackSource.SOURCE_SCREENSHARE
     framerate = None
     if options.HasField("video_encoding") and options.video_encoding.max_framerate:
         framerate = float(options.video_encoding.max_framerate)
+    if options.HasField("video_encoding") and options.video_encoding.max_bitrate:
+        bitrate = int(options.video_encoding.max_bitrate)
+    elif screenshare:
+        bitrate, preset_fps = screenshare_encoding(width, height)
+        framerate = framerate or preset_fps
+    else:
+        bitrate = default_max_bitrate(width, height)
     layers: tuple[SimulcastLayer, ...] = ()
-    if options.HasField("simulcast") and options.simulcast:
-        layers = simulcast_layers(width, height, bitrate, framerate)
+    if wants_simulcast(options):
+        layers = simulcast_layers(width, height, bitrate, framerate, screenshare=screenshare)
         if len(layers) < 2:
-            logger.info("a %dx%d picture is too small for simulcast: one layer", width, height)
+            asked = options.HasField("simulcast")  # else simulcast by default: no news
+            (logger.info if asked else logger.debug)(
+                "a %dx%d picture is too small for simulcast: one layer", width, height
+            )
             layers = ()
     return VideoEncoderConfig(
-        codec=codec, max_bitrate=bitrate, max_framerate=framerate, layers=layers
+        codec=codec,
+        max_bitrate=bitrate,
+        max_framerate=framerate,
+        layers=layers,
+        screencast=screencast,
+        degradation_preference=preference,
     )
 
 
@@ -257,8 +364,10 @@ def encoder_for(config: EncoderConfig) -> Encoder:
         framerate = config.max_framerate or 30.0
         return make_pre_encoded_encoder(config.codec, config.max_bitrate, framerate)
     if config.layers:
-        return SimulcastEncoder(config.codec, config.layers)
-    return make_video_encoder(config.codec, config.max_bitrate, config.max_framerate)
+        return SimulcastEncoder(config.codec, config.layers, screencast=config.screencast)
+    return make_video_encoder(
+        config.codec, config.max_bitrate, config.max_framerate, screencast=config.screencast
+    )
 
 
 def _mime_types(config: EncoderConfig) -> tuple[str, ...]:

@@ -13,7 +13,8 @@ and RID header extensions: the LiveKit server binds each SSRC to its rid from th
   (``compute_video_encodings``): a picture whose longer side is at least 960 gets
   q/h/f (320x180 at 160 kbps and 15 fps, 640x360 at 450 kbps and 20 fps for 16:9, and
   the full size), at least 480 gets q/h (the 640x360 preset and the full size),
-  anything smaller one layer.
+  anything smaller one layer. A screen share of at least 480 gets q/h: half the size at
+  3 fps, and the full size.
 * :func:`offer_simulcast` edits the offer sent to the server (aiortc keeps its own,
   unedited description): the video section gains the rid extmap, one ``a=rid:<rid>
   send`` per layer and ``a=simulcast:send``, and loses its ``a=ssrc`` lines.
@@ -91,6 +92,8 @@ _RID_QUALITY = {"q": QUALITY_LOW, "h": QUALITY_MEDIUM, "f": QUALITY_HIGH}
 # LiveKit's default lower simulcast layers (width, height, bitrate, fps), by aspect ratio
 _LOWER_16_9 = ((320, 180, 160_000, 15.0), (640, 360, 450_000, 20.0))
 _LOWER_4_3 = ((240, 180, 100_000, 15.0), (480, 360, 225_000, 20.0))
+# a screen share's one lower layer: the picture scaled down by 2 at 3 fps, at least 150 kbps
+_SCREEN_SCALE, _SCREEN_FPS, _SCREEN_MIN_BITRATE = 2, 3.0, 150_000
 
 # RTP packets kept per layer for NACK (a power of two, as sequence numbers wrap at 2**16)
 _HISTORY = 512
@@ -122,7 +125,12 @@ class SimulcastLayer:
 
 
 def simulcast_layers(
-    width: int, height: int, max_bitrate: int, max_framerate: float | None
+    width: int,
+    height: int,
+    max_bitrate: int,
+    max_framerate: float | None,
+    *,
+    screenshare: bool = False,
 ) -> tuple[SimulcastLayer, ...]:
     """The layers LiveKit's SDKs send for a ``width`` x ``height`` picture, lowest first.
 
@@ -130,6 +138,9 @@ def simulcast_layers(
     ones are LiveKit's default presets (see the module docstring), scaled by
     ``min(width, height)`` over the preset's shorter side (never up). A picture too
     small for simulcast gives one layer, ``f`` (HIGH): publish it without simulcast.
+    A ``screenshare`` has one lower layer, as in the Rust SDK: half the size at 3 fps,
+    at ``max_bitrate / (4 * (fps // 3))`` but at least 150 kbps (fps: ``max_framerate``,
+    30 when None).
 
     Raises:
         ValueError: If a dimension or the bitrate is not positive.
@@ -140,11 +151,18 @@ def simulcast_layers(
         raise ValueError(f"max_bitrate must be positive, got {max_bitrate}")
     long_side, short_side = max(width, height), min(width, height)
     ratio = long_side / short_side
-    low, mid = _LOWER_16_9 if abs(ratio - 16 / 9) < abs(ratio - 4 / 3) else _LOWER_4_3
-    if long_side >= 960:
-        presets = [low, mid]
+    lower: tuple[tuple[int, int, int, float], ...]
+    if screenshare:
+        fps = max_framerate or 30.0
+        divisor = _SCREEN_SCALE**2 * max(1, int(fps / _SCREEN_FPS))
+        bitrate = max(_SCREEN_MIN_BITRATE, max_bitrate // divisor)
+        lower = ((width // _SCREEN_SCALE, height // _SCREEN_SCALE, bitrate, _SCREEN_FPS),)
+    else:
+        lower = _LOWER_16_9 if abs(ratio - 16 / 9) < abs(ratio - 4 / 3) else _LOWER_4_3
+    if long_side >= 960 and len(lower) == 2:
+        presets = list(lower)
     elif long_side >= 480:
-        presets = [mid]
+        presets = [lower[-1]]
     else:
         presets = []
     layers: list[SimulcastLayer] = []
@@ -358,6 +376,7 @@ class SimulcastEncoder(Encoder):
         layers: Sequence[SimulcastLayer],
         *,
         now: Callable[[], float] = time.time,
+        screencast: bool = False,
     ) -> None:
         """Create one encoder per layer.
 
@@ -365,6 +384,8 @@ class SimulcastEncoder(Encoder):
             codec: A ``VideoCodec`` value, VP8 or H264.
             layers: The layers, lowest first (:func:`simulcast_layers`).
             now: Wall time in seconds (the NTP time of Sender Reports).
+            screencast: Screen content: every layer's encoder is tuned for it
+                (:func:`~.video_codecs.make_video_encoder`).
 
         Raises:
             ValueError: If there are no layers, or the codec cannot be encoded.
@@ -374,7 +395,12 @@ class SimulcastEncoder(Encoder):
         self.codec = int(codec)
         self.mime_type = "video/VP8" if codec == VideoCodec.VP8 else "video/H264"
         self.layers = tuple(
-            LayerStream(layer, make_video_encoder(codec, layer.max_bitrate, layer.max_framerate))
+            LayerStream(
+                layer,
+                make_video_encoder(
+                    codec, layer.max_bitrate, layer.max_framerate, screencast=screencast
+                ),
+            )
             for layer in layers
         )
         self._clock = _SharedClock(now)

@@ -16,6 +16,11 @@ flows, that follow a ``VideoEncoding`` instead:
 Encoding itself still runs where aiortc runs it: in the event loop's default executor.
 A ``frame_transform`` (:mod:`.frame_transform`; end-to-end encryption sets one) sees
 each encoded frame before it is packetized.
+
+For screen content (``screencast=True``, from ``VideoSource(is_screencast=True)``) the
+bitrate never goes below :data:`SCREENCAST_MIN_BITRATE` (or the cap, if lower), as the
+official SDK promises for screencasts, and the VP8 encoder runs libvpx's screen-content
+mode without denoising (libwebrtc's settings for screen content), which keeps text sharp.
 AV1, VP9 and H.265 have no encoder in aiortc; :func:`make_video_encoder` refuses them.
 """
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
@@ -48,6 +54,7 @@ from .aiortc_adapter import (
 
 __all__ = [
     "EncodeCounts",
+    "SCREENCAST_MIN_BITRATE",
     "H264VideoEncoder",
     "Vp8VideoEncoder",
     "default_max_bitrate",
@@ -55,6 +62,7 @@ __all__ = [
     "h264_payload_is_keyframe",
     "make_video_encoder",
     "vp8_payload_is_keyframe",
+    "screenshare_encoding",
 ]
 
 logger = get_logger("media.video_codecs")
@@ -103,6 +111,19 @@ _PRESETS_4_3 = (
     _Preset(1440, 1080, 2_500_000, 30.0),
     _Preset(1920, 1440, 3_500_000, 30.0),
 )
+
+# LiveKit's screen-share presets (the Rust SDK's `screenshare::PRESETS`)
+_PRESETS_SCREENSHARE = (
+    _Preset(640, 360, 200_000, 3.0),
+    _Preset(1280, 720, 400_000, 5.0),
+    _Preset(1280, 720, 1_000_000, 15.0),
+    _Preset(1920, 1080, 1_500_000, 15.0),
+    _Preset(1920, 1080, 3_000_000, 30.0),
+)
+
+# The lowest bitrate of an encoder of screen content, bits/s (the official SDK's floor for
+# screencast sources); an encoder capped lower keeps its cap.
+SCREENCAST_MIN_BITRATE = 1_200_000
 
 # H.264 levels as (level_idc option, max macroblocks per frame, max macroblocks per second)
 _H264_LEVELS = (
@@ -153,6 +174,26 @@ def default_max_bitrate(width: int, height: int) -> int:
     """
     width, height = _check_size(width, height)
     return _preset_for(width, height).max_bitrate
+
+
+def screenshare_encoding(width: int, height: int) -> tuple[int, float]:
+    """LiveKit's (bitrate in bits/s, frame rate) for a screen share of this size.
+
+    As the Rust SDK's ``compute_appropriate_encoding`` for a screen share: the first
+    screen-share preset wider than the picture's longer side (the largest for bigger
+    pictures): 1280x720 gets 1.5 Mbps at 15 fps, 1920x1080 3 Mbps at 30 fps.
+
+    Raises:
+        ValueError: If a dimension is not a positive int.
+    """
+    width, height = _check_size(width, height)
+    size = max(width, height)
+    chosen = _PRESETS_SCREENSHARE[-1]
+    for preset in _PRESETS_SCREENSHARE:
+        if preset.width > size:
+            chosen = preset
+            break
+    return chosen.max_bitrate, chosen.max_framerate
 
 
 def default_max_framerate(width: int, height: int) -> float:
@@ -243,6 +284,7 @@ class _Limits:
         aiortc_min: int,
         aiortc_default: int,
         aiortc_max: int,
+        floor: int = 0,
     ) -> None:
         self.max_bitrate = max_bitrate
         self.max_framerate = max_framerate
@@ -254,6 +296,9 @@ class _Limits:
             self.upper = max_bitrate
             self.lower = min(aiortc_min, max_bitrate)
             self.initial = max_bitrate
+        # a floor above aiortc's (screen content) holds unless the cap is lower still
+        self.lower = min(max(self.lower, floor), self.upper)
+        self.initial = max(self.initial, self.lower)
         self.limiter = _FrameRateLimiter(max_framerate)
         self.keyframe_pending = False
 
@@ -381,7 +426,11 @@ class _CappedEncoder:
     """The codec library, as W3C ``encoderImplementation`` names it."""
 
     def __init__(
-        self, *, max_bitrate: int | None = None, max_framerate: float | None = None
+        self,
+        *,
+        max_bitrate: int | None = None,
+        max_framerate: float | None = None,
+        screencast: bool = False,
     ) -> None:
         """Create the encoder; the codec context is opened with the first frame.
 
@@ -390,18 +439,22 @@ class _CappedEncoder:
                 value. None keeps aiortc's bounds for the codec.
             max_framerate: Frames per second above which frames are dropped; None for no
                 limit.
+            screencast: Screen content: ``target_bitrate`` stays at or above
+                :data:`SCREENCAST_MIN_BITRATE` (or the cap, if lower).
 
         Raises:
             ValueError: If a limit is not positive.
         """
         max_bitrate, max_framerate = _check_limits(max_bitrate, max_framerate)
         module = self._aiortc_module
+        self.screencast = bool(screencast)
         self._limits = _Limits(
             max_bitrate,
             max_framerate,
             module.MIN_BITRATE,
             module.DEFAULT_BITRATE,
             module.MAX_BITRATE,
+            floor=SCREENCAST_MIN_BITRATE if screencast else 0,
         )
         self._bitrate = self._limits.initial
         self.counts = EncodeCounts()
@@ -439,6 +492,11 @@ class _CappedEncoder:
         return self._limits.max_framerate
 
     @property
+    def min_bitrate(self) -> int:
+        """The lowest ``target_bitrate`` can go, in bits/s."""
+        return self._limits.lower
+
+    @property
     def target_bitrate(self) -> int:
         """The bitrate the encoder aims at, in bits/s, always within its bounds."""
         return self._bitrate
@@ -456,6 +514,9 @@ class Vp8VideoEncoder(_CappedEncoder, TransformingVp8Encoder):
     """aiortc's VP8 encoder (libvpx, real-time CBR) capped at a bitrate and a frame rate.
 
     Without ``max_bitrate``, aiortc's bounds apply (250 kbps to 1.5 Mbps, from 500 kbps).
+    With ``screencast`` the libvpx context is made here, with aiortc's real-time CBR
+    settings except for screen content: ``screen-content-mode`` on and no denoising
+    (``noise-sensitivity`` 0, aiortc uses 4), as libwebrtc sets VP8 for screen content.
     """
 
     _aiortc_module: ClassVar[ModuleType] = aiortc_vpx
@@ -471,7 +532,51 @@ class Vp8VideoEncoder(_CappedEncoder, TransformingVp8Encoder):
         keyframe = self._limits.gate(self, frame, force_keyframe)
         if keyframe is None:
             return [], _timestamp(frame)
+        if self.screencast:
+            self._open_screen_codec(frame)
         return self._counted(lambda: super(Vp8VideoEncoder, self).encode(frame, keyframe), frame)
+
+    def _open_screen_codec(self, frame: av.VideoFrame) -> None:
+        """Make the libvpx context for screen content unless the current one still fits.
+
+        A new context is needed when aiortc would make one (another size, or a target
+        bitrate more than 10 % away from the context's), so aiortc keeps this one.
+        """
+        codec = self.codec
+        if codec is not None:
+            current = codec.bit_rate or 1
+            if (
+                frame.width == codec.width
+                and frame.height == codec.height
+                and abs(self.target_bitrate - current) / current <= 0.1
+            ):
+                return
+        bitrate = self.target_bitrate
+        codec = av.CodecContext.create("libvpx", "w")
+        codec.width = frame.width
+        codec.height = frame.height
+        codec.bit_rate = bitrate
+        codec.pix_fmt = "yuv420p"
+        codec.gop_size = 3000
+        codec.qmin = 2
+        codec.qmax = 56
+        codec.options = {
+            "bufsize": str(bitrate),  # a one-second rate-control buffer
+            "cpu-used": "-6",
+            "deadline": "realtime",
+            "lag-in-frames": "0",
+            "minrate": str(bitrate),  # minrate = maxrate = bitrate: constant bitrate
+            "maxrate": str(bitrate),
+            "noise-sensitivity": "0",
+            "screen-content-mode": "1",
+            "overshoot-pct": "15",
+            "static-thresh": "1",
+            "undershoot-pct": "100",
+        }
+        codec.thread_count = aiortc_vpx.number_of_threads(
+            frame.width * frame.height, multiprocessing.cpu_count()
+        )
+        self.codec = codec
 
 
 def _h264_level(width: int, height: int, framerate: float) -> str:
@@ -559,7 +664,13 @@ class H264VideoEncoder(_CappedEncoder, TransformingH264Encoder):
         self.codec = codec
 
 
-def make_video_encoder(codec: int, max_bitrate: int | None, max_framerate: float | None) -> Encoder:
+def make_video_encoder(
+    codec: int,
+    max_bitrate: int | None,
+    max_framerate: float | None,
+    *,
+    screencast: bool = False,
+) -> Encoder:
     """An encoder for ``RTCRtpSender`` sending ``codec``, capped as given.
 
     Args:
@@ -567,6 +678,7 @@ def make_video_encoder(codec: int, max_bitrate: int | None, max_framerate: float
         max_bitrate: Maximum bitrate in bits/s (see :func:`default_max_bitrate`), or None
             for aiortc's default bounds.
         max_framerate: Maximum frames per second, or None for no limit.
+        screencast: Tune the encoder for screen content (see the module docstring).
 
     Returns:
         A :class:`Vp8VideoEncoder` or :class:`H264VideoEncoder`.
@@ -576,9 +688,13 @@ def make_video_encoder(codec: int, max_bitrate: int | None, max_framerate: float
             limit is not positive.
     """
     if codec == VideoCodec.VP8:
-        return Vp8VideoEncoder(max_bitrate=max_bitrate, max_framerate=max_framerate)
+        return Vp8VideoEncoder(
+            max_bitrate=max_bitrate, max_framerate=max_framerate, screencast=screencast
+        )
     if codec == VideoCodec.H264:
-        return H264VideoEncoder(max_bitrate=max_bitrate, max_framerate=max_framerate)
+        return H264VideoEncoder(
+            max_bitrate=max_bitrate, max_framerate=max_framerate, screencast=screencast
+        )
     try:
         name = VideoCodec.Name(codec)
     except (ValueError, TypeError):
