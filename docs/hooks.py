@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RTC_DIR = ROOT / "src" / "livekit_py" / "rtc"
 BENCH_RESULTS = ROOT / "benchmarks" / "results"
 REFERENCE_SECTION = "API reference"
-OPTIONAL_PAGES = {"cli.md", "data-tracks.md"}
+OPTIONAL_PAGES = {"cli.md", "data-tracks.md", "examples.md", "testing.md"}
 
 # Nav groups of the reference, in order; modules of rtc/ not named here go under "More".
 GROUPS: dict[str, list[str]] = {
