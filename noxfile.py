@@ -1,4 +1,4 @@
-"""Developer sessions: tests, lint, typecheck, demo, bench, protos.
+"""Developer sessions: tests, lint, typecheck, demo, bench, protos, docs.
 
 Run them through ``./dev.sh`` (which installs nox into a private virtualenv on
 first use), e.g. ``./dev.sh -s tests`` or ``./dev.sh -s tests -- -k interop``.
@@ -89,3 +89,29 @@ def protos(session: nox.Session) -> None:
         "protos/livekit_py_types.proto",
         "protos/livekit_py_stats.proto",
     )
+
+
+# The documentation toolchain, pinned so that a --strict build means the same everywhere.
+DOCS_REQUIREMENTS = [
+    "mkdocs==1.6.1",
+    "mkdocs-material==9.8.2",
+    "mkdocstrings[python]==1.0.8",
+    "mkdocstrings-python==2.0.11",
+    "griffelib==2.4.1",
+    "mkdocs-autorefs==1.4.5",
+    "pymdown-extensions==13.1.2",
+    # mkdocstrings formats the separate signatures with it
+    "ruff==0.17.6",
+]
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/ with ``mkdocs build --strict``.
+
+    ``./dev.sh -s docs -- serve`` serves it instead (any mkdocs arguments after ``--``).
+    """
+    # The package itself too, so that griffe can inspect what it cannot read statically.
+    session.install(*DOCS_REQUIREMENTS, ".")
+    session.env["NO_MKDOCS_2_WARNING"] = "1"  # mkdocs-material's banner about its successor
+    session.run("mkdocs", *(session.posargs or ["build", "--strict"]))
