@@ -3,10 +3,10 @@
 The capture ("near end", microphone) path runs, per 10 ms frame and in this order:
 
 1. high-pass filter (:class:`~.audio_filters.HighPassFilter`),
-2. echo canceller fed by the reverse stream (:mod:`.aec`),
-3. noise suppressor (:mod:`.noise_suppression`, WebRTC's suppressor from the
+2. echo canceller fed by the reverse stream (:mod:`livekit_py.dsp.aec`),
+3. noise suppressor (:mod:`livekit_py.dsp.noise_suppression`, WebRTC's suppressor from the
    ``webrtc-noise-gain`` package),
-4. automatic gain control (:mod:`.gain_control`).
+4. automatic gain control (:mod:`livekit_py.dsp.gain_control`).
 
 Each stage keeps its state from frame to frame.  The reverse ("far end", loudspeaker) stream
 is only analysed: its frames are not modified.  See ``docs/audio-processing.md`` for the
