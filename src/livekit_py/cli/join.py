@@ -34,7 +34,11 @@ from .events import (
 from .runtime import Consoles, run_command, setup_logging
 from .settings import default_identity, resolve_connection
 
-__all__ = ["run"]
+__all__ = ["STDIN_LINGER", "run"]
+
+STDIN_LINGER = 1.0
+"""Seconds ``--stdin`` stays in the room after the end of its input, so that the last
+messages reach the others before they see this participant leave."""
 
 Emit = Callable[[dict[str, object]], None]
 
@@ -301,6 +305,8 @@ async def _session(args: argparse.Namespace, env: dict[str, str], stop: asyncio.
                 while (line := await lines.get()) is not None:
                     if line:
                         await _send(room, line, args, emit)
+                # what was just sent is still on its way: leave a moment later
+                await asyncio.sleep(STDIN_LINGER)
 
             waiters.append(asyncio.ensure_future(pump()))
         done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

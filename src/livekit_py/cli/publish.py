@@ -217,7 +217,7 @@ async def _session(args: argparse.Namespace, env: dict[str, str], stop: asyncio.
                         done, _ = await asyncio.wait(
                             {nxt, stopper}, return_when=asyncio.FIRST_COMPLETED
                         )
-                        if nxt not in done:
+                        if nxt not in done or stop.is_set():
                             nxt.cancel()
                             break
                         try:
