@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import importlib.util
 import itertools
 import json
@@ -684,3 +685,12 @@ def test_runtime_stops_on_the_event(monkeypatch: pytest.MonkeyPatch) -> None:
         return 7
 
     assert run_command(main) == 7
+
+
+def test_the_console_script_points_at_main() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    project = tomllib.loads(pyproject.read_text())["project"]
+    module, _, name = project["scripts"]["livekit-py"].partition(":")
+    assert getattr(importlib.import_module(module), name) is app.main
+    assert project["optional-dependencies"]["cli"] == ["rich>=13"]

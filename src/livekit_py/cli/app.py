@@ -109,7 +109,11 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _room_options(
-    parser: argparse.ArgumentParser, *, identity_prefix: str, room_required: bool = True
+    parser: argparse.ArgumentParser,
+    *,
+    identity_prefix: str,
+    room_required: bool = True,
+    identity_help: str | None = None,
 ) -> None:
     group = parser.add_argument_group("room")
     group.add_argument(
@@ -121,7 +125,7 @@ def _room_options(
     group.add_argument(
         "-i",
         "--identity",
-        help=f"participant identity (default: {identity_prefix}-<4 hex digits>)",
+        help=identity_help or f"participant identity (default: {identity_prefix}-<4 hex digits>)",
     )
     group.add_argument("--name", default="", help="participant display name")
     parser.set_defaults(identity_prefix=identity_prefix)
@@ -318,7 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument(
         "-n", "--participants", type=POSITIVE_INT, default=5, help="how many (default 5)"
     )
-    _room_options(load, identity_prefix="load", room_required=False)
+    _room_options(
+        load,
+        identity_prefix="load",
+        room_required=False,
+        identity_help="identity prefix: participants are PREFIX-0, PREFIX-1... (default load)",
+    )
     load.add_argument(
         "--publish",
         choices=("audio", "video", "both", "none"),

@@ -13,7 +13,7 @@ import argparse
 import asyncio
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from livekit_py import rtc
@@ -50,11 +50,13 @@ def _printer(consoles: Consoles, as_json: bool) -> Emit:
     return emit
 
 
-def _wire(room: rtc.Room, emit: Emit, args: argparse.Namespace, stop: asyncio.Event) -> set[Any]:
+def _wire(
+    room: rtc.Room, emit: Emit, args: argparse.Namespace, stop: asyncio.Event
+) -> set[asyncio.Task[None]]:
     """Print the room's events; returns the set that keeps stream-reading tasks alive."""
     tasks: set[asyncio.Task[None]] = set()
 
-    def keep(coro: Any) -> None:
+    def keep(coro: Coroutine[object, object, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         tasks.add(task)
         task.add_done_callback(tasks.discard)

@@ -17,7 +17,6 @@ import concurrent.futures
 import threading
 from collections import deque
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
@@ -361,8 +360,3 @@ class MediaFileReader:
         af = rtc.AudioFrame(data, SAMPLE_RATE, channels, frame.samples)
         at = start + (samples_before + frame.samples) / SAMPLE_RATE
         return merger.push(MediaItem("audio", af, at, loop_index))
-
-
-def as_fraction(value: float) -> Fraction:
-    """A frame rate as a Fraction (29.97 → 30000/1001), for encoders' time bases."""
-    return Fraction(value).limit_denominator(1001)

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from livekit_py import rtc
 
-from .media_file import MediaFileReader, probe
+from .media_file import FileInfo, MediaFileReader, probe
 from .pattern import TestPattern, Tone, samples_in_frame
 from .publishing import AudioSpec, MediaPublisher, VideoSpec
 from .runtime import Consoles, run_command, setup_logging
@@ -40,7 +40,11 @@ class PublishPlan:
     video: VideoSpec | None
     duration: float | None
     loop: bool
-    file_duration: float | None = None
+    info: FileInfo | None = None
+
+    @property
+    def file_duration(self) -> float | None:
+        return self.info.duration if self.info is not None else None
 
 
 def plan_from_args(args: argparse.Namespace) -> PublishPlan:
@@ -76,7 +80,7 @@ def plan_from_args(args: argparse.Namespace) -> PublishPlan:
         fps = args.fps or info.fps
         video = VideoSpec(width, height, fps, args.codec, args.max_bitrate, args.simulcast)
     audio = AudioSpec(48000, info.audio_channels) if want_audio else None
-    return PublishPlan(args.file, audio, video, args.duration, args.loop, info.duration)
+    return PublishPlan(args.file, audio, video, args.duration, args.loop, info)
 
 
 async def _pattern_items(
@@ -201,9 +205,10 @@ async def _session(args: argparse.Namespace, env: dict[str, str], stop: asyncio.
                 else:
                     finished = not stop.is_set()
             else:
+                assert plan.info is not None
                 reader = MediaFileReader(
                     plan.file,
-                    info=probe(plan.file),
+                    info=plan.info,
                     audio=plan.audio is not None,
                     video=plan.video is not None,
                     size=(plan.video.width, plan.video.height) if plan.video else None,

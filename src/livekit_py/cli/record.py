@@ -179,10 +179,9 @@ class _Recording:
 
 
 class _Recorder:
-    def __init__(self, room: rtc.Room, args: argparse.Namespace, fields: set[str]) -> None:
+    def __init__(self, room: rtc.Room, args: argparse.Namespace) -> None:
         self.room = room
         self.args = args
-        self.fields = fields
         self.files: dict[Path, _Recording] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.skipped: set[str] = set()
@@ -328,9 +327,9 @@ class _Recorder:
         return written
 
 
-def _check(args: argparse.Namespace) -> tuple[Format, set[str]]:
+def _check(args: argparse.Namespace) -> Format:
     try:
-        fields = template_fields(args.output)
+        template_fields(args.output)
         fmt = format_for(args.output)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -341,13 +340,13 @@ def _check(args: argparse.Namespace) -> tuple[Format, set[str]]:
         raise UsageError(
             f"{fmt.name} audio must be at {rates} Hz, not --sample-rate {args.sample_rate}"
         )
-    return fmt, fields
+    return fmt
 
 
 async def _session(args: argparse.Namespace, env: dict[str, str], stop: asyncio.Event) -> int:
     consoles = Consoles(no_color=args.no_color)
     setup_logging(args.verbose, consoles.err)
-    fmt, fields = _check(args)
+    fmt = _check(args)
     conn = resolve_connection(
         url=args.url,
         api_key=args.api_key,
@@ -361,7 +360,7 @@ async def _session(args: argparse.Namespace, env: dict[str, str], stop: asyncio.
         identity, args.room, name=args.name, hidden=True if args.hidden else None
     )
     room = rtc.Room()
-    recorder = _Recorder(room, args, fields)
+    recorder = _Recorder(room, args)
     room.on("track_subscribed", recorder.on_subscribed)
 
     @room.on("disconnected")

@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -75,17 +76,26 @@ def run_command(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
                 task.cancel()
             stop.set()
 
+        previous: dict[signal.Signals, Any] = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(sig, on_signal)
-            except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not main
+            except NotImplementedError:  # Windows: a plain handler that wakes the loop
+                with contextlib.suppress(ValueError, OSError):
+                    previous[sig] = signal.signal(
+                        sig, lambda *_: loop.call_soon_threadsafe(on_signal)
+                    )
+            except (RuntimeError, ValueError):  # not the main thread
                 continue
-            installed.append(sig)
+            else:
+                installed.append(sig)
         try:
             return await main(stop)
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     try:
         return asyncio.run(runner())

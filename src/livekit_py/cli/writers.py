@@ -237,7 +237,13 @@ class FileWriter:
                 if fmt.video_codec == "libx264":
                     video_stream.codec_context.options = {"preset": "veryfast"}
                 elif fmt.video_codec == "libvpx":
-                    video_stream.codec_context.options = {"deadline": "realtime", "cpu-used": "8"}
+                    # real-time speed; without lag-in-frames 0 libvpx looks 25 frames
+                    # ahead and encodes 640x360 at about a third of the speed
+                    video_stream.codec_context.options = {
+                        "deadline": "realtime",
+                        "cpu-used": "8",
+                        "lag-in-frames": "0",
+                    }
 
             audio_written = 0  # samples given to the resampler
             audio_pts = 0  # samples out of the resampler
