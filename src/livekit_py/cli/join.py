@@ -322,7 +322,7 @@ async def _session(args: argparse.Namespace, env: dict[str, str], stop: asyncio.
         for task in list(tasks):
             task.cancel()
         await room.disconnect()
-    emit(record("left", room=args.room, identity=identity))
+    emit(record("left", room=room.name or args.room, identity=lp.identity or identity))
     return 0
 
 

@@ -141,6 +141,7 @@ async def _session(args: argparse.Namespace, env: dict[str, str], stop: asyncio.
     except (rtc.ConnectError, OSError, asyncio.TimeoutError) as exc:
         consoles.status(f"[red]could not join {args.room!r} at {conn.url}: {exc}[/]")
         return 1
+    identity = room.local_participant.identity or identity  # a --token says who we are
     publisher = MediaPublisher(room, audio=plan.audio, video=plan.video)
     reader: MediaFileReader | None = None
     finished = False
