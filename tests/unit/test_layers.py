@@ -71,12 +71,19 @@ _ALLOWED: dict[str, set[str]] = {
     "session": {"base", "dsp", "media", "webrtc", "values", "signal", "engine"},
     "room": {"base", "dsp", "media", "webrtc", "values", "signal", "engine", "session"},
     "api": {"base", "dsp", "media", "webrtc", "values", "signal", "engine", "session", "room"},
+    # the command line (cli/, ``python -m livekit_py``) sits above the public API and
+    # uses only it, as a user's program would (see test_the_cli_uses_only_the_public_api)
+    "cli": {"base", "api"},
 }
+# what the command line may import of ours, besides itself
+_CLI_MAY_IMPORT = {"livekit_py", "livekit_py.rtc", "livekit_py.log", "livekit_py.version"}
 
 
 def _layer(module: str) -> str:
     name = module.removeprefix("livekit_py").lstrip(".")
     top = name.split(".")[0]
+    if top == "cli" or name == "__main__":
+        return "cli"
     if name in ("", "rtc", "rtc.version"):
         return "api"
     if name in _BASE or top == "_proto":
@@ -203,6 +210,29 @@ def test_imports_only_go_downward() -> None:
             theirs = _layer(target)
             if theirs != mine and theirs not in _ALLOWED[mine]:
                 wrong.append(f"{module} ({mine}) imports {target} ({theirs})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_cli_uses_only_the_public_api() -> None:
+    """cli/ imports livekit_py.rtc, the logger and the version; nothing of the layers below."""
+    wrong = []
+    for module, targets in _graph(with_type_checking=True).items():
+        if _layer(module) != "cli":
+            continue
+        for target in sorted(targets):
+            if _layer(target) != "cli" and target not in _CLI_MAY_IMPORT:
+                wrong.append(f"{module} imports {target}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_nothing_below_imports_the_cli() -> None:
+    wrong = [
+        f"{module} imports {target}"
+        for module, targets in _graph(with_type_checking=True).items()
+        if _layer(module) != "cli"
+        for target in targets
+        if _layer(target) == "cli"
+    ]
     assert not wrong, "\n".join(wrong)
 
 
