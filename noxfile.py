@@ -46,7 +46,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff lint and format check."""
     session.install("ruff>=0.6")
-    paths = ["src", "tests", "signaling", "examples", "benchmarks", "noxfile.py"]
+    paths = ["src", "tests", "signaling", "examples", "benchmarks", "docs/hooks.py", "docs/griffe_roles.py", "noxfile.py"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
 
@@ -54,7 +54,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package."""
-    session.install("-e", ".", "mypy>=1.11")
+    session.install("-e", ".[cli]", "mypy>=1.11")
     session.run("mypy")
 
 
