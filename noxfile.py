@@ -46,7 +46,16 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff lint and format check."""
     session.install("ruff>=0.6")
-    paths = ["src", "tests", "signaling", "examples", "benchmarks", "docs/hooks.py", "docs/griffe_roles.py", "noxfile.py"]
+    paths = [
+        "src",
+        "tests",
+        "signaling",
+        "examples",
+        "benchmarks",
+        "docs/hooks.py",
+        "docs/griffe_roles.py",
+        "noxfile.py",
+    ]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
 
