@@ -129,9 +129,15 @@ def run(
     async def supervise() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal(sig: signal.Signals) -> None:
+            # a second Ctrl-C (or SIGTERM) gets the default behaviour: stop at once
+            loop.remove_signal_handler(sig)
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows
-                loop.add_signal_handler(sig, stop.set)
+                loop.add_signal_handler(sig, on_signal, sig)
         if args.duration is not None:
             loop.call_later(args.duration, stop.set)
         await main(args, stop)

@@ -19,7 +19,8 @@ from livekit_py import rtc
 
 
 def who(participant: rtc.Participant | None) -> str:
-    return participant.identity if participant is not None else "the server"
+    # None: sent by the server API, or by a participant not announced to us yet
+    return participant.identity if participant is not None else "(unknown sender)"
 
 
 def describe(publication: rtc.TrackPublication) -> str:

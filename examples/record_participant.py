@@ -235,13 +235,20 @@ async def main(args: argparse.Namespace, stop: asyncio.Event) -> None:
     want_audio = rtc.TrackKind.KIND_AUDIO in kinds
     want_video = rtc.TrackKind.KIND_VIDEO in kinds and video_codec is not None
     if not want_audio:
-        raise SystemExit(f"{participant.identity} publishes no audio; nothing to record")
+        say(f"{participant.identity} publishes no audio; nothing to record")
+        await room.disconnect()
+        return
     while not stop.is_set() and (
         first_track(participant, rtc.TrackKind.KIND_AUDIO) is None
         or (want_video and first_track(participant, rtc.TrackKind.KIND_VIDEO) is None)
     ):
         subscribed.clear()
-        await wait_any(subscribed, stop)
+        await wait_any(subscribed, stop, left)
+        if left.is_set():
+            break
+    if stop.is_set() or left.is_set():
+        await room.disconnect()
+        return
     recorder = Recorder(
         args.output, audio_codec, video_codec, args.channels, want_audio, want_video
     )
