@@ -72,7 +72,7 @@ def demo(session: nox.Session) -> None:
     """Start a local livekit-server and run the demo: participants join and exchange data."""
     session.install("-e", ".[demo]")
     _install_server(session)
-    session.run("python", "examples/demo.py", *session.posargs)
+    session.run("python", "-m", "signaling.demo", *session.posargs)
 
 
 @nox.session

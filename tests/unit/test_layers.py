@@ -31,6 +31,9 @@ _MEDIA_PUBLIC = {
     "rtc.media_devices",
     "rtc.audio_filter",
     "rtc.platform_audio",
+    # notebooks: the embedded room page and the rich display of frames and rooms (the
+    # room objects call its renderers; it knows nothing of rooms)
+    "rtc.jupyter",
 }
 _ROOM_PUBLIC = {
     "rtc.room",

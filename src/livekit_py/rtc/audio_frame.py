@@ -131,3 +131,19 @@ class AudioFrame:
             f"samples_per_channel={self._samples_per_channel}, "
             f"duration={self.duration:.3f})"
         )
+
+    def _repr_html_(self) -> str:
+        """A player with the frame's waveform, for rich display in notebooks (IPython).
+
+        An inline SVG draws each channel's envelope; an ``<audio>`` element plays the
+        frame from a ``data:`` WAV.
+        """
+        import numpy as np
+
+        from .jupyter import audio_html
+
+        count, channels = self._samples_per_channel, self._num_channels
+        samples = np.frombuffer(self._data, np.int16, count=count * channels)
+        return audio_html(
+            self.to_wav_bytes(), samples.reshape(count, channels), self._sample_rate, repr(self)
+        )

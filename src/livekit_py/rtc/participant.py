@@ -25,6 +25,7 @@ from ..types import (
     ParticipantKindDetail,
     ParticipantState,
     ParticipantTrackPermission,
+    TrackKind,
     TrackPublishOptions,
     TrackSource,
 )
@@ -287,6 +288,19 @@ class Participant:
     def __repr__(self) -> str:
         cls = type(self).__name__
         return f"{cls}(sid={self.sid!r}, identity={self.identity!r}, name={self.name!r})"
+
+    def _repr_html_(self) -> str:
+        """A table of what the participant publishes, for rich display in notebooks."""
+        from .jupyter import table_html
+
+        caption = f"{type(self).__name__} {self.identity!r}"
+        if self.name and self.name != self.identity:
+            caption += f" ({self.name})"
+        caption += f", {self.sid or 'no sid yet'}"
+        rows = [[pub.sid, *_publication_cells(pub)] for pub in self._track_publications.values()]
+        if not rows:
+            caption += ": publishes nothing"
+        return table_html(caption, ["track", "kind", "source", "name", "details"], rows)
 
 
 class RemoteParticipant(Participant):
@@ -947,3 +961,38 @@ class LocalParticipant(Participant):
             proto_rtc.SignalRequest(mute=proto_rtc.MuteTrackRequest(sid=track.sid, muted=muted))
         )
         self._port.local_track_muted(track.sid, muted)
+
+
+def _enum_word(name: str) -> str:
+    """``KIND_AUDIO`` -> ``audio``, ``SOURCE_SCREENSHARE_AUDIO`` -> ``screenshare audio``."""
+    return name.split("_", 1)[-1].lower().replace("_", " ")
+
+
+def _publication_cells(pub: TrackPublication) -> list[str]:
+    """Kind, source, name and details of a publication, for the rich-display tables."""
+    details = [pub.mime_type or "codec not known yet"]
+    if pub.width and pub.height:
+        details.append(f"{pub.width}x{pub.height}")
+    if pub.simulcasted:
+        details.append("simulcast")
+    if pub.muted:
+        details.append("muted")
+    if pub.encryption_type:
+        details.append("encrypted")
+    if isinstance(pub, RemoteTrackPublication):
+        details.append("subscribed" if pub.subscribed else "not subscribed")
+    return [
+        _enum_word(TrackKind.Name(pub.kind)),
+        _enum_word(TrackSource.Name(pub.source)),
+        pub.name,
+        ", ".join(details),
+    ]
+
+
+def _publications_summary(participant: Participant) -> str:
+    """One line of what ``participant`` publishes, e.g. ``audio 'mic' (microphone, ...)``."""
+    parts = []
+    for pub in participant.track_publications.values():
+        kind, source, name, details = _publication_cells(pub)
+        parts.append(f"{kind} {name!r} ({source}; {details})")
+    return "; ".join(parts) or "nothing"

@@ -1245,6 +1245,29 @@ class Room(EventEmitter[EventTypes]):
         state = ConnectionState.Name(self._connection_state)
         return f"Room(sid={self.sid!r}, name={self.name!r}, state={state})"
 
+    def _repr_html_(self) -> str:
+        """A table of who is in the room and what each publishes, for notebooks."""
+        from .jupyter import table_html
+        from .participant import _publications_summary
+
+        state = ConnectionState.Name(self._connection_state).removeprefix("CONN_").lower()
+        caption = f"Room {self.name!r}, {state}" if self.name else f"Room (not joined), {state}"
+        if self.sid:
+            caption += f", {self.sid}"
+        people: list[Participant] = list(self.remote_participants.values())
+        if self._local_participant is not None:
+            people.insert(0, self._local_participant)
+        rows = [
+            [
+                p.identity,
+                p.name,
+                "local" if isinstance(p, LocalParticipant) else "remote",
+                _publications_summary(p),
+            ]
+            for p in people
+        ]
+        return table_html(caption, ["identity", "name", "", "publishes"], rows)
+
 
 class _RoomPort:
     """The session as the public objects see it (the protocols of session/ports.py).

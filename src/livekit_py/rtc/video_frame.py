@@ -184,6 +184,19 @@ class VideoFrame:
         name = TYPE_NAMES.get(self._type, str(self._type))
         return f"rtc.VideoFrame(width={self._width}, height={self._height}, type={name})"
 
+    def _repr_png_(self) -> bytes:
+        """The picture as a PNG file, for rich display in notebooks (IPython).
+
+        Every layout is shown through its RGB24 conversion; alpha is not drawn.
+        """
+        import numpy as np
+
+        from .jupyter import png_bytes
+
+        w, h = self._width, self._height
+        rgb = self.convert(VideoBufferType.RGB24)
+        return png_bytes(np.frombuffer(rgb._data, np.uint8, count=w * h * 3).reshape(h, w, 3))
+
 
 # ------------------------------------------------------------------ PyAV glue
 

@@ -1,12 +1,14 @@
 """livekit-py demo: a local livekit-server and two participants talking to each other.
 
-Run it with ``./dev.sh -s demo`` (or ``python examples/demo.py`` in an environment
-with livekit-py and livekit-api installed). It starts the real server on free
-local ports, lets "alice" and "bob" join one room, and shows what each sees:
-joins and leaves, reliable and lossy data with topics, targeted packets, the
-round-trip time of a ping over the server, a 440 Hz tone that alice
-publishes and bob hears (he prints its pitch and level), and 640x360 VP8
-video at 30 fps (bob prints the frame rate and size he receives).
+Run it with ``./dev.sh -s demo`` (or ``python -m signaling.demo`` from the repository's
+root in an environment with livekit-py and livekit-api installed). It is the
+repository's demo, not an example (those are in examples/ and need only an installed
+livekit-py and a server): it starts the real server from this folder on free local
+ports, lets "alice" and "bob" join one room, and shows what each sees: joins and
+leaves, reliable and lossy data with topics, targeted packets, the round-trip time of a
+ping over the server, a 440 Hz tone that alice publishes and bob hears (he prints its
+pitch and level), and 640x360 VP8 video at 30 fps (bob prints the frame rate and size
+he receives).
 
 Pass ``--url ws://host:port`` to use a running server instead (dev keys).
 """
@@ -17,19 +19,13 @@ import argparse
 import asyncio
 import logging
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from livekit import api
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from livekit import api  # noqa: E402
-
-from livekit_py import rtc  # noqa: E402
-from signaling import local_server  # noqa: E402
+from livekit_py import rtc
+from signaling import local_server
 
 ROOM = "livekit-py-demo"
 
