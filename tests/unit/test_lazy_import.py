@@ -78,3 +78,16 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
         livekit_py.no_such_name  # noqa: B018
     with pytest.raises(ImportError):
         from livekit_py.rtc import no_such_name  # noqa: F401
+
+
+def test_an_audio_track_does_not_load_the_microphone_stack() -> None:
+    """scipy (about 90 MiB) comes with audio processing, not with publishing audio."""
+    loaded = _fresh(
+        "import json, sys\n"
+        "from livekit_py import rtc\n"
+        "source = rtc.AudioSource(48000, 1)\n"
+        "rtc.LocalAudioTrack.create_audio_track('t', source)\n"
+        "rtc.AudioStream, rtc.VideoSource, rtc.VideoStream\n"
+        "print(json.dumps([m for m in ('scipy', 'webrtc_noise_gain') if m in sys.modules]))"
+    )
+    assert loaded == []

@@ -9,6 +9,7 @@ frames out to any number of AudioStreams/VideoStreams.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -203,9 +204,14 @@ class LocalAudioTrack(LocalTrack):
         to, or a :class:`PlatformAudioSource` the microphone feeds); publish it with
         ``publish_track``."""
         from .audio_source import AudioSource
-        from .platform_audio import PlatformAudioSource
 
-        if isinstance(source, PlatformAudioSource):
+        if isinstance(source, AudioSource):
+            return LocalAudioTrack(name, source)
+        # a PlatformAudioSource exists only once its module is loaded: not importing it
+        # here keeps the microphone stack (and scipy, for its processing) out of a room
+        # that never uses it
+        platform_audio = sys.modules.get(f"{__package__}.platform_audio")
+        if platform_audio is not None and isinstance(source, platform_audio.PlatformAudioSource):
             return LocalAudioTrack(name, source.audio_source)
         if not isinstance(source, AudioSource):
             raise ValueError(
