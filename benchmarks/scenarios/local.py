@@ -142,6 +142,46 @@ async def apm(ctx: Context) -> None:
     res.add_samples("us_per_10ms", per_frame, "us")
 
 
+_IMPORT_PROBE = """
+import json, resource, sys, time
+start = time.process_time()
+{statement}
+cpu = time.process_time() - start
+rss = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() / 2**20
+print(json.dumps({{"cpu_s": cpu, "rss_mb": rss, "modules": len(sys.modules)}}))
+"""
+
+
+async def import_cost(ctx: Context) -> None:
+    """CPU and memory of importing the SDK, each time in a fresh interpreter."""
+    import asyncio
+    import json
+    import os
+    import sys
+
+    res = ctx.result
+    statement = "from livekit_py import rtc" if ctx.sdk == "ours" else "from livekit import rtc"
+    code = _IMPORT_PROBE.format(statement=statement)
+    cpu, rss, modules = [], [], []
+    for _ in range(ctx.pick(3, 10)):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            code,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        out, _ = await proc.communicate()
+        sample = json.loads(out.decode().strip().splitlines()[-1])
+        cpu.append(sample["cpu_s"] * 1e3)
+        rss.append(sample["rss_mb"])
+        modules.append(sample["modules"])
+    res.metric("import_cpu_ms", median(cpu), "ms", label="CPU of the import, fresh interpreter")
+    res.metric("import_rss_mb", median(rss), "MiB", label="RSS after the import")
+    res.metric("import_modules", median(modules), "modules", label="modules loaded")
+    res.add_samples("import_cpu_ms", cpu, "ms")
+
+
 def _local(name: str, title: str, doc: str, fn: object, quick: float, full: float) -> Scenario:
     return Scenario(
         name=name,
@@ -156,6 +196,16 @@ def _local(name: str, title: str, doc: str, fn: object, quick: float, full: floa
 
 
 SCENARIOS = [
+    _local(
+        "local_import_cost",
+        "Importing the SDK",
+        "CPU time, resident memory and module count of `from livekit_py import rtc` "
+        "(ours) and `from livekit import rtc` (official), each measured in a fresh "
+        "interpreter started for it; median of 10 (3 quick).",
+        import_cost,
+        30,
+        60,
+    ),
     _local(
         "local_video_convert",
         "VideoFrame.convert at 1080p",
