@@ -1,10 +1,14 @@
-"""Developer sessions: tests, lint, typecheck, demo, bench, protos.
+"""Developer sessions: tests, lint, typecheck, demo, bench, protos, and packaging checks.
 
 Run them through ``./dev.sh`` (which installs nox into a private virtualenv on
 first use), e.g. ``./dev.sh -s tests`` or ``./dev.sh -s tests -- -k interop``.
 """
 
 from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
 
 import nox
 
@@ -22,7 +26,7 @@ def _install_server(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole test suite against a real livekit-server (built with Go on first use)."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,webrtc-noise-gain]")
     _install_server(session)
     session.run("pytest", *(session.posargs or ["-ra", "tests"]))
 
@@ -74,3 +78,148 @@ def protos(session: nox.Session) -> None:
         "protos/livekit_py_types.proto",
         "protos/livekit_py_stats.proto",
     )
+
+
+# -- packaging: supported Pythons, lowest versions, wheels everywhere, the dists ----------
+# `./dev.sh -s unit` (the unit tests on each supported Python), `-s lowest`, `-s wheels`,
+# `-s fallback`, `-s package`. These use uv (dev.sh installs it beside nox).
+
+PYTHONS = ["3.11", "3.12", "3.13"]
+UNIT_TESTS = ["-q", "-p", "no:cacheprovider", "tests/unit"]
+# uv would otherwise try to download a missing interpreter; a missing one is reported by
+# nox (a failure when CI is set: nox's --error-on-missing-interpreters defaults to it).
+os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+
+
+def _add_pyenv_pythons_to_path() -> None:
+    """Put pyenv's installed interpreters (``~/.pyenv/versions/3.X.Y``) on PATH for nox.
+
+    pyenv's shims only run the versions selected with ``pyenv global``, so nox and uv
+    would not find the others through them.
+    """
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found: dict[str, Path] = {}
+    for version in PYTHONS:
+        candidates = sorted(
+            (p for p in root.glob(f"{version}.*") if (p / "bin" / f"python{version}").exists()),
+            key=lambda p: tuple(int(x) for x in p.name.split(".") if x.isdigit()),
+        )
+        if candidates:
+            found[version] = candidates[-1] / "bin"
+    if found:
+        path = os.environ.get("PATH", "")
+        os.environ["PATH"] = os.pathsep.join([*(str(p) for p in found.values()), path])
+
+
+_add_pyenv_pythons_to_path()
+
+
+@nox.session(python=PYTHONS, venv_backend="uv")
+def unit(session: nox.Session) -> None:
+    """The unit tests on each supported Python (``-s unit-3.12`` for one)."""
+    session.install("-e", ".[test,webrtc-noise-gain]")
+    session.run("pytest", *(session.posargs or UNIT_TESTS))
+
+
+@nox.session(python=PYTHONS[0], venv_backend="uv")
+def lowest(session: nox.Session) -> None:
+    """The unit tests with every dependency at the minimum pyproject.toml declares.
+
+    Transitive dependencies are at their lowest too (with a wheel for this Python), so a
+    direct one is not lifted by a newer transitive one; dist_check.py then checks that
+    each direct dependency is installed at exactly its declared minimum.
+    """
+    session.install(
+        "--reinstall", "--resolution", "lowest", "--only-binary", ":all:",
+        "--no-binary", "livekit-py", "-e", ".[test,webrtc-noise-gain]",
+    )  # fmt: skip
+    session.run("uv", "pip", "list", external=True)
+    session.run("python", "tests/dist_check.py", "--minimums", "pyproject.toml")
+    session.run("pytest", *(session.posargs or UNIT_TESTS))
+
+
+@nox.session(venv_backend="uv")
+def fallback(session: nox.Session) -> None:
+    """The unit tests with our own noise suppressor (webrtc-noise-gain not installed)."""
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest", *(session.posargs or UNIT_TESTS), env={"LIVEKIT_PY_NOISE_SUPPRESSOR": "spectral"}
+    )
+
+
+# (uv target, its wheel tag in words); uv checks each dependency has a wheel for it
+PLATFORMS = [
+    ("x86_64-manylinux_2_28", "manylinux x86_64"),
+    ("aarch64-manylinux_2_28", "manylinux aarch64"),
+    ("x86_64-unknown-linux-musl", "musllinux x86_64"),
+    ("aarch64-unknown-linux-musl", "musllinux aarch64"),
+    ("aarch64-apple-darwin", "macOS arm64"),
+    ("x86_64-apple-darwin", "macOS x86_64"),
+    ("x86_64-pc-windows-msvc", "Windows amd64"),
+]
+# The one dependency (aiortc's) with no wheel somewhere: google-crc32c has musllinux
+# wheels only up to CPython 3.11 (1.5.0); its sdist needs no compiler (without one it
+# builds its pure-Python fallback), so it is allowed to build there.
+SOURCE_BUILDS = {"musl": ["google-crc32c"]}
+
+
+def _resolve(session: nox.Session, requirement: str, target: str, python: str) -> str:
+    allowed = [p for key, pkgs in SOURCE_BUILDS.items() if key in target for p in pkgs]
+    args = ["--only-binary", ":all:", *(a for p in allowed for a in ("--no-binary", p))]
+    out = session.run(
+        "uv", "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate",
+        "--python-platform", target, "--python-version", python, *args,
+        stdin=requirement, external=True, silent=True,
+    )  # fmt: skip
+    return str(out)
+
+
+@nox.session(python=False)
+def wheels(session: nox.Session) -> None:
+    """Resolve livekit-py (and its webrtc-noise-gain extra) to wheels on every platform.
+
+    Resolution only: nothing is installed or run. ``webrtc-noise-gain`` must come in on
+    manylinux only, and resolving it without its marker must fail elsewhere (so the
+    check does check).
+    """
+    dist = Path(session.create_tmp()) / "wheels-dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("uv", "build", "--wheel", "-q", "-o", str(dist), external=True)
+    (wheel,) = dist.glob("*.whl")
+    ours = f"livekit-py @ {wheel.resolve().as_uri()}"
+    for target, name in PLATFORMS:
+        for python in PYTHONS:
+            plain = _resolve(session, ours, target, python)
+            extra = _resolve(session, ours.replace(" @", "[webrtc-noise-gain] @"), target, python)
+            has_ns = "webrtc-noise-gain==" in extra
+            if has_ns != ("manylinux" in target) or "webrtc-noise-gain" in plain:
+                session.error(f"{name} {python}: webrtc-noise-gain resolved where it should not")
+            pins = dict(line.partition("==")[::2] for line in plain.split() if "==" in line)
+            versions = ", ".join(f"{p} {pins[p]}" for p in ("aiortc", "av", "numpy", "scipy"))
+            ns = ", + webrtc-noise-gain" if has_ns else ""
+            session.log(f"{name:18} {python}: {len(pins)} packages ({versions}){ns}")
+    target = "x86_64-apple-darwin"
+    try:
+        _resolve(session, "webrtc-noise-gain", target, PYTHONS[0])
+    except nox.command.CommandFailed:
+        session.log("control: webrtc-noise-gain alone does not resolve on macOS, as expected")
+    else:
+        session.error("control: webrtc-noise-gain resolved on macOS: the check checks nothing")
+
+
+@nox.session(venv_backend="uv")
+def package(session: nox.Session) -> None:
+    """Build the sdist and the wheel, check what they hold, import the wheel outside the repo."""
+    dist = Path(session.create_tmp()) / "package-dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("uv", "build", "-q", "-o", str(dist), external=True)
+    session.run("python", "tests/dist_check.py", str(dist), *PYTHONS)
+    (wheel,) = dist.glob("*.whl")
+    session.install(str(wheel))
+    with session.chdir(dist):
+        session.run(
+            "python", "-c",
+            "import livekit_py, livekit_py.rtc as rtc; "
+            "assert 'site-packages' in livekit_py.__file__, livekit_py.__file__; "
+            "print('imported', livekit_py.__file__, rtc.Room)",
+        )  # fmt: skip
