@@ -174,7 +174,7 @@ def _resolve(session: nox.Session, requirement: str, target: str, python: str) -
     return str(out)
 
 
-@nox.session(python=False)
+@nox.session(venv_backend="uv")
 def wheels(session: nox.Session) -> None:
     """Resolve livekit-py (and its webrtc-noise-gain extra) to wheels on every platform.
 

@@ -19,7 +19,6 @@ import zipfile
 from pathlib import Path
 
 import tomllib
-from packaging.version import Version
 
 WHEEL_FILES = ("livekit_py/py.typed", "livekit_py/__init__.py", "livekit_py/_proto/__init__.py")
 SDIST_FILES = ("LICENSE", "README.md", "pyproject.toml", "src/livekit_py/py.typed")
@@ -73,6 +72,8 @@ def check(dist: Path, pythons: list[str]) -> list[str]:
 
 def check_minimums(pyproject: Path) -> list[str]:
     """Runtime dependencies not installed at the minimum ``pyproject`` declares."""
+    from packaging.version import Version  # installed with pytest
+
     project = tomllib.loads(pyproject.read_text())["project"]
     problems: list[str] = []
     for requirement in project["dependencies"]:
