@@ -89,6 +89,7 @@ UNIT_TESTS = ["-q", "-p", "no:cacheprovider", "tests/unit"]
 # uv would otherwise try to download a missing interpreter; a missing one is reported by
 # nox (a failure when CI is set: nox's --error-on-missing-interpreters defaults to it).
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+nox.options.download_python = "never"  # (python-build-standalone is not reachable here)
 
 
 def _add_pyenv_pythons_to_path() -> None:
@@ -159,52 +160,71 @@ PLATFORMS = [
 ]
 # The one dependency (aiortc's) with no wheel somewhere: google-crc32c has musllinux
 # wheels only up to CPython 3.11 (1.5.0); its sdist needs no compiler (without one it
-# builds its pure-Python fallback), so it is allowed to build there.
+# builds its pure-Python fallback), so it may build there, and only there.
 SOURCE_BUILDS = {"musl": ["google-crc32c"]}
 
 
-def _resolve(session: nox.Session, requirement: str, target: str, python: str) -> str:
-    allowed = [p for key, pkgs in SOURCE_BUILDS.items() if key in target for p in pkgs]
-    args = ["--only-binary", ":all:", *(a for p in allowed for a in ("--no-binary", p))]
+def _resolve(
+    session: nox.Session, requirement: str, target: str, python: str, sources: list[str]
+) -> str | None:
+    """``uv pip compile`` of one requirement for one platform and Python, wheels only
+    except for ``sources``: the pins, or None when it does not resolve."""
+    args = ["--only-binary", ":all:", *(a for p in sources for a in ("--no-binary", p))]
+    requirements = Path(session.create_tmp()) / "requirement.in"
+    requirements.write_text(requirement + "\n")
     out = session.run(
-        "uv", "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate",
+        "uv", "pip", "compile", str(requirements), "--quiet", "--no-header", "--no-annotate",
         "--python-platform", target, "--python-version", python, *args,
-        stdin=requirement, external=True, silent=True,
+        external=True, silent=True, success_codes=[0, 1],
     )  # fmt: skip
-    return str(out)
+    text = str(out)
+    return None if "No solution found" in text else text
 
 
 @nox.session(venv_backend="uv")
 def wheels(session: nox.Session) -> None:
     """Resolve livekit-py (and its webrtc-noise-gain extra) to wheels on every platform.
 
-    Resolution only: nothing is installed or run. ``webrtc-noise-gain`` must come in on
-    manylinux only, and resolving it without its marker must fail elsewhere (so the
-    check does check).
+    Resolution only: nothing is installed or run.  The extra must bring webrtc-noise-gain
+    on manylinux, nothing on macOS and Windows (its marker), and cannot be used on musl
+    (no marker tells musl from glibc: README says so).  Resolving webrtc-noise-gain alone
+    must fail on Windows (it never had a wheel there), so the check does check.
     """
     dist = Path(session.create_tmp()) / "wheels-dist"
     shutil.rmtree(dist, ignore_errors=True)
     session.run("uv", "build", "--wheel", "-q", "-o", str(dist), external=True)
     (wheel,) = dist.glob("*.whl")
     ours = f"livekit-py @ {wheel.resolve().as_uri()}"
+    extra = ours.replace(" @", "[webrtc-noise-gain] @")
     for target, name in PLATFORMS:
         for python in PYTHONS:
-            plain = _resolve(session, ours, target, python)
-            extra = _resolve(session, ours.replace(" @", "[webrtc-noise-gain] @"), target, python)
-            has_ns = "webrtc-noise-gain==" in extra
-            if has_ns != ("manylinux" in target) or "webrtc-noise-gain" in plain:
-                session.error(f"{name} {python}: webrtc-noise-gain resolved where it should not")
+            sources: list[str] = []
+            plain = _resolve(session, ours, target, python, sources)
+            if plain is None:
+                sources = [p for key, pkgs in SOURCE_BUILDS.items() if key in target for p in pkgs]
+                plain = _resolve(session, ours, target, python, sources) if sources else None
+            if plain is None:
+                session.error(f"{name} {python}: a dependency has no wheel")
             pins = dict(line.partition("==")[::2] for line in plain.split() if "==" in line)
+            if "webrtc-noise-gain" in pins:
+                session.error(f"{name} {python}: webrtc-noise-gain without the extra")
+            with_extra = _resolve(session, extra, target, python, sources)
+            if "musl" in target:
+                if with_extra is not None:
+                    session.error(f"{name} {python}: the extra resolves on musl: update README")
+                note = "; the extra cannot be used"
+            else:
+                has_ns = with_extra is not None and "webrtc-noise-gain==" in with_extra
+                if with_extra is None or has_ns != ("manylinux" in target):
+                    session.error(f"{name} {python}: webrtc-noise-gain resolved wrongly")
+                note = "; + webrtc-noise-gain with the extra" if has_ns else ""
             versions = ", ".join(f"{p} {pins[p]}" for p in ("aiortc", "av", "numpy", "scipy"))
-            ns = ", + webrtc-noise-gain" if has_ns else ""
-            session.log(f"{name:18} {python}: {len(pins)} packages ({versions}){ns}")
-    target = "x86_64-apple-darwin"
-    try:
-        _resolve(session, "webrtc-noise-gain", target, PYTHONS[0])
-    except nox.command.CommandFailed:
-        session.log("control: webrtc-noise-gain alone does not resolve on macOS, as expected")
-    else:
-        session.error("control: webrtc-noise-gain resolved on macOS: the check checks nothing")
+            built = f"; from source: {', '.join(sources)}" if sources else ""
+            session.log(f"{name:18} {python}: {len(pins)} packages ({versions}){built}{note}")
+    control = "webrtc-noise-gain>=1.2"
+    if _resolve(session, control, "x86_64-pc-windows-msvc", PYTHONS[0], []) is not None:
+        session.error(f"control: {control} resolved on Windows: the check checks nothing")
+    session.log(f"control: {control} alone does not resolve on Windows, as expected")
 
 
 @nox.session(venv_backend="uv")
@@ -215,7 +235,7 @@ def package(session: nox.Session) -> None:
     session.run("uv", "build", "-q", "-o", str(dist), external=True)
     session.run("python", "tests/dist_check.py", str(dist), *PYTHONS)
     (wheel,) = dist.glob("*.whl")
-    session.install(str(wheel))
+    session.install("--reinstall-package", "livekit-py", str(wheel))
     with session.chdir(dist):
         session.run(
             "python", "-c",
