@@ -5,9 +5,10 @@
 #   ./dev.sh -s tests    the whole test suite
 set -euo pipefail
 cd "$(dirname "$0")"
-if [ ! -x .nox-bootstrap/bin/nox ]; then
-    python3 -m venv .nox-bootstrap
+if [ ! -x .nox-bootstrap/bin/nox ] || [ ! -x .nox-bootstrap/bin/uv ]; then
+    [ -x .nox-bootstrap/bin/python ] || python3 -m venv .nox-bootstrap
     .nox-bootstrap/bin/python -m pip install --quiet --upgrade pip
-    .nox-bootstrap/bin/python -m pip install --quiet "nox>=2024.4"
+    # uv: the packaging sessions (unit on each Python, lowest, wheels) resolve with it
+    .nox-bootstrap/bin/python -m pip install --quiet "nox>=2024.4" "uv>=0.5"
 fi
 exec .nox-bootstrap/bin/nox "$@"

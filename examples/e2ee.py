@@ -49,7 +49,9 @@ async def show_pattern(source: rtc.VideoSource) -> None:
         frame = base.copy()
         x = (n * 6) % WIDTH
         frame[:, x : x + 20, :3] = 255
-        source.capture_frame(rtc.VideoFrame(WIDTH, HEIGHT, rtc.VideoBufferType.RGBA, frame))
+        source.capture_frame(
+            rtc.VideoFrame(WIDTH, HEIGHT, rtc.VideoBufferType.RGBA, frame.tobytes())
+        )
         n += 1
         await asyncio.sleep(max(0.0, start + n / FPS - loop.time()))
 

@@ -49,7 +49,7 @@ def decode(path: Path, *, loop: bool, with_audio: bool, channels: int) -> Iterat
     layout = "mono" if channels == 1 else "stereo"
     while True:
         with av.open(str(path)) as container:
-            streams = [container.streams.video[0]]
+            streams: list[av.stream.Stream] = [container.streams.video[0]]
             if with_audio and container.streams.audio:
                 streams.append(container.streams.audio[0])
             resampler = av.AudioResampler(format="s16", layout=layout, rate=AUDIO_RATE)

@@ -82,9 +82,10 @@ def encode(
         ctx.options = {
             "preset": "ultrafast",
             "tune": "zerolatency",
-            "profile": "baseline",
             "x264-params": f"keyint={keyint}:min-keyint={keyint}:scenecut=0:repeat-headers=1",
         }
+        # the attribute, not the "profile" option, which the libx264 wrapper of PyAV 14 refuses
+        ctx.profile = "Baseline"
     elif codec == "vp8":
         ctx = av.CodecContext.create("libvpx", "w")
         ctx.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}

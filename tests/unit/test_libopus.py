@@ -306,7 +306,9 @@ def test_fec_of_a_packet_without_any_is_concealment() -> None:
 def test_reading_the_fec_flag_without_opus_packet_has_lbrr_agrees() -> None:
     """The fallback for a libopus older than 1.5 reads the same bit libopus does."""
     lib = libopus.load([libopus.library_path or ""])[0]
-    assert lib is not None and lib.packet_has_lbrr is not None
+    assert lib is not None
+    if lib.packet_has_lbrr is None:  # a libopus older than 1.5 (PyAV 14 ships one)
+        pytest.skip("the libopus in this PyAV has no opus_packet_has_lbrr to compare with")
     checked = 0
     for channels in (1, 2):
         pcm = tone(440, 0.5, channels=channels)

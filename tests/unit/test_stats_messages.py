@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf.descriptor import Descriptor, EnumDescriptor, FileDescriptor
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor, FileDescriptor
 from livekit.rtc._proto import stats_pb2 as official
 
 import livekit_py
@@ -41,7 +41,7 @@ def _shape(file: FileDescriptor, package: str) -> list[tuple[Any, ...]]:
                     f.type,
                     name(f.message_type),
                     name(f.enum_type),
-                    f.is_repeated,
+                    _is_repeated(f),
                     oneof.name if oneof is not None else None,
                 )
             )
@@ -53,6 +53,19 @@ def _shape(file: FileDescriptor, package: str) -> list[tuple[Any, ...]]:
         message(m)
     out.extend(_enum(e, package) for e in file.enum_types_by_name.values())
     return sorted(out, key=repr)
+
+
+def _is_repeated(f: FieldDescriptor) -> bool:
+    # FieldDescriptor.is_repeated/is_required came with protobuf 6; label before
+    if hasattr(f, "is_repeated"):
+        return bool(f.is_repeated)
+    return bool(f.label == f.LABEL_REPEATED)
+
+
+def _is_required(f: FieldDescriptor) -> bool:
+    if hasattr(f, "is_required"):
+        return bool(f.is_required)
+    return bool(f.label == f.LABEL_REQUIRED)
 
 
 def test_the_messages_are_the_official_ones_field_for_field() -> None:
@@ -67,11 +80,11 @@ def test_what_the_official_requires_is_optional_here() -> None:
         f
         for m in official.DESCRIPTOR.message_types_by_name.values()
         for f in m.fields
-        if f.is_required
+        if _is_required(f)
     ]
     assert required  # the official marks the fields required
     for m in ours.DESCRIPTOR.message_types_by_name.values():
-        assert not [f.name for f in m.fields if f.is_required], m.name
+        assert not [f.name for f in m.fields if _is_required(f)], m.name
     empty = ours.RtcStats(inbound_rtp=ours.RtcStats.InboundRtp())
     assert empty.IsInitialized()
     assert ours.RtcStats.FromString(empty.SerializeToString()) == empty

@@ -265,7 +265,7 @@ class MediaFileReader:
         width, height = self._size
         end = offset
         with av.open(self._path) as container:
-            streams = []
+            streams: list[av.stream.Stream] = []
             video = container.streams.video[0] if self._video else None
             audio = container.streams.audio[0] if self._audio else None
             if video is not None:

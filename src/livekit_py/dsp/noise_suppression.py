@@ -1,4 +1,17 @@
-"""Noise suppression: WebRTC's suppressor (``webrtc-noise-gain``) on a 16 kHz band split.
+"""Noise suppression: WebRTC's suppressor where ``webrtc-noise-gain`` is installed, else ours.
+
+:func:`make_noise_suppressor` picks the implementation (and says which at DEBUG):
+
+* :class:`WebRtcNoiseSuppressor`: WebRTC's suppressor from ``webrtc-noise-gain``, which has
+  wheels for glibc Linux on x86_64 and aarch64 only (``pip install
+  livekit-py[webrtc-noise-gain]``);
+* :class:`~livekit_py.dsp.spectral_noise.SpectralNoiseSuppressor`: our own, on numpy,
+  everywhere else.
+
+The environment variable ``LIVEKIT_PY_NOISE_SUPPRESSOR`` overrides the choice: ``webrtc``
+(fail if it is not installed), ``spectral`` (ours even where WebRTC's is installed) or
+``auto`` (the default).  Both take 10 ms ``(samples, channels)`` blocks of int16-scale floats
+and return the same, ``delay`` samples later.
 
 The ``webrtc_noise_gain.AudioProcessor`` only takes 10 ms of 16 kHz mono int16.  Other rates
 are handled around it:
@@ -17,13 +30,107 @@ linear-phase FIR delay.  Channels are processed independently.
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
+import os
+from types import ModuleType
+from typing import Protocol
+
 import numpy as np
 import numpy.typing as npt
-from webrtc_noise_gain import AudioProcessor
 
+from ..log import get_logger
 from .audio_filters import Block, FirDecimator, FirInterpolator
+from .spectral_noise import SpectralNoiseSuppressor
 
-__all__ = ["NoiseSuppressor"]
+__all__ = [
+    "BACKEND_ENV",
+    "NoiseSuppressorLike",
+    "SpectralNoiseSuppressor",
+    "WebRtcNoiseSuppressor",
+    "make_noise_suppressor",
+    "noise_suppressor_backend",
+]
+
+logger = get_logger("dsp.noise_suppression")
+
+BACKEND_ENV = "LIVEKIT_PY_NOISE_SUPPRESSOR"
+_BACKENDS = ("auto", "webrtc", "spectral")
+
+
+class NoiseSuppressorLike(Protocol):
+    """What the audio processing module needs of a noise suppressor."""
+
+    sample_rate: int
+    num_channels: int
+    delay: int
+
+    def process(self, block: Block) -> Block:
+        """Suppress noise in one 10 ms ``(samples, channels)`` block."""
+        ...
+
+
+def _webrtc_module() -> ModuleType | None:
+    """``webrtc_noise_gain``, imported on first use; None where it is not installed."""
+    try:
+        return importlib.import_module("webrtc_noise_gain")
+    except ImportError:
+        return None
+
+
+def noise_suppressor_backend() -> str:
+    """The implementation :func:`make_noise_suppressor` uses now: ``webrtc`` or ``spectral``.
+
+    Raises:
+        ValueError: If ``LIVEKIT_PY_NOISE_SUPPRESSOR`` is set to something else than
+            ``auto``, ``webrtc`` or ``spectral``.
+        ImportError: If it asks for ``webrtc`` and ``webrtc-noise-gain`` is not installed.
+    """
+    wanted = os.environ.get(BACKEND_ENV, "auto").strip().lower() or "auto"
+    if wanted not in _BACKENDS:
+        raise ValueError(f"{BACKEND_ENV} must be one of {', '.join(_BACKENDS)}, not {wanted!r}")
+    if wanted == "spectral":
+        return "spectral"
+    if _webrtc_module() is not None:
+        return "webrtc"
+    if wanted == "webrtc":
+        raise ImportError(
+            f"{BACKEND_ENV}=webrtc but webrtc-noise-gain is not installed "
+            "(pip install 'livekit-py[webrtc-noise-gain]'; it has wheels for glibc Linux "
+            "on x86_64 and aarch64)"
+        )
+    return "spectral"
+
+
+def make_noise_suppressor(
+    sample_rate: int, num_channels: int, *, level: int = 2
+) -> NoiseSuppressorLike:
+    """A noise suppressor for 10 ms blocks at ``sample_rate`` (see the module docstring).
+
+    Args:
+        sample_rate: 8000, 16000, 32000 or 48000 for WebRTC's; any multiple of 100 Hz
+            for ours.
+        num_channels: Channels, processed independently.
+        level: 0 (none) to 4 (strongest); 2 is WebRTC's "moderate".
+    """
+    backend = noise_suppressor_backend()
+    if backend == "webrtc":
+        version = importlib.metadata.version("webrtc-noise-gain")
+        logger.debug(
+            "noise suppression at %d Hz: WebRTC's suppressor (webrtc-noise-gain %s)",
+            sample_rate,
+            version,
+        )
+        return WebRtcNoiseSuppressor(sample_rate, num_channels, level=level)
+    logger.debug(
+        "noise suppression at %d Hz: livekit_py's spectral suppressor (%s)",
+        sample_rate,
+        f"{BACKEND_ENV}=spectral"
+        if os.environ.get(BACKEND_ENV, "").strip().lower() == "spectral"
+        else "webrtc-noise-gain is not installed",
+    )
+    return SpectralNoiseSuppressor(sample_rate, num_channels, level=level)
+
 
 _BAND_RATE = 16000
 _BAND_FRAME = _BAND_RATE // 100
@@ -52,13 +159,24 @@ class _DelayLine:
         return buf[: block.shape[0]]
 
 
-class NoiseSuppressor:
-    """Stateful noise suppressor for 10 ms frames at 8, 16, 32 or 48 kHz."""
+class WebRtcNoiseSuppressor:
+    """WebRTC's noise suppressor for 10 ms frames at 8, 16, 32 or 48 kHz.
+
+    Raises:
+        ImportError: If ``webrtc-noise-gain`` is not installed.
+    """
 
     def __init__(self, sample_rate: int, num_channels: int, *, level: int = 2) -> None:
+        module = _webrtc_module()
+        if module is None:
+            raise ImportError(
+                "WebRtcNoiseSuppressor needs webrtc-noise-gain "
+                "(pip install 'livekit-py[webrtc-noise-gain]')"
+            )
         self.sample_rate = sample_rate
         self.num_channels = num_channels
-        self._processors = [AudioProcessor(0, level) for _ in range(num_channels)]
+        self.delay: int
+        self._processors = [module.AudioProcessor(0, level) for _ in range(num_channels)]
         self._window = np.hanning(_BAND_FRAME + 2)[1:-1]
         self._up: FirInterpolator | None = None
         self._down: FirDecimator | None = None

@@ -4,8 +4,8 @@ The capture ("near end", microphone) path runs, per 10 ms frame and in this orde
 
 1. high-pass filter (:class:`~.audio_filters.HighPassFilter`),
 2. echo canceller fed by the reverse stream (:mod:`livekit_py.dsp.aec`),
-3. noise suppressor (:mod:`livekit_py.dsp.noise_suppression`, WebRTC's suppressor from the
-   ``webrtc-noise-gain`` package),
+3. noise suppressor (:mod:`livekit_py.dsp.noise_suppression`: WebRTC's suppressor from the
+   ``webrtc-noise-gain`` package where it is installed, else our spectral suppressor),
 4. automatic gain control (:mod:`livekit_py.dsp.gain_control`).
 
 Each stage keeps its state from frame to frame.  The reverse ("far end", loudspeaker) stream
@@ -26,7 +26,7 @@ import numpy.typing as npt
 from ..dsp.aec import EchoCanceller
 from ..dsp.audio_filters import Block, HighPassFilter, PolyphaseResampler, RationalResampler
 from ..dsp.gain_control import GainController
-from ..dsp.noise_suppression import NoiseSuppressor
+from ..dsp.noise_suppression import make_noise_suppressor
 from ..log import get_logger
 from .audio_frame import AudioFrame
 
@@ -126,7 +126,7 @@ class _CaptureChain:
             self._out_of = PolyphaseResampler(stage_rate, sample_rate, num_channels)
         self.high_pass = HighPassFilter(stage_rate, num_channels) if high_pass else None
         self.echo = EchoCanceller(stage_rate, num_channels) if echo else None
-        self.noise = NoiseSuppressor(stage_rate, num_channels) if noise else None
+        self.noise = make_noise_suppressor(stage_rate, num_channels) if noise else None
         self.gain = GainController(stage_rate) if gain else None
 
     def process(self, block: Block) -> Block:

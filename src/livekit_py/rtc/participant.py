@@ -910,7 +910,7 @@ class LocalParticipant(Participant):
         publication._transceiver = published.transceiver
         publication._options = options
         self._add_publication(publication)
-        logger.info("published %s track %r as %s", info.mime_type or "a", track.name, info.sid)
+        logger.debug("published %s track %r as %s", info.mime_type or "a", track.name, info.sid)
         self._port.local_track_published(publication._info)
         return publication
 

@@ -261,7 +261,7 @@ class _Shared:
         player = self.devices.open_output(output_device=entry[1])
         self.player, self.player_device = player, entry[1]
         await player.start()
-        logger.info("PlatformAudio: playing remote audio on %r", entry[0].name)
+        logger.debug("PlatformAudio: playing remote audio on %r", entry[0].name)
         return player
 
     async def switch_player(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import functools
+import logging
 import warnings
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -569,7 +570,7 @@ class Room(EventEmitter[EventTypes]):
             self._e2ee.sif_trailer = join.sif_trailer
         self._on_join(join)
         self._listen(signal, engine)
-        logger.info(
+        logger.debug(
             "joined room %r (%s) as %r, server %s, %d other participant(s)",
             join.room.name,
             join.room.sid,
@@ -876,7 +877,9 @@ class Room(EventEmitter[EventTypes]):
     def _on_subscription_permission_update(
         self, msg: proto_rtc.SubscriptionPermissionUpdate
     ) -> None:
-        logger.info(
+        # the server sends "allowed" with every subscription: only a refusal is news
+        logger.log(
+            logging.DEBUG if msg.allowed else logging.INFO,
             "%s to subscribe to %s of %s",
             "allowed" if msg.allowed else "not allowed",
             msg.track_sid,

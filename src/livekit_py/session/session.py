@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import dataclasses
 import enum
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from livekit.protocol import rtc as proto_rtc
 from .._compat import timeout as connect_timeout
 from ..engine.engine import EngineConfig, RtcEngine
 from ..errors import ConnectError
-from ..log import get_logger
+from ..log import get_logger, quiet_library_loggers
 from ..signal.client import ResumeRefused, SignalClient, SignalOptions
 
 logger = get_logger("session")
@@ -119,6 +120,17 @@ TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
     S.RECONNECTING: frozenset({S.CONNECTED, S.DISCONNECTING}),
     S.DISCONNECTING: frozenset({S.DISCONNECTED}),
 }
+
+
+#: The transitions of a healthy session's life, logged at DEBUG (the others at INFO).
+_ROUTINE_TRANSITIONS = frozenset(
+    {
+        (S.DISCONNECTED, S.CONNECTING),
+        (S.CONNECTING, S.CONNECTED),
+        (S.CONNECTED, S.DISCONNECTING),
+        (S.DISCONNECTING, S.DISCONNECTED),
+    }
+)
 
 
 class IllegalTransition(RuntimeError):
@@ -239,7 +251,15 @@ class Session:
             self._connected_event.set()
         else:
             self._connected_event.clear()
-        logger.info("session %s -> %s: %s", old.value, new.value, why)
+        # a routine connect or disconnect is DEBUG; reconnects and failed joins are INFO
+        routine = (old, new) in _ROUTINE_TRANSITIONS
+        logger.log(
+            logging.DEBUG if routine else logging.INFO,
+            "session %s -> %s: %s",
+            old.value,
+            new.value,
+            why,
+        )
         self._on_state(StateChange(old, new, why, reason))
 
     # -- connect ---------------------------------------------------------------------------
@@ -269,6 +289,7 @@ class Session:
         self._config = config
         self._carry_over = []
         self._leave_arrived = False
+        quiet_library_loggers()  # aioice's ICE checks at INFO, unless the application chose
         self._set_state(SessionState.CONNECTING, f"connecting to {url}")
         signal = self.signal_factory()
         try:
