@@ -69,7 +69,7 @@ def make_token(identity: str, room: str, *, name: str | None = None) -> str:
     if token:
         return token
     try:
-        from livekit import api
+        import livekit.api as api
     except ImportError:
         raise SystemExit(
             "making a token needs livekit-api (pip install livekit-api); "
