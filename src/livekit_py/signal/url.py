@@ -12,6 +12,7 @@ import base64
 import gzip
 import platform
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -28,6 +29,14 @@ from . import client_protocol
 PROTOCOL_VERSION = 16
 
 _SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
+
+
+def _is_repeated(descriptor: Any) -> bool:
+    """Whether a protobuf field is repeated (``is_repeated`` from protobuf 6; ``label`` before)."""
+    flag = getattr(descriptor, "is_repeated", None)
+    if flag is not None:
+        return bool(flag)
+    return bool(descriptor.label == descriptor.LABEL_REPEATED)
 
 
 def base_ws_url(url: str) -> str:
@@ -163,7 +172,7 @@ def client_info(params: Mapping[str, str]) -> proto_models.ClientInfo:
                     raise ValueError(f"capability {cap!r} is not a ClientInfo.Capability")
                 info.capabilities.append(proto_models.ClientInfo.Capability.Value(cap))  # type: ignore[arg-type]
             continue
-        if descriptor is None or descriptor.is_repeated:
+        if descriptor is None or _is_repeated(descriptor):
             continue
         if name == "sdk":
             sdk = value.upper()
