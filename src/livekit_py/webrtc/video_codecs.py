@@ -424,6 +424,8 @@ class _CappedEncoder:
     _aiortc_module: ClassVar[ModuleType]
     implementation: ClassVar[str]
     """The codec library, as W3C ``encoderImplementation`` names it."""
+    _payload_is_keyframe: ClassVar[Callable[[bytes], bool]]
+    """Whether an RTP payload of this codec starts a key frame (set by each subclass)."""
 
     def __init__(
         self,
@@ -472,14 +474,9 @@ class _CappedEncoder:
             frame.width,
             frame.height,
             time.perf_counter() - start,
-            self._payload_is_keyframe,
+            type(self)._payload_is_keyframe,
         )
         return payloads, timestamp
-
-    @staticmethod
-    def _payload_is_keyframe(payload: bytes) -> bool:
-        """Whether an RTP payload of this codec starts a key frame."""
-        raise NotImplementedError
 
     @property
     def max_bitrate(self) -> int | None:
@@ -522,9 +519,7 @@ class Vp8VideoEncoder(_CappedEncoder, TransformingVp8Encoder):
     _aiortc_module: ClassVar[ModuleType] = aiortc_vpx
     implementation: ClassVar[str] = "libvpx"
 
-    @staticmethod
-    def _payload_is_keyframe(payload: bytes) -> bool:
-        return vp8_payload_is_keyframe(payload)
+    _payload_is_keyframe = vp8_payload_is_keyframe
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         """Encode one frame into RTP payloads, or none when the frame is dropped."""
@@ -602,9 +597,7 @@ class H264VideoEncoder(_CappedEncoder, TransformingH264Encoder):
     _aiortc_module: ClassVar[ModuleType] = aiortc_h264
     implementation: ClassVar[str] = "libx264"
 
-    @staticmethod
-    def _payload_is_keyframe(payload: bytes) -> bool:
-        return h264_payload_is_keyframe(payload)
+    _payload_is_keyframe = h264_payload_is_keyframe
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         """Encode one frame into RTP payloads, or none when the frame is dropped."""
