@@ -132,13 +132,22 @@ class FrameFanout:
 
     def publish(self, frame: AVFrame) -> None:
         """Hand ``frame`` to every current sink. Does nothing after the end."""
+        self.publish_item(frame)
+
+    def publish_item(self, item: object) -> None:
+        """Hand ``item`` to every current sink, as :meth:`publish` does a frame.
+
+        For fan-outs whose sinks take other objects than PyAV frames (a source's
+        captured pictures or access units with what came with them): the delivery
+        (order, error isolation) is the same.
+        """
         if self._ended or not self._subscriptions:
             return
         for subscription in tuple(self._subscriptions):
             if subscription.closed:
                 continue  # closed by an earlier sink during this delivery
             try:
-                subscription.sink.on_frame(frame)
+                subscription.sink.on_frame(item)  # type: ignore[arg-type]
             except Exception:
                 logger.exception("frame sink %r failed on a frame", subscription.sink)
 

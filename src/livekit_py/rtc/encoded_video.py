@@ -150,16 +150,6 @@ class CapturedEncodedFrame:
     capture_time: float
 
 
-class _EncodedFanout(FrameFanout):
-    """The source's fan-out, carrying :class:`CapturedEncodedFrame` objects."""
-
-    def publish_encoded(self, captured: CapturedEncodedFrame) -> None:
-        # Sinks of this fan-out take CapturedEncodedFrame objects; the delivery itself
-        # (order, error isolation) is FrameFanout's.
-        item: object = captured
-        self.publish(item)  # type: ignore[arg-type]
-
-
 class EncodedVideoSource:
     """Publish pre-encoded video without decoding or re-encoding it.
 
@@ -194,7 +184,7 @@ class EncodedVideoSource:
         self._width = width
         self._height = height
         self._clock = resolve_clock(clock)
-        self._fanout = _EncodedFanout()
+        self._fanout = FrameFanout()  # its sinks take CapturedEncodedFrame objects
         self._codec: int | None = None
         self._keyframe_requested = False
         self._rate_control: EncodedRateControl | None = None
@@ -234,7 +224,7 @@ class EncodedVideoSource:
         if self._closed:
             return False
         self._bind_codec(frame.codec, "frame")
-        self._fanout.publish_encoded(CapturedEncodedFrame(frame, self._clock.now()))
+        self._fanout.publish_item(CapturedEncodedFrame(frame, self._clock.now()))
         return True
 
     def take_feedback(self) -> EncodedVideoSourceFeedback:

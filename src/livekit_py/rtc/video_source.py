@@ -71,16 +71,6 @@ class SentFrameInfo:
     rotation: int
 
 
-class _CaptureFanout(FrameFanout):
-    """The source's fan-out, carrying :class:`CapturedVideoFrame` objects."""
-
-    def publish_captured(self, captured: CapturedVideoFrame) -> None:
-        # Sinks of this fan-out take CapturedVideoFrame as well as PyAV frames; the
-        # delivery itself (order, error isolation) is FrameFanout's.
-        item: object = captured
-        self.publish(item)  # type: ignore[arg-type]
-
-
 class VideoSource:
     """A real-time video source: pictures captured by the application.
 
@@ -136,7 +126,8 @@ class VideoSource:
             raise ValueError(f"is_screencast must be a bool, got {type(is_screencast).__name__}")
         self._is_screencast = is_screencast
         self._clock = resolve_clock(clock)
-        self._fanout: _CaptureFanout = _CaptureFanout()
+        # its sinks take CapturedVideoFrame objects (publish_item)
+        self._fanout = FrameFanout()
         self._captured = 0
         self._closed = False
 
@@ -209,9 +200,7 @@ class VideoSource:
         # one memory copy: the caller may refill its buffer as soon as this returns
         copy = VideoFrame._wrap(frame.width, frame.height, frame.type, bytearray(frame.data[:size]))
         self._captured += 1
-        self._fanout.publish_captured(
-            CapturedVideoFrame(copy, timestamp_us, int(rotation), now, kept)
-        )
+        self._fanout.publish_item(CapturedVideoFrame(copy, timestamp_us, int(rotation), now, kept))
 
     async def aclose(self) -> None:
         """Close the source: attached tracks end, later captures are ignored."""
