@@ -129,7 +129,7 @@ async def test_send_text_packets() -> None:
     text = "héllo \N{GRINNING FACE} " * 3000  # multi-byte, > 2 chunks
     data = text.encode()
     before = int(time.time() * 1000)
-    info = await mgr.send_text(
+    info = await mgr.sender.send_text(
         text,
         topic="chat",
         attributes={"k": "v"},
@@ -173,7 +173,7 @@ async def test_send_text_packets() -> None:
 
 async def test_send_text_empty_and_small() -> None:
     mgr, port = manager()
-    await mgr.send_text("")
+    await mgr.sender.send_text("")
     assert values(port.sent) == ["stream_header", "stream_trailer"]
     assert port.sent[0].stream_header.total_length == 0
     assert port.sent[0].destination_identities == []
@@ -184,7 +184,7 @@ async def test_send_file_packets(tmp_path: Path) -> None:
     data = os.urandom(3 * STREAM_CHUNK_SIZE + 123)
     path = tmp_path / "photo.png"
     path.write_bytes(data)
-    info = await mgr.send_file(str(path), topic="files", attributes={"a": "1"})
+    info = await mgr.sender.send_file(str(path), topic="files", attributes={"a": "1"})
     sent = port.sent
     assert values(sent) == ["stream_header"] + ["stream_chunk"] * 4 + ["stream_trailer"]
     header = sent[0].stream_header
@@ -201,10 +201,10 @@ async def test_send_file_packets(tmp_path: Path) -> None:
 
     unknown = tmp_path / "blob.unknownext"
     unknown.write_bytes(b"x")
-    info = await mgr.send_file(str(unknown))
+    info = await mgr.sender.send_file(str(unknown))
     assert info.mime_type == "application/octet-stream"
     with pytest.raises(FileNotFoundError):
-        await mgr.send_file(str(tmp_path / "missing"))
+        await mgr.sender.send_file(str(tmp_path / "missing"))
 
 
 async def test_send_file_reads_the_file_a_few_chunks_at_a_time() -> None:
@@ -222,7 +222,7 @@ async def test_send_file_reads_the_file_a_few_chunks_at_a_time() -> None:
             self.pos += len(out)
             return out
 
-    writer = await mgr.stream_bytes("f", total_size=len(data))
+    writer = await mgr.sender.stream_bytes("f", total_size=len(data))
     f = File()
     await writer._write_file(f, len(data))  # type: ignore[arg-type]
     await writer.aclose()
@@ -230,7 +230,7 @@ async def test_send_file_reads_the_file_a_few_chunks_at_a_time() -> None:
     assert b"".join(p.stream_chunk.content for p in port.sent[1:-1]) == data
 
     # a file that turns out shorter than its size ends the stream abnormally
-    writer = await mgr.stream_bytes("g", total_size=10)
+    writer = await mgr.sender.stream_bytes("g", total_size=10)
     f = File()
     f.pos = len(data) - 4
     with pytest.raises(StreamError, match="shrank"):
@@ -239,7 +239,7 @@ async def test_send_file_reads_the_file_a_few_chunks_at_a_time() -> None:
 
 async def test_stream_bytes_and_stream_text_headers() -> None:
     mgr, port = manager()
-    writer = await mgr.stream_bytes(
+    writer = await mgr.sender.stream_bytes(
         "clip.bin",
         total_size=40_000,
         mime_type="video/mp4",
@@ -263,7 +263,7 @@ async def test_stream_bytes_and_stream_text_headers() -> None:
     assert all(list(p.destination_identities) == ["bob"] for p in sent)
 
     port.sent.clear()
-    text_writer = await mgr.stream_text(total_size=99, sender_identity="agent-proxy")
+    text_writer = await mgr.sender.stream_text(total_size=99, sender_identity="agent-proxy")
     assert isinstance(text_writer, TextStreamWriter)
     header = port.sent[0].stream_header
     # the length of an incrementally written text is not announced
@@ -276,24 +276,24 @@ async def test_stream_bytes_and_stream_text_headers() -> None:
 
 async def test_writer_misuse_and_errors() -> None:
     mgr, port = manager()
-    writer = await mgr.stream_text()
+    writer = await mgr.sender.stream_text()
     await writer.aclose()
     with pytest.raises(RuntimeError):
         await writer.write("late")
     with pytest.raises(RuntimeError):
         await writer.aclose()
     with pytest.raises(TypeError):
-        await (await mgr.stream_text()).write(b"bytes")  # type: ignore[arg-type]
+        await (await mgr.sender.stream_text()).write(b"bytes")  # type: ignore[arg-type]
 
     port.connected = False
     with pytest.raises(StreamError) as err:
-        await mgr.send_text("hi")
+        await mgr.sender.send_text("hi")
     assert isinstance(err.value, ConnectionError) and "not connected" in err.value.description
 
     port.connected = True
     port.sent.clear()
     with pytest.raises(StreamError, match="header"):
-        await mgr.stream_text(attributes={"big": "x" * 20_000})
+        await mgr.sender.stream_text(attributes={"big": "x" * 20_000})
     assert port.sent == []
 
 
@@ -303,7 +303,7 @@ async def test_cancelled_send_file_aborts_the_stream(tmp_path: Path) -> None:
     path.write_bytes(os.urandom(50 * STREAM_CHUNK_SIZE))
     three_sent = asyncio.Event()
     port.deliver = lambda _: three_sent.set() if len(port.sent) >= 3 else None
-    task = asyncio.create_task(mgr.send_file(str(path)))
+    task = asyncio.create_task(mgr.sender.send_file(str(path)))
     await three_sent.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -325,7 +325,7 @@ async def test_loopback_text_and_bytes(tmp_path: Path) -> None:
     receiver.register_byte_stream_handler("files", files)
 
     text = "日本語 and ascii \N{GRINNING FACE}" * 5000
-    info = await sender.send_text(text, topic="chat", attributes={"a": "b"})
+    info = await sender.sender.send_text(text, topic="chat", attributes={"a": "b"})
     reader, identity = texts.calls[0]
     assert isinstance(reader, TextStreamReader) and identity == "me"
     assert await reader.read_all() == text
@@ -335,7 +335,7 @@ async def test_loopback_text_and_bytes(tmp_path: Path) -> None:
     data = os.urandom(200_000)
     path = tmp_path / "d.bin"
     path.write_bytes(data)
-    await sender.send_file(str(path), topic="files")
+    await sender.sender.send_file(str(path), topic="files")
     reader = files.reader
     assert isinstance(reader, ByteStreamReader)
     chunks = await drain(reader)
@@ -347,7 +347,7 @@ async def test_incremental_writes_are_read_as_they_arrive() -> None:
     sender, receiver, _ = linked()
     got = Collect()
     receiver.register_text_stream_handler("", got)
-    writer = await sender.stream_text(reply_to_id="r1")
+    writer = await sender.sender.stream_text(reply_to_id="r1")
     reader = got.reader
     assert reader.info.size == 0
     await writer.write("first ")
@@ -375,7 +375,7 @@ async def test_handler_called_synchronously_and_async_handlers_run() -> None:
     receiver.register_text_stream_handler("async", async_handler)  # type: ignore[arg-type]
     receiver.handle_packet(header_packet(topic="sync"))
     assert calls == ["alice"]  # before handle_packet returned
-    await sender.send_text("via async", topic="async")
+    await sender.sender.send_text("via async", topic="async")
     for _ in range(20):
         await asyncio.sleep(0)
     assert results == ["via async"]

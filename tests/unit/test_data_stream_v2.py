@@ -99,14 +99,14 @@ async def test_short_text_goes_inline_and_compressed_when_it_helps() -> None:
     receiver.register_text_stream_handler("chat", got)
 
     text = "compressible " * 50
-    info = await sender.send_text(text, topic="chat", destination_identities=["peer"])
+    info = await sender.sender.send_text(text, topic="chat", destination_identities=["peer"])
     (header,) = headers(port)
     assert kinds(port) == ["stream_header"]  # one packet: no chunk, no trailer
     assert header.compression == DS.DEFLATE_RAW
     assert header.total_length == len(text.encode()) == info.size
     assert zlib.decompress(header.inline_content, wbits=-15) == text.encode()
 
-    await sender.send_text("short", topic="chat", destination_identities=["peer"])
+    await sender.sender.send_text("short", topic="chat", destination_identities=["peer"])
     second = headers(port)[1]
     assert kinds(port) == ["stream_header", "stream_header"]
     assert second.compression == DS.NONE  # deflate would not make it smaller
@@ -121,7 +121,7 @@ async def test_without_the_capability_inline_but_not_compressed() -> None:
     got = Collect()
     receiver.register_byte_stream_handler("b", got)
     data = b"\0" * 1000
-    info = await sender.send_bytes(data, topic="b")
+    info = await sender.sender.send_bytes(data, topic="b")
     (header,) = headers(port)
     assert kinds(port) == ["stream_header"]
     assert (header.compression, header.inline_content) == (DS.NONE, data)
@@ -131,7 +131,7 @@ async def test_without_the_capability_inline_but_not_compressed() -> None:
 
 async def test_compress_false_is_honoured() -> None:
     sender, _, port = linked(FakePeers().add("peer", V2, DEFLATE))
-    await sender.send_text("a" * 5000, compress=False)
+    await sender.sender.send_text("a" * 5000, compress=False)
     (header,) = headers(port)
     assert header.compression == DS.NONE and header.inline_content == b"a" * 5000
 
@@ -143,7 +143,7 @@ async def test_older_recipients_get_the_plain_format(client_protocol: int) -> No
     sender, receiver, port = linked(FakePeers().add("peer", client_protocol, DEFLATE))
     got = Collect()
     receiver.register_text_stream_handler("", got)
-    await sender.send_text("hello " * 100)
+    await sender.sender.send_text("hello " * 100)
     assert kinds(port) == ["stream_header", "stream_chunk", "stream_trailer"]
     (header,) = headers(port)
     assert header.compression == DS.NONE and not header.HasField("inline_content")
@@ -159,7 +159,7 @@ async def test_large_content_is_chunked_compressed_and_read_back() -> None:
     # >100 kB of text with non-ASCII characters: compressed to several chunks
     text = words_text(12_000)
     assert len(text.encode()) > 100_000
-    await sender.send_text(text)
+    await sender.sender.send_text(text)
     (header,) = headers(port)
     chunks = [p.stream_chunk for p in port.sent if p.WhichOneof("value") == "stream_chunk"]
     assert header.compression == DS.DEFLATE_RAW and not header.HasField("inline_content")
@@ -174,7 +174,7 @@ async def test_large_content_is_chunked_compressed_and_read_back() -> None:
     # random bytes do not compress: sent as they are, in full chunks
     port.sent.clear()
     noise = random.Random(3).randbytes(40_000)  # incompressible
-    await sender.send_bytes(noise, name="n.bin", mime_type="application/x-test")
+    await sender.sender.send_bytes(noise, name="n.bin", mime_type="application/x-test")
     (header,) = headers(port)
     assert header.compression == DS.NONE
     assert [len(p.stream_chunk.content) for p in port.sent[1:-1]] == [
@@ -190,7 +190,7 @@ async def test_a_header_too_big_to_inline_falls_back_to_chunks() -> None:
     got = Collect()
     receiver.register_text_stream_handler("", got)
     text = "x" * (STREAM_CHUNK_SIZE - 50)  # fits alone, not with the header around it
-    await sender.send_text(text, attributes={"k": "v" * 100})
+    await sender.sender.send_text(text, attributes={"k": "v" * 100})
     assert kinds(port) == ["stream_header", "stream_chunk", "stream_trailer"]
     assert await got.readers[0].read_all() == text
 
@@ -202,7 +202,7 @@ async def test_send_file_is_compressed_as_it_is_read(tmp_path: Path) -> None:
     content = b"".join(b"row %06d: some repetitive content\n" % i for i in range(20_000))
     path = tmp_path / "data.csv"
     path.write_bytes(content)
-    info = await sender.send_file(str(path), topic="files")
+    info = await sender.sender.send_file(str(path), topic="files")
     header = headers(port)[0]
     assert kinds(port)[0] == "stream_header" and kinds(port)[-1] == "stream_trailer"
     assert header.compression == DS.DEFLATE_RAW and not header.HasField("inline_content")
@@ -219,14 +219,14 @@ async def test_send_file_is_compressed_as_it_is_read(tmp_path: Path) -> None:
     sender.sender._peers = FakePeers().add("peer", V2)
     small = tmp_path / "small.txt"
     small.write_bytes(b"tiny")
-    await sender.send_file(str(small))
+    await sender.sender.send_file(str(small))
     assert kinds(port) == ["stream_header", "stream_chunk", "stream_trailer"]
     assert headers(port)[0].compression == DS.NONE
 
 
 async def test_incremental_writers_are_never_inline_or_compressed() -> None:
     sender, _, port = linked(FakePeers().add("peer", V2, DEFLATE))
-    writer = await sender.stream_text()
+    writer = await sender.sender.stream_text()
     await writer.write("a" * 1000)
     await writer.aclose()
     assert kinds(port) == ["stream_header", "stream_chunk", "stream_trailer"]

@@ -355,7 +355,9 @@ async def test_rpc_topics_are_hidden_from_the_application(pair: tuple[Peer, Peer
     alice.streams.register_text_stream_handler("lk.rpc_response", lambda r, i: seen.append("x"))
     bob.manager.register_rpc_method("echo", lambda data: data.payload)
     assert await alice.manager.perform_rpc(destination_identity="bob", method="echo", payload="a")
-    await alice.streams.send_bytes(b"123", topic="lk.rpc_request", destination_identities=["bob"])
+    await alice.streams.sender.send_bytes(
+        b"123", topic="lk.rpc_request", destination_identities=["bob"]
+    )
     await settle()
     assert seen == []
     await assert_clean(alice, bob)
@@ -366,13 +368,15 @@ async def test_stray_response_streams_are_ignored(
 ) -> None:
     alice, bob = pair
     caplog.set_level(logging.DEBUG, "livekit_py")
-    await bob.streams.send_text(
+    await bob.streams.sender.send_text(
         "x",
         topic="lk.rpc_response",
         attributes={"lk.rpc_request_id": "nope"},
         destination_identities=["alice"],
     )
-    await bob.streams.send_text("y", topic="lk.rpc_response", destination_identities=["alice"])
+    await bob.streams.sender.send_text(
+        "y", topic="lk.rpc_response", destination_identities=["alice"]
+    )
     await settle()
     assert "unexpected response stream" in caplog.text
     await assert_clean(alice, bob)

@@ -751,7 +751,7 @@ class LocalParticipant(Participant):
         otherwise it is sent in the format every client reads. Raises StreamError when
         the stream cannot be sent.
         """
-        return await self._port.streams.send_text(
+        return await self._port.streams.sender.send_text(
             text,
             destination_identities=destination_identities,
             topic=topic,
@@ -772,7 +772,7 @@ class LocalParticipant(Participant):
         sender_identity: str | None = None,
     ) -> TextStreamWriter:
         """Open a TextStreamWriter; ``write`` text to it and ``aclose`` it when done."""
-        return await self._port.streams.stream_text(
+        return await self._port.streams.sender.stream_text(
             destination_identities=destination_identities,
             topic=topic,
             attributes=attributes,
@@ -797,7 +797,7 @@ class LocalParticipant(Participant):
         With ``compress``, the file is compressed (raw DEFLATE) as it is read when
         every recipient inflates it. Raises StreamError when it cannot be sent.
         """
-        return await self._port.streams.send_file(
+        return await self._port.streams.sender.send_file(
             file_path,
             topic=topic,
             destination_identities=destination_identities,
@@ -825,7 +825,7 @@ class LocalParticipant(Participant):
         in a single packet and ``compress`` compresses it, when every recipient reads
         those. Raises StreamError when the stream cannot be sent.
         """
-        return await self._port.streams.send_bytes(
+        return await self._port.streams.sender.send_bytes(
             data,
             topic=topic,
             name=name,
@@ -848,7 +848,7 @@ class LocalParticipant(Participant):
         topic: str = "",
     ) -> ByteStreamWriter:
         """Open a ByteStreamWriter; ``write`` bytes to it and ``aclose`` it when done."""
-        return await self._port.streams.stream_bytes(
+        return await self._port.streams.sender.stream_bytes(
             name,
             total_size=total_size,
             mime_type=mime_type,

@@ -340,7 +340,7 @@ class RpcManager:
         self, destination: str, request_id: str, call: RpcCallInfo, handler_ms: int
     ) -> None:
         assert self._streams is not None
-        await self._streams.send_text(
+        await self._streams.sender.send_text(
             call.payload,
             destination_identities=[destination],
             topic=RPC_REQUEST_TOPIC,
@@ -646,7 +646,7 @@ class RpcManager:
             )
             assert self._streams is not None
             try:
-                await self._streams.send_text(
+                await self._streams.sender.send_text(
                     outcome,
                     destination_identities=[caller],
                     topic=RPC_RESPONSE_TOPIC,

@@ -7,11 +7,7 @@ from livekit.protocol import models as proto_models
 
 from ..rtc.data_stream import (
     ByteStreamHandler,
-    ByteStreamInfo,
-    ByteStreamWriter,
     TextStreamHandler,
-    TextStreamInfo,
-    TextStreamWriter,
 )
 from .ports import DataPort, RemotePeers
 from .stream_receiver import StreamReceiver
@@ -63,116 +59,6 @@ class StreamManager:
     def unregister_byte_stream_handler(self, topic: str) -> None:
         """Forget the byte stream handler of ``topic`` (if any)."""
         self.receiver.unregister_byte_stream_handler(topic)
-
-    # -- sending ---------------------------------------------------------------------
-
-    async def stream_text(
-        self,
-        *,
-        destination_identities: list[str] | None = None,
-        topic: str = "",
-        attributes: dict[str, str] | None = None,
-        stream_id: str | None = None,
-        reply_to_id: str | None = None,
-        total_size: int | None = None,
-        sender_identity: str | None = None,
-    ) -> TextStreamWriter:
-        """See :meth:`StreamSender.stream_text`."""
-        return await self.sender.stream_text(
-            destination_identities=destination_identities,
-            topic=topic,
-            attributes=attributes,
-            stream_id=stream_id,
-            reply_to_id=reply_to_id,
-            total_size=total_size,
-            sender_identity=sender_identity,
-        )
-
-    async def send_text(
-        self,
-        text: str,
-        *,
-        destination_identities: list[str] | None = None,
-        topic: str = "",
-        attributes: dict[str, str] | None = None,
-        reply_to_id: str | None = None,
-        compress: bool = True,
-    ) -> TextStreamInfo:
-        """See :meth:`StreamSender.send_text`."""
-        return await self.sender.send_text(
-            text,
-            destination_identities=destination_identities,
-            topic=topic,
-            attributes=attributes,
-            reply_to_id=reply_to_id,
-            compress=compress,
-        )
-
-    async def stream_bytes(
-        self,
-        name: str,
-        *,
-        total_size: int | None = None,
-        mime_type: str = "application/octet-stream",
-        attributes: dict[str, str] | None = None,
-        stream_id: str | None = None,
-        destination_identities: list[str] | None = None,
-        topic: str = "",
-    ) -> ByteStreamWriter:
-        """See :meth:`StreamSender.stream_bytes`."""
-        return await self.sender.stream_bytes(
-            name,
-            total_size=total_size,
-            mime_type=mime_type,
-            attributes=attributes,
-            stream_id=stream_id,
-            destination_identities=destination_identities,
-            topic=topic,
-        )
-
-    async def send_file(
-        self,
-        file_path: str,
-        *,
-        topic: str = "",
-        destination_identities: list[str] | None = None,
-        attributes: dict[str, str] | None = None,
-        stream_id: str | None = None,
-        compress: bool = True,
-    ) -> ByteStreamInfo:
-        """See :meth:`StreamSender.send_file`."""
-        return await self.sender.send_file(
-            file_path,
-            topic=topic,
-            destination_identities=destination_identities,
-            attributes=attributes,
-            stream_id=stream_id,
-            compress=compress,
-        )
-
-    async def send_bytes(
-        self,
-        data: bytes,
-        *,
-        topic: str = "",
-        name: str | None = None,
-        mime_type: str | None = None,
-        destination_identities: list[str] | None = None,
-        attributes: dict[str, str] | None = None,
-        stream_id: str | None = None,
-        compress: bool = True,
-    ) -> ByteStreamInfo:
-        """See :meth:`StreamSender.send_bytes`."""
-        return await self.sender.send_bytes(
-            data,
-            topic=topic,
-            name=name,
-            mime_type=mime_type,
-            destination_identities=destination_identities,
-            attributes=attributes,
-            stream_id=stream_id,
-            compress=compress,
-        )
 
     # -- input from the room ---------------------------------------------------------
 
