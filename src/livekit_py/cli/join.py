@@ -32,7 +32,7 @@ from .events import (
     record,
 )
 from .runtime import Consoles, run_command, setup_logging
-from .settings import default_identity, resolve_connection
+from .settings import connection_from_args, identity_from_args
 
 __all__ = ["STDIN_LINGER", "run"]
 
@@ -267,15 +267,8 @@ def _read_stdin_lines(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str 
 async def _session(args: argparse.Namespace, env: dict[str, str], stop: asyncio.Event) -> int:
     consoles = Consoles(no_color=args.no_color)
     setup_logging(args.verbose, consoles.err)
-    conn = resolve_connection(
-        url=args.url,
-        api_key=args.api_key,
-        api_secret=args.api_secret,
-        token=args.token,
-        dev=args.dev,
-        env=env,
-    )
-    identity = args.identity or default_identity(args.identity_prefix)
+    conn = connection_from_args(args, env)
+    identity = identity_from_args(args)
     token = conn.token_for(
         identity, args.room, name=args.name, metadata=args.metadata, attributes=dict(args.attribute)
     )

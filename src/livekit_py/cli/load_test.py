@@ -29,7 +29,7 @@ from .load_stats import ParticipantStats, summarize, traffic
 from .pattern import TestPattern, Tone, samples_in_frame
 from .publishing import AudioSpec, MediaPublisher, VideoSpec
 from .runtime import Consoles, run_command, setup_logging
-from .settings import Connection, UsageError, resolve_connection
+from .settings import Connection, UsageError, connection_from_args
 
 __all__ = ["PROBE_TOPIC", "render_table", "run"]
 
@@ -266,14 +266,7 @@ class _Simulated:
 async def _session(args: argparse.Namespace, env: dict[str, str], stop: asyncio.Event) -> int:
     consoles = Consoles(no_color=args.no_color)
     setup_logging(args.verbose, consoles.err)
-    conn = resolve_connection(
-        url=args.url,
-        api_key=args.api_key,
-        api_secret=args.api_secret,
-        token=None,
-        dev=args.dev,
-        env=env,
-    )
+    conn = connection_from_args(args, env, with_token=False)
     if not conn.api_key or not conn.api_secret:
         raise UsageError(
             "load-test makes a token per participant: pass --api-key and --api-secret (or set"

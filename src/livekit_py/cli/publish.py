@@ -23,7 +23,7 @@ from .media_file import FileInfo, MediaFileReader, probe
 from .pattern import TestPattern, Tone, samples_in_frame
 from .publishing import AudioSpec, MediaPublisher, VideoSpec
 from .runtime import Consoles, run_command, setup_logging
-from .settings import UsageError, default_identity, resolve_connection
+from .settings import UsageError, connection_from_args, identity_from_args
 
 __all__ = ["PublishPlan", "plan_from_args", "run"]
 
@@ -120,15 +120,8 @@ async def _session(args: argparse.Namespace, env: dict[str, str], stop: asyncio.
     consoles = Consoles(no_color=args.no_color)
     setup_logging(args.verbose, consoles.err)
     plan = plan_from_args(args)
-    conn = resolve_connection(
-        url=args.url,
-        api_key=args.api_key,
-        api_secret=args.api_secret,
-        token=args.token,
-        dev=args.dev,
-        env=env,
-    )
-    identity = args.identity or default_identity(args.identity_prefix)
+    conn = connection_from_args(args, env)
+    identity = identity_from_args(args)
     token = conn.token_for(identity, args.room, name=args.name)
     room = rtc.Room()
 

@@ -40,7 +40,7 @@ from livekit_py.log import get_logger
 
 from .events import enum_name, format_bytes
 from .runtime import Consoles, run_command, setup_logging
-from .settings import UsageError, default_identity, resolve_connection
+from .settings import UsageError, connection_from_args, identity_from_args
 from .writers import AudioParams, FileWriter, Format, VideoParams, format_for
 
 __all__ = ["PLACEHOLDERS", "expand", "run", "template_fields"]
@@ -347,15 +347,8 @@ async def _session(args: argparse.Namespace, env: dict[str, str], stop: asyncio.
     consoles = Consoles(no_color=args.no_color)
     setup_logging(args.verbose, consoles.err)
     fmt = _check(args)
-    conn = resolve_connection(
-        url=args.url,
-        api_key=args.api_key,
-        api_secret=args.api_secret,
-        token=args.token,
-        dev=args.dev,
-        env=env,
-    )
-    identity = args.identity or default_identity(args.identity_prefix)
+    conn = connection_from_args(args, env)
+    identity = identity_from_args(args)
     token = conn.token_for(
         identity, args.room, name=args.name, hidden=True if args.hidden else None
     )

@@ -6,6 +6,7 @@ is unit-tested on its own.
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
 import secrets
@@ -20,7 +21,9 @@ __all__ = [
     "DEV_URL",
     "Connection",
     "UsageError",
+    "connection_from_args",
     "default_identity",
+    "identity_from_args",
     "parse_attribute",
     "parse_bitrate",
     "parse_duration",
@@ -117,9 +120,43 @@ def resolve_connection(
     return Connection(url=chosen_url, api_key=key, api_secret=secret, token=chosen_token)
 
 
+def connection_from_args(
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    *,
+    with_token: bool = True,
+    need_url: bool = True,
+) -> Connection:
+    """:func:`resolve_connection` from the common options of a parsed command line.
+
+    Args:
+        args: Holds ``api_key``, ``api_secret`` and ``dev``, and ``url`` and ``token``
+            where the command has them.
+        env: The environment.
+        with_token: Whether to read ``--token``; commands that make tokens of their
+            own say False.
+        need_url: Whether a server URL is required.
+    """
+    return resolve_connection(
+        url=getattr(args, "url", None),
+        api_key=args.api_key,
+        api_secret=args.api_secret,
+        token=getattr(args, "token", None) if with_token else None,
+        dev=args.dev,
+        env=env,
+        need_url=need_url,
+    )
+
+
 def default_identity(prefix: str) -> str:
     """``<prefix>-<4 random hex digits>``: an identity unlikely to collide in a room."""
     return f"{prefix}-{secrets.token_hex(2)}"
+
+
+def identity_from_args(args: argparse.Namespace) -> str:
+    """The ``--identity`` given, else a new one from ``--identity-prefix``."""
+    identity: str = args.identity or default_identity(args.identity_prefix)
+    return identity
 
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX:\u00d7]\s*(\d+)\s*$")
