@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import SDKS
+from benchmarks.targets import meets, target_for
 
 DOCS_BEGIN = "<!-- benchmark-results:begin -->"
 DOCS_END = "<!-- benchmark-results:end -->"
@@ -62,6 +63,23 @@ def _ratio(metric: dict[str, Any]) -> str:
     return f"{fmt(ratio)}x"
 
 
+def _target(scenario: dict[str, Any], metric: dict[str, Any]) -> tuple[str, str | None]:
+    """The target cell of a row, and the note for a row behind its target (else None)."""
+    target = target_for(scenario["name"], metric["name"])
+    if target is None:
+        return "", None
+    factor = target.limit if metric["better"] == "lower" else 1 / target.limit
+    shown = f"{factor:.1f}" if round(factor, 1) == factor else f"{factor:.2f}"
+    cell = f"{'≤' if metric['better'] == 'lower' else '≥'} {shown}x"
+    met = meets(target, metric)
+    if met is None:
+        return cell, None
+    if met:
+        return f"{cell} ✓", None
+    why = target.behind or "not explained for this run"
+    return f"{cell} ✗", f"{scenario['title']}: {metric['label']}: {why}"
+
+
 def machine_line(meta: dict[str, Any]) -> str:
     m = meta["machine"]
     return (
@@ -84,10 +102,11 @@ def markdown(results: dict[str, Any]) -> str:
         f"SDKs: ours = livekit-py {meta['versions']['ours']}, official = livekit "
         f"{meta['versions']['official']}; livekit-server {meta['server_version']}.",
         "",
-        "| scenario | ours | official | ratio | unit | repeats | spread |",
-        "| --- | ---: | ---: | ---: | --- | :---: | :---: |",
+        "| scenario | ours | official | ratio | target | unit | repeats | spread |",
+        "| --- | ---: | ---: | ---: | :---: | --- | :---: | :---: |",
     ]
     footnotes: list[str] = []
+    behind: list[str] = []
     for scenario in results["scenarios"]:
         status = scenario["status"]
         title = scenario["title"]
@@ -96,13 +115,16 @@ def markdown(results: dict[str, Any]) -> str:
             for sdk in SDKS:
                 st = status[sdk]
                 cells.append({"unavailable": "n/a", "error": "failed"}.get(st["state"], "-"))
-            lines.append(f"| {title} | {cells[0]} | {cells[1]} | - | | 0 / 0 | |")
+            lines.append(f"| {title} | {cells[0]} | {cells[1]} | - | | | 0 / 0 | |")
         for metric in scenario["metrics"]:
             arrow = "↓" if metric["better"] == "lower" else "↑"
             repeats = " / ".join(str(metric[sdk]["n"] if metric.get(sdk) else 0) for sdk in SDKS)
+            target, note = _target(scenario, metric)
+            if note is not None:
+                behind.append(note)
             lines.append(
                 f"| {title}: {metric['label']} | {_cell(scenario, metric, 'ours')} "
-                f"| {_cell(scenario, metric, 'official')} | {_ratio(metric)} "
+                f"| {_cell(scenario, metric, 'official')} | {_ratio(metric)} | {target} "
                 f"| {metric['unit']} {arrow} | {repeats} | {_spread(metric)} |"
             )
         for sdk in SDKS:
@@ -118,8 +140,11 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "ratio = ours / official (medians). ↓ lower is better, ↑ higher is better. "
         "repeats = successful runs (ours / official). spread = interquartile range "
-        "(4 runs or more) or full range (fewer), relative to the median (ours / official).",
+        "(4 runs or more) or full range (fewer), relative to the median (ours / official). "
+        "target = the ratio the row should reach (benchmarks/targets.py), ✓ met, ✗ missed.",
     ]
+    if behind:
+        lines += ["", "Behind their targets:", ""] + [f"- {b}" for b in behind]
     if footnotes:
         lines += ["", "Notes:", ""] + [f"- {f}" for f in footnotes]
     return "\n".join(lines) + "\n"

@@ -55,7 +55,7 @@ def test_quick_run_of_one_scenario_has_both_sdks_figures(tmp_path: Path) -> None
             assert math.isfinite(metric[sdk]["median"])
         assert metric["ratio"] is not None
     table = (tmp_path / "latest.md").read_text()
-    assert "| scenario | ours | official | ratio | unit | repeats | spread |" in table
+    assert "| scenario | ours | official | ratio | target | unit | repeats | spread |" in table
     assert "AudioResampler" in table
 
 
@@ -100,3 +100,73 @@ def test_summaries_use_the_range_for_few_runs_and_the_iqr_for_more() -> None:
         "reason": None,
         "notes": [],
     }
+
+
+def test_rows_with_a_target_say_whether_they_met_it_and_why_not() -> None:
+    from benchmarks.report import markdown
+    from benchmarks.targets import TARGETS, Target, meets
+
+    lower = {"name": "us_per_10ms", "better": "lower", "ratio": 2.5}
+    higher = {"name": "received_pps", "better": "higher", "ratio": 1.2}
+    assert meets(Target("local_apm", "us_per_10ms", 2.0), lower) is False
+    assert meets(Target("local_apm", "us_per_10ms", 2.0), {**lower, "ratio": 2.0004}) is True
+    assert meets(Target("data_lossy", "received_pps", 1.0), higher) is True
+    assert meets(Target("data_lossy", "received_pps", 1.0), {**higher, "ratio": 0.5}) is False
+    assert meets(Target("x", "y", 1.0), {**higher, "ratio": None}) is None
+    assert len({(t.scenario, t.metric) for t in TARGETS}) == len(TARGETS)
+
+    def metric(name: str, label: str, better: str, ours: float, official: float) -> dict:
+        return {
+            "name": name,
+            "label": label,
+            "better": better,
+            "unit": "u",
+            "ratio": ours / official,
+            "ours": {"median": ours, "n": 1, "spread_rel": None},
+            "official": {"median": official, "n": 1, "spread_rel": None},
+        }
+
+    ok = {"state": "ok", "errors": [], "notes": [], "runs": 1}
+    results = {
+        "meta": {
+            "date": "d",
+            "quick": True,
+            "repeats": 1,
+            "duration_s": 60,
+            "command": "c",
+            "machine": {
+                "nproc": 2,
+                "cpu_model": "cpu",
+                "memory_gib": 1,
+                "kernel": "k",
+                "python": "3",
+            },
+            "load_before": "0",
+            "load_after": "0",
+            "versions": {"ours": "0", "official": "1"},
+            "server_version": "v",
+        },
+        "scenarios": [
+            {
+                "name": "local_apm",
+                "title": "APM",
+                "status": {"ours": ok, "official": ok},
+                "metrics": [metric("us_per_10ms", "10 ms", "lower", 500.0, 100.0)],
+            },
+            {
+                "name": "data_lossy",
+                "title": "Lossy",
+                "status": {"ours": ok, "official": ok},
+                "metrics": [
+                    metric("received_pps", "pps", "higher", 2000.0, 1000.0),
+                    metric("other", "untracked", "lower", 1.0, 1.0),
+                ],
+            },
+        ],
+    }
+    table = markdown(results)
+    assert "| APM: 10 ms | 500 | 100 | 5x | ≤ 2.0x ✗ |" in table
+    assert "| Lossy: pps | 2,000 | 1,000 | 2x | ≥ 1.0x ✓ |" in table
+    assert "| Lossy: untracked | 1 | 1 | 1x |  |" in table
+    assert "Behind their targets:" in table
+    assert "- APM: 10 ms: " in table
