@@ -340,6 +340,29 @@ def test_packed_to_yuv_of_any_order_matches_official_rgba(src: str, w: int, h: i
 
 
 @pytest.mark.parametrize("src", PACKED)
+@pytest.mark.parametrize(
+    ("w", "h", "kind"), [(1920, 1080, "random"), (1921, 1081, "random"), (99, 67, "extremes")]
+)
+def test_packed_to_i420_at_video_sizes_matches_official(
+    src: str, w: int, h: int, kind: str
+) -> None:
+    """Full-HD and odd-sized pictures of every byte order against the official SDK's
+    RGBA -> I420 of the same pixels: random ones, and ones made only of 0 and 255 (the
+    extreme sums and chroma values of the whole-word arithmetic)."""
+    rng = np.random.default_rng(11)
+    if kind == "random":
+        rgba = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+    else:
+        rgba = (rng.integers(0, 2, (h, w, 4), dtype=np.uint8) * 255).astype(np.uint8)
+    if src == "RGB24":
+        rgba[..., 3] = 255
+    data = _from_rgba(rgba, src)
+    for flip in (False, True):
+        ref = _official("RGBA", w, h, rgba.tobytes(), "I420", flip)
+        assert np.array_equal(_ours(src, w, h, data, "I420", flip), ref), (src, w, h, flip)
+
+
+@pytest.mark.parametrize("src", PACKED)
 @pytest.mark.parametrize(("w", "h"), [(16, 8), (15, 9), (3, 1)])
 def test_packed_to_i422_and_i444_match_reference(src: str, w: int, h: int) -> None:
     rgba = np.frombuffer(_random("RGBA", w, h, 4), np.uint8).reshape(h, w, 4)
