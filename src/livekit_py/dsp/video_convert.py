@@ -17,16 +17,21 @@ upsampled by repeating samples, 10-bit samples are ``v8 << 2 | v8 >> 6`` one way
 Nothing runs per pixel in Python. Packed pixels go to 4:2:0 as they lie, one uint32 or
 uint64 word per pixel (see the whole-word kernel below; RGB24 is widened to RGBA first);
 for 4:2:2 and 4:4:4 they are split into R, G, B planes by libswscale (through PyAV: a
-plain byte shuffle, exact), which also repacks them between packed layouts; the arithmetic is vectorised numpy over blocks of rows small enough to stay in
-the CPU cache, in 16-bit integers, with U and V computed together as the two halves of
-one uint32 and output pixels assembled as whole uint32 words. Work arrays and libswscale
-reformatters are cached per thread.
+plain byte shuffle, exact), which also repacks them between packed layouts. The
+arithmetic is vectorised numpy over blocks of rows small enough to stay in the CPU
+cache, in 16-bit integers or several 16-bit lanes of one word, and output pixels are
+assembled as whole uint32 words. Large pictures are converted in two bands of rows at
+once, one on a helper thread (numpy releases the GIL), joined before returning. Work
+arrays and libswscale reformatters are cached per thread.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import av
@@ -812,6 +817,51 @@ def _copy_same(src: Image, dst: Image, flip: bool) -> None:
         d[...] = s[::-1]
 
 
+_BAND_MIN_PIXELS = 1 << 18  # below this a second thread costs more than it saves
+_pool_lock = threading.Lock()
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _helper_count() -> int:
+    """How many helper threads large conversions use (one per extra CPU, at most one)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return 1 if cpus > 1 else 0
+
+
+_HELPERS = _helper_count()
+
+
+def _helper_pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=_HELPERS, thread_name_prefix="livekit_py-convert"
+            )
+        return _pool
+
+
+def _in_bands(height: int, width: int, align: int, work: Callable[[int, int], None]) -> None:
+    """``work(r0, r1)`` over row bands covering 0..height, concurrently for large pictures.
+
+    Numpy releases the GIL inside its loops, so the bands of a large picture run on two
+    CPUs: the lower one on a helper thread, the upper one on the caller's, which waits
+    for the helper before returning. Band edges are multiples of ``align`` rows.
+    """
+    if not _HELPERS or width * height < _BAND_MIN_PIXELS:
+        work(0, height)
+        return
+    middle = (height // (2 * align)) * align
+    helper = _helper_pool().submit(work, middle, height)
+    try:
+        work(0, middle)
+    finally:
+        helper.result()
+
+
 def _source_words(src: Image, r0: int, r1: int, flip: bool) -> tuple[_U32, _WordCoefs]:
     """Rows r0..r1 of the mirrored (if ``flip``) picture as uint32 pixels, and their constants.
 
@@ -857,7 +907,7 @@ def _packed_to_yuv(src: Image, dst: Image, flip: bool) -> None:
     else:
         y8, u8, v8 = planes.y, planes.u, planes.v  # type: ignore[assignment]
     if (kind.sx, kind.sy) == (2, 2) and _LITTLE_ENDIAN:
-        _words_band(src, flip, y8, u8, v8, 0, h)
+        _in_bands(h, w, 2, lambda r0, r1: _words_band(src, flip, y8, u8, v8, r0, r1))
     else:
         r, g, b = _rgb_planes(src)
         if flip:
