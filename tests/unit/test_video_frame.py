@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from livekit import rtc
 
+from livekit_py.dsp import video_convert
 from livekit_py.rtc.video_frame import VideoFrame, _from_av_frame, _to_av_frame
 from livekit_py.types import VideoBufferType
 
@@ -305,9 +306,26 @@ def test_convert_matches_official(src: str, dst: str) -> None:
             assert diff <= tolerance, f"{src}->{dst} {w}x{h} flip={flip}: off by {diff}"
 
 
-@pytest.mark.parametrize(("src", "dst"), [("RGBA", "I420"), ("I420", "RGBA"), ("RGB24", "I420")])
-def test_large_frames_match_official(src: str, dst: str) -> None:
-    w, h = 641, 363  # several processing blocks, odd sizes
+@pytest.mark.parametrize(
+    ("src", "dst"),
+    [
+        ("RGBA", "I420"),
+        ("RGB24", "I420"),
+        ("I420", "RGBA"),
+        ("I420", "RGB24"),
+        ("I422", "ABGR"),
+        ("I444", "BGRA"),
+        ("NV12", "RGBA"),
+    ],
+)
+@pytest.mark.parametrize(("w", "h"), [(641, 363), (1281, 723), (1920, 1080)])
+def test_large_frames_match_official(
+    src: str, dst: str, w: int, h: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # several processing blocks, odd sizes, and pictures big enough to be converted in
+    # two bands of rows on two threads (the band edge falls inside a processing block),
+    # which they are even on a single CPU
+    monkeypatch.setattr(video_convert, "_HELPERS", 1)
     data = _random(src, w, h, 5)
     for flip in (False, True):
         assert np.array_equal(

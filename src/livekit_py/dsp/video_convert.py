@@ -937,17 +937,27 @@ def _yuv_to_packed(src: Image, dst: Image, flip: bool) -> None:
     if flip:
         packed = packed[::-1]
         words = words[::-1] if words is not None else None
-    _yuv_to_rgb(
-        planes.y,  # type: ignore[arg-type]
-        planes.u,  # type: ignore[arg-type]
-        planes.v,  # type: ignore[arg-type]
-        kind.sx,
-        kind.sy,
-        planes.a,
-        packed,
-        order,
-        words,
-    )
+    y: _U8 = planes.y  # type: ignore[assignment]
+    u: _U8 = planes.u  # type: ignore[assignment]
+    v: _U8 = planes.v  # type: ignore[assignment]
+    alpha = planes.a
+    sy = kind.sy
+
+    def band(r0: int, r1: int) -> None:
+        c0, c1 = r0 // sy, (r1 + sy - 1) // sy
+        _yuv_to_rgb(
+            y[r0:r1],
+            u[c0:c1],
+            v[c0:c1],
+            kind.sx,
+            sy,
+            alpha[r0:r1] if alpha is not None else None,
+            packed[r0:r1],
+            order,
+            words[r0:r1] if words is not None else None,
+        )
+
+    _in_bands(src.height, src.width, sy, band)
 
 
 def _yuv_to_yuv(src: Image, dst: Image, flip: bool) -> None:
