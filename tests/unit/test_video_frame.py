@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+
 import av
 import numpy as np
 import pytest
@@ -618,3 +621,24 @@ def test_av_frame_from_other_layouts() -> None:
     assert converted.type == T["I420"] and (converted.width, converted.height) == (w, h)
     ours = _bytes(frame.convert(T["I420"])).astype(np.int16)
     assert np.abs(_bytes(converted) - ours).max() <= 3
+
+
+def _convert_large_in_child() -> None:
+    frame = VideoFrame(1280, 720, T["RGBA"], bytes(1280 * 720 * 4))
+    frame.convert(T["I420"]).convert(T["RGBA"])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_large_conversions_work_in_a_forked_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper thread of the parent does not survive a fork: the child starts its own
+    instead of waiting for it forever."""
+    monkeypatch.setattr(video_convert, "_HELPERS", 1)
+    _convert_large_in_child()  # the parent's helper thread exists now
+    child = multiprocessing.get_context("fork").Process(target=_convert_large_in_child)
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        pytest.fail("the forked child hung in convert")
+    assert child.exitcode == 0

@@ -844,6 +844,17 @@ def _helper_pool() -> concurrent.futures.ThreadPoolExecutor:
         return _pool
 
 
+def _forget_pool() -> None:
+    """In a forked child: the parent's helper thread does not exist there, start anew."""
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _in_bands(height: int, width: int, align: int, work: Callable[[int, int], None]) -> None:
     """``work(r0, r1)`` over row bands covering 0..height, concurrently for large pictures.
 
