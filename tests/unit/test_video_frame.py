@@ -397,6 +397,22 @@ def test_packed_to_i422_and_i444_match_reference(src: str, w: int, h: int) -> No
             assert np.array_equal(mine, ref), (src, dst)
 
 
+@pytest.mark.parametrize("src", ["RGBA", "RGB24"])
+def test_large_packed_to_i422_and_i444_match_reference(
+    src: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(video_convert, "_HELPERS", 1)  # two bands, even on one CPU
+    w, h = 1281, 723
+    rgba = np.frombuffer(_random("RGBA", w, h, 6), np.uint8).reshape(h, w, 4)
+    data = _from_rgba(rgba, src)
+    for dst in ("I422", "I444"):
+        for flip in (False, True):
+            planes = _yuv_planes(_ours(src, w, h, data, dst, flip), dst, w, h)
+            picture = rgba[::-1] if flip else rgba
+            for mine, ref in zip(planes, _ref_rgb_to_yuv(picture, *SUB[dst]), strict=True):
+                assert np.array_equal(mine, ref), (src, dst, flip)
+
+
 @pytest.mark.parametrize("src", YUV)
 @pytest.mark.parametrize(("w", "h"), [(16, 8), (15, 9), (1, 3)])
 def test_yuv_to_packed_of_any_order_matches_official(src: str, w: int, h: int) -> None:

@@ -923,7 +923,14 @@ def _packed_to_yuv(src: Image, dst: Image, flip: bool) -> None:
         r, g, b = _rgb_planes(src)
         if flip:
             r, g, b = r[::-1], g[::-1], b[::-1]
-        _rgb_to_yuv(r, g, b, y8, u8, v8, kind.sx, kind.sy)
+        sx, sy = kind.sx, kind.sy
+
+        def band(r0: int, r1: int) -> None:
+            c0, c1 = r0 // sy, (r1 + sy - 1) // sy
+            rows = slice(r0, r1)
+            _rgb_to_yuv(r[rows], g[rows], b[rows], y8[rows], u8[c0:c1], v8[c0:c1], sx, sy)
+
+        _in_bands(h, w, sy, band)
     if kind.ten_bit:
         _store_10bit(y8, planes.y)
         _store_10bit(u8, planes.u)
