@@ -381,6 +381,14 @@ def test_packed_to_i420_at_video_sizes_matches_official(
     for flip in (False, True):
         ref = _official("RGBA", w, h, rgba.tobytes(), "I420", flip)
         assert np.array_equal(_ours(src, w, h, data, "I420", flip), ref), (src, w, h, flip)
+        if (w, h) == (1921, 1081):  # the other 4:2:0 layouts, from the same kernel
+            ry, ru, rv = _yuv_planes(ref, "I420", w, h)
+            for dst in ("I420A", "NV12", "I010"):
+                planes = _yuv_planes(_ours(src, w, h, data, dst, flip), dst, w, h)
+                if dst == "I010":
+                    ry, ru, rv = (p.astype(np.uint16) << 2 | p >> 6 for p in (ry, ru, rv))
+                for mine, official in zip(planes[:3], (ry, ru, rv), strict=True):
+                    assert np.array_equal(mine, official), (src, dst, flip)
 
 
 @pytest.mark.parametrize("src", PACKED)
