@@ -329,6 +329,7 @@ def test_large_frames_match_official(
     # two bands of rows on two threads (the band edge falls inside a processing block),
     # which they are even on a single CPU
     monkeypatch.setattr(video_convert, "_HELPERS", 1)
+    monkeypatch.setattr(video_convert, "_spare_cpu", lambda: True)
     data = _random(src, w, h, 5)
     for flip in (False, True):
         assert np.array_equal(
@@ -410,6 +411,7 @@ def test_large_packed_to_i422_and_i444_match_reference(
     src: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(video_convert, "_HELPERS", 1)  # two bands, even on one CPU
+    monkeypatch.setattr(video_convert, "_spare_cpu", lambda: True)
     w, h = 1281, 723
     rgba = np.frombuffer(_random("RGBA", w, h, 6), np.uint8).reshape(h, w, 4)
     data = _from_rgba(rgba, src)
@@ -657,6 +659,7 @@ def test_large_conversions_work_in_a_forked_child(monkeypatch: pytest.MonkeyPatc
     """The helper thread of the parent does not survive a fork: the child starts its own
     instead of waiting for it forever."""
     monkeypatch.setattr(video_convert, "_HELPERS", 1)
+    monkeypatch.setattr(video_convert, "_spare_cpu", lambda: True)
     _convert_large_in_child()  # the parent's helper thread exists now
     child = multiprocessing.get_context("fork").Process(target=_convert_large_in_child)
     child.start()

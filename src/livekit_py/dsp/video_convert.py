@@ -21,7 +21,8 @@ plain byte shuffle, exact), which also repacks them between packed layouts. The
 arithmetic is vectorised numpy over blocks of rows small enough to stay in the CPU
 cache, in 16-bit integers or several 16-bit lanes of one word, and output pixels are
 assembled as whole uint32 words. Large pictures are converted in two bands of rows at
-once, one on a helper thread (numpy releases the GIL), joined before returning. Work
+once when a CPU is spare, one on a helper thread (numpy releases the GIL), joined
+before returning. Work
 arrays and libswscale reformatters are cached per thread.
 """
 
@@ -822,16 +823,27 @@ _pool_lock = threading.Lock()
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
 
 
-def _helper_count() -> int:
-    """How many helper threads large conversions use (one per extra CPU, at most one)."""
+def _cpu_count() -> int:
     try:
-        cpus = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return 1 if cpus > 1 else 0
+        return os.cpu_count() or 1
 
 
-_HELPERS = _helper_count()
+_CPUS = _cpu_count()
+_HELPERS = 1 if _CPUS > 1 else 0  # helper threads of large conversions (at most one)
+
+
+def _spare_cpu() -> bool:
+    """Whether a CPU is likely idle: the 1-minute load average leaves one free.
+
+    On a busy machine a second thread only competes with the other work (it was
+    measured to save little wall time there and to cost a third more CPU time).
+    """
+    try:
+        return os.getloadavg()[0] <= _CPUS - 1
+    except (AttributeError, OSError):  # no load average on this platform
+        return True
 
 
 def _helper_pool() -> concurrent.futures.ThreadPoolExecutor:
@@ -859,10 +871,11 @@ def _in_bands(height: int, width: int, align: int, work: Callable[[int, int], No
     """``work(r0, r1)`` over row bands covering 0..height, concurrently for large pictures.
 
     Numpy releases the GIL inside its loops, so the bands of a large picture run on two
-    CPUs: the lower one on a helper thread, the upper one on the caller's, which waits
-    for the helper before returning. Band edges are multiples of ``align`` rows.
+    CPUs when one is spare: the lower one on a helper thread, the upper one on the
+    caller's, which waits for the helper before returning. Band edges are multiples of
+    ``align`` rows.
     """
-    if not _HELPERS or width * height < _BAND_MIN_PIXELS:
+    if not _HELPERS or width * height < _BAND_MIN_PIXELS or not _spare_cpu():
         work(0, height)
         return
     middle = (height // (2 * align)) * align
