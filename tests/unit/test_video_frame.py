@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+
 import av
 import numpy as np
 import pytest
 from livekit import rtc
 
+from livekit_py.dsp import video_convert
 from livekit_py.rtc.video_frame import VideoFrame, _from_av_frame, _to_av_frame
 from livekit_py.types import VideoBufferType
 
@@ -305,9 +309,27 @@ def test_convert_matches_official(src: str, dst: str) -> None:
             assert diff <= tolerance, f"{src}->{dst} {w}x{h} flip={flip}: off by {diff}"
 
 
-@pytest.mark.parametrize(("src", "dst"), [("RGBA", "I420"), ("I420", "RGBA"), ("RGB24", "I420")])
-def test_large_frames_match_official(src: str, dst: str) -> None:
-    w, h = 641, 363  # several processing blocks, odd sizes
+@pytest.mark.parametrize(
+    ("src", "dst"),
+    [
+        ("RGBA", "I420"),
+        ("RGB24", "I420"),
+        ("I420", "RGBA"),
+        ("I420", "RGB24"),
+        ("I422", "ABGR"),
+        ("I444", "BGRA"),
+        ("NV12", "RGBA"),
+    ],
+)
+@pytest.mark.parametrize(("w", "h"), [(641, 363), (1281, 723), (1920, 1080)])
+def test_large_frames_match_official(
+    src: str, dst: str, w: int, h: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # several processing blocks, odd sizes, and pictures big enough to be converted in
+    # two bands of rows on two threads (the band edge falls inside a processing block),
+    # which they are even on a single CPU
+    monkeypatch.setattr(video_convert, "_HELPERS", 1)
+    monkeypatch.setattr(video_convert, "_spare_cpu", lambda: True)
     data = _random(src, w, h, 5)
     for flip in (False, True):
         assert np.array_equal(
@@ -340,6 +362,37 @@ def test_packed_to_yuv_of_any_order_matches_official_rgba(src: str, w: int, h: i
 
 
 @pytest.mark.parametrize("src", PACKED)
+@pytest.mark.parametrize(
+    ("w", "h", "kind"), [(1920, 1080, "random"), (1921, 1081, "random"), (99, 67, "extremes")]
+)
+def test_packed_to_i420_at_video_sizes_matches_official(
+    src: str, w: int, h: int, kind: str
+) -> None:
+    """Full-HD and odd-sized pictures of every byte order against the official SDK's
+    RGBA -> I420 of the same pixels: random ones, and ones made only of 0 and 255 (the
+    extreme sums and chroma values of the whole-word arithmetic)."""
+    rng = np.random.default_rng(11)
+    if kind == "random":
+        rgba = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+    else:
+        rgba = (rng.integers(0, 2, (h, w, 4), dtype=np.uint8) * 255).astype(np.uint8)
+    if src == "RGB24":
+        rgba[..., 3] = 255
+    data = _from_rgba(rgba, src)
+    for flip in (False, True):
+        ref = _official("RGBA", w, h, rgba.tobytes(), "I420", flip)
+        assert np.array_equal(_ours(src, w, h, data, "I420", flip), ref), (src, w, h, flip)
+        if (w, h) == (1921, 1081):  # the other 4:2:0 layouts, from the same kernel
+            ry, ru, rv = _yuv_planes(ref, "I420", w, h)
+            for dst in ("I420A", "NV12", "I010"):
+                planes = _yuv_planes(_ours(src, w, h, data, dst, flip), dst, w, h)
+                if dst == "I010":
+                    ry, ru, rv = (p.astype(np.uint16) << 2 | p >> 6 for p in (ry, ru, rv))
+                for mine, official in zip(planes[:3], (ry, ru, rv), strict=True):
+                    assert np.array_equal(mine, official), (src, dst, flip)
+
+
+@pytest.mark.parametrize("src", PACKED)
 @pytest.mark.parametrize(("w", "h"), [(16, 8), (15, 9), (3, 1)])
 def test_packed_to_i422_and_i444_match_reference(src: str, w: int, h: int) -> None:
     rgba = np.frombuffer(_random("RGBA", w, h, 4), np.uint8).reshape(h, w, 4)
@@ -351,6 +404,23 @@ def test_packed_to_i422_and_i444_match_reference(src: str, w: int, h: int) -> No
         flipped = _yuv_planes(_ours(src, w, h, data, dst, flip=True), dst, w, h)
         for mine, ref in zip(flipped, _ref_rgb_to_yuv(rgba[::-1], *SUB[dst]), strict=True):
             assert np.array_equal(mine, ref), (src, dst)
+
+
+@pytest.mark.parametrize("src", ["RGBA", "RGB24"])
+def test_large_packed_to_i422_and_i444_match_reference(
+    src: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(video_convert, "_HELPERS", 1)  # two bands, even on one CPU
+    monkeypatch.setattr(video_convert, "_spare_cpu", lambda: True)
+    w, h = 1281, 723
+    rgba = np.frombuffer(_random("RGBA", w, h, 6), np.uint8).reshape(h, w, 4)
+    data = _from_rgba(rgba, src)
+    for dst in ("I422", "I444"):
+        for flip in (False, True):
+            planes = _yuv_planes(_ours(src, w, h, data, dst, flip), dst, w, h)
+            picture = rgba[::-1] if flip else rgba
+            for mine, ref in zip(planes, _ref_rgb_to_yuv(picture, *SUB[dst]), strict=True):
+                assert np.array_equal(mine, ref), (src, dst, flip)
 
 
 @pytest.mark.parametrize("src", YUV)
@@ -577,3 +647,25 @@ def test_av_frame_from_other_layouts() -> None:
     assert converted.type == T["I420"] and (converted.width, converted.height) == (w, h)
     ours = _bytes(frame.convert(T["I420"])).astype(np.int16)
     assert np.abs(_bytes(converted) - ours).max() <= 3
+
+
+def _convert_large_in_child() -> None:
+    frame = VideoFrame(1280, 720, T["RGBA"], bytes(1280 * 720 * 4))
+    frame.convert(T["I420"]).convert(T["RGBA"])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_large_conversions_work_in_a_forked_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper thread of the parent does not survive a fork: the child starts its own
+    instead of waiting for it forever."""
+    monkeypatch.setattr(video_convert, "_HELPERS", 1)
+    monkeypatch.setattr(video_convert, "_spare_cpu", lambda: True)
+    _convert_large_in_child()  # the parent's helper thread exists now
+    child = multiprocessing.get_context("fork").Process(target=_convert_large_in_child)
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        pytest.fail("the forked child hung in convert")
+    assert child.exitcode == 0

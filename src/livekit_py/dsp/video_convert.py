@@ -14,17 +14,25 @@ table and nearest-neighbour chroma, chroma downscaling with libyuv's bilinear
 upsampled by repeating samples, 10-bit samples are ``v8 << 2 | v8 >> 6`` one way and
 ``v10 >> 2`` the other.
 
-Nothing runs per pixel in Python. Packed pixels are split into R, G, B planes by
-libswscale (through PyAV: a plain byte shuffle, exact), and repacked by it between packed
-layouts; the arithmetic is vectorised numpy over blocks of rows small enough to stay in
-the CPU cache, in 16-bit integers, with U and V computed together as the two halves of
-one uint32 and output pixels assembled as whole uint32 words. Work arrays and libswscale
-reformatters are cached per thread.
+Nothing runs per pixel in Python. Packed pixels go to 4:2:0 as they lie, one uint32 or
+uint64 word per pixel (see the whole-word kernel below; RGB24 is widened to RGBA first);
+for 4:2:2 and 4:4:4 they are split into R, G, B planes by libswscale (through PyAV: a
+plain byte shuffle, exact), which also repacks them between packed layouts. The
+arithmetic is vectorised numpy over blocks of rows small enough to stay in the CPU
+cache, in 16-bit integers or several 16-bit lanes of one word, and output pixels are
+assembled as whole uint32 words. Large pictures are converted in two bands of rows at
+once when a CPU is spare, one on a helper thread (numpy releases the GIL), joined
+before returning. Work
+arrays and libswscale reformatters are cached per thread.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
+import sys
 import threading
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import av
@@ -444,6 +452,119 @@ def _rgb_to_yuv(
         np.right_shift(ac, 24, out=v_out[c0 : c0 + cn], casting="unsafe")
 
 
+# ------------------------------------------------- 4-byte pixels -> 4:2:0, whole words
+#
+# The fast path of every packed layout to 4:2:0 works on the pixels as they lie in the
+# buffer, with no unpacking into planes:
+#
+# Y: R and B are bytes 0 and 2 of a pixel's little-endian uint32 word (after a >> 8 for
+#   ARGB and ABGR) and G is byte 1, so with x the word,
+#     (x & 0x00FF00FF) * (cB + cR << 16) + (x & 0xFF00) * (129 << 8) + (0x1080 << 16)
+#   holds 66 R + 129 G + 25 B + 0x1080 (at most 60324) in bits 16-31, nothing carries
+#   into them (the low half holds at most 66 * 255), and Y is that >> 24.
+# U, V: each byte widened to 16 bits makes a pixel one uint64 of four 16-bit lanes; row
+#   pairs, then neighbouring pixels, are added lane by lane (at most 1020 per lane), and
+#   (+ 2 per lane) >> 2 with the alpha lane masked off gives the rounded 2x2 means.
+#   Multiplying that uint64 by sum(c_i << 16 (3 - i)), c_i the coefficient of lane i,
+#   gathers sum(c_i m_i) in lane 3; the lower lanes' cross terms, offset by 2**47, stay
+#   within 0..2**48 for every mean in 0..255 (they are linear, the corners bound them),
+#   so adding 0x8000 << 48 + 2**47 and taking >> 56 gives (sum + 0x8000) >> 8 exactly.
+
+_LITTLE_ENDIAN = sys.byteorder == "little"  # the lanes of the uint64 views
+_M64 = (1 << 64) - 1
+_LANE_ROUND = np.uint64(0x0002000200020002)
+_CHROMA_CONST = np.uint64((0x8000 << 48) + (1 << 47))
+_Y_RB_MASK = np.uint32(0x00FF00FF)
+_Y_G_MASK = np.uint32(0x0000FF00)
+_Y_G_MUL = np.uint32(129 << 8)
+_Y_CONST = np.uint32(0x1080 << 16)
+
+
+class _WordCoefs(NamedTuple):
+    """Constants of the whole-word 4:2:0 kernel for one byte order."""
+
+    shift: int  # right shift putting R, G, B in bytes 0-2 (8 when alpha comes first)
+    y_rb: np.uint32
+    u: np.uint64
+    v: np.uint64
+    mask: np.uint64  # 0x00FF in the colour lanes, 0 in the alpha lane
+
+
+def _word_coefs(order: _Order) -> _WordCoefs:
+    y_coef = {order.r: 66, order.g: 129, order.b: 25}
+    shift = 8 if order.a == 0 else 0
+    low, high = y_coef[shift // 8], y_coef[shift // 8 + 2]
+    y_rb = np.uint32(high + (low << 16))
+
+    def gather(cr: int, cg: int, cb: int) -> np.uint64:
+        lanes = {order.r: cr, order.g: cg, order.b: cb}
+        return np.uint64(sum(c << (16 * (3 - i)) for i, c in lanes.items()) & _M64)
+
+    mask = sum(0xFF << (16 * i) for i in (order.r, order.g, order.b))
+    return _WordCoefs(shift, y_rb, gather(-38, -74, 112), gather(112, -94, -18), np.uint64(mask))
+
+
+_WORD_COEFS = {t: _word_coefs(o) for t, o in _PACKED.items() if o.bpp == 4}
+
+
+def _words_to_420(px: _U32, coefs: _WordCoefs, y_out: _U8, u_out: _U8, v_out: _U8) -> None:
+    """(rows, width) uint32 pixels to their Y plane and 4:2:0 U, V planes (libyuv ARGBToI420).
+
+    Chroma is the rounded mean of each 2x2 block; at an odd width or height the last
+    column or row stands for the missing half of its blocks. ``px`` may have any row
+    stride (a negative one too); its rows must start a chroma row (an even row).
+    """
+    h, w = px.shape
+    cw = (w + 1) // 2
+    half_w = w // 2
+    rows = _block_rows(w)
+    crows = rows // 2
+    t1 = _scratch("wy1", (rows, w), np.uint32)
+    t2 = _scratch("wy2", (rows, w), np.uint32)
+    sums = _scratch("wsum", (crows, 4 * w), np.uint16)
+    means = _scratch("wmean", (crows, cw), np.uint64)
+    acc = _scratch("wacc", (crows, cw), np.uint64)
+    lane_bytes: _U8 = px.view(np.uint8)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        n = r1 - r0
+        pairs = n // 2
+        cn = (n + 1) // 2
+        c0 = r0 // 2
+
+        x = px[r0:r1]
+        a, b = t1[:n], t2[:n]
+        if coefs.shift:
+            np.right_shift(x, coefs.shift, out=b)
+            x = b
+        np.bitwise_and(x, _Y_RB_MASK, out=a)
+        np.multiply(a, coefs.y_rb, out=a)
+        np.bitwise_and(x, _Y_G_MASK, out=b)
+        np.multiply(b, _Y_G_MUL, out=b)
+        np.add(a, b, out=a)
+        np.add(a, _Y_CONST, out=a)
+        np.right_shift(a, 24, out=y_out[r0:r1], casting="unsafe")
+
+        block = lane_bytes[r0:r1]
+        s = sums[:cn]
+        np.add(block[0 : 2 * pairs : 2], block[1 : 2 * pairs : 2], out=s[:pairs], dtype=np.uint16)
+        if n & 1:
+            np.add(block[n - 1], block[n - 1], out=s[pairs], dtype=np.uint16)
+        lanes = s.view(np.uint64)  # (cn, w): one pixel's four lane sums per uint64
+        m = means[:cn]
+        np.add(lanes[:, 0 : 2 * half_w : 2], lanes[:, 1 : 2 * half_w : 2], out=m[:, :half_w])
+        if w & 1:
+            np.add(lanes[:, w - 1], lanes[:, w - 1], out=m[:, half_w])
+        np.add(m, _LANE_ROUND, out=m)
+        np.right_shift(m, np.uint64(2), out=m)
+        np.bitwise_and(m, coefs.mask, out=m)
+        t = acc[:cn]
+        for k, out in ((coefs.u, u_out), (coefs.v, v_out)):
+            np.multiply(m, k, out=t)
+            np.add(t, _CHROMA_CONST, out=t)
+            np.right_shift(t, np.uint64(56), out=out[c0 : c0 + cn], casting="unsafe")
+
+
 # ------------------------------------------------------------------ YUV -> RGB
 
 # libyuv BT.601 limited range, with y1 = (y * 0x0101 * 18997) >> 16:
@@ -697,25 +818,136 @@ def _copy_same(src: Image, dst: Image, flip: bool) -> None:
         d[...] = s[::-1]
 
 
+_BAND_MIN_PIXELS = 1 << 18  # below this a second thread costs more than it saves
+_pool_lock = threading.Lock()
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+_CPUS = _cpu_count()
+_HELPERS = 1 if _CPUS > 1 else 0  # helper threads of large conversions (at most one)
+
+
+def _spare_cpu() -> bool:
+    """Whether a CPU is likely idle: the 1-minute load average leaves one free.
+
+    On a busy machine a second thread only competes with the other work (it was
+    measured to save little wall time there and to cost a third more CPU time).
+    """
+    try:
+        return os.getloadavg()[0] <= _CPUS - 1
+    except (AttributeError, OSError):  # no load average on this platform
+        return True
+
+
+def _helper_pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=_HELPERS, thread_name_prefix="livekit_py-convert"
+            )
+        return _pool
+
+
+def _forget_pool() -> None:
+    """In a forked child: the parent's helper thread does not exist there, start anew."""
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _in_bands(height: int, width: int, align: int, work: Callable[[int, int], None]) -> None:
+    """``work(r0, r1)`` over row bands covering 0..height, concurrently for large pictures.
+
+    Numpy releases the GIL inside its loops, so the bands of a large picture run on two
+    CPUs when one is spare: the lower one on a helper thread, the upper one on the
+    caller's, which waits for the helper before returning. Band edges are multiples of
+    ``align`` rows.
+    """
+    if not _HELPERS or width * height < _BAND_MIN_PIXELS or not _spare_cpu():
+        work(0, height)
+        return
+    middle = (height // (2 * align)) * align
+    helper = _helper_pool().submit(work, middle, height)
+    try:
+        work(0, middle)
+    finally:
+        helper.result()
+
+
+def _source_words(src: Image, r0: int, r1: int, flip: bool) -> tuple[_U32, _WordCoefs]:
+    """Rows r0..r1 of the mirrored (if ``flip``) picture as uint32 pixels, and their constants.
+
+    4-byte layouts are viewed in place; RGB24 rows are widened to RGBA by libswscale (a
+    plain byte shuffle).
+    """
+    h = src.height
+    s0, s1 = (h - r1, h - r0) if flip else (r0, r1)
+    if src.type == _RGB24:
+        rows = _packed_view(src)[s0:s1]
+        try:
+            av_rows = av.VideoFrame.from_numpy_buffer(rows, format="rgb24")
+        except ValueError:  # older PyAV: not for this format
+            av_rows = av.VideoFrame.from_ndarray(rows, format="rgb24")
+        plane = _sws(av_rows, "rgba").planes[0]
+        px: _U32 = _plane_rows(plane)[: s1 - s0, : 4 * src.width].view("<u4")
+        coefs = _WORD_COEFS[_RGBA]
+    else:
+        px = _words(src)[s0:s1]
+        coefs = _WORD_COEFS[src.type]
+    return (px[::-1] if flip else px), coefs
+
+
+def _words_band(
+    src: Image, flip: bool, y_out: _U8, u_out: _U8, v_out: _U8, r0: int, r1: int
+) -> None:
+    """Rows r0..r1 (r0 even) of a packed picture into full-size 4:2:0 planes."""
+    px, coefs = _source_words(src, r0, r1, flip)
+    c0, c1 = r0 // 2, (r1 + 1) // 2
+    _words_to_420(px, coefs, y_out[r0:r1], u_out[c0:c1], v_out[c0:c1])
+
+
 def _packed_to_yuv(src: Image, dst: Image, flip: bool) -> None:
     # the image is mirrored before the conversion, as the official SDK does
     w, h = src.width, src.height
     kind = _YUV[dst.type]
-    r, g, b = _rgb_planes(src)
-    if flip:
-        r, g, b = r[::-1], g[::-1], b[::-1]
     planes = _yuv_view(dst)
     if kind.ten_bit:
-        cw, ch = (w + 1) // 2, (h + 1) // 2
-        y8 = np.empty((h, w), np.uint8)
-        u8 = np.empty((ch, cw), np.uint8)
-        v8 = np.empty((ch, cw), np.uint8)
-        _rgb_to_yuv(r, g, b, y8, u8, v8, kind.sx, kind.sy)
+        cw, ch = (w + kind.sx - 1) // kind.sx, (h + kind.sy - 1) // kind.sy
+        y8: _U8 = np.empty((h, w), np.uint8)
+        u8: _U8 = np.empty((ch, cw), np.uint8)
+        v8: _U8 = np.empty((ch, cw), np.uint8)
+    else:
+        y8, u8, v8 = planes.y, planes.u, planes.v  # type: ignore[assignment]
+    if (kind.sx, kind.sy) == (2, 2) and _LITTLE_ENDIAN:
+        _in_bands(h, w, 2, lambda r0, r1: _words_band(src, flip, y8, u8, v8, r0, r1))
+    else:
+        r, g, b = _rgb_planes(src)
+        if flip:
+            r, g, b = r[::-1], g[::-1], b[::-1]
+        sx, sy = kind.sx, kind.sy
+
+        def band(r0: int, r1: int) -> None:
+            c0, c1 = r0 // sy, (r1 + sy - 1) // sy
+            rows = slice(r0, r1)
+            _rgb_to_yuv(r[rows], g[rows], b[rows], y8[rows], u8[c0:c1], v8[c0:c1], sx, sy)
+
+        _in_bands(h, w, sy, band)
+    if kind.ten_bit:
         _store_10bit(y8, planes.y)
         _store_10bit(u8, planes.u)
         _store_10bit(v8, planes.v)
-    else:
-        _rgb_to_yuv(r, g, b, planes.y, planes.u, planes.v, kind.sx, kind.sy)  # type: ignore[arg-type]
     if planes.a is not None:
         order = _PACKED[src.type]
         if order.a >= 0:
@@ -736,17 +968,27 @@ def _yuv_to_packed(src: Image, dst: Image, flip: bool) -> None:
     if flip:
         packed = packed[::-1]
         words = words[::-1] if words is not None else None
-    _yuv_to_rgb(
-        planes.y,  # type: ignore[arg-type]
-        planes.u,  # type: ignore[arg-type]
-        planes.v,  # type: ignore[arg-type]
-        kind.sx,
-        kind.sy,
-        planes.a,
-        packed,
-        order,
-        words,
-    )
+    y: _U8 = planes.y  # type: ignore[assignment]
+    u: _U8 = planes.u  # type: ignore[assignment]
+    v: _U8 = planes.v  # type: ignore[assignment]
+    alpha = planes.a
+    sy = kind.sy
+
+    def band(r0: int, r1: int) -> None:
+        c0, c1 = r0 // sy, (r1 + sy - 1) // sy
+        _yuv_to_rgb(
+            y[r0:r1],
+            u[c0:c1],
+            v[c0:c1],
+            kind.sx,
+            sy,
+            alpha[r0:r1] if alpha is not None else None,
+            packed[r0:r1],
+            order,
+            words[r0:r1] if words is not None else None,
+        )
+
+    _in_bands(src.height, src.width, sy, band)
 
 
 def _yuv_to_yuv(src: Image, dst: Image, flip: bool) -> None:

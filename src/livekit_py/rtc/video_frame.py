@@ -157,7 +157,9 @@ class VideoFrame:
 
         Every pair of layouts is supported, the same layout included (a copy). Colours
         match the official SDK's libyuv conversion exactly wherever the official SDK
-        supports the pair.
+        supports the pair. Large pictures (from about 512x512) between a packed and a
+        YUV layout are converted in two bands of rows at once, one on a helper thread,
+        when the load average leaves a CPU idle; the call returns when both are done.
 
         Args:
             type: The ``VideoBufferType`` of the result.
