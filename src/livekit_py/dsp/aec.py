@@ -148,10 +148,14 @@ class EchoCanceller:
         self._offset = 0  # reference lag applied (delay minus the lead), samples
         # far-end spectra, newest first: (K, bins)
         self._x_hist: C128 = np.zeros((k, self._bins), dtype=np.complex128)
+        self._x_pow_hist: F64 = np.zeros((k, self._bins))
         self._x_power: F64 = np.zeros(self._bins)
         # adaptive and stable filters: (channels, K, bins)
-        self._w: C128 = np.zeros((num_channels, k, self._bins), dtype=np.complex128)
-        self._w_stable: C128 = np.zeros_like(self._w)
+        # both filters in one array, so that one product and one inverse FFT give both echo
+        # estimates: [0] adaptive, [1] stable
+        self._w_both: C128 = np.zeros((2, num_channels, k, self._bins), dtype=np.complex128)
+        self._w: C128 = self._w_both[0]
+        self._w_stable: C128 = self._w_both[1]
         # step control state (per channel)
         self._pey: F64 = np.ones(num_channels)
         self._pyy: F64 = np.ones(num_channels)
@@ -179,12 +183,14 @@ class EchoCanceller:
         self._hop = hop
         self._win: F64 = np.sqrt(np.hanning(n + 1)[:n])  # periodic sqrt-Hann, COLA at n/2
         self._res_bins = n // 2 + 1
-        self._e_tail: F64 = np.zeros((hop, num_channels))
-        self._y_tail: F64 = np.zeros((hop, num_channels))
-        self._ola: F64 = np.zeros((hop, num_channels))
+        self._e_tail: F64 = np.zeros((num_channels, hop))
+        self._y_tail: F64 = np.zeros((num_channels, hop))
+        self._ola: F64 = np.zeros((num_channels, hop))
         self._echo_psd: F64 = np.zeros((num_channels, self._res_bins))
         self._err_psd: F64 = np.zeros((num_channels, self._res_bins))
         self._gain: F64 = np.ones((num_channels, self._res_bins))
+        # error, echo estimate, stable error, mic after N zeros (the first half stays zero)
+        self._padded: F64 = np.zeros((4, num_channels, 2 * n))
 
     # ------------------------------------------------------------------ far end / delay
 
@@ -201,8 +207,8 @@ class EchoCanceller:
         shift = target - self._offset
         if shift == 0 or abs(shift) < self.block // 2:
             return
-        self._w = self._shift_filter(self._w, shift)
-        self._w_stable = self._shift_filter(self._w_stable, shift)
+        self._w[...] = self._shift_filter(self._w, shift)
+        self._w_stable[...] = self._shift_filter(self._w_stable, shift)
         self._offset = target
         self._rebuild_history()
 
@@ -231,6 +237,7 @@ class EchoCanceller:
         # entry i (i + 1 blocks ago) covers [base - (i + 2) n, base - i n)
         idx = (k - 1 - np.arange(k))[:, None] * n + np.arange(2 * n)[None, :]
         self._x_hist = np.asarray(np.fft.rfft(far[idx], axis=-1), dtype=np.complex128)
+        self._x_pow_hist = _power(self._x_hist)
 
     # ------------------------------------------------------------------ near end
 
@@ -244,18 +251,20 @@ class EchoCanceller:
         x_spec = np.fft.rfft(x_block)
         self._x_hist[1:] = self._x_hist[:-1]
         self._x_hist[0] = x_spec
+        x_pow = self._x_pow_hist  # (K, bins), newest first
+        x_pow[1:] = x_pow[:-1]
+        x_pow[0] = _power(x_spec)
         x_now = x_block[n:]
         sxx = float(np.dot(x_now, x_now))
         # NLMS normaliser: far-end power in each bin over the whole filter span
-        x_pow = (self._x_hist * np.conj(self._x_hist)).real  # (K, bins)
         self._x_power = np.sum(x_pow, axis=0)
 
         d = near.T  # (channels, N)
-        y_spec = np.einsum("ckb,kb->cb", self._w, self._x_hist)
-        y = np.fft.irfft(y_spec, axis=-1)[:, n:]
+        # echo estimates of both filters: (2, channels, bins) -> (2, channels, N)
+        y_both = np.fft.irfft(np.sum(self._w_both * self._x_hist, axis=2), axis=-1)[..., n:]
+        y = y_both[0]
+        y_st = y_both[1]
         e = d - y
-        ys_spec = np.einsum("ckb,kb->cb", self._w_stable, self._x_hist)
-        y_st = np.fft.irfft(ys_spec, axis=-1)[:, n:]
         e_st = d - y_st
 
         self._check_harm(d, e_st)
@@ -266,14 +275,21 @@ class EchoCanceller:
             y_st = np.where(promote[:, None], y, y_st)
         if np.any(rollback):
             self._w[rollback] = self._w_stable[rollback]
+        # spectra of the zero-padded error, echo estimate, stable error and mic blocks
+        padded = self._padded
+        padded[0, :, n:] = e
+        padded[1, :, n:] = y
+        padded[2, :, n:] = e_st
+        padded[3, :, n:] = d
+        spectra = np.fft.rfft(padded, axis=-1)
         adapt = ~rollback
         if sxx > 0.0 and np.any(adapt):
-            self._adapt(e, y, sxx, adapt)
+            self._adapt(e, y, spectra[0], spectra[1], sxx, adapt)
         # the output always comes from the stable filter
-        residual = self._residual_power(d, e_st, x_pow, sxx)
-        return self._suppress(e_st.T, y_st.T, residual)
+        residual = self._residual_power(spectra[2], spectra[3], x_pow, sxx)
+        return self._suppress(e_st, y_st, residual)
 
-    def _residual_power(self, d: F64, e_st: F64, x_pow: F64, sxx: float) -> F64:
+    def _residual_power(self, e_st_spec: C128, d_spec: C128, x_pow: F64, sxx: float) -> F64:
         """Residual echo power per suppressor bin, from a power-domain echo path model.
 
         ``|E|^2 ~ sum_k H_k |X_{t-k}|^2`` is fitted by normalised LMS in the power domain
@@ -284,13 +300,11 @@ class EchoCanceller:
         microphone at all (headphones), does not make it grow.
         """
         n = self.block
-        zeros = np.zeros_like(e_st)
-        spectra = np.fft.rfft(np.concatenate([zeros, e_st, zeros, d], axis=1).reshape(-1, 2 * n))
-        target = (spectra[0::2] * np.conj(spectra[0::2])).real  # (c, bins)
-        mic = (spectra[1::2] * np.conj(spectra[1::2])).real
+        target = _power(e_st_spec)  # (c, bins)
+        mic = _power(d_spec)
         self._e_smooth = 0.5 * self._e_smooth + 0.5 * target
         self._d_smooth = 0.5 * self._d_smooth + 0.5 * mic
-        pred = np.einsum("ckb,kb->cb", self._h_pow, x_pow)
+        pred = np.sum(self._h_pow * x_pow, axis=1)
         if sxx > n * 16.0:
             err = np.minimum(target - pred, pred + 0.5 * target)
             may_grow = self._d_smooth > self.GROW_RATIO * self._e_smooth
@@ -348,14 +362,20 @@ class EchoCanceller:
             arr[reset] = 0.0
         return promote, rollback
 
-    def _adapt(self, e: F64, y: F64, sxx: float, active: npt.NDArray[np.bool_]) -> None:
+    def _adapt(
+        self,
+        e: F64,
+        y: F64,
+        e_spec: C128,
+        y_pad: C128,
+        sxx: float,
+        active: npt.NDArray[np.bool_],
+    ) -> None:
+        """One step of the adaptive filter; ``e_spec`` and ``y_pad`` are the spectra of
+        the error and the echo estimate after N zeros, ``(channels, bins)``."""
         n = self.block
-        zeros = np.zeros_like(e)
-        spectra = np.fft.rfft(np.concatenate([zeros, e, zeros, y], axis=1).reshape(-1, 2 * n))
-        e_spec = spectra[0::2]
-        y_pad = spectra[1::2]
-        rf = (e_spec * np.conj(e_spec)).real  # (channels, bins)
-        yf = (y_pad * np.conj(y_pad)).real
+        rf = _power(e_spec)  # (channels, bins)
+        yf = _power(y_pad)
         see = np.sum(e * e, axis=1) + 1.0
         syy = np.sum(y * y, axis=1)
         sey = np.sum(e * y, axis=1)
@@ -395,7 +415,8 @@ class EchoCanceller:
 
         # proportionate weights over partitions (mean ~1)
         k = self.PARTITIONS
-        w_energy = np.sqrt(np.sum((self._w * np.conj(self._w)).real, axis=-1))  # (c, K)
+        w_flat = self._w.view(np.float64)  # (c, K, 2 bins): real and imaginary parts
+        w_energy = np.sqrt(np.einsum("ckb,ckb->ck", w_flat, w_flat))  # (c, K)
         prop = w_energy + 0.1 * np.max(w_energy, axis=1, keepdims=True) + 1e-9
         prop = 0.99 * k * prop / np.sum(prop, axis=1, keepdims=True)
 
@@ -404,31 +425,36 @@ class EchoCanceller:
         g = np.fft.irfft(grad, axis=-1)
         g[..., n:] = 0.0
         grad = np.fft.rfft(g, axis=-1)
-        self._w += (prop * active[:, None])[:, :, None] * grad
+        grad *= (prop * active[:, None])[:, :, None]
+        self._w += grad
 
     # ------------------------------------------------------------------ suppressor
 
     def _suppress(self, e: F64, y: F64, residual: F64) -> F64:
-        """Residual echo suppression on (N, channels) error and echo estimate blocks."""
+        """Residual echo suppression on (channels, N) error and echo estimate blocks;
+        returns the (N, channels) output."""
         hop = self._hop
-        e_all = np.concatenate([self._e_tail, e], axis=0)  # (N + hop, c)
-        y_all = np.concatenate([self._y_tail, y], axis=0)
-        self._e_tail = e_all[-hop:]
-        self._y_tail = y_all[-hop:]
-        out = np.empty_like(e)
-        win = self._win[:, None]
         n = self.block
+        e_all = np.concatenate([self._e_tail, e], axis=1)  # (c, N + hop)
+        y_all = np.concatenate([self._y_tail, y], axis=1)
+        self._e_tail = e_all[:, -hop:]
+        self._y_tail = y_all[:, -hop:]
+        # both analysis windows of both signals in one transform: (signal, window, c, bins)
+        segs = np.stack(
+            [
+                np.stack([e_all[:, :n], e_all[:, hop : hop + n]]),
+                np.stack([y_all[:, :n], y_all[:, hop : hop + n]]),
+            ]
+        )
+        segs *= self._win
+        spectra = np.fft.rfft(segs, axis=-1)
+        powers = _power(spectra)
+        echo_all = np.maximum(self._leak[None, :, None] * powers[1], residual[None])
+        gains = np.empty_like(powers[0])
         for i in range(2):
-            seg_e = e_all[i * hop : i * hop + n] * win
-            seg_y = y_all[i * hop : i * hop + n] * win
-            es = np.fft.rfft(seg_e, axis=0).T  # (c, bins)
-            ysp = np.fft.rfft(seg_y, axis=0).T
-            ep = (es * np.conj(es)).real
-            yp = (ysp * np.conj(ysp)).real
-            echo = np.maximum(self._leak[:, None] * yp, residual)
             # reverberation memory: the echo estimate decays rather than drops
-            self._echo_psd = np.maximum(echo, 0.6 * self._echo_psd)
-            self._err_psd = 0.5 * self._err_psd + 0.5 * ep
+            self._echo_psd = np.maximum(echo_all[i], 0.6 * self._echo_psd)
+            self._err_psd = 0.5 * self._err_psd + 0.5 * powers[0, i]
             ratio = self._echo_psd / (self._err_psd + 1e-3)
             gain = np.clip(1.0 - self.OVER_SUBTRACTION * ratio, 0.003, 1.0)
             # smooth across frequency, fast attack (lower gain), slower release
@@ -440,7 +466,18 @@ class EchoCanceller:
             gain = smooth
             gain = np.where(gain < self._gain, gain, 0.6 * self._gain + 0.4 * gain)
             self._gain = gain
-            frame = np.fft.irfft(es * gain, n=n, axis=-1).T * win  # (n, c)
-            out[i * hop : (i + 1) * hop] = self._ola + frame[:hop]
-            self._ola = frame[hop:]
-        return out
+            gains[i] = gain
+        frames = np.fft.irfft(spectra[0] * gains, n=n, axis=-1)  # (window, c, n)
+        frames *= self._win
+        out = np.empty((e.shape[0], n))
+        out[:, :hop] = self._ola + frames[0, :, :hop]
+        out[:, hop:] = frames[0, :, hop:] + frames[1, :, :hop]
+        self._ola = frames[1, :, hop:]
+        return out.T
+
+
+def _power(spec: C128) -> F64:
+    """``|spec|^2`` per element."""
+    power: F64 = spec.real * spec.real
+    power += spec.imag * spec.imag
+    return power
