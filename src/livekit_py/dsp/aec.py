@@ -156,26 +156,19 @@ class EchoCanceller:
         self._w_both: C128 = np.zeros((2, num_channels, k, self._bins), dtype=np.complex128)
         self._w: C128 = self._w_both[0]
         self._w_stable: C128 = self._w_both[1]
-        # step control state (per channel)
-        self._pey: F64 = np.ones(num_channels)
-        self._pyy: F64 = np.ones(num_channels)
+        # step control and two-path state, per channel (plain floats: a handful of scalar
+        # updates per block, far cheaper than numpy calls on arrays of one or two values)
+        self._ctl = [_ChannelControl() for _ in range(num_channels)]
         self._leak: F64 = np.full(num_channels, 0.5)
-        self._adapted: F64 = np.zeros(num_channels)
-        self._adapt_sum: F64 = np.zeros(num_channels)
+        self._adapted = False
         self._rf_avg: F64 = np.zeros((num_channels, self._bins))
         self._yf_avg: F64 = np.zeros((num_channels, self._bins))
         self._spec_average = n / sample_rate
         self._beta0 = 2.0 * n / sample_rate
         self._beta_max = 0.5 * n / sample_rate
-        self._gap_fast: F64 = np.zeros(num_channels)
         self._h_pow: F64 = np.zeros((num_channels, k, self._bins))
         self._e_smooth: F64 = np.zeros((num_channels, self._bins))
         self._d_smooth: F64 = np.zeros((num_channels, self._bins))
-        self._harm_d: F64 = np.zeros(num_channels)
-        self._harm_e: F64 = np.zeros(num_channels)
-        self._gap_slow: F64 = np.zeros(num_channels)
-        self._var_fast: F64 = np.zeros(num_channels)
-        self._var_slow: F64 = np.zeros(num_channels)
         # far-end regularisation: ~-70 dBFS white noise
         self._reg = 2.0 * n * 10.0**2
         # residual echo suppressor
@@ -191,6 +184,8 @@ class EchoCanceller:
         self._gain: F64 = np.ones((num_channels, self._res_bins))
         # error, echo estimate, stable error, mic after N zeros (the first half stays zero)
         self._padded: F64 = np.zeros((4, num_channels, 2 * n))
+        # mic, error, stable error, echo estimate, difference of the two echo estimates
+        self._rows: F64 = np.zeros((5, num_channels, n))
 
     # ------------------------------------------------------------------ far end / delay
 
@@ -267,14 +262,36 @@ class EchoCanceller:
         e = d - y
         e_st = d - y_st
 
-        self._check_harm(d, e_st)
-        promote, rollback = self._compare_filters(e, e_st)
-        if np.any(promote):
-            self._w_stable[promote] = self._w[promote]
-            e_st = np.where(promote[:, None], e, e_st)
-            y_st = np.where(promote[:, None], y, y_st)
-        if np.any(rollback):
-            self._w[rollback] = self._w_stable[rollback]
+        # every per-channel energy needed below from one Gram matrix of the blocks
+        ch = self.num_channels
+        rows = self._rows
+        rows[0] = d
+        rows[1] = e
+        rows[2] = e_st
+        rows[3] = y
+        np.subtract(y, y_st, out=rows[4])
+        flat = rows.reshape(5 * ch, n)
+        gram: list[list[float]] = (flat @ flat.T).tolist()
+        adapt_any = False
+        for c, ctl in enumerate(self._ctl):
+            dd = gram[c][c]
+            ee = gram[ch + c][ch + c]
+            ss = gram[2 * ch + c][2 * ch + c]
+            if self._check_harm(ctl, dd, ss):
+                self._w_stable[c] *= 0.5
+                self._w[c] = self._w_stable[c]
+            promote, rollback = ctl.compare(ss, ee, gram[4 * ch + c][4 * ch + c])
+            if promote:
+                self._w_stable[c] = self._w[c]
+                e_st[c] = e[c]
+                y_st[c] = y[c]
+            elif rollback:
+                self._w[c] = self._w_stable[c]
+            ctl.active = not rollback
+            adapt_any = adapt_any or not rollback
+            ctl.see = ee + 1.0
+            ctl.syy = gram[3 * ch + c][3 * ch + c]
+            ctl.sey = gram[ch + c][3 * ch + c]
         # spectra of the zero-padded error, echo estimate, stable error and mic blocks
         padded = self._padded
         padded[0, :, n:] = e
@@ -282,9 +299,8 @@ class EchoCanceller:
         padded[2, :, n:] = e_st
         padded[3, :, n:] = d
         spectra = np.fft.rfft(padded, axis=-1)
-        adapt = ~rollback
-        if sxx > 0.0 and np.any(adapt):
-            self._adapt(e, y, spectra[0], spectra[1], sxx, adapt)
+        if sxx > 0.0 and adapt_any:
+            self._adapt(spectra[0], spectra[1], sxx)
         # the output always comes from the stable filter
         residual = self._residual_power(spectra[2], spectra[3], x_pow, sxx)
         return self._suppress(e_st, y_st, residual)
@@ -318,67 +334,30 @@ class EchoCanceller:
         pooled[:, :-1] += 0.25 * pred[:, 1::2]
         return np.asarray(0.5 * pooled, dtype=np.float64)
 
-    def _check_harm(self, d: F64, e_st: F64) -> None:
-        """Shrink filters that, over the last ~0.5 s, added more than they removed.
+    @staticmethod
+    def _check_harm(ctl: _ChannelControl, dd: float, ss: float) -> bool:
+        """Whether to shrink the channel's filters: over the last ~0.5 s the stable filter
+        added more energy (``ss``: stable error energy of the block) than it removed
+        (``dd``: mic energy).
 
         This happens without any echo path (headphones): the filter then only tracks
         chance similarities between far and near end, which would eat the near end.
         """
-        self._harm_d = 0.98 * self._harm_d + 0.02 * np.sum(d * d, axis=1)
-        self._harm_e = 0.98 * self._harm_e + 0.02 * np.sum(e_st * e_st, axis=1)
-        harmful = self._harm_e > 1.0 * self._harm_d + 1.0
-        if np.any(harmful):
-            self._w_stable[harmful] *= 0.5
-            self._w[harmful] = self._w_stable[harmful]
-            self._harm_e[harmful] = self._harm_d[harmful]
+        ctl.harm_d = 0.98 * ctl.harm_d + 0.02 * dd
+        ctl.harm_e = 0.98 * ctl.harm_e + 0.02 * ss
+        if ctl.harm_e > 1.0 * ctl.harm_d + 1.0:
+            ctl.harm_e = ctl.harm_d
+            return True
+        return False
 
-    def _compare_filters(self, e: F64, e_st: F64) -> tuple[npt.NDArray[np.bool_], ...]:
-        """Two-path decision, per channel: (promote adaptive, roll adaptive back).
-
-        The error-energy difference between the two filters is tested against its own
-        expected variance, on the current block and on two smoothed versions of it.
-        """
-        s_st = np.sum(e_st * e_st, axis=1)
-        s_ad = np.sum(e * e, axis=1)
-        diff = e_st - e
-        var = s_st * (np.sum(diff * diff, axis=1) + 10.0)
-        gap = s_st - s_ad  # > 0 when the adaptive filter does better
-        self._gap_fast = 0.6 * self._gap_fast + 0.4 * gap
-        self._gap_slow = 0.85 * self._gap_slow + 0.15 * gap
-        self._var_fast = 0.36 * self._var_fast + 0.16 * var
-        self._var_slow = 0.7225 * self._var_slow + 0.0225 * var
-        promote = (
-            (gap * np.abs(gap) > var)
-            | (self._gap_fast * np.abs(self._gap_fast) > 0.5 * self._var_fast)
-            | (self._gap_slow * np.abs(self._gap_slow) > 0.25 * self._var_slow)
-        )
-        rollback = ~promote & (
-            (-gap * np.abs(gap) > 4.0 * var)
-            | (-self._gap_fast * np.abs(self._gap_fast) > 4.0 * self._var_fast)
-            | (-self._gap_slow * np.abs(self._gap_slow) > 4.0 * self._var_slow)
-        )
-        reset = promote | rollback
-        for arr in (self._gap_fast, self._gap_slow, self._var_fast, self._var_slow):
-            arr[reset] = 0.0
-        return promote, rollback
-
-    def _adapt(
-        self,
-        e: F64,
-        y: F64,
-        e_spec: C128,
-        y_pad: C128,
-        sxx: float,
-        active: npt.NDArray[np.bool_],
-    ) -> None:
+    def _adapt(self, e_spec: C128, y_pad: C128, sxx: float) -> None:
         """One step of the adaptive filter; ``e_spec`` and ``y_pad`` are the spectra of
-        the error and the echo estimate after N zeros, ``(channels, bins)``."""
+        the error and the echo estimate after N zeros, ``(channels, bins)``; the block
+        energies are in the channels' :class:`_ChannelControl`."""
         n = self.block
+        ctls = self._ctl
         rf = _power(e_spec)  # (channels, bins)
         yf = _power(y_pad)
-        see = np.sum(e * e, axis=1) + 1.0
-        syy = np.sum(y * y, axis=1)
-        sey = np.sum(e * y, axis=1)
 
         # leakage: regression of the error power's fluctuations (around each bin's slow
         # average) on those of the echo estimate
@@ -386,32 +365,41 @@ class EchoCanceller:
         yf_c = yf - self._yf_avg
         self._rf_avg += self._spec_average * rf_c
         self._yf_avg += self._spec_average * yf_c
-        pey = np.sum(rf_c * yf_c, axis=1)
-        pyy = np.sum(yf_c * yf_c, axis=1)
-        alpha = np.minimum(self._beta0 * syy / see, self._beta_max)
-        self._pey = (1.0 - alpha) * self._pey + alpha * pey
-        self._pyy = (1.0 - alpha) * self._pyy + alpha * pyy
-        self._pyy = np.maximum(self._pyy, 1.0)
-        self._pey = np.clip(self._pey, 0.005 * self._pyy, self._pyy)
-        self._leak = self._pey / self._pyy
-
-        # residual-to-error ratio, global and per bin
-        rer = (1e-4 * sxx + 3.0 * self._leak * syy) / see
-        rer = np.maximum(rer, sey * sey / (1.0 + see * syy))
-        rer = np.minimum(rer, 0.5)
+        pey_all: list[float] = np.einsum("cb,cb->c", rf_c, yf_c).tolist()
+        pyy_all: list[float] = np.einsum("cb,cb->c", yf_c, yf_c).tolist()
+        leak: list[float] = []
+        rer: list[float] = []
+        for ctl, pey, pyy in zip(ctls, pey_all, pyy_all, strict=True):
+            see, syy, sey = ctl.see, ctl.syy, ctl.sey
+            alpha = min(self._beta0 * syy / see, self._beta_max)
+            ctl.pey = (1.0 - alpha) * ctl.pey + alpha * pey
+            ctl.pyy = max((1.0 - alpha) * ctl.pyy + alpha * pyy, 1.0)
+            ctl.pey = min(max(ctl.pey, 0.005 * ctl.pyy), ctl.pyy)
+            lk = ctl.pey / ctl.pyy
+            leak.append(lk)
+            # residual-to-error ratio, global
+            ratio = (1e-4 * sxx + 3.0 * lk * syy) / see
+            ratio = max(ratio, sey * sey / (1.0 + see * syy))
+            rer.append(min(ratio, 0.5))
+        self._leak = np.array(leak)
+        # ... and per bin
         ef = rf + 1.0
         r = np.minimum(self._leak[:, None] * yf, 0.5 * ef)
-        r = 0.7 * r + 0.3 * rer[:, None] * ef
+        r *= 0.7
+        r += (0.3 * np.array(rer))[:, None] * ef
         mu = r / ef
 
         # initial convergence: fixed-ish step while the leakage estimate means nothing yet
-        early = self._adapted < 1.0
-        if np.any(early):
-            rate = 0.25 * np.minimum(sxx, see) / see if sxx > n * 16.0 else np.zeros_like(see)
-            rate = np.asarray(rate, dtype=np.float64)
-            mu = np.where(early[:, None], rate[:, None], mu)
-            self._adapt_sum += np.where(early, rate, 0.0)
-            self._adapted = np.where(self._adapt_sum > self.PARTITIONS, 1.0, 0.0)
+        if not self._adapted:
+            done = True
+            for c, ctl in enumerate(ctls):
+                if ctl.adapt_sum > self.PARTITIONS:
+                    continue
+                rate = 0.25 * min(sxx, ctl.see) / ctl.see if sxx > n * 16.0 else 0.0
+                mu[c] = rate
+                ctl.adapt_sum += rate
+                done = done and ctl.adapt_sum > self.PARTITIONS
+            self._adapted = done
 
         # proportionate weights over partitions (mean ~1)
         k = self.PARTITIONS
@@ -425,7 +413,8 @@ class EchoCanceller:
         g = np.fft.irfft(grad, axis=-1)
         g[..., n:] = 0.0
         grad = np.fft.rfft(g, axis=-1)
-        grad *= (prop * active[:, None])[:, :, None]
+        prop *= np.array([1.0 if ctl.active else 0.0 for ctl in ctls])[:, None]
+        grad *= prop[:, :, None]
         self._w += grad
 
     # ------------------------------------------------------------------ suppressor
@@ -481,3 +470,61 @@ def _power(spec: C128) -> F64:
     power: F64 = spec.real * spec.real
     power += spec.imag * spec.imag
     return power
+
+
+class _ChannelControl:
+    """Per-channel scalars of the echo canceller's step control and two-path decision."""
+
+    __slots__ = (
+        "active",
+        "adapt_sum",
+        "gap_fast",
+        "gap_slow",
+        "harm_d",
+        "harm_e",
+        "pey",
+        "pyy",
+        "see",
+        "sey",
+        "syy",
+        "var_fast",
+        "var_slow",
+    )
+
+    def __init__(self) -> None:
+        self.pey = 1.0
+        self.pyy = 1.0
+        self.adapt_sum = 0.0
+        self.gap_fast = 0.0
+        self.gap_slow = 0.0
+        self.var_fast = 0.0
+        self.var_slow = 0.0
+        self.harm_d = 0.0
+        self.harm_e = 0.0
+        # this block: adapt the filter, error energy (+1), echo energy, their product
+        self.active = True
+        self.see = 1.0
+        self.syy = 0.0
+        self.sey = 0.0
+
+    def compare(self, s_st: float, s_ad: float, diff: float) -> tuple[bool, bool]:
+        """Two-path decision: (promote the adaptive filter, roll it back).
+
+        ``s_st`` and ``s_ad`` are the block's error energies with the stable and the
+        adaptive filter, ``diff`` the energy of the difference of their echo estimates.
+        The error-energy difference is tested against its own expected variance, on the
+        current block and on two smoothed versions of it.
+        """
+        var = s_st * (diff + 10.0)
+        gap = s_st - s_ad  # > 0 when the adaptive filter does better
+        self.gap_fast = gf = 0.6 * self.gap_fast + 0.4 * gap
+        self.gap_slow = gs = 0.85 * self.gap_slow + 0.15 * gap
+        self.var_fast = vf = 0.36 * self.var_fast + 0.16 * var
+        self.var_slow = vs = 0.7225 * self.var_slow + 0.0225 * var
+        promote = gap * abs(gap) > var or gf * abs(gf) > 0.5 * vf or gs * abs(gs) > 0.25 * vs
+        rollback = not promote and (
+            -gap * abs(gap) > 4.0 * var or -gf * abs(gf) > 4.0 * vf or -gs * abs(gs) > 4.0 * vs
+        )
+        if promote or rollback:
+            self.gap_fast = self.gap_slow = self.var_fast = self.var_slow = 0.0
+        return promote, rollback
