@@ -409,7 +409,9 @@ class EchoCanceller:
         prop = 0.99 * k * prop / np.sum(prop, axis=1, keepdims=True)
 
         step = self.STEP_SCALE * mu * e_spec / (self._x_power + k * self._reg)[None, :]
-        grad = np.conj(self._x_hist)[None, :, :] * step[:, None, :]  # (c, K, bins)
+        # conj(X) S as conj(X conj(S)): one temporary less
+        grad = self._x_hist[None, :, :] * np.conj(step)[:, None, :]  # (c, K, bins)
+        np.conjugate(grad, out=grad)
         g = np.fft.irfft(grad, axis=-1)
         g[..., n:] = 0.0
         grad = np.fft.rfft(g, axis=-1)
@@ -439,23 +441,33 @@ class EchoCanceller:
         spectra = np.fft.rfft(segs, axis=-1)
         powers = _power(spectra)
         echo_all = np.maximum(self._leak[None, :, None] * powers[1], residual[None])
-        gains = np.empty_like(powers[0])
+        # the two windows' recursions, one after the other: reverberation memory (the echo
+        # estimate decays rather than drops) and the smoothed error power
+        echo_psd = np.empty_like(echo_all)
+        err_psd = np.empty_like(echo_all)
+        prev_echo, prev_err = self._echo_psd, self._err_psd
         for i in range(2):
-            # reverberation memory: the echo estimate decays rather than drops
-            self._echo_psd = np.maximum(echo_all[i], 0.6 * self._echo_psd)
-            self._err_psd = 0.5 * self._err_psd + 0.5 * powers[0, i]
-            ratio = self._echo_psd / (self._err_psd + 1e-3)
-            gain = np.clip(1.0 - self.OVER_SUBTRACTION * ratio, 0.003, 1.0)
-            # smooth across frequency, fast attack (lower gain), slower release
-            smooth = 0.5 * gain
-            smooth[:, 1:] += 0.25 * gain[:, :-1]
-            smooth[:, :-1] += 0.25 * gain[:, 1:]
-            smooth[:, 0] += 0.25 * gain[:, 0]
-            smooth[:, -1] += 0.25 * gain[:, -1]
-            gain = smooth
-            gain = np.where(gain < self._gain, gain, 0.6 * self._gain + 0.4 * gain)
-            self._gain = gain
+            prev_echo = np.maximum(echo_all[i], 0.6 * prev_echo, out=echo_psd[i])
+            prev_err = np.add(0.5 * prev_err, 0.5 * powers[0, i], out=err_psd[i])
+        self._echo_psd = echo_psd[1].copy()
+        self._err_psd = err_psd[1].copy()
+        # gains of both windows at once: (window, c, bins)
+        err_psd += 1e-3
+        ratio = np.divide(echo_psd, err_psd, out=echo_psd)
+        raw = np.clip(1.0 - self.OVER_SUBTRACTION * ratio, 0.003, 1.0)
+        # smooth across frequency
+        smooth = 0.5 * raw
+        smooth[..., 1:] += 0.25 * raw[..., :-1]
+        smooth[..., :-1] += 0.25 * raw[..., 1:]
+        smooth[..., 0] += 0.25 * raw[..., 0]
+        smooth[..., -1] += 0.25 * raw[..., -1]
+        # fast attack (lower gain), slower release
+        gains = smooth
+        gain = self._gain
+        for i in range(2):
+            gain = np.where(gains[i] < gain, gains[i], 0.6 * gain + 0.4 * gains[i])
             gains[i] = gain
+        self._gain = gain
         frames = np.fft.irfft(spectra[0] * gains, n=n, axis=-1)  # (window, c, n)
         frames *= self._win
         out = np.empty((e.shape[0], n))
