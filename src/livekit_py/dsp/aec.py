@@ -326,8 +326,11 @@ class EchoCanceller:
             may_grow = self._d_smooth > self.GROW_RATIO * self._e_smooth
             rate = np.where(err > 0.0, np.where(may_grow, self.POWER_RATE_UP, 0.0), 0.3)
             norm = np.sum(x_pow * x_pow, axis=0) + 1e-6
-            self._h_pow += (rate * err)[:, None, :] * (x_pow / norm)[None, :, :]
-            np.maximum(self._h_pow, 0.0, out=self._h_pow)
+            upd = x_pow / norm
+            h_pow = self._h_pow
+            for c in range(h_pow.shape[0]):
+                h_pow[c] += (rate[c] * err[c]) * upd
+            np.maximum(h_pow, 0.0, out=h_pow)
         # 50 Hz bins -> 100 Hz suppressor bins; the suppressor window halves the power
         pooled = 0.5 * pred[:, 0::2]
         pooled[:, 1:] += 0.25 * pred[:, 1::2]
@@ -413,11 +416,12 @@ class EchoCanceller:
         grad = self._x_hist[None, :, :] * np.conj(step)[:, None, :]  # (c, K, bins)
         np.conjugate(grad, out=grad)
         g = np.fft.irfft(grad, axis=-1)
-        g[..., n:] = 0.0
-        grad = np.fft.rfft(g, axis=-1)
+        # causal N-tap update, weighted per partition (the weights applied to the taps: the
+        # transform is linear, and N real products are cheaper than N + 1 complex ones)
         prop *= np.array([1.0 if ctl.active else 0.0 for ctl in ctls])[:, None]
-        grad *= prop[:, :, None]
-        self._w += grad
+        g[..., :n] *= prop[:, :, None]
+        g[..., n:] = 0.0
+        self._w += np.fft.rfft(g, axis=-1)
 
     # ------------------------------------------------------------------ suppressor
 
