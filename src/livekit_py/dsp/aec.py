@@ -176,8 +176,13 @@ class EchoCanceller:
         self._hop = hop
         self._win: F64 = np.sqrt(np.hanning(n + 1)[:n])  # periodic sqrt-Hann, COLA at n/2
         self._res_bins = n // 2 + 1
-        self._e_tail: F64 = np.zeros((num_channels, hop))
-        self._y_tail: F64 = np.zeros((num_channels, hop))
+        # error and echo estimate, the last hop of the previous blocks then the current one,
+        # and a view of the two analysis windows over it: (signal, window, c, n)
+        self._ey: F64 = np.zeros((2, num_channels, n + hop))
+        s0, s1, s2 = self._ey.strides
+        self._segs: F64 = np.lib.stride_tricks.as_strided(
+            self._ey, shape=(2, 2, num_channels, n), strides=(s0, hop * s2, s1, s2), writeable=False
+        )
         self._ola: F64 = np.zeros((num_channels, hop))
         self._echo_psd: F64 = np.zeros((num_channels, self._res_bins))
         self._err_psd: F64 = np.zeros((num_channels, self._res_bins))
@@ -430,19 +435,13 @@ class EchoCanceller:
         returns the (N, channels) output."""
         hop = self._hop
         n = self.block
-        e_all = np.concatenate([self._e_tail, e], axis=1)  # (c, N + hop)
-        y_all = np.concatenate([self._y_tail, y], axis=1)
-        self._e_tail = e_all[:, -hop:]
-        self._y_tail = y_all[:, -hop:]
+        # the last hop of the previous blocks, then this block: (signal, c, N + hop)
+        ey = self._ey
+        ey[..., :hop] = ey[..., n:]
+        ey[0, :, hop:] = e
+        ey[1, :, hop:] = y
         # both analysis windows of both signals in one transform: (signal, window, c, bins)
-        segs = np.stack(
-            [
-                np.stack([e_all[:, :n], e_all[:, hop : hop + n]]),
-                np.stack([y_all[:, :n], y_all[:, hop : hop + n]]),
-            ]
-        )
-        segs *= self._win
-        spectra = np.fft.rfft(segs, axis=-1)
+        spectra = np.fft.rfft(self._segs * self._win, axis=-1)
         powers = _power(spectra)
         echo_all = np.maximum(self._leak[None, :, None] * powers[1], residual[None])
         # the two windows' recursions, one after the other: reverberation memory (the echo

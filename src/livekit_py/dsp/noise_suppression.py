@@ -192,6 +192,7 @@ class WebRtcNoiseSuppressor:
         self._down: FirDecimator | None = None
         self._gain: npt.NDArray[np.float64] = np.ones(num_channels)
         self._ramp: Block = np.zeros((0, 1))
+        self._pair: npt.NDArray[np.float64] = np.empty((2, _BAND_FRAME, num_channels))
         if sample_rate == 8000:
             self._up = FirInterpolator(2, num_channels)
             self._down = FirDecimator(2, num_channels)
@@ -235,8 +236,12 @@ class WebRtcNoiseSuppressor:
         processed = self._suppress_pcm(pcm)
         band_in = self._band_delay.process(band)
         # energy ratio over the top of the low band, per channel (both in one transform)
-        pair = np.stack([band_in, processed])
-        pair *= self._window[:, None]
+        pair = self._pair
+        if pair.shape[1] != band_in.shape[0]:
+            pair = self._pair = np.empty((2, *band_in.shape))
+        window = self._window[:, None]
+        np.multiply(band_in, window, out=pair[0])
+        np.multiply(processed, window, out=pair[1])
         spec = np.fft.rfft(pair, axis=1)[:, _GAIN_BINS]
         energy = np.sum(spec.real * spec.real + spec.imag * spec.imag, axis=1) + 1.0
         target = np.clip(np.sqrt(energy[1] / energy[0]), _MIN_HIGH_BAND_GAIN, 1.0)
