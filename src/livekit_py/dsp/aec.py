@@ -147,8 +147,13 @@ class EchoCanceller:
         self._delay = 0  # samples, from the hint
         self._offset = 0  # reference lag applied (delay minus the lead), samples
         # far-end spectra, newest first: (K, bins)
-        self._x_hist: C128 = np.zeros((k, self._bins), dtype=np.complex128)
-        self._x_pow_hist: F64 = np.zeros((k, self._bins))
+        # far-end spectra and their powers, newest first: (K, bins) views of rings that hold
+        # every entry twice, so that a new block moves the view instead of the history
+        self._x_ring: C128 = np.zeros((2 * k, self._bins), dtype=np.complex128)
+        self._xp_ring: F64 = np.zeros((2 * k, self._bins))
+        self._ring_pos = 0
+        self._x_hist: C128 = self._x_ring[:k]
+        self._x_pow_hist: F64 = self._xp_ring[:k]
         self._x_power: F64 = np.zeros(self._bins)
         # adaptive and stable filters: (channels, K, bins)
         # both filters in one array, so that one product and one inverse FFT give both echo
@@ -236,8 +241,15 @@ class EchoCanceller:
         far = self._far.read(base - (k + 1) * n, base)
         # entry i (i + 1 blocks ago) covers [base - (i + 2) n, base - i n)
         idx = (k - 1 - np.arange(k))[:, None] * n + np.arange(2 * n)[None, :]
-        self._x_hist = np.asarray(np.fft.rfft(far[idx], axis=-1), dtype=np.complex128)
-        self._x_pow_hist = _power(self._x_hist)
+        spectra = np.fft.rfft(far[idx], axis=-1)
+        powers = _power(spectra)
+        self._x_ring[:k] = spectra
+        self._x_ring[k:] = spectra
+        self._xp_ring[:k] = powers
+        self._xp_ring[k:] = powers
+        self._ring_pos = 0
+        self._x_hist = self._x_ring[:k]
+        self._x_pow_hist = self._xp_ring[:k]
 
     # ------------------------------------------------------------------ near end
 
@@ -249,11 +261,15 @@ class EchoCanceller:
         self._clock += n
 
         x_spec = np.fft.rfft(x_block)
-        self._x_hist[1:] = self._x_hist[:-1]
-        self._x_hist[0] = x_spec
-        x_pow = self._x_pow_hist  # (K, bins), newest first
-        x_pow[1:] = x_pow[:-1]
-        x_pow[0] = _power(x_spec)
+        k = self.PARTITIONS
+        pos = self._ring_pos = (self._ring_pos - 1) % k
+        self._x_ring[pos] = x_spec
+        self._x_ring[pos + k] = x_spec
+        power = _power(x_spec)
+        self._xp_ring[pos] = power
+        self._xp_ring[pos + k] = power
+        self._x_hist = self._x_ring[pos : pos + k]
+        x_pow = self._x_pow_hist = self._xp_ring[pos : pos + k]  # (K, bins), newest first
         x_now = x_block[n:]
         sxx = float(np.dot(x_now, x_now))
         # NLMS normaliser: far-end power in each bin over the whole filter span
