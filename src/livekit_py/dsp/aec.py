@@ -147,31 +147,33 @@ class EchoCanceller:
         self._delay = 0  # samples, from the hint
         self._offset = 0  # reference lag applied (delay minus the lead), samples
         # far-end spectra, newest first: (K, bins)
-        self._x_hist: C128 = np.zeros((k, self._bins), dtype=np.complex128)
+        # far-end spectra and their powers, newest first: (K, bins) views of rings that hold
+        # every entry twice, so that a new block moves the view instead of the history
+        self._x_ring: C128 = np.zeros((2 * k, self._bins), dtype=np.complex128)
+        self._xp_ring: F64 = np.zeros((2 * k, self._bins))
+        self._ring_pos = 0
+        self._x_hist: C128 = self._x_ring[:k]
+        self._x_pow_hist: F64 = self._xp_ring[:k]
         self._x_power: F64 = np.zeros(self._bins)
         # adaptive and stable filters: (channels, K, bins)
-        self._w: C128 = np.zeros((num_channels, k, self._bins), dtype=np.complex128)
-        self._w_stable: C128 = np.zeros_like(self._w)
-        # step control state (per channel)
-        self._pey: F64 = np.ones(num_channels)
-        self._pyy: F64 = np.ones(num_channels)
+        # both filters in one array, so that one product and one inverse FFT give both echo
+        # estimates: [0] adaptive, [1] stable
+        self._w_both: C128 = np.zeros((2, num_channels, k, self._bins), dtype=np.complex128)
+        self._w: C128 = self._w_both[0]
+        self._w_stable: C128 = self._w_both[1]
+        # step control and two-path state, per channel (plain floats: a handful of scalar
+        # updates per block, far cheaper than numpy calls on arrays of one or two values)
+        self._ctl = [_ChannelControl() for _ in range(num_channels)]
         self._leak: F64 = np.full(num_channels, 0.5)
-        self._adapted: F64 = np.zeros(num_channels)
-        self._adapt_sum: F64 = np.zeros(num_channels)
+        self._adapted = False
         self._rf_avg: F64 = np.zeros((num_channels, self._bins))
         self._yf_avg: F64 = np.zeros((num_channels, self._bins))
         self._spec_average = n / sample_rate
         self._beta0 = 2.0 * n / sample_rate
         self._beta_max = 0.5 * n / sample_rate
-        self._gap_fast: F64 = np.zeros(num_channels)
         self._h_pow: F64 = np.zeros((num_channels, k, self._bins))
         self._e_smooth: F64 = np.zeros((num_channels, self._bins))
         self._d_smooth: F64 = np.zeros((num_channels, self._bins))
-        self._harm_d: F64 = np.zeros(num_channels)
-        self._harm_e: F64 = np.zeros(num_channels)
-        self._gap_slow: F64 = np.zeros(num_channels)
-        self._var_fast: F64 = np.zeros(num_channels)
-        self._var_slow: F64 = np.zeros(num_channels)
         # far-end regularisation: ~-70 dBFS white noise
         self._reg = 2.0 * n * 10.0**2
         # residual echo suppressor
@@ -179,12 +181,21 @@ class EchoCanceller:
         self._hop = hop
         self._win: F64 = np.sqrt(np.hanning(n + 1)[:n])  # periodic sqrt-Hann, COLA at n/2
         self._res_bins = n // 2 + 1
-        self._e_tail: F64 = np.zeros((hop, num_channels))
-        self._y_tail: F64 = np.zeros((hop, num_channels))
-        self._ola: F64 = np.zeros((hop, num_channels))
+        # error and echo estimate, the last hop of the previous blocks then the current one,
+        # and a view of the two analysis windows over it: (signal, window, c, n)
+        self._ey: F64 = np.zeros((2, num_channels, n + hop))
+        s0, s1, s2 = self._ey.strides
+        self._segs: F64 = np.lib.stride_tricks.as_strided(
+            self._ey, shape=(2, 2, num_channels, n), strides=(s0, hop * s2, s1, s2), writeable=False
+        )
+        self._ola: F64 = np.zeros((num_channels, hop))
         self._echo_psd: F64 = np.zeros((num_channels, self._res_bins))
         self._err_psd: F64 = np.zeros((num_channels, self._res_bins))
         self._gain: F64 = np.ones((num_channels, self._res_bins))
+        # error, echo estimate, stable error, mic after N zeros (the first half stays zero)
+        self._padded: F64 = np.zeros((4, num_channels, 2 * n))
+        # mic, error, stable error, echo estimate, difference of the two echo estimates
+        self._rows: F64 = np.zeros((5, num_channels, n))
 
     # ------------------------------------------------------------------ far end / delay
 
@@ -201,8 +212,8 @@ class EchoCanceller:
         shift = target - self._offset
         if shift == 0 or abs(shift) < self.block // 2:
             return
-        self._w = self._shift_filter(self._w, shift)
-        self._w_stable = self._shift_filter(self._w_stable, shift)
+        self._w[...] = self._shift_filter(self._w, shift)
+        self._w_stable[...] = self._shift_filter(self._w_stable, shift)
         self._offset = target
         self._rebuild_history()
 
@@ -230,7 +241,15 @@ class EchoCanceller:
         far = self._far.read(base - (k + 1) * n, base)
         # entry i (i + 1 blocks ago) covers [base - (i + 2) n, base - i n)
         idx = (k - 1 - np.arange(k))[:, None] * n + np.arange(2 * n)[None, :]
-        self._x_hist = np.asarray(np.fft.rfft(far[idx], axis=-1), dtype=np.complex128)
+        spectra = np.fft.rfft(far[idx], axis=-1)
+        powers = _power(spectra)
+        self._x_ring[:k] = spectra
+        self._x_ring[k:] = spectra
+        self._xp_ring[:k] = powers
+        self._xp_ring[k:] = powers
+        self._ring_pos = 0
+        self._x_hist = self._x_ring[:k]
+        self._x_pow_hist = self._xp_ring[:k]
 
     # ------------------------------------------------------------------ near end
 
@@ -242,38 +261,72 @@ class EchoCanceller:
         self._clock += n
 
         x_spec = np.fft.rfft(x_block)
-        self._x_hist[1:] = self._x_hist[:-1]
-        self._x_hist[0] = x_spec
+        k = self.PARTITIONS
+        pos = self._ring_pos = (self._ring_pos - 1) % k
+        self._x_ring[pos] = x_spec
+        self._x_ring[pos + k] = x_spec
+        power = _power(x_spec)
+        self._xp_ring[pos] = power
+        self._xp_ring[pos + k] = power
+        self._x_hist = self._x_ring[pos : pos + k]
+        x_pow = self._x_pow_hist = self._xp_ring[pos : pos + k]  # (K, bins), newest first
         x_now = x_block[n:]
         sxx = float(np.dot(x_now, x_now))
         # NLMS normaliser: far-end power in each bin over the whole filter span
-        x_pow = (self._x_hist * np.conj(self._x_hist)).real  # (K, bins)
         self._x_power = np.sum(x_pow, axis=0)
 
         d = near.T  # (channels, N)
-        y_spec = np.einsum("ckb,kb->cb", self._w, self._x_hist)
-        y = np.fft.irfft(y_spec, axis=-1)[:, n:]
+        # echo estimates of both filters: (2, channels, bins) -> (2, channels, N)
+        y_both = np.fft.irfft(np.sum(self._w_both * self._x_hist, axis=2), axis=-1)[..., n:]
+        y = y_both[0]
+        y_st = y_both[1]
         e = d - y
-        ys_spec = np.einsum("ckb,kb->cb", self._w_stable, self._x_hist)
-        y_st = np.fft.irfft(ys_spec, axis=-1)[:, n:]
         e_st = d - y_st
 
-        self._check_harm(d, e_st)
-        promote, rollback = self._compare_filters(e, e_st)
-        if np.any(promote):
-            self._w_stable[promote] = self._w[promote]
-            e_st = np.where(promote[:, None], e, e_st)
-            y_st = np.where(promote[:, None], y, y_st)
-        if np.any(rollback):
-            self._w[rollback] = self._w_stable[rollback]
-        adapt = ~rollback
-        if sxx > 0.0 and np.any(adapt):
-            self._adapt(e, y, sxx, adapt)
+        # every per-channel energy needed below from one Gram matrix of the blocks
+        ch = self.num_channels
+        rows = self._rows
+        rows[0] = d
+        rows[1] = e
+        rows[2] = e_st
+        rows[3] = y
+        np.subtract(y, y_st, out=rows[4])
+        flat = rows.reshape(5 * ch, n)
+        gram: list[list[float]] = (flat @ flat.T).tolist()
+        adapt_any = False
+        for c, ctl in enumerate(self._ctl):
+            dd = gram[c][c]
+            ee = gram[ch + c][ch + c]
+            ss = gram[2 * ch + c][2 * ch + c]
+            if self._check_harm(ctl, dd, ss):
+                self._w_stable[c] *= 0.5
+                self._w[c] = self._w_stable[c]
+            promote, rollback = ctl.compare(ss, ee, gram[4 * ch + c][4 * ch + c])
+            if promote:
+                self._w_stable[c] = self._w[c]
+                e_st[c] = e[c]
+                y_st[c] = y[c]
+            elif rollback:
+                self._w[c] = self._w_stable[c]
+            ctl.active = not rollback
+            adapt_any = adapt_any or not rollback
+            ctl.see = ee + 1.0
+            ctl.syy = gram[3 * ch + c][3 * ch + c]
+            ctl.sey = gram[ch + c][3 * ch + c]
+        # spectra of the zero-padded error, echo estimate, stable error and mic blocks
+        padded = self._padded
+        padded[0, :, n:] = e
+        padded[1, :, n:] = y
+        padded[2, :, n:] = e_st
+        padded[3, :, n:] = d
+        spectra = np.fft.rfft(padded, axis=-1)
+        if sxx > 0.0 and adapt_any:
+            self._adapt(spectra[0], spectra[1], sxx)
         # the output always comes from the stable filter
-        residual = self._residual_power(d, e_st, x_pow, sxx)
-        return self._suppress(e_st.T, y_st.T, residual)
+        residual = self._residual_power(spectra[2], spectra[3], x_pow, sxx)
+        return self._suppress(e_st, y_st, residual)
 
-    def _residual_power(self, d: F64, e_st: F64, x_pow: F64, sxx: float) -> F64:
+    def _residual_power(self, e_st_spec: C128, d_spec: C128, x_pow: F64, sxx: float) -> F64:
         """Residual echo power per suppressor bin, from a power-domain echo path model.
 
         ``|E|^2 ~ sum_k H_k |X_{t-k}|^2`` is fitted by normalised LMS in the power domain
@@ -284,81 +337,51 @@ class EchoCanceller:
         microphone at all (headphones), does not make it grow.
         """
         n = self.block
-        zeros = np.zeros_like(e_st)
-        spectra = np.fft.rfft(np.concatenate([zeros, e_st, zeros, d], axis=1).reshape(-1, 2 * n))
-        target = (spectra[0::2] * np.conj(spectra[0::2])).real  # (c, bins)
-        mic = (spectra[1::2] * np.conj(spectra[1::2])).real
+        target = _power(e_st_spec)  # (c, bins)
+        mic = _power(d_spec)
         self._e_smooth = 0.5 * self._e_smooth + 0.5 * target
         self._d_smooth = 0.5 * self._d_smooth + 0.5 * mic
-        pred = np.einsum("ckb,kb->cb", self._h_pow, x_pow)
+        pred = np.sum(self._h_pow * x_pow, axis=1)
         if sxx > n * 16.0:
             err = np.minimum(target - pred, pred + 0.5 * target)
             may_grow = self._d_smooth > self.GROW_RATIO * self._e_smooth
             rate = np.where(err > 0.0, np.where(may_grow, self.POWER_RATE_UP, 0.0), 0.3)
             norm = np.sum(x_pow * x_pow, axis=0) + 1e-6
-            self._h_pow += (rate * err)[:, None, :] * (x_pow / norm)[None, :, :]
-            np.maximum(self._h_pow, 0.0, out=self._h_pow)
+            upd = x_pow / norm
+            h_pow = self._h_pow
+            for c in range(h_pow.shape[0]):
+                h_pow[c] += (rate[c] * err[c]) * upd
+            np.maximum(h_pow, 0.0, out=h_pow)
         # 50 Hz bins -> 100 Hz suppressor bins; the suppressor window halves the power
         pooled = 0.5 * pred[:, 0::2]
         pooled[:, 1:] += 0.25 * pred[:, 1::2]
         pooled[:, :-1] += 0.25 * pred[:, 1::2]
         return np.asarray(0.5 * pooled, dtype=np.float64)
 
-    def _check_harm(self, d: F64, e_st: F64) -> None:
-        """Shrink filters that, over the last ~0.5 s, added more than they removed.
+    @staticmethod
+    def _check_harm(ctl: _ChannelControl, dd: float, ss: float) -> bool:
+        """Whether to shrink the channel's filters: over the last ~0.5 s the stable filter
+        added more energy (``ss``: stable error energy of the block) than it removed
+        (``dd``: mic energy).
 
         This happens without any echo path (headphones): the filter then only tracks
         chance similarities between far and near end, which would eat the near end.
         """
-        self._harm_d = 0.98 * self._harm_d + 0.02 * np.sum(d * d, axis=1)
-        self._harm_e = 0.98 * self._harm_e + 0.02 * np.sum(e_st * e_st, axis=1)
-        harmful = self._harm_e > 1.0 * self._harm_d + 1.0
-        if np.any(harmful):
-            self._w_stable[harmful] *= 0.5
-            self._w[harmful] = self._w_stable[harmful]
-            self._harm_e[harmful] = self._harm_d[harmful]
+        ctl.harm_d = 0.98 * ctl.harm_d + 0.02 * dd
+        ctl.harm_e = 0.98 * ctl.harm_e + 0.02 * ss
+        if ctl.harm_e > 1.0 * ctl.harm_d + 1.0:
+            ctl.harm_e = ctl.harm_d
+            return True
+        return False
 
-    def _compare_filters(self, e: F64, e_st: F64) -> tuple[npt.NDArray[np.bool_], ...]:
-        """Two-path decision, per channel: (promote adaptive, roll adaptive back).
-
-        The error-energy difference between the two filters is tested against its own
-        expected variance, on the current block and on two smoothed versions of it.
-        """
-        s_st = np.sum(e_st * e_st, axis=1)
-        s_ad = np.sum(e * e, axis=1)
-        diff = e_st - e
-        var = s_st * (np.sum(diff * diff, axis=1) + 10.0)
-        gap = s_st - s_ad  # > 0 when the adaptive filter does better
-        self._gap_fast = 0.6 * self._gap_fast + 0.4 * gap
-        self._gap_slow = 0.85 * self._gap_slow + 0.15 * gap
-        self._var_fast = 0.36 * self._var_fast + 0.16 * var
-        self._var_slow = 0.7225 * self._var_slow + 0.0225 * var
-        promote = (
-            (gap * np.abs(gap) > var)
-            | (self._gap_fast * np.abs(self._gap_fast) > 0.5 * self._var_fast)
-            | (self._gap_slow * np.abs(self._gap_slow) > 0.25 * self._var_slow)
-        )
-        rollback = ~promote & (
-            (-gap * np.abs(gap) > 4.0 * var)
-            | (-self._gap_fast * np.abs(self._gap_fast) > 4.0 * self._var_fast)
-            | (-self._gap_slow * np.abs(self._gap_slow) > 4.0 * self._var_slow)
-        )
-        reset = promote | rollback
-        for arr in (self._gap_fast, self._gap_slow, self._var_fast, self._var_slow):
-            arr[reset] = 0.0
-        return promote, rollback
-
-    def _adapt(self, e: F64, y: F64, sxx: float, active: npt.NDArray[np.bool_]) -> None:
+    def _adapt(self, e_spec: C128, y_pad: C128, sxx: float) -> None:
+        """One step of the adaptive filter; ``e_spec`` and ``y_pad`` are the spectra of
+        the error and the echo estimate after N zeros, ``(channels, bins)``; the block
+        energies are in the channels' :class:`_ChannelControl`."""
         n = self.block
-        zeros = np.zeros_like(e)
-        spectra = np.fft.rfft(np.concatenate([zeros, e, zeros, y], axis=1).reshape(-1, 2 * n))
-        e_spec = spectra[0::2]
-        y_pad = spectra[1::2]
-        rf = (e_spec * np.conj(e_spec)).real  # (channels, bins)
-        yf = (y_pad * np.conj(y_pad)).real
-        see = np.sum(e * e, axis=1) + 1.0
-        syy = np.sum(y * y, axis=1)
-        sey = np.sum(e * y, axis=1)
+        ctls = self._ctl
+        rf = _power(e_spec)  # (channels, bins)
+        yf = _power(y_pad)
 
         # leakage: regression of the error power's fluctuations (around each bin's slow
         # average) on those of the echo estimate
@@ -366,81 +389,173 @@ class EchoCanceller:
         yf_c = yf - self._yf_avg
         self._rf_avg += self._spec_average * rf_c
         self._yf_avg += self._spec_average * yf_c
-        pey = np.sum(rf_c * yf_c, axis=1)
-        pyy = np.sum(yf_c * yf_c, axis=1)
-        alpha = np.minimum(self._beta0 * syy / see, self._beta_max)
-        self._pey = (1.0 - alpha) * self._pey + alpha * pey
-        self._pyy = (1.0 - alpha) * self._pyy + alpha * pyy
-        self._pyy = np.maximum(self._pyy, 1.0)
-        self._pey = np.clip(self._pey, 0.005 * self._pyy, self._pyy)
-        self._leak = self._pey / self._pyy
-
-        # residual-to-error ratio, global and per bin
-        rer = (1e-4 * sxx + 3.0 * self._leak * syy) / see
-        rer = np.maximum(rer, sey * sey / (1.0 + see * syy))
-        rer = np.minimum(rer, 0.5)
+        pey_all: list[float] = np.einsum("cb,cb->c", rf_c, yf_c).tolist()
+        pyy_all: list[float] = np.einsum("cb,cb->c", yf_c, yf_c).tolist()
+        leak: list[float] = []
+        rer: list[float] = []
+        for ctl, pey, pyy in zip(ctls, pey_all, pyy_all, strict=True):
+            see, syy, sey = ctl.see, ctl.syy, ctl.sey
+            alpha = min(self._beta0 * syy / see, self._beta_max)
+            ctl.pey = (1.0 - alpha) * ctl.pey + alpha * pey
+            ctl.pyy = max((1.0 - alpha) * ctl.pyy + alpha * pyy, 1.0)
+            ctl.pey = min(max(ctl.pey, 0.005 * ctl.pyy), ctl.pyy)
+            lk = ctl.pey / ctl.pyy
+            leak.append(lk)
+            # residual-to-error ratio, global
+            ratio = (1e-4 * sxx + 3.0 * lk * syy) / see
+            ratio = max(ratio, sey * sey / (1.0 + see * syy))
+            rer.append(min(ratio, 0.5))
+        self._leak = np.array(leak)
+        # ... and per bin
         ef = rf + 1.0
         r = np.minimum(self._leak[:, None] * yf, 0.5 * ef)
-        r = 0.7 * r + 0.3 * rer[:, None] * ef
+        r *= 0.7
+        r += (0.3 * np.array(rer))[:, None] * ef
         mu = r / ef
 
         # initial convergence: fixed-ish step while the leakage estimate means nothing yet
-        early = self._adapted < 1.0
-        if np.any(early):
-            rate = 0.25 * np.minimum(sxx, see) / see if sxx > n * 16.0 else np.zeros_like(see)
-            rate = np.asarray(rate, dtype=np.float64)
-            mu = np.where(early[:, None], rate[:, None], mu)
-            self._adapt_sum += np.where(early, rate, 0.0)
-            self._adapted = np.where(self._adapt_sum > self.PARTITIONS, 1.0, 0.0)
+        if not self._adapted:
+            done = True
+            for c, ctl in enumerate(ctls):
+                if ctl.adapt_sum > self.PARTITIONS:
+                    continue
+                rate = 0.25 * min(sxx, ctl.see) / ctl.see if sxx > n * 16.0 else 0.0
+                mu[c] = rate
+                ctl.adapt_sum += rate
+                done = done and ctl.adapt_sum > self.PARTITIONS
+            self._adapted = done
 
         # proportionate weights over partitions (mean ~1)
         k = self.PARTITIONS
-        w_energy = np.sqrt(np.sum((self._w * np.conj(self._w)).real, axis=-1))  # (c, K)
+        w_flat = self._w.view(np.float64)  # (c, K, 2 bins): real and imaginary parts
+        w_energy = np.sqrt(np.einsum("ckb,ckb->ck", w_flat, w_flat))  # (c, K)
         prop = w_energy + 0.1 * np.max(w_energy, axis=1, keepdims=True) + 1e-9
         prop = 0.99 * k * prop / np.sum(prop, axis=1, keepdims=True)
 
         step = self.STEP_SCALE * mu * e_spec / (self._x_power + k * self._reg)[None, :]
-        grad = np.conj(self._x_hist)[None, :, :] * step[:, None, :]  # (c, K, bins)
+        # conj(X) S as conj(X conj(S)): one temporary less
+        grad = self._x_hist[None, :, :] * np.conj(step)[:, None, :]  # (c, K, bins)
+        np.conjugate(grad, out=grad)
         g = np.fft.irfft(grad, axis=-1)
+        # causal N-tap update, weighted per partition (the weights applied to the taps: the
+        # transform is linear, and N real products are cheaper than N + 1 complex ones)
+        prop *= np.array([1.0 if ctl.active else 0.0 for ctl in ctls])[:, None]
+        g[..., :n] *= prop[:, :, None]
         g[..., n:] = 0.0
-        grad = np.fft.rfft(g, axis=-1)
-        self._w += (prop * active[:, None])[:, :, None] * grad
+        self._w += np.fft.rfft(g, axis=-1)
 
     # ------------------------------------------------------------------ suppressor
 
     def _suppress(self, e: F64, y: F64, residual: F64) -> F64:
-        """Residual echo suppression on (N, channels) error and echo estimate blocks."""
+        """Residual echo suppression on (channels, N) error and echo estimate blocks;
+        returns the (N, channels) output."""
         hop = self._hop
-        e_all = np.concatenate([self._e_tail, e], axis=0)  # (N + hop, c)
-        y_all = np.concatenate([self._y_tail, y], axis=0)
-        self._e_tail = e_all[-hop:]
-        self._y_tail = y_all[-hop:]
-        out = np.empty_like(e)
-        win = self._win[:, None]
         n = self.block
+        # the last hop of the previous blocks, then this block: (signal, c, N + hop)
+        ey = self._ey
+        ey[..., :hop] = ey[..., n:]
+        ey[0, :, hop:] = e
+        ey[1, :, hop:] = y
+        # both analysis windows of both signals in one transform: (signal, window, c, bins)
+        spectra = np.fft.rfft(self._segs * self._win, axis=-1)
+        powers = _power(spectra)
+        echo_all = np.maximum(self._leak[None, :, None] * powers[1], residual[None])
+        # the two windows' recursions, one after the other: reverberation memory (the echo
+        # estimate decays rather than drops) and the smoothed error power
+        echo_psd = np.empty_like(echo_all)
+        err_psd = np.empty_like(echo_all)
+        prev_echo, prev_err = self._echo_psd, self._err_psd
         for i in range(2):
-            seg_e = e_all[i * hop : i * hop + n] * win
-            seg_y = y_all[i * hop : i * hop + n] * win
-            es = np.fft.rfft(seg_e, axis=0).T  # (c, bins)
-            ysp = np.fft.rfft(seg_y, axis=0).T
-            ep = (es * np.conj(es)).real
-            yp = (ysp * np.conj(ysp)).real
-            echo = np.maximum(self._leak[:, None] * yp, residual)
-            # reverberation memory: the echo estimate decays rather than drops
-            self._echo_psd = np.maximum(echo, 0.6 * self._echo_psd)
-            self._err_psd = 0.5 * self._err_psd + 0.5 * ep
-            ratio = self._echo_psd / (self._err_psd + 1e-3)
-            gain = np.clip(1.0 - self.OVER_SUBTRACTION * ratio, 0.003, 1.0)
-            # smooth across frequency, fast attack (lower gain), slower release
-            smooth = 0.5 * gain
-            smooth[:, 1:] += 0.25 * gain[:, :-1]
-            smooth[:, :-1] += 0.25 * gain[:, 1:]
-            smooth[:, 0] += 0.25 * gain[:, 0]
-            smooth[:, -1] += 0.25 * gain[:, -1]
-            gain = smooth
-            gain = np.where(gain < self._gain, gain, 0.6 * self._gain + 0.4 * gain)
-            self._gain = gain
-            frame = np.fft.irfft(es * gain, n=n, axis=-1).T * win  # (n, c)
-            out[i * hop : (i + 1) * hop] = self._ola + frame[:hop]
-            self._ola = frame[hop:]
-        return out
+            prev_echo = np.maximum(echo_all[i], 0.6 * prev_echo, out=echo_psd[i])
+            prev_err = np.add(0.5 * prev_err, 0.5 * powers[0, i], out=err_psd[i])
+        self._echo_psd = echo_psd[1].copy()
+        self._err_psd = err_psd[1].copy()
+        # gains of both windows at once: (window, c, bins)
+        err_psd += 1e-3
+        ratio = np.divide(echo_psd, err_psd, out=echo_psd)
+        raw = np.clip(1.0 - self.OVER_SUBTRACTION * ratio, 0.003, 1.0)
+        # smooth across frequency
+        smooth = 0.5 * raw
+        smooth[..., 1:] += 0.25 * raw[..., :-1]
+        smooth[..., :-1] += 0.25 * raw[..., 1:]
+        smooth[..., 0] += 0.25 * raw[..., 0]
+        smooth[..., -1] += 0.25 * raw[..., -1]
+        # fast attack (lower gain), slower release
+        gains = smooth
+        gain = self._gain
+        for i in range(2):
+            gain = np.where(gains[i] < gain, gains[i], 0.6 * gain + 0.4 * gains[i])
+            gains[i] = gain
+        self._gain = gain
+        frames = np.fft.irfft(spectra[0] * gains, n=n, axis=-1)  # (window, c, n)
+        frames *= self._win
+        out = np.empty((e.shape[0], n))
+        out[:, :hop] = self._ola + frames[0, :, :hop]
+        out[:, hop:] = frames[0, :, hop:] + frames[1, :, :hop]
+        self._ola = frames[1, :, hop:]
+        return out.T
+
+
+def _power(spec: C128) -> F64:
+    """``|spec|^2`` per element."""
+    power: F64 = spec.real * spec.real
+    power += spec.imag * spec.imag
+    return power
+
+
+class _ChannelControl:
+    """Per-channel scalars of the echo canceller's step control and two-path decision."""
+
+    __slots__ = (
+        "active",
+        "adapt_sum",
+        "gap_fast",
+        "gap_slow",
+        "harm_d",
+        "harm_e",
+        "pey",
+        "pyy",
+        "see",
+        "sey",
+        "syy",
+        "var_fast",
+        "var_slow",
+    )
+
+    def __init__(self) -> None:
+        self.pey = 1.0
+        self.pyy = 1.0
+        self.adapt_sum = 0.0
+        self.gap_fast = 0.0
+        self.gap_slow = 0.0
+        self.var_fast = 0.0
+        self.var_slow = 0.0
+        self.harm_d = 0.0
+        self.harm_e = 0.0
+        # this block: adapt the filter, error energy (+1), echo energy, their product
+        self.active = True
+        self.see = 1.0
+        self.syy = 0.0
+        self.sey = 0.0
+
+    def compare(self, s_st: float, s_ad: float, diff: float) -> tuple[bool, bool]:
+        """Two-path decision: (promote the adaptive filter, roll it back).
+
+        ``s_st`` and ``s_ad`` are the block's error energies with the stable and the
+        adaptive filter, ``diff`` the energy of the difference of their echo estimates.
+        The error-energy difference is tested against its own expected variance, on the
+        current block and on two smoothed versions of it.
+        """
+        var = s_st * (diff + 10.0)
+        gap = s_st - s_ad  # > 0 when the adaptive filter does better
+        self.gap_fast = gf = 0.6 * self.gap_fast + 0.4 * gap
+        self.gap_slow = gs = 0.85 * self.gap_slow + 0.15 * gap
+        self.var_fast = vf = 0.36 * self.var_fast + 0.16 * var
+        self.var_slow = vs = 0.7225 * self.var_slow + 0.0225 * var
+        promote = gap * abs(gap) > var or gf * abs(gf) > 0.5 * vf or gs * abs(gs) > 0.25 * vs
+        rollback = not promote and (
+            -gap * abs(gap) > 4.0 * var or -gf * abs(gf) > 4.0 * vf or -gs * abs(gs) > 4.0 * vs
+        )
+        if promote or rollback:
+            self.gap_fast = self.gap_slow = self.var_fast = self.var_slow = 0.0
+        return promote, rollback

@@ -41,9 +41,15 @@ class HighPassFilter:
         )
         # filter state: (sections, 2, channels); zeros = the signal starts from silence
         self._zi: Block = np.zeros((self._sos.shape[0], 2, num_channels))
+        # the sections one by one through lfilter: the same recursion as sosfilt, without
+        # its per-call argument handling (most of its cost on a 10 ms block)
+        self._sections = [(row[:3].copy(), row[3:].copy()) for row in self._sos]
 
     def process(self, block: Block) -> Block:
-        out, self._zi = signal.sosfilt(self._sos, block, axis=0, zi=self._zi)
+        out = block
+        zi = self._zi
+        for i, (b, a) in enumerate(self._sections):
+            out, zi[i] = signal.lfilter(b, a, out, axis=0, zi=zi[i])
         return np.asarray(out, dtype=np.float64)
 
 
@@ -57,6 +63,47 @@ def lowpass_taps(factor: int, *, taps_per_phase: int = 32) -> Block:
     return np.asarray(taps, dtype=np.float64)
 
 
+class _History:
+    """The last ``keep`` input samples followed by the current block, in one buffer that is
+    reused from block to block, with a strided window view over it made once per block
+    length."""
+
+    def __init__(self, keep: int, num_channels: int) -> None:
+        self._keep = keep
+        self._channels = num_channels
+        self._buf: Block = np.zeros((keep, num_channels))
+        self._length = -1
+
+    def push(self, block: Block) -> bool:
+        """Append ``block`` after the kept history; True when the buffer was reshaped
+        (the caller must then rebuild its views over :attr:`buf`)."""
+        keep = self._keep
+        n = int(block.shape[0])
+        resized = n != self._length
+        if resized:
+            old = self._buf[self._buf.shape[0] - keep :].copy()
+            self._buf = np.empty((keep + n, self._channels))
+            self._buf[:keep] = old
+            self._length = n
+        elif keep:
+            self._buf[:keep] = self._buf[n:]
+        self._buf[keep:] = block
+        return resized
+
+    @property
+    def buf(self) -> Block:
+        return self._buf
+
+    def windows(self, length: int, step: int, count: int) -> Block:
+        """``(count, channels, length)`` view: window ``i`` starts at sample ``i * step``."""
+        buf = self._buf
+        s0, s1 = buf.strides
+        view: Block = np.lib.stride_tricks.as_strided(
+            buf, shape=(count, buf.shape[1], length), strides=(step * s0, s1, s0), writeable=False
+        )
+        return view
+
+
 class FirDecimator:
     """Low-pass and keep one sample out of ``factor``; the history spans frames.
 
@@ -68,16 +115,16 @@ class FirDecimator:
         self.factor = factor
         self._taps = lowpass_taps(factor)[::-1].copy()
         self.delay = (self._taps.shape[0] - 1) // 2
-        self._history: Block = np.zeros((self._taps.shape[0] - 1, num_channels))
+        self._history = _History(self._taps.shape[0] - 1, num_channels)
+        self._picked: Block = np.zeros((0, num_channels, self._taps.shape[0]))
 
     def process(self, block: Block) -> Block:
         """``block`` length must be a multiple of ``factor``."""
-        buf = np.concatenate([self._history, block], axis=0)
-        self._history = buf[block.shape[0] :]
-        # window i: (channels, taps), ending at block sample i; keep block samples factor*m
-        windows = sliding_window_view(buf, self._taps.shape[0], axis=0)
-        picked = windows[:: self.factor]
-        return np.asarray(picked @ self._taps, dtype=np.float64)
+        if self._history.push(block):
+            # window m: (channels, taps), ending at block sample factor * m
+            count = -(-block.shape[0] // self.factor)
+            self._picked = self._history.windows(self._taps.shape[0], self.factor, count)
+        return np.asarray(self._picked @ self._taps, dtype=np.float64)
 
 
 class FirInterpolator:
@@ -96,14 +143,15 @@ class FirInterpolator:
         padded[: taps.shape[0]] = taps
         # phases[k, p] = taps[k * factor + p]; reversed over k for the sliding dot product
         self._phases: Block = padded.reshape(per_phase, factor)[::-1].copy()
-        self._history: Block = np.zeros((per_phase - 1, num_channels))
+        self._history = _History(per_phase - 1, num_channels)
+        self._windows: Block = np.zeros((0, num_channels, per_phase))
 
     def process(self, block: Block) -> Block:
-        buf = np.concatenate([self._history, block], axis=0)
-        self._history = buf[block.shape[0] :]
         per_phase = self._phases.shape[0]
-        windows = sliding_window_view(buf, per_phase, axis=0)  # (samples, channels, per_phase)
-        out = windows @ self._phases  # (samples, channels, factor)
+        if self._history.push(block):
+            # (samples, channels, per_phase)
+            self._windows = self._history.windows(per_phase, 1, block.shape[0])
+        out = self._windows @ self._phases  # (samples, channels, factor)
         n, ch = block.shape
         return np.asarray(out.transpose(0, 2, 1).reshape(n * self.factor, ch), dtype=np.float64)
 

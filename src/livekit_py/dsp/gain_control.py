@@ -60,7 +60,8 @@ class GainController:
         return self._gain_db
 
     def _update_gain(self, block: Block) -> None:
-        level = _db(float(np.mean(block * block)))
+        power = float(np.mean(block * block))
+        level = _db(power)
         if self._first:
             self._noise_db = level
             self._first = False
@@ -68,7 +69,6 @@ class GainController:
         if level > self._noise_db + 9.0 and level > -70.0:
             self._speech_frames += 1
             rate = max(1.0 / self._speech_frames, 1.0 / self._frames_per_s)
-            power = float(np.mean(block * block))
             self._speech_power += rate * (power - self._speech_power)
         if self._speech_frames == 0:
             return
@@ -85,7 +85,7 @@ class GainController:
         # recover from limiting no faster than the normal upward rate
         up = self.UP_DB_PER_S / self._frames_per_s
         target = min(10.0 ** (self._gain_db / 20.0), self._applied * 10.0 ** (up / 20.0))
-        peak = float(np.max(np.abs(block))) if block.size else 0.0
+        peak = max(float(block.max()), -float(block.min())) if block.size else 0.0
         if peak * target > self._limit_peak:
             target = self._limit_peak / peak
         start = self._applied

@@ -149,14 +149,24 @@ class _DelayLine:
     """A fixed delay of ``delay`` samples on ``(samples, channels)`` blocks."""
 
     def __init__(self, delay: int, num_channels: int) -> None:
+        self._delay = delay
         self._buf: Block = np.zeros((delay, num_channels))
 
     def process(self, block: Block) -> Block:
-        if self._buf.shape[0] == 0:
+        """The block ``delay`` samples ago (a new array, or ``block`` itself at delay 0)."""
+        delay = self._delay
+        if delay == 0:
             return block
-        buf = np.concatenate([self._buf, block], axis=0)
-        self._buf = buf[block.shape[0] :]
-        return buf[: block.shape[0]]
+        n = block.shape[0]
+        if n != self._buf.shape[0] - delay:
+            buf = np.empty((delay + n, block.shape[1]))
+            buf[:delay] = self._buf[self._buf.shape[0] - delay :]
+            self._buf = buf
+        else:
+            self._buf[:delay] = self._buf[n:]
+        self._buf[delay:] = block
+        out: Block = self._buf[:n].copy()
+        return out
 
 
 class WebRtcNoiseSuppressor:
@@ -181,6 +191,8 @@ class WebRtcNoiseSuppressor:
         self._up: FirInterpolator | None = None
         self._down: FirDecimator | None = None
         self._gain: npt.NDArray[np.float64] = np.ones(num_channels)
+        self._ramp: Block = np.zeros((0, 1))
+        self._pair: npt.NDArray[np.float64] = np.empty((2, _BAND_FRAME, num_channels))
         if sample_rate == 8000:
             self._up = FirInterpolator(2, num_channels)
             self._down = FirDecimator(2, num_channels)
@@ -197,8 +209,16 @@ class WebRtcNoiseSuppressor:
 
     def _suppress(self, band: Block) -> Block:
         """Run the WebRTC suppressor on one 16 kHz frame per channel."""
-        pcm = _to_int16(band)
-        out = np.empty(band.shape, dtype=np.float64)
+        return self._suppress_pcm(_to_int16(band))
+
+    def _suppress_pcm(self, pcm: npt.NDArray[np.int16]) -> Block:
+        """:meth:`_suppress` on a frame already in int16."""
+        out = np.empty(pcm.shape, dtype=np.float64)
+        if len(self._processors) == 1:
+            out[:, 0] = np.frombuffer(
+                self._processors[0].Process10ms(pcm.tobytes()).audio, np.int16
+            )
+            return out
         for ch, processor in enumerate(self._processors):
             result = processor.Process10ms(pcm[:, ch].tobytes())
             out[:, ch] = np.frombuffer(result.audio, dtype=np.int16)
@@ -211,24 +231,32 @@ class WebRtcNoiseSuppressor:
         if self.sample_rate == 8000:
             return self._down.process(self._suppress(self._up.process(block)))
 
-        band = _to_int16(self._down.process(block)).astype(np.float64)
-        processed = self._suppress(band)
+        pcm = _to_int16(self._down.process(block))
+        band = pcm.astype(np.float64)
+        processed = self._suppress_pcm(pcm)
         band_in = self._band_delay.process(band)
-        # energy ratio over the top of the low band, per channel
-        spec_in = np.fft.rfft(band_in * self._window[:, None], axis=0)[_GAIN_BINS]
-        spec_out = np.fft.rfft(processed * self._window[:, None], axis=0)[_GAIN_BINS]
-        e_in = np.sum(np.abs(spec_in) ** 2, axis=0) + 1.0
-        e_out = np.sum(np.abs(spec_out) ** 2, axis=0) + 1.0
-        target = np.clip(np.sqrt(e_out / e_in), _MIN_HIGH_BAND_GAIN, 1.0)
+        # energy ratio over the top of the low band, per channel (both in one transform)
+        pair = self._pair
+        if pair.shape[1] != band_in.shape[0]:
+            pair = self._pair = np.empty((2, *band_in.shape))
+        window = self._window[:, None]
+        np.multiply(band_in, window, out=pair[0])
+        np.multiply(processed, window, out=pair[1])
+        spec = np.fft.rfft(pair, axis=1)[:, _GAIN_BINS]
+        energy = np.sum(spec.real * spec.real + spec.imag * spec.imag, axis=1) + 1.0
+        target = np.clip(np.sqrt(energy[1] / energy[0]), _MIN_HIGH_BAND_GAIN, 1.0)
         prev = self._gain
         gain = 0.5 * prev + 0.5 * target
         self._gain = gain
 
         n = block.shape[0]
         full = self._full_delay.process(block)
-        ramp = np.linspace(0.0, 1.0, n, endpoint=False)[:, None]
-        full_gain = prev[None, :] + (gain - prev)[None, :] * ramp
-        band_ramp = ramp[:: n // _BAND_FRAME]
-        band_gain = prev[None, :] + (gain - prev)[None, :] * band_ramp
-        out: Block = full_gain * full + self._up.process(processed - band_gain * band_in)
-        return out
+        ramp = self._ramp
+        if ramp.shape[0] != n:
+            ramp = self._ramp = np.linspace(0.0, 1.0, n, endpoint=False)[:, None]
+        step = gain - prev
+        full *= prev + step * ramp
+        band_in *= prev + step * ramp[:: n // _BAND_FRAME]
+        processed -= band_in
+        full += self._up.process(processed)
+        return full

@@ -216,8 +216,9 @@ class AudioProcessingModule:
             chain = self._new_chain(data.sample_rate, data.num_channels)
         samples = _samples(data, count)
         block = samples.reshape(-1, data.num_channels).astype(np.float64)
-        out = chain.process(block)
-        samples[:] = np.clip(np.rint(out), -32768, 32767).astype(np.int16).reshape(-1)
+        out = np.rint(chain.process(block))
+        np.clip(out, -32768.0, 32767.0, out=out)
+        samples[:] = out.reshape(-1)  # whole numbers within the int16 range
 
     def process_reverse_stream(self, data: AudioFrame) -> None:
         """Analyse one 10 ms reverse (far-end, played-out) frame for echo cancellation.
@@ -236,7 +237,11 @@ class AudioProcessingModule:
         if not self._echo_enabled:
             return
         samples = _samples(data, count).reshape(-1, data.num_channels)
-        mono: Block = np.asarray(np.mean(samples, axis=1, dtype=np.float64))
+        mono: Block
+        if data.num_channels == 1:
+            mono = samples[:, 0].astype(np.float64)
+        else:
+            mono = np.asarray(np.mean(samples, axis=1, dtype=np.float64))
         chain = self._chain
         if chain is None or chain.echo is None:
             self._pending_far.append((data.sample_rate, mono))
