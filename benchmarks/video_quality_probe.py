@@ -6,8 +6,8 @@ the scenario's 2.5 Mbit/s cap, turns the RTP payloads back into frames, decodes 
 with FFmpeg and prints, per codec: the CPU seconds per minute of video spent encoding
 (all encoder threads), the bitrate produced, and the PSNR / SSIM of the decoded Y plane
 against the sent one (mean and worst frame). Not a test; a tool to compare encoder
-settings. Run with ``PYTHONPATH=src python -m benchmarks.video_quality_probe``; ``--x264-preset``
-and ``--vpx-cpu-used`` try other settings than ours.
+settings. Run with ``PYTHONPATH=src python -m benchmarks.video_quality_probe``;
+``--x264-preset`` and ``--vpx-cpu-used`` try other settings than ours.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from aiortc.codecs.vpx import vp8_depayload
 
 from benchmarks.scenarios.video import FPS, HEIGHT, WIDTH, _base_frames, paint_stamp
 from benchmarks.video_quality import psnr, ssim
-from livekit_py.webrtc import video_codecs
 from livekit_py.webrtc.video_codecs import H264VideoEncoder, Vp8VideoEncoder
 
 BITRATE = 2_500_000
@@ -98,7 +97,6 @@ def main() -> None:
     args = parser.parse_args()
     codecs = ("h264", "vp8") if args.codec == "both" else (args.codec,)
     print(f"{WIDTH}x{HEIGHT} at {FPS} fps, {args.frames} frames, cap {BITRATE / 1e6} Mbit/s")
-    _ = video_codecs  # the module under test
     for codec in codecs:
         run(codec, args.frames, args.x264_preset, args.vpx_cpu_used)
 
