@@ -19,9 +19,12 @@ Roles:
     frame (see ``benchmarks.scenarios.video``). ``{"cmd": "wait_frames", "count": N}``
     answers once N frames have arrived; ``{"cmd": "window_start"}`` and
     ``{"cmd": "window_stop"}`` bracket a measurement, and the latter answers with the
-    frames, latencies and CPU time of the window. ``{"cmd": "quality", "quality": Q,
-    "width": W}`` asks the server for the simulcast layer Q (``set_video_quality``) and
-    answers once a frame W pixels wide has arrived (or the timeout passed);
+    frames, latencies and CPU time of the window; with ``"score": true`` in
+    ``window_start`` also the PSNR and SSIM of the luma of some received 1280x720
+    pictures against the pictures sent (scored after the CPU time was read).
+    ``{"cmd": "quality", "quality": Q, "width": W}`` asks the server for the simulcast
+    layer Q (``set_video_quality``) and answers once a frame W pixels wide has arrived
+    (or the timeout passed);
     ``{"cmd": "publication"}`` answers whether the track is simulcast. With ``e2ee_key``
     (hex) it joins with end-to-end encryption and that shared key.
 ``media_sink``
@@ -42,6 +45,8 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import numpy as np
+
 from benchmarks.common import (
     PROTOCOL_PREFIX,
     Context,
@@ -55,6 +60,10 @@ from benchmarks.common import (
 )
 
 Commands = asyncio.Queue[dict[str, Any] | None]
+
+# video_sink with window_start {"score": true}: every 4th received picture, up to 24
+_SCORE_EVERY = 4
+_SCORE_MAX = 24
 
 
 def emit(message: dict[str, Any]) -> None:
@@ -118,7 +127,15 @@ async def audio_feeder(ctx: Context, params: dict[str, Any], commands: Commands)
 
 
 async def video_sink(ctx: Context, params: dict[str, Any], commands: Commands) -> None:
-    from benchmarks.scenarios.video import read_stamp
+    from benchmarks.scenarios.video import (
+        FPS,
+        HEIGHT,
+        WIDTH,
+        _base_frames,
+        read_stamp,
+        sent_picture,
+    )
+    from benchmarks.video_quality import psnr, ssim
 
     rtc = ctx.rtc
     options = None
@@ -144,6 +161,8 @@ async def video_sink(ctx: Context, params: dict[str, Any], commands: Commands) -
         "latencies": [],
         "invalid": 0,
         "sizes": {},
+        "score": False,
+        "kept": [],  # (stamp, Y plane) of some received pictures, scored after the window
     }
     frame_arrived = asyncio.Event()
 
@@ -164,6 +183,30 @@ async def video_sink(ctx: Context, params: dict[str, Any], commands: Commands) -
                 state["invalid"] += 1
             else:
                 state["latencies"].append(((now_us - stamp) & 0xFFFFFFFF) / 1000.0)
+                kept = state["kept"]
+                if (
+                    (frame.width, frame.height) == (WIDTH, HEIGHT)
+                    and state["score"]
+                    and state["win_frames"] % _SCORE_EVERY == 0
+                    and len(kept) < _SCORE_MAX
+                ):
+                    y = np.frombuffer(frame.data, np.uint8, count=WIDTH * HEIGHT)
+                    kept.append((stamp, y.reshape(HEIGHT, WIDTH).copy()))
+
+    def score() -> dict[str, Any]:
+        kept = state["kept"]
+        if not kept:
+            return {"scored": 0}
+        bases = _base_frames(FPS)
+        psnrs = [psnr(sent_picture(bases, stamp), y) for stamp, y in kept]
+        ssims = [ssim(sent_picture(bases, stamp), y) for stamp, y in kept]
+        return {
+            "scored": len(kept),
+            "psnr_db": float(np.mean(psnrs)),
+            "psnr_min_db": float(np.min(psnrs)),
+            "ssim": float(np.mean(ssims)),
+            "ssim_min": float(np.min(ssims)),
+        }
 
     spawn(ctx, read())
     started = cpu0 = 0.0
@@ -188,15 +231,26 @@ async def video_sink(ctx: Context, params: dict[str, Any], commands: Commands) -
         elif cmd == "publication":
             emit({"simulcasted": bool(publication.simulcasted)})
         elif cmd == "window_start":
-            state.update(window=True, win_frames=0, latencies=[], invalid=0, sizes={})
+            state.update(
+                window=True,
+                win_frames=0,
+                latencies=[],
+                invalid=0,
+                sizes={},
+                kept=[],
+                score=bool(command.get("score")),
+            )
             started, cpu0 = time.monotonic(), cpu_seconds()
             emit({"started": True})
         elif cmd == "window_stop":
             state["window"] = False
+            elapsed, cpu = time.monotonic() - started, cpu_seconds() - cpu0
+            quality = await asyncio.to_thread(score)  # after the CPU was read
             emit(
                 {
-                    "elapsed_s": time.monotonic() - started,
-                    "cpu_s": cpu_seconds() - cpu0,
+                    **quality,
+                    "elapsed_s": elapsed,
+                    "cpu_s": cpu,
                     "frames": state["win_frames"],
                     "latencies_ms": state["latencies"],
                     "invalid": state["invalid"],

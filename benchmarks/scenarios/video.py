@@ -5,7 +5,10 @@ black and white blocks: 32 bits of ``time.monotonic_ns() // 1000`` and their com
 The subscriber, a peer process of the same SDK on the same machine (so the same
 monotonic clock), reads them back from the decoded picture; the difference is the frame
 latency through the server, encoder and decoder included. The blocks are large enough
-to survive compression and the encoder scaling the picture down.
+to survive compression and the encoder scaling the picture down. The stamp's low
+:data:`INDEX_BITS` bits name the base picture instead (:func:`stamp_value`), so that the
+subscriber can rebuild the sent picture of a received one and score it (PSNR and SSIM of
+the Y plane, :mod:`benchmarks.video_quality`): the same measure for both SDKs.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ BITS = 32
 BLOCK = WIDTH // BITS  # 40 px: two rows of 32 blocks
 STAMP_ROWS = 2
 LOW, HIGH = 16, 235
+INDEX_BITS = 5  # the stamp's low bits: which of the FPS base pictures was sent
 
 
 def _base_frames(count: int) -> list[np.ndarray]:
@@ -39,6 +43,20 @@ def _base_frames(count: int) -> list[np.ndarray]:
         v = np.full((HEIGHT // 2, WIDTH // 2), 120, dtype=np.uint8)
         frames.append(np.concatenate([y.astype(np.uint8).ravel(), u.ravel(), v.ravel()]))
     return frames
+
+
+def stamp_value(time_us: int, index: int) -> int:
+    """The stamp of base picture ``index`` captured at ``time_us``: the time's bits with
+    the index in the low :data:`INDEX_BITS` (an error of at most 32 us in the latency)."""
+    mask = (1 << INDEX_BITS) - 1
+    return ((time_us & 0xFFFFFFFF) & ~mask) | (index & mask)
+
+
+def sent_picture(bases: list[np.ndarray], stamp: int) -> np.ndarray:
+    """The Y plane (HEIGHT x WIDTH) the publisher sent with ``stamp``."""
+    buf = bases[(stamp & ((1 << INDEX_BITS) - 1)) % len(bases)].copy()
+    paint_stamp(buf, stamp)
+    return buf[: WIDTH * HEIGHT].reshape(HEIGHT, WIDTH)
 
 
 def paint_stamp(buf: np.ndarray, value: int) -> None:
@@ -101,8 +119,9 @@ async def _video(ctx: Context, codec_name: str) -> None:
                 await asyncio.sleep(delay)
             elif delay < -0.5:  # far behind: skip ahead rather than burst
                 k = int((time.perf_counter() - start) * FPS)
-            buf = bases[k % len(bases)].copy()
-            paint_stamp(buf, (time.monotonic_ns() // 1000) & 0xFFFFFFFF)
+            index = k % len(bases)
+            buf = bases[index].copy()
+            paint_stamp(buf, stamp_value(time.monotonic_ns() // 1000, index))
             frame = rtc.VideoFrame(WIDTH, HEIGHT, rtc.VideoBufferType.I420, buf.tobytes())
             source.capture_frame(frame)
             captured["n"] += 1
@@ -121,11 +140,11 @@ async def _video(ctx: Context, codec_name: str) -> None:
         raise TimeoutError(f"the subscriber got only {got['frames']} frames in 30 s")
     await asyncio.sleep(ctx.pick(1.0, 3.0))  # encoder ramp-up, bandwidth estimation
     window = ctx.pick(3.0, 10.0)
-    await sink.request({"cmd": "window_start"})
+    await sink.request({"cmd": "window_start", "score": True})
     cpu0, t0, n0 = cpu_seconds(), time.monotonic(), captured["n"]
     await asyncio.sleep(window)
     cpu1, t1, n1 = cpu_seconds(), time.monotonic(), captured["n"]
-    report = await sink.request({"cmd": "window_stop"})
+    report = await sink.request({"cmd": "window_stop"}, timeout=60)
     elapsed = t1 - t0
     latencies = report["latencies_ms"]
     res.metric(
@@ -147,13 +166,31 @@ async def _video(ctx: Context, codec_name: str) -> None:
         better="higher",
         label="frames received per second",
     )
+    if report.get("scored"):
+        res.metric(
+            "picture_psnr_db",
+            report["psnr_db"],
+            "dB",
+            better="higher",
+            label="received picture PSNR (Y)",
+        )
+        res.metric(
+            "picture_ssim",
+            report["ssim"],
+            "SSIM",
+            better="higher",
+            label="received picture SSIM (Y)",
+        )
     if latencies:
         res.metric("latency_p50_ms", percentile(latencies, 50), "ms", label="frame latency p50")
         res.metric("latency_p95_ms", percentile(latencies, 95), "ms", label="frame latency p95")
         res.add_samples("latency_ms", latencies, "ms")
     res.note(
         f"captured {(n1 - n0) / elapsed:.1f} fps; received sizes {report['sizes']}; "
-        f"{report['invalid']} frames without a readable stamp"
+        f"{report['invalid']} frames without a readable stamp; "
+        f"{report.get('scored', 0)} received pictures scored, PSNR min "
+        f"{report.get('psnr_min_db', float('nan')):.2f} dB, SSIM min "
+        f"{report.get('ssim_min', float('nan')):.4f}"
     )
 
 
@@ -172,7 +209,9 @@ _DOC = (
     "capture time painted in as black and white blocks, read back by the subscriber. "
     "After the encoder has ramped up, over 10 s (3 s quick): the publisher's CPU "
     "(seconds per minute), the subscriber's CPU, frames received per second and the "
-    "frame latency (p50, p95) through the server. Reported as not available for an SDK "
+    "frame latency (p50, p95) through the server, and the PSNR and SSIM of the luma "
+    "of every 4th received 1280x720 picture (up to 24, scored after the window) against "
+    "the picture sent. Reported as not available for an SDK "
     "without `LocalVideoTrack`."
 )
 

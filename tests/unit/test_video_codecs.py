@@ -420,3 +420,35 @@ async def test_installed_on_an_rtc_rtp_sender(codec: int) -> None:
         await source.aclose()
         await sender_pc.close()
         await receiver_pc.close()
+
+
+# ---------------------------------------------------------------------- speed settings
+
+
+def _x264_settings(payloads: list[bytes]) -> dict[str, str]:
+    """The settings libx264 writes into its SEI text ("x264 - core ... options: a=b ...")."""
+    data = b"".join(h264_depayload(p) for p in payloads)
+    text = data[data.index(b"options: ") + len(b"options: ") :].split(b"\x00")[0].decode()
+    return dict(item.split("=", 1) for item in text.split() if "=" in item)
+
+
+def test_h264_runs_libx264_superfast_not_x264s_default_medium() -> None:
+    encoder: Any = make_video_encoder(VideoCodec.H264, 1_000_000, 30.0)
+    payloads, _ = encoder.encode(make_frame(pts=0), True)
+    settings = _x264_settings(payloads)
+    # superfast: diamond motion search, subpel refinement 1, one reference frame
+    # (medium: me=hex subme=7 ref=3)
+    assert (settings["me"], settings["subme"], settings["ref"]) == ("dia", "1", "1")
+    assert settings["bframes"] == "0" and settings["cabac"] == "0"  # baseline, zero latency
+
+
+@pytest.mark.parametrize("screencast", [False, True], ids=["camera", "screencast"])
+def test_vp8_runs_without_libvpx_denoiser(screencast: bool) -> None:
+    encoder: Any = make_video_encoder(VideoCodec.VP8, 1_000_000, 30.0, screencast=screencast)
+    encoder._open_codec(make_frame(pts=0))
+    options = dict(encoder.codec.options)  # not consumed before the first frame
+    assert options["noise-sensitivity"] == "0"  # aiortc's own context: 4
+    assert options["cpu-used"] == "-6" and options["deadline"] == "realtime"
+    assert ("screen-content-mode" in options) is screencast
+    payloads, _ = encoder.encode(make_frame(pts=0))
+    assert payloads and is_keyframe(VideoCodec.VP8, payloads)

@@ -20,7 +20,9 @@ each encoded frame before it is packetized.
 For screen content (``screencast=True``, from ``VideoSource(is_screencast=True)``) the
 bitrate never goes below :data:`SCREENCAST_MIN_BITRATE` (or the cap, if lower), as the
 official SDK promises for screencasts, and the VP8 encoder runs libvpx's screen-content
-mode without denoising (libwebrtc's settings for screen content), which keeps text sharp.
+mode (libwebrtc's setting for screen content), which keeps text sharp. Both encoders run
+at real-time speed settings: libx264's ``superfast`` preset (aiortc leaves x264's
+``medium``, about four times the CPU at 720p) and libvpx without its denoiser.
 AV1, VP9 and H.265 have no encoder in aiortc; :func:`make_video_encoder` refuses them.
 """
 
@@ -511,9 +513,11 @@ class Vp8VideoEncoder(_CappedEncoder, TransformingVp8Encoder):
     """aiortc's VP8 encoder (libvpx, real-time CBR) capped at a bitrate and a frame rate.
 
     Without ``max_bitrate``, aiortc's bounds apply (250 kbps to 1.5 Mbps, from 500 kbps).
-    With ``screencast`` the libvpx context is made here, with aiortc's real-time CBR
-    settings except for screen content: ``screen-content-mode`` on and no denoising
-    (``noise-sensitivity`` 0, aiortc uses 4), as libwebrtc sets VP8 for screen content.
+    The libvpx context is made here, with aiortc's real-time CBR settings (speed
+    ``cpu-used`` -6) except for the denoiser: ``noise-sensitivity``
+    is :attr:`vpx_noise_sensitivity`, 0 (aiortc runs libvpx's adaptive denoiser, 4, which
+    took a third of the encoding time of 720p pictures). With ``screencast``,
+    ``screen-content-mode`` is on too, as libwebrtc sets VP8 for screen content.
     """
 
     _aiortc_module: ClassVar[ModuleType] = aiortc_vpx
@@ -521,18 +525,22 @@ class Vp8VideoEncoder(_CappedEncoder, TransformingVp8Encoder):
 
     _payload_is_keyframe = vp8_payload_is_keyframe
 
+    vpx_cpu_used: ClassVar[int] = -6
+    """libvpx ``cpu-used`` (speed; negative: fixed, not adapted to the deadline)."""
+    vpx_noise_sensitivity: ClassVar[int] = 0
+    """libvpx ``noise-sensitivity`` (denoiser) for camera pictures: 0, off (aiortc: 4)."""
+
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         """Encode one frame into RTP payloads, or none when the frame is dropped."""
         assert isinstance(frame, av.VideoFrame)
         keyframe = self._limits.gate(self, frame, force_keyframe)
         if keyframe is None:
             return [], _timestamp(frame)
-        if self.screencast:
-            self._open_screen_codec(frame)
+        self._open_codec(frame)
         return self._counted(lambda: super(Vp8VideoEncoder, self).encode(frame, keyframe), frame)
 
-    def _open_screen_codec(self, frame: av.VideoFrame) -> None:
-        """Make the libvpx context for screen content unless the current one still fits.
+    def _open_codec(self, frame: av.VideoFrame) -> None:
+        """Make the libvpx context unless the current one still fits.
 
         A new context is needed when aiortc would make one (another size, or a target
         bitrate more than 10 % away from the context's), so aiortc keeps this one.
@@ -555,19 +563,21 @@ class Vp8VideoEncoder(_CappedEncoder, TransformingVp8Encoder):
         codec.gop_size = 3000
         codec.qmin = 2
         codec.qmax = 56
-        codec.options = {
+        options = {
             "bufsize": str(bitrate),  # a one-second rate-control buffer
-            "cpu-used": "-6",
+            "cpu-used": str(self.vpx_cpu_used),
             "deadline": "realtime",
             "lag-in-frames": "0",
             "minrate": str(bitrate),  # minrate = maxrate = bitrate: constant bitrate
             "maxrate": str(bitrate),
-            "noise-sensitivity": "0",
-            "screen-content-mode": "1",
+            "noise-sensitivity": "0" if self.screencast else str(self.vpx_noise_sensitivity),
             "overshoot-pct": "15",
             "static-thresh": "1",
             "undershoot-pct": "100",
         }
+        if self.screencast:
+            options["screen-content-mode"] = "1"
+        codec.options = options
         codec.thread_count = aiortc_vpx.number_of_threads(
             frame.width * frame.height, multiprocessing.cpu_count()
         )
@@ -587,6 +597,11 @@ def _h264_level(width: int, height: int, framerate: float) -> str:
 class H264VideoEncoder(_CappedEncoder, TransformingH264Encoder):
     """aiortc's H.264 encoder (libx264, baseline, zero latency) with bitrate and frame-rate caps.
 
+    libx264 runs the :attr:`x264_preset` speed preset, ``superfast``: aiortc sets none,
+    which leaves x264's ``medium``, about four times the CPU for 720p at 30 fps
+    (measured with ``benchmarks/video_quality_probe.py``, at a PSNR 2 to 6 dB lower on
+    the video benchmark's pictures, still above 50 dB).
+
     Unlike aiortc's, the libx264 context counts time in 1/90000 s, the RTP clock: aiortc
     uses 1/30 s, which rounds timestamps of frames closer than 1/30 s together. The level
     follows the picture size (3.1 up to 720p at 30 fps, higher above), and pictures with
@@ -598,6 +613,9 @@ class H264VideoEncoder(_CappedEncoder, TransformingH264Encoder):
     implementation: ClassVar[str] = "libx264"
 
     _payload_is_keyframe = h264_payload_is_keyframe
+
+    x264_preset: ClassVar[str] = "superfast"
+    """libx264 speed preset (aiortc sets none: x264's default, "medium")."""
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         """Encode one frame into RTP payloads, or none when the frame is dropped."""
@@ -642,6 +660,7 @@ class H264VideoEncoder(_CappedEncoder, TransformingH264Encoder):
         codec.time_base = Fraction(1, VIDEO_CLOCK_RATE)
         codec.options = {
             "level": _h264_level(frame.width, frame.height, framerate),
+            "preset": self.x264_preset,
             "tune": "zerolatency",
         }
         codec.profile = "Baseline"
