@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import socket
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -42,6 +43,7 @@ from livekit_py.webrtc.aiortc_adapter import (
     disable_consent_checks,
     divert_received_packets,
     dtls_details,
+    enlarge_receive_buffers,
     ice_check_list,
     ice_connection_of,
     ice_connections,
@@ -190,6 +192,46 @@ async def test_ice_connections_are_the_gatherers_aioice_connections() -> None:
         )
     finally:
         await pc.close()
+
+
+# ---------------------------------------------------------------------- receive buffers
+
+
+def _rmem_max() -> int | None:
+    try:
+        return int(Path("/proc/sys/net/core/rmem_max").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+async def test_enlarged_receive_buffers_are_those_of_the_gathered_sockets() -> None:
+    connection = aioice.Connection(
+        ice_controlling=True, components=1, use_ipv4=True, use_ipv6=False
+    )
+    try:
+        await connection.gather_candidates()
+        sockets = [
+            protocol.transport.get_extra_info("socket")
+            for protocol in getattr(connection, aiortc_adapter._ICE_PROTOCOLS)
+        ]
+        assert sockets
+        before = [s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) for s in sockets]
+        wanted = 2 * max(before)
+        sizes = enlarge_receive_buffers(connection, wanted)
+        assert sizes == [s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) for s in sockets]
+        assert all(after >= first for after, first in zip(sizes, before, strict=True))
+        rmem_max = _rmem_max()
+        if rmem_max is not None and rmem_max >= wanted:  # else the kernel caps the request
+            assert all(size >= wanted for size in sizes)
+        assert enlarge_receive_buffers(connection, wanted) == sizes  # already large enough
+    finally:
+        await connection.close()
+
+
+def test_a_missing_protocol_list_fails_the_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiortc_adapter, "_ICE_PROTOCOLS", "_renamed_protocols")
+    with pytest.raises(ImportError, match="_renamed_protocols"):
+        aiortc_adapter._check_internals()
 
 
 # ---------------------------------------------------------------------- consent checks

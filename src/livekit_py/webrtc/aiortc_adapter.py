@@ -41,6 +41,10 @@ all live here, and nowhere else in the package:
 * :func:`disable_consent_checks`: replaces ``Connection.query_consent`` on
   one aioice connection by a no-op, so that a consent loop started late (ICE
   completing while the connection is being closed) cannot outlive it.
+* :func:`enlarge_receive_buffers`: a larger kernel receive buffer on the UDP
+  sockets of an aioice connection (``Connection._protocols``, each protocol's
+  asyncio transport), so that a burst arriving while the event loop is busy is
+  queued instead of dropped by the kernel.
 * :func:`install_receive_buffer` / :func:`installed_receive_buffer`: the jitter
   buffer slot of ``RTCRtpReceiver`` (``RTCRtpReceiver.__jitter_buffer``), which
   turns each received packet into complete encoded frames; ours replace
@@ -107,6 +111,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
+import socket
 import string
 import types
 import weakref
@@ -240,6 +245,9 @@ _SPLIT_BITSTREAM = "_split_bitstream"
 # aioice Connection: its candidate pairs; StunProtocol: runs one STUN transaction.
 _CHECK_LIST = "_check_list"
 _STUN_REQUEST = "request"
+# aioice Connection: the protocols (one per local socket) gathering made, each with
+# the asyncio transport of its socket in ``transport``.
+_ICE_PROTOCOLS = "_protocols"
 # RTCDtlsTransport: its aiortc statistics, their id, its role, its certificate (an
 # RTCCertificate, whose x509 certificate is _cert) and its pyOpenSSL connection.
 _DTLS_GET_STATS = "_get_stats"
@@ -449,6 +457,10 @@ def _missing_internals() -> list[str]:
             )
     if not callable(getattr(StunProtocol, _STUN_REQUEST, None)):
         missing.append(f"aioice StunProtocol has no method {_STUN_REQUEST}")
+    if _ICE_PROTOCOLS not in init_names:
+        missing.append(f"aioice Connection.__init__ no longer sets {_ICE_PROTOCOLS}")
+    elif not _class_uses(Connection, _ICE_PROTOCOLS, exclude=("__init__", "close")):
+        missing.append(f"aioice Connection no longer gathers into {_ICE_PROTOCOLS}")
     # RTCDtlsTransport: the statistics method, and what __init__ sets.
     if not callable(getattr(RTCDtlsTransport, _DTLS_GET_STATS, None)):
         missing.append(f"RTCDtlsTransport has no method {_DTLS_GET_STATS}")
@@ -568,6 +580,37 @@ def ice_connections(pc: RTCPeerConnection) -> list[Connection]:
         if isinstance(connection, Connection) and connection not in out:
             out.append(connection)
     return out
+
+
+def enlarge_receive_buffers(connection: Connection, size: int) -> list[int]:
+    """Ask for a kernel receive buffer of ``size`` bytes on each UDP socket of ``connection``.
+
+    aioice's sockets keep the system default (``net.core.rmem_default``, often
+    208 KiB, a few hundred small datagrams), and asyncio reads one datagram per
+    event-loop turn: a loop busy for a fraction of a second while a peer sends a
+    burst (lossy data at thousands of packets a second) overflows that buffer and
+    the kernel drops what does not fit. A buffer already at least ``size`` is left
+    alone; the kernel caps the request at ``net.core.rmem_max``. Sockets gathered
+    later are not touched: call it again after each gathering.
+
+    Returns:
+        The receive buffer size the kernel reports for each UDP socket afterwards.
+    """
+    sizes: list[int] = []
+    for protocol in list(getattr(connection, _ICE_PROTOCOLS)):
+        transport = getattr(protocol, "transport", None)
+        if transport is None:
+            continue
+        sock = transport.get_extra_info("socket")
+        if sock is None or sock.type != socket.SOCK_DGRAM:
+            continue  # a TURN relay over TCP/TLS, or a closed transport
+        try:
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < size:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+            sizes.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+        except OSError:
+            continue  # closed meanwhile, or a platform without the option
+    return sizes
 
 
 async def _no_consent_checks() -> None:
