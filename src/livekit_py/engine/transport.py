@@ -33,6 +33,7 @@ from ..webrtc.aiortc_adapter import (
     ice_connections,
     observe_ice_checks,
     prompt_remote_nomination,
+    read_queued_datagrams,
     restart_local_ice,
     retransmit_sctp_now,
 )
@@ -59,6 +60,9 @@ ANSWER_TIMEOUT = 15.0
 # 208 KiB: a few hundred datagrams) overflowed and lost up to a third of a lossy
 # burst. Linux doubles the request and caps it at twice net.core.rmem_max.
 UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
+# At most this many datagrams read from one socket in one event-loop turn
+# (asyncio reads one; see read_queued_datagrams in the adapter).
+UDP_READS_PER_TURN = 64
 
 
 def parse_candidate_init(candidate_init: str) -> RTCIceCandidate | None:
@@ -153,10 +157,12 @@ class PeerTransport:
             async with self._sdp_lock:
                 result = await make()
                 # the ICE agents a description created are timed before ICE starts,
-                # and the sockets its gathering opened get room for bursts
+                # and the sockets its gathering opened get room for bursts and
+                # are read as fast as datagrams arrive
                 for connection in ice_connections(self.pc):
                     observe_ice_checks(connection, self.ice_checks)
                     enlarge_receive_buffers(connection, UDP_RECEIVE_BUFFER)
+                    read_queued_datagrams(connection, UDP_READS_PER_TURN)
                 return result
 
         task = asyncio.ensure_future(locked())

@@ -38,6 +38,10 @@ all live here, and nowhere else in the package:
   nominates a pair when a request arrives on a pair it already holds as
   succeeded, and otherwise only on its next check tick (200 ms): without this a
   subscriber connection waited that tick in about one join in twenty.
+* :func:`read_queued_datagrams`: after each datagram asyncio reads from a UDP
+  socket of an aioice connection (``Connection._protocols``), hands aioice what
+  else is queued on it, so that a busy event loop does not fall behind its
+  sockets (asyncio reads one datagram per turn).
 * :func:`disable_consent_checks`: replaces ``Connection.query_consent`` on
   one aioice connection by a no-op, so that a consent loop started late (ICE
   completing while the connection is being closed) cannot outlive it.
@@ -110,6 +114,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import secrets
 import socket
 import string
@@ -611,6 +616,72 @@ def enlarge_receive_buffers(connection: Connection, size: int) -> list[int]:
         except OSError:
             continue  # closed meanwhile, or a platform without the option
     return sizes
+
+
+_draining: weakref.WeakSet[StunProtocol] = weakref.WeakSet()
+
+
+def read_queued_datagrams(connection: Connection, limit: int) -> int:
+    """Hand each UDP socket's queued datagrams to aioice together, up to ``limit`` at once.
+
+    asyncio's datagram transport reads one datagram per event-loop turn, while a
+    task that sends in a loop (publish_data at full speed) gets a turn of its own
+    for each packet: with the sender and the receiver in one process, the
+    receiving socket got more datagrams per turn (a lossy message, a FORWARD-TSN,
+    SACKs) than it read, fell behind, and the kernel dropped what overflowed its
+    buffer. After the datagram the transport read, ours reads what else is queued
+    (without blocking: a duplicate of the socket's descriptor, which shares its
+    non-blocking mode) and hands it to aioice in order. Only on selector event
+    loops (the default on Linux and macOS), where the transport reads the socket
+    itself when the selector says it is readable; a protocol set up before is
+    left alone.
+
+    Returns:
+        How many sockets were set up by this call.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    if not isinstance(asyncio.get_running_loop(), asyncio.SelectorEventLoop):
+        return 0
+    count = 0
+    for protocol in list(getattr(connection, _ICE_PROTOCOLS)):
+        if not isinstance(protocol, StunProtocol) or protocol in _draining:
+            continue
+        transport = getattr(protocol, "transport", None)
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if transport is None or sock is None or sock.type != socket.SOCK_DGRAM:
+            continue
+        reader = socket.socket(sock.family, sock.type, sock.proto, os.dup(sock.fileno()))
+        _install_reader(protocol, transport, reader, limit)
+        _draining.add(protocol)
+        count += 1
+    return count
+
+
+def _install_reader(
+    protocol: StunProtocol, transport: asyncio.BaseTransport, reader: socket.socket, limit: int
+) -> None:
+    handle = protocol.datagram_received
+    lost = protocol.connection_lost
+
+    def datagram_received(data: bytes | str, addr: tuple[Any, ...]) -> None:
+        handle(data, addr)
+        for _ in range(limit - 1):
+            if transport.is_closing() or reader.fileno() < 0:
+                return
+            try:
+                more, source = reader.recvfrom(65536)
+            except OSError:  # nothing queued (BlockingIOError), or an error the transport sees
+                return
+            handle(more, source)
+
+    def connection_lost(exc: Exception | None) -> None:
+        reader.close()
+        lost(exc)
+
+    protocol.datagram_received = datagram_received  # type: ignore[method-assign]
+    protocol.connection_lost = connection_lost  # type: ignore[method-assign]
+    weakref.finalize(protocol, reader.close)
 
 
 async def _no_consent_checks() -> None:
