@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import socket
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -42,6 +43,7 @@ from livekit_py.webrtc.aiortc_adapter import (
     disable_consent_checks,
     divert_received_packets,
     dtls_details,
+    enlarge_receive_buffers,
     ice_check_list,
     ice_connection_of,
     ice_connections,
@@ -53,6 +55,7 @@ from livekit_py.webrtc.aiortc_adapter import (
     nominated_pairs,
     observe_ice_checks,
     prompt_remote_nomination,
+    read_queued_datagrams,
     received_rtp_timestamp,
     retransmit_sctp_now,
     set_aiortc_target_bitrate,
@@ -190,6 +193,88 @@ async def test_ice_connections_are_the_gatherers_aioice_connections() -> None:
         )
     finally:
         await pc.close()
+
+
+# ---------------------------------------------------------------------- receive buffers
+
+
+def _rmem_max() -> int | None:
+    try:
+        return int(Path("/proc/sys/net/core/rmem_max").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+async def test_enlarged_receive_buffers_are_those_of_the_gathered_sockets() -> None:
+    connection = aioice.Connection(
+        ice_controlling=True, components=1, use_ipv4=True, use_ipv6=False
+    )
+    try:
+        await connection.gather_candidates()
+        sockets = [
+            protocol.transport.get_extra_info("socket")
+            for protocol in getattr(connection, aiortc_adapter._ICE_PROTOCOLS)
+        ]
+        assert sockets
+        before = [s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) for s in sockets]
+        wanted = 2 * max(before)
+        sizes = enlarge_receive_buffers(connection, wanted)
+        assert sizes == [s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) for s in sockets]
+        assert all(after >= first for after, first in zip(sizes, before, strict=True))
+        rmem_max = _rmem_max()
+        if rmem_max is not None and rmem_max >= wanted:  # else the kernel caps the request
+            assert all(size >= wanted for size in sizes)
+        assert enlarge_receive_buffers(connection, wanted) == sizes  # already large enough
+    finally:
+        await connection.close()
+
+
+async def test_queued_datagrams_are_read_together_and_in_order() -> None:
+    """asyncio calls the protocol once per read; ours hands on what else is queued."""
+    connection = aioice.Connection(
+        ice_controlling=True, components=1, use_ipv4=True, use_ipv6=False
+    )
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        await connection.gather_candidates()
+        protocol = next(
+            p
+            for p in getattr(connection, aiortc_adapter._ICE_PROTOCOLS)
+            if p.local_candidate.host.startswith("127.") or p.local_candidate.host.count(".") == 3
+        )
+        handed: list[bytes] = []
+        protocol.datagram_received = lambda data, addr: handed.append(data)
+        assert read_queued_datagrams(connection, 64) >= 1
+        assert read_queued_datagrams(connection, 64) == 0  # once per socket
+        reads: list[int] = []
+        drained = protocol.datagram_received
+
+        def counting(data: bytes, addr: tuple[Any, ...]) -> None:
+            reads.append(len(handed))
+            drained(data, addr)
+
+        protocol.datagram_received = counting
+        address = protocol.transport.get_extra_info("sockname")[:2]
+        payloads = [b"\x80datagram %d" % i for i in range(20)]
+        for payload in payloads:  # all queued before the loop runs again
+            sender.sendto(payload, address)
+        for _ in range(200):
+            if len(handed) >= len(payloads):
+                break
+            await asyncio.sleep(0.01)
+        assert handed == payloads
+        assert len(reads) < len(payloads)  # more than one datagram per read
+        with pytest.raises(ValueError, match="limit"):
+            read_queued_datagrams(connection, 0)
+    finally:
+        sender.close()
+        await connection.close()
+
+
+def test_a_missing_protocol_list_fails_the_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiortc_adapter, "_ICE_PROTOCOLS", "_renamed_protocols")
+    with pytest.raises(ImportError, match="_renamed_protocols"):
+        aiortc_adapter._check_internals()
 
 
 # ---------------------------------------------------------------------- consent checks

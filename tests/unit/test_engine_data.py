@@ -258,6 +258,35 @@ async def test_lossy_sends_are_not_held_by_a_suspension() -> None:
     assert len(w.lossy.wire) == 1
 
 
+async def test_a_lossy_send_waits_for_a_full_channel_to_drain() -> None:
+    w = wired()
+    w.lossy.bufferedAmountLowThreshold = engine_module.LOSSY_BUFFER_LOW
+    w.lossy.bufferedAmount = engine_module.LOSSY_BUFFER_HIGH + 1
+    waiting = asyncio.ensure_future(w.engine.send_data(user(b"x"), LOSSY))
+    await idle()
+    assert not waiting.done() and w.lossy.wire == []
+    w.lossy.drain()
+    await asyncio.wait_for(waiting, 10)
+    assert [p.user.payload for p in w.lossy.wire] == [b"x"]
+    assert w.engine.lossy_dropped == 0
+
+
+async def test_a_lossy_send_on_a_channel_that_stays_full_is_dropped_not_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine_module, "LOSSY_DRAIN_WAIT", 0.05)
+    w = wired()
+    w.lossy.bufferedAmountLowThreshold = engine_module.LOSSY_BUFFER_LOW
+    w.lossy.bufferedAmount = engine_module.LOSSY_BUFFER_HIGH + 1
+    for _ in range(2):
+        await asyncio.wait_for(w.engine.send_data(user(b"x"), LOSSY), 10)
+    assert w.lossy.wire == []
+    assert w.engine.lossy_dropped == 2
+    w.lossy.drain()
+    await asyncio.wait_for(w.engine.send_data(user(b"y"), LOSSY), 10)
+    assert [p.user.payload for p in w.lossy.wire] == [b"y"]
+
+
 async def test_what_never_left_the_channel_is_handed_over_after_close() -> None:
     w = wired()
     for i in range(4):

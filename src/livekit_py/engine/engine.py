@@ -95,6 +95,10 @@ SUBSCRIBER_CHANNELS_WAIT = 2.0
 # the connection instead of having most of its packets dropped.
 LOSSY_BUFFER_HIGH = 256 * 1024
 LOSSY_BUFFER_LOW = 64 * 1024
+# How long a lossy send waits for a full channel to drain before the packet is
+# dropped (counted in RtcEngine.lossy_dropped): a lossy sender is never held up
+# for long by a stalled connection.
+LOSSY_DRAIN_WAIT = 2.0
 # How long a reliable send waits while the data path is suspended (a reconnect
 # under way, see RtcEngine.suspend_data) before it gives up with ConnectionError.
 DATA_RESUME_WAIT = 30.0
@@ -197,6 +201,7 @@ class RtcEngine:
         self.dynacast = self._config.dynacast
         """Whether SubscribedQualityUpdate pauses the simulcast layers nobody receives."""
         self._closed = False
+        self._lossy_dropped = 0
         self.on_data_packet: DataPacketHandler | None = None
         """Called with every DataPacket received and the DataPacket kind it came on."""
         self.on_remote_track: RemoteTrackHandler | None = None
@@ -855,7 +860,9 @@ class RtcEngine:
         forwarded) and is kept until it is known delivered (see
         :meth:`resend_reliable_after`). While the data path is suspended
         (:meth:`suspend_data`), a reliable send waits up to ``data_resume_wait``
-        seconds for it to be resumed.
+        seconds for it to be resumed. A lossy send waits while the lossy channel
+        holds more than ``LOSSY_BUFFER_HIGH`` bytes, for at most ``LOSSY_DRAIN_WAIT``
+        seconds; after that the packet is dropped (:attr:`lossy_dropped`).
 
         Raises:
             ConnectionError: If the packet cannot be sent: the engine is closed or
@@ -897,17 +904,34 @@ class RtcEngine:
     async def _send_lossy(self, packet: proto_models.DataPacket) -> None:
         # One turn of the event loop per packet: a sender in a tight loop must not
         # starve what else runs on it (the receive side of the same process first of
-        # all, which reads one datagram per turn).
+        # all, which reads its sockets once per turn).
         await asyncio.sleep(0)
         await self.wait_publisher_ready()
         channel = self._lossy
         if channel is None or channel.readyState != "open":
             raise ConnectionError("the data channel is not open")
         if channel.bufferedAmount > LOSSY_BUFFER_HIGH:
-            await self._drained(channel)
+            try:
+                async with timeout(LOSSY_DRAIN_WAIT):
+                    await self._drained(channel)
+            except asyncio.TimeoutError:
+                self._lossy_dropped += 1
+                if self._lossy_dropped == 1 or self._lossy_dropped % 1000 == 0:
+                    logger.warning(
+                        "dropped a lossy packet: the channel did not drain within %gs"
+                        " (%d dropped so far)",
+                        LOSSY_DRAIN_WAIT,
+                        self._lossy_dropped,
+                    )
+                return
         payload = packet.SerializeToString()
         self._log_send(channel, packet, payload)
         channel.send(payload)
+
+    @property
+    def lossy_dropped(self) -> int:
+        """Lossy packets dropped because the channel stayed full for ``LOSSY_DRAIN_WAIT``."""
+        return self._lossy_dropped
 
     @staticmethod
     def _log_send(channel: RTCDataChannel, packet: proto_models.DataPacket, payload: bytes) -> None:

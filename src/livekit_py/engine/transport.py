@@ -29,9 +29,11 @@ from ..log import get_logger
 from ..webrtc.aiortc_adapter import (
     adopt_remote_ice_restart,
     disable_consent_checks,
+    enlarge_receive_buffers,
     ice_connections,
     observe_ice_checks,
     prompt_remote_nomination,
+    read_queued_datagrams,
     restart_local_ice,
     retransmit_sctp_now,
 )
@@ -50,6 +52,17 @@ TransportName = Literal["publisher", "subscriber"]
 
 # How long we wait for the server's answer to one of our offers.
 ANSWER_TIMEOUT = 15.0
+# Kernel receive buffer asked for on each ICE UDP socket. Python reads one
+# datagram per event-loop turn, so what the server sends while the loop is busy
+# queues in the kernel, up to what our SCTP receive window (aiortc's 1 MiB) lets
+# it have in flight: with small lossy messages that is ~4,500 datagrams of ~1.3
+# KiB of kernel memory each. The default buffer (net.core.rmem_default, often
+# 208 KiB: a few hundred datagrams) overflowed and lost up to a third of a lossy
+# burst. Linux doubles the request and caps it at twice net.core.rmem_max.
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
+# At most this many datagrams read from one socket in one event-loop turn
+# (asyncio reads one; see read_queued_datagrams in the adapter).
+UDP_READS_PER_TURN = 64
 
 
 def parse_candidate_init(candidate_init: str) -> RTCIceCandidate | None:
@@ -143,9 +156,13 @@ class PeerTransport:
         async def locked() -> Any:
             async with self._sdp_lock:
                 result = await make()
-                # the ICE agents a description created are timed before ICE starts
+                # the ICE agents a description created are timed before ICE starts,
+                # and the sockets its gathering opened get room for bursts and
+                # are read as fast as datagrams arrive
                 for connection in ice_connections(self.pc):
                     observe_ice_checks(connection, self.ice_checks)
+                    enlarge_receive_buffers(connection, UDP_RECEIVE_BUFFER)
+                    read_queued_datagrams(connection, UDP_READS_PER_TURN)
                 return result
 
         task = asyncio.ensure_future(locked())

@@ -38,9 +38,17 @@ all live here, and nowhere else in the package:
   nominates a pair when a request arrives on a pair it already holds as
   succeeded, and otherwise only on its next check tick (200 ms): without this a
   subscriber connection waited that tick in about one join in twenty.
+* :func:`read_queued_datagrams`: after each datagram asyncio reads from a UDP
+  socket of an aioice connection (``Connection._protocols``), hands aioice what
+  else is queued on it, so that a busy event loop does not fall behind its
+  sockets (asyncio reads one datagram per turn).
 * :func:`disable_consent_checks`: replaces ``Connection.query_consent`` on
   one aioice connection by a no-op, so that a consent loop started late (ICE
   completing while the connection is being closed) cannot outlive it.
+* :func:`enlarge_receive_buffers`: a larger kernel receive buffer on the UDP
+  sockets of an aioice connection (``Connection._protocols``, each protocol's
+  asyncio transport), so that a burst arriving while the event loop is busy is
+  queued instead of dropped by the kernel.
 * :func:`install_receive_buffer` / :func:`installed_receive_buffer`: the jitter
   buffer slot of ``RTCRtpReceiver`` (``RTCRtpReceiver.__jitter_buffer``), which
   turns each received packet into complete encoded frames; ours replace
@@ -106,7 +114,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import secrets
+import socket
 import string
 import types
 import weakref
@@ -240,6 +250,9 @@ _SPLIT_BITSTREAM = "_split_bitstream"
 # aioice Connection: its candidate pairs; StunProtocol: runs one STUN transaction.
 _CHECK_LIST = "_check_list"
 _STUN_REQUEST = "request"
+# aioice Connection: the protocols (one per local socket) gathering made, each with
+# the asyncio transport of its socket in ``transport``.
+_ICE_PROTOCOLS = "_protocols"
 # RTCDtlsTransport: its aiortc statistics, their id, its role, its certificate (an
 # RTCCertificate, whose x509 certificate is _cert) and its pyOpenSSL connection.
 _DTLS_GET_STATS = "_get_stats"
@@ -449,6 +462,10 @@ def _missing_internals() -> list[str]:
             )
     if not callable(getattr(StunProtocol, _STUN_REQUEST, None)):
         missing.append(f"aioice StunProtocol has no method {_STUN_REQUEST}")
+    if _ICE_PROTOCOLS not in init_names:
+        missing.append(f"aioice Connection.__init__ no longer sets {_ICE_PROTOCOLS}")
+    elif not _class_uses(Connection, _ICE_PROTOCOLS, exclude=("__init__", "close")):
+        missing.append(f"aioice Connection no longer gathers into {_ICE_PROTOCOLS}")
     # RTCDtlsTransport: the statistics method, and what __init__ sets.
     if not callable(getattr(RTCDtlsTransport, _DTLS_GET_STATS, None)):
         missing.append(f"RTCDtlsTransport has no method {_DTLS_GET_STATS}")
@@ -568,6 +585,103 @@ def ice_connections(pc: RTCPeerConnection) -> list[Connection]:
         if isinstance(connection, Connection) and connection not in out:
             out.append(connection)
     return out
+
+
+def enlarge_receive_buffers(connection: Connection, size: int) -> list[int]:
+    """Ask for a kernel receive buffer of ``size`` bytes on each UDP socket of ``connection``.
+
+    aioice's sockets keep the system default (``net.core.rmem_default``, often
+    208 KiB, a few hundred small datagrams), and asyncio reads one datagram per
+    event-loop turn: a loop busy for a fraction of a second while a peer sends a
+    burst (lossy data at thousands of packets a second) overflows that buffer and
+    the kernel drops what does not fit. A buffer already at least ``size`` is left
+    alone; the kernel caps the request at ``net.core.rmem_max``. Sockets gathered
+    later are not touched: call it again after each gathering.
+
+    Returns:
+        The receive buffer size the kernel reports for each UDP socket afterwards.
+    """
+    sizes: list[int] = []
+    for protocol in list(getattr(connection, _ICE_PROTOCOLS)):
+        transport = getattr(protocol, "transport", None)
+        if transport is None:
+            continue
+        sock = transport.get_extra_info("socket")
+        if sock is None or sock.type != socket.SOCK_DGRAM:
+            continue  # a TURN relay over TCP/TLS, or a closed transport
+        try:
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < size:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+            sizes.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+        except OSError:
+            continue  # closed meanwhile, or a platform without the option
+    return sizes
+
+
+_draining: weakref.WeakSet[StunProtocol] = weakref.WeakSet()
+
+
+def read_queued_datagrams(connection: Connection, limit: int) -> int:
+    """Hand each UDP socket's queued datagrams to aioice together, up to ``limit`` at once.
+
+    asyncio's datagram transport reads one datagram per event-loop turn, while a
+    task that sends in a loop (publish_data at full speed) gets a turn of its own
+    for each packet: with the sender and the receiver in one process, the
+    receiving socket got more datagrams per turn (a lossy message, a FORWARD-TSN,
+    SACKs) than it read, fell behind, and the kernel dropped what overflowed its
+    buffer. After the datagram the transport read, ours reads what else is queued
+    (without blocking: a duplicate of the socket's descriptor, which shares its
+    non-blocking mode) and hands it to aioice in order. Only on selector event
+    loops (the default on Linux and macOS), where the transport reads the socket
+    itself when the selector says it is readable; a protocol set up before is
+    left alone.
+
+    Returns:
+        How many sockets were set up by this call.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    if not isinstance(asyncio.get_running_loop(), asyncio.SelectorEventLoop):
+        return 0
+    count = 0
+    for protocol in list(getattr(connection, _ICE_PROTOCOLS)):
+        if not isinstance(protocol, StunProtocol) or protocol in _draining:
+            continue
+        transport = getattr(protocol, "transport", None)
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if transport is None or sock is None or sock.type != socket.SOCK_DGRAM:
+            continue
+        reader = socket.socket(sock.family, sock.type, sock.proto, os.dup(sock.fileno()))
+        _install_reader(protocol, transport, reader, limit)
+        _draining.add(protocol)
+        count += 1
+    return count
+
+
+def _install_reader(
+    protocol: StunProtocol, transport: asyncio.BaseTransport, reader: socket.socket, limit: int
+) -> None:
+    handle = protocol.datagram_received
+    lost = protocol.connection_lost
+
+    def datagram_received(data: bytes | str, addr: tuple[Any, ...]) -> None:
+        handle(data, addr)
+        for _ in range(limit - 1):
+            if transport.is_closing() or reader.fileno() < 0:
+                return
+            try:
+                more, source = reader.recvfrom(65536)
+            except OSError:  # nothing queued (BlockingIOError), or an error the transport sees
+                return
+            handle(more, source)
+
+    def connection_lost(exc: Exception | None) -> None:
+        reader.close()
+        lost(exc)
+
+    protocol.datagram_received = datagram_received  # type: ignore[method-assign]
+    protocol.connection_lost = connection_lost  # type: ignore[method-assign]
+    weakref.finalize(protocol, reader.close)
 
 
 async def _no_consent_checks() -> None:
