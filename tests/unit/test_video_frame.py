@@ -635,6 +635,32 @@ def test_av_frame_round_trip(w: int, h: int) -> None:
     assert bytes(back.data) == data
 
 
+@pytest.mark.parametrize(("w", "h"), [(16, 8), (15, 9), (16, 9), (32, 18), (1280, 720)])
+def test_av_frame_shared_reads_the_frames_bytes_where_the_layouts_agree(w: int, h: int) -> None:
+    data = _random("I420", w, h, 17)
+    frame = VideoFrame(w, h, T["I420"], data)
+    shared = _to_av_frame(frame, share=True)
+    copied = _to_av_frame(frame)
+    y, u, v = _yuv_planes(np.frombuffer(data, np.uint8), "I420", w, h)
+    for av_frame in (shared, copied):
+        assert (av_frame.format.name, av_frame.width, av_frame.height) == ("yuv420p", w, h)
+        for index, plane in enumerate((y, u, v)):
+            assert np.array_equal(_av_plane(av_frame, index, *plane.shape), plane)
+    frame.data[0] ^= 0xFF  # what a shared frame reads changes with the frame's bytes
+    in_place = w % 2 == 0 and h % 4 == 0
+    assert bool(_av_plane(shared, 0, 1, 1)[0, 0] == frame.data[0]) is in_place
+    assert _av_plane(copied, 0, 1, 1)[0, 0] != frame.data[0]
+    assert bytes(_from_av_frame(shared).data) == bytes(frame.data if in_place else data)
+
+
+def test_av_frame_shared_matches_the_copy_at_every_small_size() -> None:
+    for w in range(1, 21):
+        for h in range(1, 21):
+            frame = VideoFrame(w, h, T["I420"], _random("I420", w, h, w * 31 + h))
+            shared = bytes(_from_av_frame(_to_av_frame(frame, share=True)).data)
+            assert shared == bytes(_from_av_frame(_to_av_frame(frame)).data), (w, h)
+
+
 def test_av_frame_from_other_layouts() -> None:
     w, h = 32, 18
     rgba = _smooth_rgba(w, h)

@@ -1057,10 +1057,22 @@ def convert_into(src: Image, dst: Image, flip: bool) -> None:
     _convert_into(src, dst, flip)
 
 
-def to_av_frame(image: Image) -> av.VideoFrame:
-    """A ``yuv420p`` PyAV frame with the picture of an I420 ``image``, plane by plane."""
+def to_av_frame(image: Image, *, share: bool = False) -> av.VideoFrame:
+    """A ``yuv420p`` PyAV frame with the picture of an I420 ``image``.
+
+    Args:
+        image: The picture.
+        share: Let the PyAV frame read the image's own bytes instead of a copy, where
+            the layouts agree (an even width, a height divisible by 4: PyAV reads
+            each chroma plane as rows of the full width). Only for an image nobody
+            changes while the frame is in use: the source track's private copies.
+    """
     if image.type != _I420:
         raise ValueError(f"to_av_frame takes an I420 image, not {_TYPE_NAMES[image.type]}")
+    w, h = image.width, image.height
+    if share and w % 2 == 0 and h % 4 == 0 and len(image.data) == w * h * 3 // 2:
+        # then I420 is exactly PyAV's unpadded yuv420p: no copy needed
+        return av.VideoFrame.from_numpy_buffer(_u8(image).reshape(h * 3 // 2, w), "yuv420p")
     out = av.VideoFrame(image.width, image.height, "yuv420p")
     for src_plane, av_plane in zip(_yuv_view(image)[:3], out.planes, strict=True):
         rows, cols = src_plane.shape

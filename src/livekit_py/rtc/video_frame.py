@@ -203,15 +203,18 @@ class VideoFrame:
 # ------------------------------------------------------------------ PyAV glue
 
 
-def _to_av_frame(frame: VideoFrame) -> av.VideoFrame:
+def _to_av_frame(frame: VideoFrame, *, share: bool = False) -> av.VideoFrame:
     """A ``yuv420p`` PyAV frame with the picture of ``frame`` (for encoders).
 
-    I420 frames are copied plane by plane; every other layout is converted to I420 with
-    :meth:`VideoFrame.convert` first. Timestamps are left for the caller to set.
+    I420 frames are copied plane by plane, or with ``share`` (for a frame nobody will
+    change) read in place where the layouts agree; every other layout is converted to
+    I420 with :meth:`VideoFrame.convert` first (a new buffer, always read in place with
+    ``share``). Timestamps are left for the caller to set.
     """
     if frame._type != _I420:
         frame = frame.convert(_I420)
-    return to_av_frame(frame._image())
+        share = True
+    return to_av_frame(frame._image(), share=share)
 
 
 def _from_av_frame(av_frame: av.VideoFrame) -> VideoFrame:

@@ -183,8 +183,12 @@ class AudioSourceTrack(MediaStreamTrack):
 
 
 def _prepare(frame: VideoFrame, width: int, height: int) -> av.VideoFrame:
-    """``frame`` as a ``yuv420p`` PyAV frame of ``width`` x ``height`` (runs in a thread)."""
-    out = _to_av_frame(frame)
+    """``frame`` as a ``yuv420p`` PyAV frame of ``width`` x ``height`` (runs in a thread).
+
+    ``frame`` is the source's private copy of a captured picture, never changed, so the
+    PyAV frame reads its bytes in place.
+    """
+    out = _to_av_frame(frame, share=True)
     if out.width != width or out.height != height:
         out = out.reformat(width=width, height=height, format="yuv420p", interpolation="BILINEAR")
     return out
