@@ -139,6 +139,10 @@ async def apm(ctx: Context) -> None:
     us = median(per_frame)
     res.metric("us_per_10ms", us, "us", label="10 ms, AEC+NS+HPF+AGC")
     res.note(f"{10_000.0 / us:.1f} x real time")
+    if ctx.sdk == "ours":
+        from livekit_py.dsp.noise_suppression import noise_suppressor_backend
+
+        res.note(f"noise suppressor: {noise_suppressor_backend()}")
     res.add_samples("us_per_10ms", per_frame, "us")
 
 
