@@ -128,6 +128,8 @@ class Recorder:
         out.time_base = VIDEO_TIME_BASE
         for packet in self._video.encode(out):
             self._container.mux(packet)
+        # counted here, by the writer: a pump cancelled while this runs still writes it
+        self.video_frames += 1
 
     def _start(self) -> None:
         self._open()
@@ -168,7 +170,6 @@ class Recorder:
         pts = max(self._last_video_pts + 1, round((now - self._t0) / VIDEO_TIME_BASE))
         self._last_video_pts = pts
         await self._run(self._encode_video, frame, pts)
-        self.video_frames += 1
 
     def _close(self) -> None:
         if self._container is None:
