@@ -44,6 +44,7 @@ from aiortc.codecs.base import Encoder
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 from av.frame import Frame
+from av.video.codeccontext import VideoCodecContext
 
 from .._validate import check_int
 from ..log import get_logger
@@ -545,15 +546,8 @@ class Vp8VideoEncoder(_CappedEncoder, TransformingVp8Encoder):
         A new context is needed when aiortc would make one (another size, or a target
         bitrate more than 10 % away from the context's), so aiortc keeps this one.
         """
-        codec = self.codec
-        if codec is not None:
-            current = codec.bit_rate or 1
-            if (
-                frame.width == codec.width
-                and frame.height == codec.height
-                and abs(self.target_bitrate - current) / current <= 0.1
-            ):
-                return
+        if _context_fits(self.codec, frame, self.target_bitrate):
+            return
         bitrate = self.target_bitrate
         codec = av.CodecContext.create("libvpx", "w")
         codec.width = frame.width
@@ -582,6 +576,24 @@ class Vp8VideoEncoder(_CappedEncoder, TransformingVp8Encoder):
             frame.width * frame.height, multiprocessing.cpu_count()
         )
         self.codec = codec
+
+
+def _context_fits(
+    codec: VideoCodecContext | None, frame: av.VideoFrame, target_bitrate: int
+) -> bool:
+    """Whether an encoder context can encode ``frame`` at ``target_bitrate``.
+
+    aiortc's own rule, kept so that it keeps the contexts made here: the same size, and
+    a bitrate within 10 % of the context's.
+    """
+    if codec is None:
+        return False
+    current = codec.bit_rate or 1
+    return (
+        frame.width == codec.width
+        and frame.height == codec.height
+        and abs(target_bitrate - current) / current <= 0.1
+    )
 
 
 def _h264_level(width: int, height: int, framerate: float) -> str:
@@ -639,16 +651,7 @@ class H264VideoEncoder(_CappedEncoder, TransformingH264Encoder):
         The conditions for a new context are aiortc's own (another size, or a target
         bitrate more than 10 % away), so aiortc then keeps the context made here.
         """
-        codec = self.codec
-        if codec is not None:
-            current = codec.bit_rate or 1
-            if (
-                frame.width != codec.width
-                or frame.height != codec.height
-                or abs(self.target_bitrate - current) / current > 0.1
-            ):
-                codec = None
-        if codec is not None:
+        if _context_fits(self.codec, frame, self.target_bitrate):
             return
         framerate = self._limits.max_framerate or float(aiortc_h264.MAX_FRAME_RATE)
         codec = av.CodecContext.create("libx264", "w")
